@@ -1,0 +1,38 @@
+# swelm: `make demo` runs the main job end to end, `make test` runs the whole suite.
+# Both create .venv on first use (offline-safe afterwards; CPU-only: no CUDA packages).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat setup.cfg setup.py pyproject.toml | cksum | cut -d' ' -f1)
+JA_SHARED_DATA ?= $(abspath ../shared/data)
+export JA_SHARED_DATA
+export OMP_NUM_THREADS ?= 1
+
+.PHONY: demo test venv bench clean
+
+venv: $(STAMP)
+
+$(STAMP): setup.cfg setup.py pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+# The C core is rebuilt when its source changes (editable installs do not do that).
+tokenizer/.built: tokenizer/_swe.c $(STAMP)
+	$(PY) setup.py -q build_ext --inplace >/dev/null
+	@touch $@
+
+demo: $(STAMP) tokenizer/.built
+	$(PY) -m pipelines.demo
+
+test: $(STAMP) tokenizer/.built
+	$(PY) -m pytest -q
+
+bench: $(STAMP) tokenizer/.built
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) bench/tokenizer.py
+
+clean:
+	rm -rf build dist *.egg-info tokenizer/*.so tokenizer/.built

@@ -1,0 +1,1 @@
+"""The Switch-Transformer language model (PyTorch).  The only package that imports torch."""
