@@ -1,0 +1,183 @@
+"""encode_swe: encode a folder of text files into token shards.
+
+The flags are those of the reference ``encode_swe.py`` (plus ``--emoji``, ``--format``,
+``--shard_tokens``).  Every ``.txt`` file under ``--src_dir`` is read as UTF-8 (in sorted
+path order, so the output is deterministic), followed by ``<|endoftext|>``; consecutive
+files are joined until a chunk holds at least ``--combine`` characters, and each chunk is
+one row.  Files are encoded one by one, which gives the same ids as encoding the joined
+chunk when no vocabulary spelling or emoji key has ``<`` after its first character (true
+of the SWE vocabularies); ``clean_text`` applies to every chunk (the reference script
+skipped it on each worker's last chunk).
+
+Output: ``--format arrow`` (default) writes a shard directory (see
+:mod:`tokenizer.shards`); ``--format npz`` writes the reference layout, one int64 array per
+chunk (``arr_0``, ``arr_1``, …) in a compressed ``.npz``.  Either is written under a
+temporary name and renamed when complete.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+import time
+from multiprocessing import get_context
+
+import numpy as np
+
+from .encoder import SWEEncoder
+from .shards import ShardWriter, _tmp_sibling, publish, remove_stale_temporaries
+from .vocab import VocabularyError
+
+log = logging.getLogger("encode_swe")
+
+_ENC: SWEEncoder | None = None
+_CLEAN = False
+
+
+def _init_worker(vocab: str | None, emoji: str | None, clean: bool) -> None:
+    global _ENC, _CLEAN
+    _ENC = SWEEncoder.load(vocab, emoji)
+    _CLEAN = clean
+
+
+def _encode_file(path: str) -> tuple[str, int, bytes | None, str | None]:
+    """(path, characters, uint16 token bytes incl. <|endoftext|>, error)."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return path, 0, None, f"not valid UTF-8 (byte {e.start}: {e.reason})"
+    except OSError as e:
+        return path, 0, None, f"cannot read: {e.strerror}"
+    try:
+        ids = np.asarray(_ENC.encode(text, clean=_CLEAN), dtype=np.int64)
+    except ValueError as e:
+        return path, 0, None, str(e)
+    ids = np.append(ids, _ENC.token_to_id("<|endoftext|>"))
+    return path, len(text), ids.astype(np.uint16 if len(_ENC) <= 65536 else np.int64).tobytes(), None
+
+
+def find_text_files(src_dir: str) -> list[str]:
+    found = []
+    for cur, dirs, files in os.walk(src_dir):
+        dirs.sort()
+        found.extend(os.path.join(cur, f) for f in sorted(files) if f.lower().endswith(".txt"))
+    return found
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="encode_swe",
+        description="Encode every .txt file under a folder with the SWE tokenizer into token "
+                    "shards (Arrow IPC, uint16, with manifest.json) or the reference .npz layout.")
+    p.add_argument("--src_dir", required=True, help="folder searched recursively for .txt files (UTF-8)")
+    p.add_argument("--dst_file", required=True,
+                   help="output: a shard directory (--format arrow) or an .npz file (--format npz)")
+    p.add_argument("--vocabulary", default=None,
+                   help="SWE vocabulary file (default: the bundled vocab/ja-swe36k.txt)")
+    p.add_argument("--emoji", default=None,
+                   help="emoji table (default: emoji.json beside the vocabulary, else the bundled one)")
+    p.add_argument("--num_process", type=int, default=os.cpu_count() or 1,
+                   help="worker processes encoding files in parallel (default: CPU count)")
+    p.add_argument("--combine", type=int, default=50000,
+                   help="join consecutive files (each followed by <|endoftext|>) into chunks of at "
+                        "least this many characters; each chunk is one row (0: one row per file)")
+    p.add_argument("--clean_text", action="store_true",
+                   help="replace URLs, e-mail addresses, phone numbers, dates, prices and box "
+                        "drawing by <URL> <EMAIL> <TEL> <DATE> <PRICE> <BLOCK>")
+    p.add_argument("--format", choices=("arrow", "npz"), default="arrow",
+                   help="arrow: shard directory with manifest.json (default); npz: reference layout")
+    p.add_argument("--shard_tokens", type=int, default=1 << 26,
+                   help="start a new shard after this many tokens (arrow format)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    if not os.path.isdir(args.src_dir):
+        log.error("%s: source folder not found", args.src_dir)
+        return 2
+    if args.num_process < 1:
+        log.error("--num_process must be at least 1")
+        return 2
+    try:
+        enc = SWEEncoder.load(args.vocabulary, args.emoji)
+    except VocabularyError as e:
+        log.error("%s", e)
+        return 2
+    files = find_text_files(args.src_dir)
+    if not files:
+        log.error("%s: no .txt files found", args.src_dir)
+        return 2
+    from tqdm import tqdm
+
+    start = time.time()
+    skipped: list[tuple[str, str]] = []
+    n_docs = n_chars = 0
+    chunks: list[np.ndarray] = []
+    pending: list[np.ndarray] = []
+    pending_chars = 0
+
+    def results():
+        if args.num_process == 1:
+            _init_worker(args.vocabulary, args.emoji, args.clean_text)
+            yield from map(_encode_file, files)
+            return
+        ctx = get_context("spawn" if sys.platform == "darwin" else "fork")
+        with ctx.Pool(args.num_process, _init_worker,
+                      (args.vocabulary, args.emoji, args.clean_text)) as pool:
+            yield from pool.imap(_encode_file, files, chunksize=4)
+
+    arrow = args.format == "arrow"
+    dtype = np.uint16 if len(enc) <= 65536 else np.int64
+    sink = (ShardWriter(args.dst_file, vocab_sha256=enc.vocab_sha256, vocab_size=len(enc),
+                        shard_tokens=args.shard_tokens,
+                        extra={"source": {"tool": "encode_swe", "clean_text": args.clean_text,
+                                          "combine": args.combine}})
+            if arrow else contextlib.nullcontext())
+    with sink:
+        emit = sink.add if arrow else chunks.append
+        for path, chars, data, err in tqdm(results(), total=len(files), unit="file",
+                                           disable=args.quiet, desc="encode_swe"):
+            if err is not None:
+                skipped.append((path, err))
+                log.warning("%s: skipped: %s", path, err)
+                continue
+            pending.append(np.frombuffer(data, dtype=dtype))
+            pending_chars += chars + len("<|endoftext|>")
+            n_docs += 1
+            n_chars += chars
+            if pending_chars >= args.combine:
+                emit(np.concatenate(pending))
+                pending, pending_chars = [], 0
+        if pending:
+            emit(np.concatenate(pending))
+        if arrow:
+            sink.extra.update(documents=n_docs, characters=n_chars, skipped_files=len(skipped))
+    if arrow:
+        n_rows, n_tokens, n_shards = sink.rows, sink.tokens, len(sink.shards)
+    else:
+        dst = args.dst_file if args.dst_file.endswith(".npz") else args.dst_file + ".npz"
+        remove_stale_temporaries(dst)
+        tmp = _tmp_sibling(dst, "tmp")
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, *[c.astype(np.int64) for c in chunks])
+        publish(tmp, dst)
+        n_rows, n_tokens, n_shards = len(chunks), sum(int(c.size) for c in chunks), 1
+        args.dst_file = dst
+    log.info("encoded %d files (%d characters) into %d tokens, %d rows, %d shard(s) in %.1fs: %s",
+             n_docs, n_chars, n_tokens, n_rows, n_shards, time.time() - start, args.dst_file)
+    if skipped:
+        log.warning("skipped %d file(s):", len(skipped))
+        for path, err in skipped:
+            log.warning("  %s: %s", path, err)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
