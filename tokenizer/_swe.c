@@ -74,9 +74,17 @@ static void ht_put(HTable *t, uint64_t key, int32_t val) {
 #define PACK1(c) ((uint64_t)(c) + 1)
 #define EDGE(node, c) ((((uint64_t)(node) + 1) << 21) | (uint64_t)(c))
 
+#define HAS2 1   /* some 2- or 3-code-point spelling starts with this character */
+#define V_HAS3 (1u << 24)   /* table2 value flag: some 3-code-point spelling extends this pair */
+
 typedef struct {
     PyObject_HEAD
-    HTable shortt;
+    HTable shortt;      /* 1-code-point spellings outside the BMP, and 3-code-point spellings */
+    HTable pairs;       /* 2-code-point prefixes: (id + 1) | V_HAS3 */
+    int32_t *bmp1;      /* single BMP character -> id or -1 */
+    uint8_t *bmpflags;  /* single BMP character -> HAS2 */
+    HTable astral_flags;
+    PyObject **idobj;   /* cached int objects for every id */
     HTable edges;
     int32_t *term;      /* per trie node: id of the spelling ending there, or -1 */
     Py_ssize_t nnodes;
@@ -87,9 +95,13 @@ typedef struct {
     char **blob;
     Py_ssize_t *bloblen;
     uint8_t *is_br;
-    HTable firsts;      /* emoji-key first characters -> index into firsts_str */
-    PyObject *firsts_str;
-    uint8_t *seen;
+    HTable firsts;      /* emoji-key first characters -> index into first_start */
+    Py_ssize_t nkeys;
+    Py_UCS4 **ekey;     /* emoji keys as UCS4, and their lengths */
+    Py_ssize_t *ekeylen;
+    Py_ssize_t *first_start;  /* keys with first character f: key_order[first_start[f]..first_start[f+1]) */
+    int32_t *key_order;
+    uint8_t *present;
 } Core;
 
 static void Core_dealloc(Core *self) {
@@ -103,27 +115,76 @@ static void Core_dealloc(Core *self) {
     PyMem_Free(self->bloblen);
     PyMem_Free(self->is_br);
     ht_free(&self->firsts);
-    Py_XDECREF(self->firsts_str);
-    PyMem_Free(self->seen);
+    ht_free(&self->pairs);
+    ht_free(&self->astral_flags);
+    PyMem_Free(self->bmp1);
+    PyMem_Free(self->bmpflags);
+    if (self->idobj) {
+        for (Py_ssize_t i = 0; i < self->nvocab; i++) Py_XDECREF(self->idobj[i]);
+    }
+    PyMem_Free(self->idobj);
+    if (self->ekey) {
+        for (Py_ssize_t i = 0; i < self->nkeys; i++) PyMem_Free(self->ekey[i]);
+    }
+    PyMem_Free(self->ekey);
+    PyMem_Free(self->ekeylen);
+    PyMem_Free(self->first_start);
+    PyMem_Free(self->key_order);
+    PyMem_Free(self->present);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+/* Emoji keys grouped by first character, each group in key order. */
+static int init_emoji(Core *self, PyObject *ekeys) {
+    Py_ssize_t nk = PyList_GET_SIZE(ekeys);
+    self->nkeys = nk;
+    self->ekey = (Py_UCS4 **)PyMem_Calloc((size_t)nk + 1, sizeof(Py_UCS4 *));
+    self->ekeylen = (Py_ssize_t *)PyMem_Calloc((size_t)nk + 1, sizeof(Py_ssize_t));
+    self->key_order = (int32_t *)PyMem_Calloc((size_t)nk + 1, sizeof(int32_t));
+    self->first_start = (Py_ssize_t *)PyMem_Calloc((size_t)nk + 2, sizeof(Py_ssize_t));
+    self->present = (uint8_t *)PyMem_Calloc((size_t)nk + 1, 1);
+    int32_t *fidx = (int32_t *)PyMem_Calloc((size_t)nk + 1, sizeof(int32_t));
+    Py_ssize_t *count = (Py_ssize_t *)PyMem_Calloc((size_t)nk + 2, sizeof(Py_ssize_t));
+    int rc = -1;
+    if (!self->ekey || !self->ekeylen || !self->key_order || !self->first_start || !self->present ||
+        !fidx || !count || ht_init(&self->firsts, (size_t)nk) < 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    int32_t nf = 0;
+    for (Py_ssize_t k = 0; k < nk; k++) {
+        PyObject *key = PyList_GET_ITEM(ekeys, k);
+        if (!PyUnicode_Check(key) || PyUnicode_GET_LENGTH(key) == 0) {
+            PyErr_SetString(PyExc_ValueError, "emoji keys must be non-empty str");
+            goto done;
+        }
+        if (!(self->ekey[k] = PyUnicode_AsUCS4Copy(key))) goto done;
+        self->ekeylen[k] = PyUnicode_GET_LENGTH(key);
+        uint64_t fk = PACK1(self->ekey[k][0]);
+        int32_t f = ht_get(&self->firsts, fk);
+        if (f < 0) { f = nf++; ht_put(&self->firsts, fk, f); }
+        fidx[k] = f;
+        count[f + 1]++;
+    }
+    for (int32_t f = 0; f < nf; f++) count[f + 1] += count[f];
+    for (int32_t f = 0; f <= nf; f++) self->first_start[f] = count[f];
+    for (Py_ssize_t k = 0; k < nk; k++) self->key_order[count[fidx[k]]++] = (int32_t)k;
+    rc = 0;
+done:
+    PyMem_Free(fidx);
+    PyMem_Free(count);
+    return rc;
+}
+
 static int Core_init(Core *self, PyObject *args, PyObject *kwds) {
-    PyObject *keys, *ids, *byte_ids, *blobs, *br_ids, *firsts;
+    PyObject *keys, *ids, *byte_ids, *blobs, *br_ids, *ekeys;
     Py_ssize_t maxlen;
     int kigou, u2e;
-    if (!PyArg_ParseTuple(args, "O!O!niiO!O!O!U", &PyList_Type, &keys, &PyList_Type, &ids,
+    if (!PyArg_ParseTuple(args, "O!O!niiO!O!O!O!", &PyList_Type, &keys, &PyList_Type, &ids,
                           &maxlen, &kigou, &u2e, &PyList_Type, &byte_ids, &PyList_Type,
-                          &blobs, &PyList_Type, &br_ids, &firsts))
+                          &blobs, &PyList_Type, &br_ids, &PyList_Type, &ekeys))
         return -1;
-    Py_ssize_t nf = PyUnicode_GET_LENGTH(firsts);
-    if (ht_init(&self->firsts, (size_t)nf) < 0) { PyErr_NoMemory(); return -1; }
-    self->seen = (uint8_t *)PyMem_Calloc((size_t)nf + 1, 1);
-    if (!self->seen) { PyErr_NoMemory(); return -1; }
-    for (Py_ssize_t i = 0; i < nf; i++)
-        ht_put(&self->firsts, PACK1(PyUnicode_READ_CHAR(firsts, i)), (int32_t)i);
-    Py_INCREF(firsts);
-    self->firsts_str = firsts;
+    if (init_emoji(self, ekeys) < 0) return -1;
     Py_ssize_t n = PyList_GET_SIZE(keys);
     if (PyList_GET_SIZE(ids) != n || PyList_GET_SIZE(byte_ids) != 255) {
         PyErr_SetString(PyExc_ValueError, "Core: keys/ids length mismatch or byte ids != 255");
@@ -143,10 +204,15 @@ static int Core_init(Core *self, PyObject *args, PyObject *kwds) {
         if (PyUnicode_GET_LENGTH(k) > 0 && PyUnicode_READ_CHAR(k, 0) == '<')
             trie_chars += PyUnicode_GET_LENGTH(k);
     }
-    if (ht_init(&self->shortt, (size_t)n) < 0 || ht_init(&self->edges, (size_t)trie_chars + 1) < 0) {
+    if (ht_init(&self->shortt, (size_t)n) < 0 || ht_init(&self->edges, (size_t)trie_chars + 1) < 0 ||
+        ht_init(&self->pairs, (size_t)n) < 0 || ht_init(&self->astral_flags, (size_t)n) < 0) {
         PyErr_NoMemory();
         return -1;
     }
+    self->bmp1 = (int32_t *)PyMem_Malloc(sizeof(int32_t) * 65536);
+    self->bmpflags = (uint8_t *)PyMem_Calloc(65536, 1);
+    if (!self->bmp1 || !self->bmpflags) { PyErr_NoMemory(); return -1; }
+    for (int i = 0; i < 65536; i++) self->bmp1[i] = -1;
     self->term = (int32_t *)PyMem_Malloc(sizeof(int32_t) * (size_t)(trie_chars + 1));
     if (!self->term) { PyErr_NoMemory(); return -1; }
     self->term[0] = -1;
@@ -157,10 +223,23 @@ static int Core_init(Core *self, PyObject *args, PyObject *kwds) {
         Py_ssize_t len = PyUnicode_GET_LENGTH(k);
         if (len == 0) continue;
         if (len <= 3) {
+            Py_UCS4 c0 = PyUnicode_READ_CHAR(k, 0);
             uint64_t key = 0;
             for (Py_ssize_t j = 0; j < len; j++)
                 key |= PACK1(PyUnicode_READ_CHAR(k, j)) << (21 * j);
-            ht_put(&self->shortt, key, id);
+            if (len == 1) {
+                if (c0 < 65536) self->bmp1[c0] = id;
+                else ht_put(&self->shortt, key, id);
+            } else {
+                if (c0 < 65536) self->bmpflags[c0] |= HAS2;
+                else ht_put(&self->astral_flags, PACK1(c0), HAS2);
+                uint64_t pk = key & ((1ULL << 42) - 1);
+                int32_t old = ht_get(&self->pairs, pk);
+                uint32_t v = old < 0 ? 0 : (uint32_t)old;
+                if (len == 2) v = (v & V_HAS3) | (uint32_t)(id + 1);
+                else { v |= V_HAS3; ht_put(&self->shortt, key, id); }
+                ht_put(&self->pairs, pk, (int32_t)v);
+            }
         }
         if (PyUnicode_READ_CHAR(k, 0) == '<') {
             int32_t node = 0;
@@ -194,6 +273,10 @@ static int Core_init(Core *self, PyObject *args, PyObject *kwds) {
         memcpy(self->blob[i], p, (size_t)l);
         self->bloblen[i] = l;
     }
+    self->idobj = (PyObject **)PyMem_Calloc((size_t)nv, sizeof(PyObject *));
+    if (!self->idobj) { PyErr_NoMemory(); return -1; }
+    for (Py_ssize_t i = 0; i < nv; i++)
+        if (!(self->idobj[i] = PyLong_FromSsize_t(i))) return -1;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(br_ids); i++) {
         long b = PyLong_AsLong(PyList_GET_ITEM(br_ids, i));
         if (b >= 0 && b < nv) self->is_br[b] = 1;
@@ -274,14 +357,19 @@ static int match_all(Core *self, PyObject *text, IBuf *out) {
             if (longid >= 0) { best = longid; blen = longlen; }
             else { TAKE(id2, 2); TAKE(id1, 1); }
         } else {
-            uint64_t k = PACK1(c);
-            int32_t id1 = ht_get(&self->shortt, k), id2 = -1, id3 = -1;
-            if (pos + 1 < n) {
-                k |= PACK1(PyUnicode_READ(kind, data, pos + 1)) << 21;
-                id2 = ht_get(&self->shortt, k);
-                if (pos + 2 < n) {
-                    k |= PACK1(PyUnicode_READ(kind, data, pos + 2)) << 42;
-                    id3 = ht_get(&self->shortt, k);
+            int32_t id1, id2 = -1, id3 = -1;
+            int multi;
+            if (c < 65536) { id1 = self->bmp1[c]; multi = self->bmpflags[c]; }
+            else { id1 = ht_get(&self->shortt, PACK1(c)); multi = ht_get(&self->astral_flags, PACK1(c)) > 0; }
+            if (multi && pos + 1 < n) {
+                uint64_t k = PACK1(c) | (PACK1(PyUnicode_READ(kind, data, pos + 1)) << 21);
+                int32_t v = ht_get(&self->pairs, k);
+                if (v > 0) {
+                    id2 = (int32_t)((uint32_t)v & 0xFFFFFF) - 1;
+                    if (((uint32_t)v & V_HAS3) && pos + 2 < n) {
+                        k |= PACK1(PyUnicode_READ(kind, data, pos + 2)) << 42;
+                        id3 = ht_get(&self->shortt, k);
+                    }
                 }
             }
             TAKE(id3, 3); TAKE(id2, 2); TAKE(id1, 1);
@@ -307,8 +395,8 @@ static PyObject *Core_encode(Core *self, PyObject *text) {
     PyObject *list = PyList_New(out.n);
     if (!list) { PyMem_Free(out.p); return NULL; }
     for (Py_ssize_t i = 0; i < out.n; i++) {
-        PyObject *v = PyLong_FromLong(out.p[i]);
-        if (!v) { Py_DECREF(list); PyMem_Free(out.p); return NULL; }
+        PyObject *v = self->idobj[out.p[i]];
+        Py_INCREF(v);
         PyList_SET_ITEM(list, i, v);
     }
     PyMem_Free(out.p);
@@ -350,43 +438,40 @@ static PyObject *Core_find_surrogate(Core *self, PyObject *text) {
     return PyLong_FromLong(-1);
 }
 
-/* The emoji-key first characters that occur in text, in order of first occurrence. */
-static PyObject *Core_emoji_firsts(Core *self, PyObject *text) {
+/* Indices (ascending) of the emoji keys that occur in text as substrings. */
+static PyObject *Core_emoji_present(Core *self, PyObject *text) {
     if (!PyUnicode_Check(text)) {
         PyErr_SetString(PyExc_TypeError, "expected str");
         return NULL;
     }
     int kind = PyUnicode_KIND(text);
     const void *data = PyUnicode_DATA(text);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text), nf = PyUnicode_GET_LENGTH(self->firsts_str);
-    Py_UCS4 found[64];
-    Py_ssize_t nfound = 0;
-    PyObject *res = PyList_New(0);
-    if (!res) return NULL;
-    memset(self->seen, 0, (size_t)nf + 1);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    Py_ssize_t found = 0;
+    memset(self->present, 0, (size_t)self->nkeys + 1);
     for (Py_ssize_t i = 0; i < n; i++) {
-        Py_UCS4 c = PyUnicode_READ(kind, data, i);
-        int32_t k = ht_get(&self->firsts, PACK1(c));
-        if (k >= 0 && !self->seen[k]) {
-            self->seen[k] = 1;
-            found[nfound++] = c;
-            if (nfound == 64) {
-                PyObject *s = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, found, nfound);
-                if (!s || PyList_Append(res, s) < 0) { Py_XDECREF(s); Py_DECREF(res); return NULL; }
-                Py_DECREF(s);
-                nfound = 0;
-            }
+        int32_t f = ht_get(&self->firsts, PACK1(PyUnicode_READ(kind, data, i)));
+        if (f < 0) continue;
+        for (Py_ssize_t j = self->first_start[f]; j < self->first_start[f + 1]; j++) {
+            int32_t k = self->key_order[j];
+            if (self->present[k]) continue;
+            Py_ssize_t L = self->ekeylen[k];
+            if (i + L > n) continue;
+            const Py_UCS4 *key = self->ekey[k];
+            Py_ssize_t t = 1;
+            while (t < L && PyUnicode_READ(kind, data, i + t) == key[t]) t++;
+            if (t == L) { self->present[k] = 1; found++; }
         }
     }
-    PyObject *s = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, found, nfound);
-    if (!s || PyList_Append(res, s) < 0) { Py_XDECREF(s); Py_DECREF(res); return NULL; }
-    Py_DECREF(s);
-    PyObject *empty = PyUnicode_New(0, 0);
-    if (!empty) { Py_DECREF(res); return NULL; }
-    PyObject *joined = PyUnicode_Join(empty, res);
-    Py_DECREF(empty);
-    Py_DECREF(res);
-    return joined;
+    PyObject *res = PyList_New(found);
+    if (!res) return NULL;
+    for (Py_ssize_t k = 0, o = 0; k < self->nkeys && o < found; k++)
+        if (self->present[k]) {
+            PyObject *v = PyLong_FromSsize_t(k);
+            if (!v) { Py_DECREF(res); return NULL; }
+            PyList_SET_ITEM(res, o++, v);
+        }
+    return res;
 }
 
 static int range_error(Core *self, long long id) {
@@ -501,7 +586,7 @@ static PyMethodDef Core_methods[] = {
     {"encode", (PyCFunction)Core_encode, METH_O, "Match preprocessed text; return ids (list)."},
     {"encode_u16", (PyCFunction)Core_encode_u16, METH_O, "Match preprocessed text; ids as uint16 LE bytes."},
     {"find_surrogate", (PyCFunction)Core_find_surrogate, METH_O, "Index of the first lone surrogate, or -1."},
-    {"emoji_firsts", (PyCFunction)Core_emoji_firsts, METH_O, "Emoji-key first characters present in text."},
+    {"emoji_present", (PyCFunction)Core_emoji_present, METH_O, "Indices of the emoji keys occurring in text."},
     {"decode", (PyCFunction)Core_decode, METH_VARARGS, "decode(ids, breakline) -> str"},
     {NULL, NULL, 0, NULL}};
 

@@ -101,7 +101,7 @@ class SWEEncoder:
             short = [(w, i) for w, i in t.items() if len(w) <= 3 or w[0] == "<"]
             self._core = _swe.Core([w for w, _ in short], [i for _, i in short], self._maxlen,
                                    self._kigou, self._u2e, self._byte_ids, self._blobs,
-                                   sorted(self._br_ids), "".join(self._emoji_by_first))
+                                   sorted(self._br_ids), [k for k, _ in self._emoji_keys])
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -173,10 +173,11 @@ class SWEEncoder:
         return text
 
     def _replace_emoji(self, text: str) -> str:
-        by_first = self._emoji_by_first
-        firsts = (self._core.emoji_firsts(text) if self._core is not None
-                  else set(text).intersection(by_first))
-        order = sorted(i for c in firsts for i in by_first[c])
+        if self._core is not None:
+            order = self._core.emoji_present(text)      # keys occurring in the text
+        else:
+            by_first = self._emoji_by_first
+            order = sorted(i for c in set(text).intersection(by_first) for i in by_first[c])
         keys = self._emoji_keys
         pos, widened = 0, False
         while pos < len(order):
