@@ -1,0 +1,89 @@
+"""``swelm``: one command line with subcommands.  Each subcommand imports only what it needs
+(Beam and torch stay out of the tokenizer commands)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _add_vocab_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--vocabulary", default=None,
+                   help="SWE vocabulary file (default: the bundled vocab/ja-swe36k.txt)")
+    p.add_argument("--emoji", default=None,
+                   help="emoji table (default: emoji.json beside the vocabulary, else the bundled one)")
+
+
+def _load(args):
+    from tokenizer import SWEEncoder
+    return SWEEncoder.load(args.vocabulary, args.emoji)
+
+
+def cmd_tokenize(args) -> int:
+    enc = _load(args)
+    text = args.text if args.text is not None else sys.stdin.read()
+    lines = [text] if not args.lines else text.splitlines()
+    for line in lines:
+        ids = enc.encode(line, clean=args.clean)
+        if args.tokens:
+            print(json.dumps([enc.id_to_token(i) for i in ids], ensure_ascii=False))
+        else:
+            print(" ".join(map(str, ids)))
+    return 0
+
+
+def cmd_decode(args) -> int:
+    enc = _load(args)
+    src = args.ids if args.ids else sys.stdin.read().split()
+    try:
+        ids = [int(x) for x in src]
+    except ValueError as e:
+        print(f"swelm decode: token ids must be integers: {e}", file=sys.stderr)
+        return 2
+    print(enc.decode(ids))
+    return 0
+
+
+def cmd_encode_swe(args) -> int:
+    from tokenizer.encode_swe import main
+    return main(args.rest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="swelm", description="Japanese corpus, SWE tokenizer and "
+                                "Switch-LM toolkit.  `swelm COMMAND --help` explains each command.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = sub.add_parser("tokenize", help="text -> token ids (one line of ids per input)",
+                       description="Encode text with the SWE tokenizer.")
+    t.add_argument("text", nargs="?", help="text to encode (default: standard input)")
+    t.add_argument("--lines", action="store_true", help="encode each input line separately")
+    t.add_argument("--clean", action="store_true", help="replace URL/EMAIL/TEL/DATE/PRICE/BLOCK by tags")
+    t.add_argument("--tokens", action="store_true", help="print the tokens (JSON) instead of ids")
+    _add_vocab_flags(t)
+    t.set_defaults(func=cmd_tokenize)
+
+    d = sub.add_parser("decode", help="token ids -> text", description="Decode token ids.")
+    d.add_argument("ids", nargs="*", help="token ids (default: whitespace-separated on standard input)")
+    _add_vocab_flags(d)
+    d.set_defaults(func=cmd_decode)
+
+    e = sub.add_parser("encode-swe", help="a folder of .txt files -> token shards (same as encode_swe)",
+                       add_help=False)
+    e.add_argument("rest", nargs=argparse.REMAINDER)
+    e.set_defaults(func=cmd_encode_swe)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from tokenizer import VocabularyError
+    try:
+        return args.func(args)
+    except VocabularyError as e:
+        print(f"swelm: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""``make demo``: the main job end to end on an embedded default input, as far as the
+project goes today: text -> SWE tokenizer -> Arrow token shards -> decoded back.
+
+Later stages (crawl -> corpus -> shards -> train -> sample) join as they are built.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.environ.get("SWELM_DEMO_OUT", os.path.join(ROOT, "out", "demo"))
+
+# Embedded default input: short texts written for the project.
+DOCS = {
+    "news/01.txt": "東京都渋谷区で2024年4月1日に新しいサービスが始まりました。\n"
+                   "詳しくは https://example.jp/info を参照してください。",
+    "news/02.txt": "価格は1,980円(税込)です。お問い合わせは03-1234-5678まで。",
+    "novel/01.txt": "吾輩は猫である。名前はまだ無い。\nどこで生れたかとんと見当がつかぬ。",
+    "docs/01.txt": "設定ファイルを編集して、サーバーを再起動してください。\t（注意）慶應と慶応は同じトークンです。",
+    "misc/01.txt": "今日は良い天気ですね😀 ①②③ ｶﾀｶﾅ ＡＢＣ",
+}
+
+
+def say(msg: str = "") -> None:
+    print(msg, flush=True)
+
+
+def find_vocabulary() -> tuple[str | None, str | None, str]:
+    from tokenizer.encoder import _bundled_path
+    bundled = _bundled_path("ja-swe36k.txt")
+    if bundled:
+        return bundled, None, "the bundled vocabulary"
+    shared = os.environ.get("JA_SHARED_DATA", os.path.join(ROOT, "..", "shared", "data"))
+    ref = os.path.join(shared, "upstream-swe", "ja-swe36k.txt")
+    if os.path.isfile(ref):
+        return ref, os.path.join(shared, "upstream-swe", "emoji.json"), (
+            "the reference vocabulary from the shared data (the bundled vocab/ja-swe36k.txt "
+            "does not exist yet: the vocabulary builder will create it with `make vocab`)")
+    return None, None, ""
+
+
+def main() -> int:
+    start = time.time()
+    vocab, emoji, what = find_vocabulary()
+    if vocab is None:
+        say("make demo: STOPPED: the bundled vocabulary vocab/ja-swe36k.txt does not exist yet "
+            "and no reference vocabulary was found under JA_SHARED_DATA.\n"
+            "  Build it with `make vocab` once the vocabulary builder exists, or set "
+            "SWELM_VOCAB/SWELM_EMOJI to a vocabulary in the SWE format.")
+        return 1
+    from tokenizer import SWEEncoder
+    from tokenizer.encode_swe import main as encode_swe
+    from tokenizer.shards import iter_rows, read_manifest
+
+    say(f"== swelm demo: tokenizer and token shards\n   vocabulary: {vocab}\n   ({what})")
+    enc = SWEEncoder.load(vocab, emoji)
+    say(f"   {len(enc)} tokens, compiled core: {'yes' if enc.uses_c else 'no (pure Python)'}")
+
+    src = os.path.join(OUT, "text")
+    for name, text in DOCS.items():
+        path = os.path.join(src, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    say(f"\n1. input: {len(DOCS)} embedded documents written to {src}")
+
+    sample = DOCS["docs/01.txt"]
+    ids = enc.encode(sample)
+    say("\n2. encode / decode one document")
+    say(f"   text   : {sample!r}")
+    say(f"   tokens : {[enc.id_to_token(i) for i in ids][:24]} …")
+    say(f"   decoded: {enc.decode(ids)!r}")
+    say(f"   clean=True: {enc.decode(enc.encode(DOCS['news/02.txt'], clean=True))!r}")
+
+    shards = os.path.join(OUT, "shards")
+    argv = ["--src_dir", src, "--dst_file", shards, "--vocabulary", vocab, "--combine", "0",
+            "--num_process", "2", "--quiet"]
+    if emoji:
+        argv += ["--emoji", emoji]
+    say("\n3. encode_swe: the folder -> Arrow token shards")
+    rc = encode_swe(argv)
+    if rc != 0:
+        say(f"make demo: FAILED: encode_swe exited with {rc}")
+        return rc
+    m = read_manifest(shards)
+    say(f"   {m['documents']} documents, {m['tokens']} tokens in {len(m['shards'])} shard(s); "
+        f"vocabulary sha256 {m['vocabulary']['sha256'][:12]}…")
+    first = next(iter_rows(shards))
+    say(f"   first row decoded: {enc.decode(first)!r}")
+
+    say(f"\nDone in {time.time() - start:.1f}s.  Outputs:\n   text   : {src}\n   shards : {shards}"
+        f"\n   manifest: {os.path.join(shards, 'manifest.json')}")
+    say("Next stages (crawl -> corpus, training, sampling) are not built yet.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
