@@ -8,7 +8,7 @@ JA_SHARED_DATA ?= $(abspath ../shared/data)
 export JA_SHARED_DATA
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: demo test venv bench clean
+.PHONY: demo test venv bench clean emoji
 
 venv: $(STAMP)
 
@@ -33,6 +33,10 @@ test: $(STAMP) tokenizer/.built
 bench: $(STAMP) tokenizer/.built
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) bench/tokenizer.py
+
+# The bundled emoji table, rebuilt from the emoji package's data.
+emoji: $(STAMP)
+	$(PY) -m pipelines.cli build-emoji --out emoji.json
 
 clean:
 	rm -rf build dist *.egg-info tokenizer/*.so tokenizer/.built

@@ -49,6 +49,13 @@ def cmd_encode_swe(args) -> int:
     return main(args.rest)
 
 
+def cmd_build_emoji(args) -> int:
+    from tokenizer.emoji_table import write_emoji_table
+    table = write_emoji_table(args.out)
+    print(f"wrote {len(table['emoji'])} emoji keys in 12 classes to {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="swelm", description="Japanese corpus, SWE tokenizer and "
                                 "Switch-LM toolkit.  `swelm COMMAND --help` explains each command.")
@@ -67,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("ids", nargs="*", help="token ids (default: whitespace-separated on standard input)")
     _add_vocab_flags(d)
     d.set_defaults(func=cmd_decode)
+
+    b = sub.add_parser("build-emoji", help="build emoji.json from the emoji package's data",
+                       description="Build the emoji table: every emoji of the emoji package "
+                                   "(ZWJ, skin-tone and VS16 forms too) and a kaomoji list mapped "
+                                   "to 12 classes <|emoji1|>…<|emoji12|>, longest keys first.")
+    b.add_argument("--out", default="emoji.json", help="output file (default: emoji.json)")
+    b.set_defaults(func=cmd_build_emoji)
 
     e = sub.add_parser("encode-swe", help="a folder of .txt files -> token shards (same as encode_swe)",
                        add_help=False)
