@@ -8,7 +8,7 @@ JA_SHARED_DATA ?= $(abspath ../shared/data)
 export JA_SHARED_DATA
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: demo test venv bench clean emoji
+.PHONY: demo test venv bench clean emoji vocab
 
 venv: $(STAMP)
 
@@ -37,6 +37,13 @@ bench: $(STAMP) tokenizer/.built
 # The bundled emoji table, rebuilt from the emoji package's data.
 emoji: $(STAMP)
 	$(PY) -m pipelines.cli build-emoji --out emoji.json
+
+# The bundled vocabulary: built from the shared training text with Unicode's Unihan data
+# (Debian's unicode-data package: apt-get install unicode-data).
+vocab: emoji
+	$(PY) -m pip install -q -e '.[vocab]'
+	$(PY) -m pipelines.cli build-vocab --input $(JA_SHARED_DATA)/corpus/train.jsonl.gz \
+	    --emoji emoji.json --out vocab/ja-swe36k.txt --size 36000
 
 clean:
 	rm -rf build dist *.egg-info tokenizer/*.so tokenizer/.built

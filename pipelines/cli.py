@@ -56,6 +56,58 @@ def cmd_build_emoji(args) -> int:
     return 0
 
 
+def cmd_build_vocab(args) -> int:
+    import logging
+    import os
+    from tokenizer.builder import BuildOptions, build_vocabulary, iter_texts
+    from tokenizer.shards import _tmp_sibling
+    from tokenizer.variants import build_variant_table
+    from tokenizer.vocab import load_emoji, parse_vocabulary
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    log = logging.getLogger("build-vocab").info
+    for path in args.input:
+        if not os.path.exists(path):
+            print(f"swelm build-vocab: {path}: input not found", file=sys.stderr)
+            return 2
+    try:
+        variants = build_variant_table(args.unihan)
+    except FileNotFoundError as e:
+        print(f"swelm build-vocab: {e}", file=sys.stderr)
+        return 2
+    log(f"variant table: {len(variants.to_standard)} variant spellings from {variants.source}")
+    # the emoji table is checked against the finished vocabulary; its classes are fixed
+    import json
+    with open(args.emoji, encoding="utf-8") as f:
+        em = json.load(f)
+    from tokenizer.vocab import EmojiTable
+    emoji = EmojiTable(args.emoji, em["emoji"], em["emoji_inv"])
+    opts = BuildOptions(size=args.size, order=args.order, rounds=args.rounds,
+                        min_char_count=args.min_char_count)
+    text = build_vocabulary(iter_texts(args.input), variants, emoji, opts,
+                            progress=not args.quiet, log=log)
+    load_emoji(args.emoji, parse_vocabulary(text, args.out))     # validates both
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    tmp = _tmp_sibling(args.out, "tmp")
+    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        f.write(text)
+    os.replace(tmp, args.out)
+    log(f"wrote {args.out}: {opts.size} tokens")
+    return 0
+
+
+def cmd_export_hf(args) -> int:
+    import os
+    import shutil
+    from tokenizer import SWEEncoder
+    enc = SWEEncoder.load(args.vocabulary, args.emoji)
+    os.makedirs(args.dir, exist_ok=True)
+    shutil.copyfile(enc.vocab.path, os.path.join(args.dir, "vocab.txt"))
+    shutil.copyfile(enc.emoji.path, os.path.join(args.dir, "emoji.json"))
+    print(f"wrote {args.dir}/vocab.txt and {args.dir}/emoji.json (for "
+          "transformers.GPTNeoXJapaneseTokenizer(vocab_file=..., emoji_file=...))")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="swelm", description="Japanese corpus, SWE tokenizer and "
                                 "Switch-LM toolkit.  `swelm COMMAND --help` explains each command.")
@@ -81,6 +133,31 @@ def build_parser() -> argparse.ArgumentParser:
                                    "to 12 classes <|emoji1|>…<|emoji12|>, longest keys first.")
     b.add_argument("--out", default="emoji.json", help="output file (default: emoji.json)")
     b.set_defaults(func=cmd_build_emoji)
+
+    v = sub.add_parser("build-vocab", help="build an SWE vocabulary from text",
+                       description="Build a vocabulary in the SWE format from JSON lines (text "
+                                   "field, .gz allowed), .txt files or Parquet (text column).")
+    v.add_argument("--input", nargs="+", required=True, help="input files or folders")
+    v.add_argument("--out", required=True, help="vocabulary file to write")
+    v.add_argument("--emoji", default="emoji.json", help="emoji table the vocabulary is used with")
+    v.add_argument("--size", type=int, default=36000, help="total tokens, 8000-65536 (default 36000)")
+    v.add_argument("--order", default="length-usage", choices=("count", "length", "usage", "length-usage"),
+                   help="order of the subword entries (default: length-usage, the best measured)")
+    v.add_argument("--rounds", type=int, default=4, help="re-ranking rounds for the usage orders")
+    v.add_argument("--min-char-count", type=int, default=5,
+                   help="characters outside JIS X 0208 need this many occurrences (default 5)")
+    v.add_argument("--unihan", default=None,
+                   help="folder with the Unihan files (default: /usr/share/unicode from unicode-data)")
+    v.add_argument("--quiet", action="store_true", help="no progress bar")
+    v.set_defaults(func=cmd_build_vocab)
+
+    h = sub.add_parser("export-hf", help="write the vocabulary for transformers' GPTNeoXJapaneseTokenizer",
+                       description="Write vocab.txt and emoji.json into DIR so that "
+                                   "GPTNeoXJapaneseTokenizer(vocab_file=DIR/vocab.txt, "
+                                   "emoji_file=DIR/emoji.json) loads them.")
+    h.add_argument("dir", help="output folder")
+    _add_vocab_flags(h)
+    h.set_defaults(func=cmd_export_hf)
 
     e = sub.add_parser("encode-swe", help="a folder of .txt files -> token shards (same as encode_swe)",
                        add_help=False)
