@@ -33,6 +33,7 @@ test: $(STAMP) tokenizer/.built
 bench: $(STAMP) tokenizer/.built
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) bench/tokenizer.py
+	$(PY) bench/vocab.py
 
 # The bundled emoji table, rebuilt from the emoji package's data.
 emoji: $(STAMP)
