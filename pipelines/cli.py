@@ -60,9 +60,9 @@ def cmd_build_vocab(args) -> int:
     import logging
     import os
     from tokenizer.builder import BuildOptions, build_vocabulary, iter_texts
-    from tokenizer.shards import _tmp_sibling
+    from tokenizer.shards import temporary_sibling
     from tokenizer.variants import build_variant_table
-    from tokenizer.vocab import load_emoji, parse_vocabulary
+    from tokenizer.vocab import VocabularyError, load_emoji, parse_vocabulary, read_emoji_file
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     log = logging.getLogger("build-vocab").info
     for path in args.input:
@@ -75,19 +75,18 @@ def cmd_build_vocab(args) -> int:
         print(f"swelm build-vocab: {e}", file=sys.stderr)
         return 2
     log(f"variant table: {len(variants.to_standard)} variant spellings from {variants.source}")
-    # the emoji table is checked against the finished vocabulary; its classes are fixed
-    import json
-    with open(args.emoji, encoding="utf-8") as f:
-        em = json.load(f)
-    from tokenizer.vocab import EmojiTable
-    emoji = EmojiTable(args.emoji, em["emoji"], em["emoji_inv"])
+    try:   # checked against the finished vocabulary below; its 12 classes are fixed
+        emoji = read_emoji_file(args.emoji)
+    except VocabularyError as e:
+        print(f"swelm build-vocab: {e}", file=sys.stderr)
+        return 2
     opts = BuildOptions(size=args.size, order=args.order, rounds=args.rounds,
                         min_char_count=args.min_char_count)
     text = build_vocabulary(iter_texts(args.input), variants, emoji, opts,
                             progress=not args.quiet, log=log)
     load_emoji(args.emoji, parse_vocabulary(text, args.out))     # validates both
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    tmp = _tmp_sibling(args.out, "tmp")
+    tmp = temporary_sibling(args.out, "tmp")
     with open(tmp, "w", encoding="utf-8", newline="\n") as f:
         f.write(text)
     os.replace(tmp, args.out)

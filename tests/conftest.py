@@ -61,13 +61,17 @@ def fixture_files(tmp_path_factory):
     return write_fixture(tmp_path_factory.mktemp("vocab"))
 
 
-@pytest.fixture(scope="session", params=["c", "python"])
-def fixture_encoder(request, fixture_files):
+def _encoder(files, core: str):
     from tokenizer import SWEEncoder
-    enc = SWEEncoder.load(*fixture_files, use_c=request.param == "c")
-    if request.param == "c" and not enc.uses_c:
+    enc = SWEEncoder.load(*files, use_c=core == "c")
+    if core == "c" and not enc.uses_c:
         pytest.skip("C core not built")
     return enc
+
+
+@pytest.fixture(scope="session", params=["c", "python"])
+def fixture_encoder(request, fixture_files):
+    return _encoder(fixture_files, request.param)
 
 
 def shared(*parts: str) -> pathlib.Path:
@@ -84,11 +88,7 @@ def upstream_files():
 
 @pytest.fixture(scope="session", params=["c", "python"])
 def upstream_encoder(request, upstream_files):
-    from tokenizer import SWEEncoder
-    enc = SWEEncoder.load(*upstream_files, use_c=request.param == "c")
-    if request.param == "c" and not enc.uses_c:
-        pytest.skip("C core not built")
-    return enc
+    return _encoder(upstream_files, request.param)
 
 
 @pytest.fixture(scope="session")

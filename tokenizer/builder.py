@@ -111,26 +111,26 @@ def iter_texts(paths: Iterable[str]) -> Iterator[str]:
                 yield f.read()
 
 
-def jis_x_0208() -> set[str]:
+def _two_byte_charset(codec: str) -> set[str]:
+    """Single characters encoded by the two-byte EUC codes of ``codec``."""
     out = set()
     for hi in range(0xA1, 0xFF):
         for lo in range(0xA1, 0xFF):
             try:
-                out.add(bytes([hi, lo]).decode("euc_jp"))
+                c = bytes([hi, lo]).decode(codec)
             except UnicodeDecodeError:
-                pass
+                continue
+            if len(c) == 1:
+                out.add(c)
     return out
 
 
+def jis_x_0208() -> set[str]:
+    return _two_byte_charset("euc_jp")
+
+
 def jis_x_0213() -> set[str]:
-    out = set()
-    for hi in range(0xA1, 0xFF):
-        for lo in range(0xA1, 0xFF):
-            try:
-                out.add(bytes([hi, lo]).decode("euc_jis_2004"))
-            except UnicodeDecodeError:
-                pass
-    return {c for c in out if len(c) == 1}
+    return _two_byte_charset("euc_jis_2004")
 
 
 class NgramCounter:

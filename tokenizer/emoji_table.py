@@ -231,9 +231,9 @@ def build_emoji_table(data: dict | None = None) -> dict:
 
 def write_emoji_table(path: str, data: dict | None = None) -> dict:
     import os
-    from .shards import _tmp_sibling
+    from .shards import temporary_sibling
     table = build_emoji_table(data)
-    tmp = _tmp_sibling(path, "tmp")
+    tmp = temporary_sibling(path, "tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(table, f, ensure_ascii=False, indent=0)
         f.write("\n")

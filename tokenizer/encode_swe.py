@@ -27,7 +27,7 @@ from multiprocessing import get_context
 import numpy as np
 
 from .encoder import SWEEncoder
-from .shards import ShardWriter, _tmp_sibling, publish, remove_stale_temporaries
+from .shards import ShardWriter, temporary_sibling, publish, remove_stale_temporaries
 from .vocab import VocabularyError
 
 log = logging.getLogger("encode_swe")
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         dst = args.dst_file if args.dst_file.endswith(".npz") else args.dst_file + ".npz"
         remove_stale_temporaries(dst)
-        tmp = _tmp_sibling(dst, "tmp")
+        tmp = temporary_sibling(dst, "tmp")
         with open(tmp, "wb") as f:
             np.savez_compressed(f, *[c.astype(np.int64) for c in chunks])
         publish(tmp, dst)

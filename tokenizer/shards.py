@@ -27,7 +27,7 @@ SCHEMA = pa.schema([pa.field("tokens", pa.list_(pa.uint16()))])
 MANIFEST = "manifest.json"
 
 
-def _tmp_sibling(dst: str, tag: str) -> str:
+def temporary_sibling(dst: str, tag: str) -> str:
     parent, name = os.path.split(os.path.abspath(dst))
     return os.path.join(parent, f".{name}.{tag}-{uuid.uuid4().hex[:8]}")
 
@@ -46,7 +46,7 @@ def remove_stale_temporaries(dst: str) -> None:
 def publish(tmp: str, dst: str) -> None:
     """Atomically move a finished file or directory to ``dst`` (replacing an old one)."""
     if os.path.isdir(dst) and not os.path.islink(dst):
-        old = _tmp_sibling(dst, "old")
+        old = temporary_sibling(dst, "old")
         os.rename(dst, old)
         os.rename(tmp, dst)
         shutil.rmtree(old)
@@ -83,7 +83,7 @@ class ShardWriter:
 
     def __enter__(self) -> "ShardWriter":
         remove_stale_temporaries(self.out_dir)
-        self._tmp = _tmp_sibling(self.out_dir, "tmp")
+        self._tmp = temporary_sibling(self.out_dir, "tmp")
         os.makedirs(self._tmp)
         return self
 

@@ -144,6 +144,19 @@ def parse_emoji(data: object, vocab: Vocabulary, path: str = "<emoji>") -> Emoji
     return EmojiTable(path=path, emoji=dict(emoji), emoji_inv=dict(inv))
 
 
+def read_emoji_file(path: str | os.PathLike) -> EmojiTable:
+    """An emoji table without checking it against a vocabulary (for building one)."""
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        return EmojiTable(path=path, emoji=dict(data["emoji"]), emoji_inv=dict(data["emoji_inv"]))
+    except FileNotFoundError:
+        raise VocabularyError(f"{path}: emoji file not found") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
+        raise _fail(path, f'not an emoji table ("emoji" and "emoji_inv" objects): {e}') from None
+
+
 def load_emoji(path: str | os.PathLike, vocab: Vocabulary) -> EmojiTable:
     path = os.fspath(path)
     try:
