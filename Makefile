@@ -44,7 +44,7 @@ emoji: $(STAMP)
 vocab: emoji
 	$(PY) -m pip install -q -e '.[vocab]'
 	$(PY) -m pipelines.cli build-vocab --input $(JA_SHARED_DATA)/corpus/train.jsonl.gz \
-	    --emoji emoji.json --out vocab/ja-swe36k.txt --size 36000
+	    --emoji emoji.json --out vocab/ja-swe36k.txt --size 36000 --variants-out vocab/variants.tsv
 
 clean:
 	rm -rf build dist *.egg-info tokenizer/*.so tokenizer/.built

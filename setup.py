@@ -8,7 +8,8 @@ from setuptools.command.build_py import build_py
 HERE = os.path.dirname(os.path.abspath(__file__))
 # The bundled vocabulary lives at vocab/ and emoji.json at the top (see DESIGN.md); an
 # installed package carries copies in tokenizer/data/.
-BUNDLED = [("vocab/ja-swe36k.txt", "ja-swe36k.txt"), ("emoji.json", "emoji.json")]
+BUNDLED = [("vocab/ja-swe36k.txt", "ja-swe36k.txt"), ("vocab/variants.tsv", "variants.tsv"),
+           ("emoji.json", "emoji.json")]
 
 
 class BuildPyWithData(build_py):

@@ -91,6 +91,9 @@ def cmd_build_vocab(args) -> int:
         f.write(text)
     os.replace(tmp, args.out)
     log(f"wrote {args.out}: {opts.size} tokens")
+    if args.variants_out:
+        variants.write_tsv(args.variants_out)
+        log(f"wrote {args.variants_out}: {len(variants.to_standard)} variant spellings")
     return 0
 
 
@@ -147,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="characters outside JIS X 0208 need this many occurrences (default 5)")
     v.add_argument("--unihan", default=None,
                    help="folder with the Unihan files (default: /usr/share/unicode from unicode-data)")
+    v.add_argument("--variants-out", default=None,
+                   help="also write the variant table used (variant<TAB>standard), for the normaliser")
     v.add_argument("--quiet", action="store_true", help="no progress bar")
     v.set_defaults(func=cmd_build_vocab)
 

@@ -65,7 +65,7 @@ def test_not_variants(fixture_table, char):
 
 
 @pytest.mark.parametrize("variant, standard", [
-    ("①", "1"), ("⒈", "1"), ("⑴", "1"), ("㈱", "株"), ("㊑", "株"), ("㋾", "ヲ"), ("㌔", "キロ"),
+    ("①", "1"), ("⒈", "1."), ("⑴", "1"), ("㈱", "株"), ("㊑", "株"), ("㋾", "ヲ"), ("㌔", "キロ"),
     ("Ａ", "A"), ("ｶ", "カ"), ("ｶﾞ", "ガ"), ("⽇", "日"), ("﨑", None),
 ])
 def test_compatibility_forms(variant, standard):

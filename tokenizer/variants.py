@@ -64,7 +64,7 @@ _NFKC_BLOCKS = [
     (0xFF61, 0xFF9F),   # half-width katakana and punctuation
     (0x2F800, 0x2FA1F),  # CJK compatibility ideographs supplement
 ]
-_FRAME = re.compile(r"^\((.+)\)$|^(.+)\.$")
+_FRAME = re.compile(r"^\((.+)\)$")
 
 
 @dataclass
@@ -77,14 +77,50 @@ class VariantTable:
         return self.to_standard.get(s, s)
 
     def variants_of(self) -> dict[str, list[str]]:
+        """Standard -> its variants, for placing variants on vocabulary lines ("1." counts
+        as "1": ⒈ and ㏇ share the token of 1 and Co)."""
         out: dict[str, list[str]] = {}
         for v, s in sorted(self.to_standard.items()):
+            if len(s) > 1 and s.endswith("."):
+                s = s[:-1]
             out.setdefault(s, []).append(v)
         return out
+
+    def write_tsv(self, path: str) -> None:
+        """``variant<TAB>standard`` lines, sorted (shipped beside the vocabulary)."""
+        from .shards import temporary_sibling
+        tmp = temporary_sibling(path, "tmp")
+        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+            f.write("# variant\tstandard  (tokenizer.variants; rebuilt by make vocab)\n")
+            for v, s in sorted(self.to_standard.items()):
+                f.write(f"{v}\t{s}\n")
+        os.replace(tmp, path)
+
+    @classmethod
+    def read_tsv(cls, path: str) -> "VariantTable":
+        table = {}
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if line.startswith("#") or not line.strip():
+                    continue
+                parts = line.rstrip("\n").split("\t")
+                if len(parts) != 2 or not parts[0] or not parts[1]:
+                    raise ValueError(f"{path}:{n}: expected 'variant<TAB>standard'")
+                table[parts[0]] = parts[1]
+        return cls(table, source=path)
 
     def char_map(self) -> dict[int, str]:
         """``str.translate`` table for single-character variants (counting, normalising)."""
         return {ord(v): s for v, s in self.to_standard.items() if len(v) == 1}
+
+
+def load_bundled_variants() -> VariantTable:
+    """The variant table shipped with the bundled vocabulary (no Unihan data needed)."""
+    from .encoder import _bundled_path
+    path = _bundled_path("variants.tsv")
+    if path is None:
+        raise FileNotFoundError("the bundled vocab/variants.tsv is missing: build it with `make vocab`")
+    return VariantTable.read_tsv(path)
 
 
 def _read_unihan(directory: str, name: str) -> list[tuple[str, str, str]]:
@@ -134,8 +170,8 @@ def compatibility_variants() -> dict[str, str]:
             if n == c or not n.strip():
                 continue
             m = _FRAME.match(n)
-            if m and len(n) > 1:
-                n = m.group(1) or m.group(2)
+            if m and len(n) > 2:
+                n = m.group(1)                         # ㈱ (株) -> 株, ⑴ (1) -> 1
             if "," in n or n == c:
                 continue
             out[c] = n
