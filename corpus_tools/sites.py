@@ -1,0 +1,250 @@
+"""Site rules: which sites to crawl and how to treat their pages (TOML, or YAML).
+
+Minimal form::
+
+    [[sites]]
+    name = "example"
+    seeds = ["http://127.0.0.1:8000/"]
+    genre = "docs"
+    weight = 1.0
+
+Every field (the README has the full schema):
+
+==============  ==========================================================================
+name            required; letters, digits, ``._-``; unique
+seeds           required; non-empty list of http(s) URLs
+genre           required; one of :data:`GENRES`
+weight          default 1.0; a number > 0 (relative sampling weight of the site)
+allow           regular expressions a URL must match (default: the seeds' hosts)
+deny            regular expressions that exclude a URL
+extract         ``"auto"`` (the extractor) or a table ``{keep = [...], drop = [...]}`` of CSS
+                selectors (keep: the page's text comes from these; drop: removed first)
+encoding        a Python codec name that overrides the page's declared charset
+filters         table of threshold overrides; names from :data:`THRESHOLDS`
+ng_words        path of an NG-word list (one word per line), relative to the rules file
+politeness      table: requests_per_second (default 1.0), concurrency (2), max_pages
+                (1000), max_bytes (5 MB per page), timeout (30 s), retries (3)
+==============  ==========================================================================
+
+A ``[defaults]`` table may give ``politeness``, ``filters`` and ``extract`` for every site.
+Loading checks everything and raises :class:`SiteRulesError` naming the file, the site and
+the field.
+"""
+from __future__ import annotations
+
+import codecs
+import os
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+GENRES = ("blog", "news", "novel", "dictionary", "qa", "docs", "legal", "encyclopedia", "forum",
+          "wiki", "academic", "other")
+
+#: Filter thresholds and their defaults (the Swallow corpus rules for Japanese web text).
+THRESHOLDS = {
+    "min_length": 400, "min_hiragana_ratio": 0.2, "max_katakana_ratio": 0.5,
+    "min_japanese_ratio": 0.5, "min_mean_sentence_length": 20, "max_mean_sentence_length": 90,
+    "max_sentence_length": 200, "max_ellipsis_line_ratio": 0.2, "max_duplicate_line_ratio": 0.30,
+    "max_duplicate_paragraph_ratio": 0.30, "max_top_2gram_ratio": 0.20, "max_top_3gram_ratio": 0.18,
+    "max_top_4gram_ratio": 0.16, "max_dup_5gram_ratio": 0.15, "max_dup_6gram_ratio": 0.14,
+    "max_dup_7gram_ratio": 0.13, "max_dup_8gram_ratio": 0.12, "max_dup_9gram_ratio": 0.11,
+    "max_dup_10gram_ratio": 0.10, "max_ng_word_ratio": 0.05, "max_link_ratio": 0.5,
+}
+POLITENESS = {"requests_per_second": 1.0, "concurrency": 2, "max_pages": 1000,
+              "max_bytes": 5_000_000, "timeout": 30.0, "retries": 3}
+_SITE_FIELDS = {"name", "seeds", "genre", "weight", "allow", "deny", "extract", "encoding",
+                "filters", "ng_words", "politeness"}
+_NAME = re.compile(r"[A-Za-z0-9._\-]+")
+
+
+class SiteRulesError(ValueError):
+    """The site rules file is invalid; the message names the file, site and field."""
+
+
+@dataclass(frozen=True)
+class Extract:
+    auto: bool = True
+    keep: tuple[str, ...] = ()
+    drop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Site:
+    name: str
+    seeds: tuple[str, ...]
+    genre: str
+    weight: float = 1.0
+    allow: tuple[re.Pattern, ...] = ()
+    deny: tuple[re.Pattern, ...] = ()
+    extract: Extract = Extract()
+    encoding: str | None = None
+    filters: dict = field(default_factory=lambda: dict(THRESHOLDS))
+    ng_words: str | None = None
+    politeness: dict = field(default_factory=lambda: dict(POLITENESS))
+
+    def in_scope(self, url: str) -> bool:
+        """Whether ``url`` may be crawled for this site (allow, then deny)."""
+        if not any(p.search(url) for p in self.allow):
+            return False
+        return not any(p.search(url) for p in self.deny)
+
+
+def _read(path: str) -> dict:
+    low = path.lower()
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise SiteRulesError(f"{path}: site rules file not found") from None
+    if low.endswith((".yaml", ".yml")):
+        try:
+            import yaml
+        except ImportError:
+            raise SiteRulesError(f"{path}: YAML rules need PyYAML (pip install pyyaml); "
+                                 "TOML needs nothing") from None
+        try:
+            data = yaml.safe_load(raw.decode("utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            raise SiteRulesError(f"{path}: not valid YAML: {e}") from None
+    else:
+        try:
+            import tomllib
+        except ImportError:  # Python 3.10
+            import tomli as tomllib
+        try:
+            data = tomllib.loads(raw.decode("utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise SiteRulesError(f"{path}: not valid TOML: {e}") from None
+    if not isinstance(data, dict):
+        raise SiteRulesError(f"{path}: expected a table with a 'sites' list")
+    return data
+
+
+def load_sites(path: str | os.PathLike) -> list[Site]:
+    """Read and validate a site rules file."""
+    path = os.fspath(path)
+    data = _read(path)
+    unknown = set(data) - {"sites", "defaults"}
+    if unknown:
+        raise SiteRulesError(f"{path}: unknown top-level field(s) {sorted(unknown)}; "
+                             "expected 'sites' and optionally 'defaults'")
+    defaults = data.get("defaults", {})
+    if not isinstance(defaults, dict) or set(defaults) - {"politeness", "filters", "extract"}:
+        raise SiteRulesError(f"{path}: 'defaults' may hold politeness, filters and extract")
+    sites = data.get("sites")
+    if not isinstance(sites, list) or not sites:
+        raise SiteRulesError(f"{path}: 'sites' must be a non-empty list of site tables")
+    out, names = [], set()
+    base = os.path.dirname(os.path.abspath(path))
+    for i, raw in enumerate(sites, 1):
+        where = f"{path}: site #{i}"
+        if not isinstance(raw, dict):
+            raise SiteRulesError(f"{where}: expected a table")
+        if isinstance(raw.get("name"), str):
+            where = f"{path}: site '{raw['name']}'"
+        site = _site(raw, defaults, where, base)
+        if site.name in names:
+            raise SiteRulesError(f"{where}: field 'name': duplicate site name")
+        names.add(site.name)
+        out.append(site)
+    return out
+
+
+def _err(where: str, fld: str, problem: str) -> SiteRulesError:
+    return SiteRulesError(f"{where}: field '{fld}': {problem}")
+
+
+def _str_list(raw, fld, where, required=False) -> tuple[str, ...]:
+    v = raw.get(fld, [])
+    if isinstance(v, str):
+        v = [v]
+    if not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
+        raise _err(where, fld, "must be a list of non-empty strings")
+    if required and not v:
+        raise _err(where, fld, "must not be empty")
+    return tuple(v)
+
+
+def _patterns(raw, fld, where) -> tuple[re.Pattern, ...]:
+    out = []
+    for p in _str_list(raw, fld, where):
+        try:
+            out.append(re.compile(p))
+        except re.error as e:
+            raise _err(where, fld, f"invalid regular expression {p!r}: {e}") from None
+    return tuple(out)
+
+
+def _number_table(value, known: dict, fld, where) -> dict:
+    if not isinstance(value, dict):
+        raise _err(where, fld, "must be a table")
+    out = {}
+    for k, v in value.items():
+        if k not in known:
+            raise _err(where, f"{fld}.{k}", f"unknown setting; known: {', '.join(sorted(known))}")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+            raise _err(where, f"{fld}.{k}", f"must be a number >= 0, got {v!r}")
+        out[k] = type(known[k])(v) if isinstance(known[k], int) and float(v).is_integer() else v
+    return out
+
+
+def _extract(value, where) -> Extract:
+    if value == "auto":
+        return Extract()
+    if isinstance(value, dict):
+        extra = set(value) - {"keep", "drop"}
+        if extra:
+            raise _err(where, "extract", f"unknown key(s) {sorted(extra)}; use keep and drop")
+        keep = _str_list(value, "keep", where)
+        drop = _str_list(value, "drop", where)
+        return Extract(auto=not keep, keep=keep, drop=drop)
+    raise _err(where, "extract", 'must be "auto" or a table {keep = [...], drop = [...]}')
+
+
+def _site(raw: dict, defaults: dict, where: str, base: str) -> Site:
+    unknown = set(raw) - _SITE_FIELDS
+    if unknown:
+        raise SiteRulesError(f"{where}: unknown field(s) {sorted(unknown)}")
+    name = raw.get("name")
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise _err(where, "name", "required; letters, digits, '.', '_' and '-'")
+    seeds = _str_list(raw, "seeds", where, required=True)
+    for s in seeds:
+        u = urlsplit(s)
+        if u.scheme not in ("http", "https") or not u.netloc:
+            raise _err(where, "seeds", f"{s!r} is not an http(s) URL")
+    genre = raw.get("genre")
+    if genre not in GENRES:
+        raise _err(where, "genre", f"must be one of {', '.join(GENRES)}; got {genre!r}")
+    weight = raw.get("weight", 1.0)
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight <= 0:
+        raise _err(where, "weight", f"must be a number > 0, got {weight!r}")
+    allow = _patterns(raw, "allow", where) or tuple(
+        re.compile("^" + re.escape(f"{urlsplit(s).scheme}://{urlsplit(s).netloc}/")) for s in seeds)
+    deny = _patterns(raw, "deny", where)
+    extract = _extract(raw.get("extract", defaults.get("extract", "auto")), where)
+    encoding = raw.get("encoding")
+    if encoding is not None:
+        try:
+            encoding = codecs.lookup(encoding).name
+        except (LookupError, TypeError):
+            raise _err(where, "encoding", f"unknown encoding {encoding!r}") from None
+    filters = dict(THRESHOLDS)
+    filters.update(_number_table(defaults.get("filters", {}), THRESHOLDS, "filters", where))
+    filters.update(_number_table(raw.get("filters", {}), THRESHOLDS, "filters", where))
+    politeness = dict(POLITENESS)
+    politeness.update(_number_table(defaults.get("politeness", {}), POLITENESS, "politeness", where))
+    politeness.update(_number_table(raw.get("politeness", {}), POLITENESS, "politeness", where))
+    if politeness["requests_per_second"] <= 0 or politeness["concurrency"] < 1:
+        raise _err(where, "politeness", "requests_per_second must be > 0 and concurrency >= 1")
+    ng = raw.get("ng_words")
+    if ng is not None:
+        if not isinstance(ng, str):
+            raise _err(where, "ng_words", "must be a path")
+        ng = ng if os.path.isabs(ng) else os.path.join(base, ng)
+        if not os.path.isfile(ng):
+            raise _err(where, "ng_words", f"file not found: {ng}")
+    return Site(name=name, seeds=seeds, genre=genre, weight=float(weight), allow=allow, deny=deny,
+                extract=extract, encoding=encoding, filters=filters, ng_words=ng,
+                politeness=politeness)

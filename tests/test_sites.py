@@ -1,0 +1,108 @@
+"""Site rules: the minimal form, every field, and errors naming the site and the field."""
+import pytest
+
+from corpus_tools.sites import POLITENESS, THRESHOLDS, SiteRulesError, load_sites
+
+MINIMAL = '''
+[[sites]]
+name = "example"
+seeds = ["http://127.0.0.1:8000/"]
+genre = "docs"
+weight = 1.0
+'''
+
+FULL = '''
+[defaults]
+politeness = { requests_per_second = 4.0, max_pages = 50 }
+filters = { min_length = 100 }
+
+[[sites]]
+name = "laws"
+seeds = ["http://127.0.0.1:8001/index.html"]
+genre = "legal"
+weight = 2.5
+allow = ["^http://127\\\\.0\\\\.0\\\\.1:8001/"]
+deny = ["\\\\.pdf$", "/print/"]
+extract = { keep = ["#main"], drop = ["nav", ".footer"] }
+encoding = "shift_jis"
+filters = { min_hiragana_ratio = 0.05, max_dup_10gram_ratio = 0.3 }
+ng_words = "ng.txt"
+politeness = { concurrency = 1, timeout = 5 }
+
+[[sites]]
+name = "blog"
+seeds = ["https://blog.example.jp/"]
+genre = "blog"
+'''
+
+
+def write(tmp_path, text, name="sites.toml"):
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_minimal_form(tmp_path):
+    (site,) = load_sites(write(tmp_path, MINIMAL))
+    assert site.name == "example" and site.genre == "docs" and site.weight == 1.0
+    assert site.filters == THRESHOLDS and site.politeness == POLITENESS
+    assert site.extract.auto
+    assert site.in_scope("http://127.0.0.1:8000/a/b.html")
+    assert not site.in_scope("http://127.0.0.1:9000/") and not site.in_scope("https://other.jp/")
+
+
+def test_every_field(tmp_path):
+    (tmp_path / "ng.txt").write_text("禁止語\n", encoding="utf-8")
+    laws, blog = load_sites(write(tmp_path, FULL))
+    assert laws.weight == 2.5 and laws.encoding == "shift_jis"
+    assert laws.extract.keep == ("#main",) and laws.extract.drop == ("nav", ".footer")
+    assert laws.filters["min_length"] == 100 and laws.filters["min_hiragana_ratio"] == 0.05
+    assert laws.filters["max_dup_10gram_ratio"] == 0.3
+    assert laws.politeness["requests_per_second"] == 4.0 and laws.politeness["concurrency"] == 1
+    assert laws.politeness["max_pages"] == 50 and laws.politeness["timeout"] == 5
+    assert laws.ng_words == str(tmp_path / "ng.txt")
+    assert laws.in_scope("http://127.0.0.1:8001/a.html") and not laws.in_scope("http://127.0.0.1:8001/x.pdf")
+    assert blog.filters["min_length"] == 100 and blog.politeness["max_pages"] == 50
+
+
+@pytest.mark.parametrize("mutation, message", [
+    (('genre = "docs"', 'genre = "poetry"'), "site 'example': field 'genre': must be one of"),
+    (("weight = 1.0", "weight = -1"), "site 'example': field 'weight': must be a number > 0"),
+    (('seeds = ["http://127.0.0.1:8000/"]', 'seeds = ["ftp://x/"]'), "field 'seeds': 'ftp://x/' is not"),
+    (('seeds = ["http://127.0.0.1:8000/"]', "seeds = []"), "field 'seeds': must not be empty"),
+    (('name = "example"', 'name = "has space"'), "field 'name'"),
+    (("weight = 1.0", 'weight = 1.0\nallow = ["("]'), "field 'allow': invalid regular expression"),
+    (("weight = 1.0", 'weight = 1.0\nencoding = "klingon"'), "field 'encoding': unknown encoding"),
+    (("weight = 1.0", "weight = 1.0\nfilters = { min_lenght = 3 }"), "field 'filters.min_lenght': unknown"),
+    (("weight = 1.0", "weight = 1.0\npoliteness = { concurrency = 0 }"), "field 'politeness'"),
+    (("weight = 1.0", 'weight = 1.0\ncolour = "red"'), "unknown field(s) ['colour']"),
+    (("weight = 1.0", 'weight = 1.0\nng_words = "missing.txt"'), "field 'ng_words': file not found"),
+    (("weight = 1.0", 'weight = 1.0\nextract = "magic"'), "field 'extract'"),
+])
+def test_errors_name_site_and_field(tmp_path, mutation, message):
+    p = write(tmp_path, MINIMAL.replace(*mutation))
+    with pytest.raises(SiteRulesError) as e:
+        load_sites(p)
+    assert message in str(e.value) and str(p) in str(e.value)
+
+
+def test_file_level_errors(tmp_path):
+    with pytest.raises(SiteRulesError, match="not found"):
+        load_sites(tmp_path / "none.toml")
+    with pytest.raises(SiteRulesError, match="not valid TOML"):
+        load_sites(write(tmp_path, "[[sites]\n"))
+    with pytest.raises(SiteRulesError, match="non-empty list"):
+        load_sites(write(tmp_path, "x = 1\n".replace("x", "sites")))
+    with pytest.raises(SiteRulesError, match="duplicate site name"):
+        load_sites(write(tmp_path, MINIMAL + MINIMAL))
+    with pytest.raises(SiteRulesError, match="site #1"):
+        load_sites(write(tmp_path, '[[sites]]\nseeds = ["http://a/"]\ngenre = "docs"\n'))
+
+
+def test_yaml(tmp_path):
+    yaml = pytest.importorskip("yaml", reason="PyYAML is optional")
+    del yaml
+    p = write(tmp_path, "sites:\n  - name: y\n    seeds: [http://127.0.0.1:8000/]\n    genre: qa\n",
+              name="sites.yaml")
+    (site,) = load_sites(p)
+    assert site.genre == "qa"
