@@ -68,6 +68,12 @@ def test_emoji_key_formed_by_an_earlier_replacement(tmp_path):
         assert toks(enc, "x!") == ["<"] + [f"<|byte{b}|>" for b in b"|emoji"] + ["<|emoji2|>"]
 
 
+def test_encode_array_equals_encode(fixture_encoder):
+    text = "している東京都°é𩸽😀<|endoftext|>"
+    arr = fixture_encoder.encode_array(text)
+    assert arr.dtype == np.uint16 and arr.tolist() == fixture_encoder.encode(text)
+
+
 def test_fallbacks(fixture_encoder):
     enc = fixture_encoder
     assert toks(enc, "°") == ["<KIGOU>"]

@@ -53,10 +53,10 @@ def _encode_file(path: str) -> tuple[str, int, bytes | None, str | None]:
     except OSError as e:
         return path, 0, None, f"cannot read: {e.strerror}"
     try:
-        ids = np.asarray(_ENC.encode(text, clean=_CLEAN), dtype=np.int64)
+        ids = _ENC.encode_array(text, clean=_CLEAN)
     except ValueError as e:
         return path, 0, None, str(e)
-    ids = np.append(ids, _ENC.token_to_id("<|endoftext|>"))
+    ids = np.append(ids, np.array([_ENC.token_to_id("<|endoftext|>")], dtype=ids.dtype))
     return path, len(text), ids.astype(np.uint16 if len(_ENC) <= 65536 else np.int64).tobytes(), None
 
 

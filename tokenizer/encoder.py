@@ -215,6 +215,15 @@ class SWEEncoder:
             return self._core.encode(text)
         return self._match_py(text)
 
+    def encode_array(self, text: str, clean: bool = False):
+        """Token ids as a numpy array (uint16 when the vocabulary fits, else int32), without
+        building a Python list when the compiled core is there."""
+        import numpy as np
+        if self._core is not None and len(self.vocab) <= 65536:
+            return np.frombuffer(self._core.encode_u16(self.preprocess(text, clean)), dtype="<u2")
+        return np.asarray(self.encode(text, clean=clean),
+                          dtype=np.uint16 if len(self.vocab) <= 65536 else np.int32)
+
     def encode_batch(self, texts: Iterable[str], clean: bool = False) -> list[list[int]]:
         return [self.encode(t, clean=clean) for t in texts]
 
