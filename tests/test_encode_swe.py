@@ -1,6 +1,5 @@
 """encode_swe CLI: shards and manifest, npz layout, bad files, determinism, atomic output."""
 import hashlib
-import json
 import os
 
 import numpy as np

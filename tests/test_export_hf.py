@@ -1,5 +1,4 @@
 """swelm export-hf: the bundled vocabulary for transformers' GPTNeoXJapaneseTokenizer."""
-import json
 
 import pytest
 
