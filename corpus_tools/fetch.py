@@ -1,0 +1,456 @@
+"""A polite HTTP client for crawling, and link extraction for the crawl frontier.
+
+:class:`Fetcher` honours robots.txt (RFC 9309, cached per host, including ``Crawl-delay``),
+keeps a per-host request interval, and bounds every request: connect/read/total timeouts, a
+size cap, a redirect limit (loops detected), retries with exponential backoff on 429/5xx and
+connection errors (``Retry-After`` honoured up to a cap), and a content-type filter. Every
+request ends in a :class:`FetchResult` whose ``outcome`` is one of :data:`OUTCOMES`; failures are
+counted in :attr:`Fetcher.counts`, and nothing raises.
+
+:func:`extract_links` resolves links against ``<base href>`` and :func:`normalize_url` puts them
+in one canonical form (no fragment, lower-case scheme and host, no default port, non-ASCII and
+unsafe characters percent-encoded as UTF-8, existing escapes kept).
+"""
+from __future__ import annotations
+
+import collections
+import email.utils
+import logging
+import re
+import threading
+import time
+import urllib.robotparser
+from dataclasses import dataclass, field
+from html import unescape
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
+
+from .charset import decode_html
+
+log = logging.getLogger(__name__)
+
+__version__ = "0.1"
+USER_AGENT = f"swelm-crawler/{__version__} (+https://github.com/swelm/swelm; polite research crawler)"
+
+#: Every way a fetch can end.
+OUTCOMES = (
+    "ok",                   # 2xx with an accepted content type, body within the size cap
+    "robots_disallowed",    # robots.txt forbids the URL for our user agent
+    "invalid_url",          # not an absolute http(s) URL
+    "http_error",           # a final 4xx/5xx status (after retries for 429/5xx)
+    "timeout",              # connect, read or total time limit exceeded (after retries)
+    "connection_error",     # DNS, refused, reset, TLS … (after retries)
+    "too_large",            # body over max_bytes (the first max_bytes are kept)
+    "too_many_redirects",   # more than max_redirects hops
+    "redirect_loop",        # a redirect came back to a URL already visited in this chain
+    "content_type",         # not an accepted content type (e.g. image/png)
+)
+ACCEPTED_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
+
+
+@dataclass
+class FetchResult:
+    url: str
+    outcome: str
+    status: int | None = None
+    final_url: str | None = None
+    reason: str = ""
+    headers: list[tuple[str, str]] = field(default_factory=list)   # response headers, in order
+    request_headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    redirects: list[str] = field(default_factory=list)             # hops before final_url
+    error: str = ""
+    attempts: int = 0
+    elapsed: float = 0.0
+    http_version: str = "HTTP/1.1"
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "ok"
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        for k, v in self.headers:
+            if k.lower() == name:
+                return v
+        return None
+
+    def text(self, override: str | None = None) -> tuple[str, str, str]:
+        """Decoded body: ``(text, codec, source)`` (see :func:`corpus_tools.charset.detect`)."""
+        return decode_html(self.body, self.header("content-type"), override)
+
+
+class HostClock:
+    """Per-host minimum interval between requests, shared by threads. ``clock``/``sleep`` can be
+    replaced in tests."""
+
+    def __init__(self, clock=time.monotonic, sleep=time.sleep):
+        self._next: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self.clock, self.sleep = clock, sleep
+
+    def wait(self, host: str, interval: float) -> float:
+        """Block until ``host`` may be requested again; return the seconds waited."""
+        with self._lock:
+            now = self.clock()
+            start = max(now, self._next.get(host, now))
+            self._next[host] = start + interval
+        delay = start - now
+        if delay > 0:
+            self.sleep(delay)
+        return delay
+
+
+class Fetcher:
+    """Fetch pages politely. One instance per crawl worker; thread-safe."""
+
+    def __init__(self, *, user_agent: str = USER_AGENT, requests_per_second: float = 1.0,
+                 connect_timeout: float = 10.0, read_timeout: float = 20.0,
+                 total_timeout: float = 60.0, max_bytes: int = 5_000_000,
+                 max_redirects: int = 5, retries: int = 3, backoff: float = 1.0,
+                 max_retry_after: float = 60.0, accepted_types=ACCEPTED_TYPES,
+                 respect_robots: bool = True, clock: HostClock | None = None):
+        import urllib3
+        self.user_agent = user_agent
+        self.interval = 1.0 / requests_per_second if requests_per_second > 0 else 0.0
+        self.timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
+        self.total_timeout = total_timeout
+        self.max_bytes = max_bytes
+        self.max_redirects = max_redirects
+        self.retries = retries
+        self.backoff = backoff
+        self.max_retry_after = max_retry_after
+        self.accepted_types = tuple(accepted_types)
+        self.respect_robots = respect_robots
+        self.clock = clock or HostClock()
+        self.counts: collections.Counter = collections.Counter()
+        self._robots: dict[str, tuple[urllib.robotparser.RobotFileParser | None, str]] = {}
+        self._robots_lock = threading.Lock()
+        self._pool = urllib3.PoolManager(num_pools=64, maxsize=4, retries=False,
+                                         headers={"User-Agent": user_agent})
+
+    # -- robots.txt ---------------------------------------------------------------------------
+    def robots(self, url: str):
+        """The parsed robots.txt of ``url``'s host (None means everything is allowed) and how it
+        was obtained (``ok``; ``unavailable`` for 3xx/4xx, everything allowed; ``unreachable``
+        for 5xx/429, or ``timeout``/``connection_error``, which disallow the whole host as
+        RFC 9309 asks)."""
+        parts = urlsplit(url)
+        key = f"{parts.scheme}://{parts.netloc}"
+        with self._robots_lock:
+            if key in self._robots:
+                return self._robots[key]
+        res = self._request(key + "/robots.txt", check_type=False, max_bytes=500_000)
+        if res.ok or (res.status is not None and 200 <= res.status < 300):
+            parser = urllib.robotparser.RobotFileParser()
+            lines = res.body.decode("utf-8", "replace").splitlines()
+            parser.parse(lines)
+            parser.swelm_delay = _crawl_delay(lines, self.user_agent)
+            entry = (parser, "ok")
+        elif res.status is not None and res.status < 500 and res.status != 429:
+            entry = (None, "unavailable")      # 3xx/4xx: no usable robots.txt, all allowed
+        elif res.status is None:           # the host itself failed: report that failure
+            entry = (_DISALLOW_ALL, res.outcome)
+        else:
+            entry = (_DISALLOW_ALL, "unreachable")
+        with self._robots_lock:
+            self._robots.setdefault(key, entry)
+            return self._robots[key]
+
+    def allowed(self, url: str) -> bool:
+        if not self.respect_robots:
+            return True
+        parser, _ = self.robots(url)
+        return parser is None or parser.can_fetch(self.user_agent, url)
+
+    def crawl_delay(self, url: str) -> float:
+        """Seconds between requests to ``url``'s host: the larger of ours and robots'."""
+        delay = self.interval
+        if self.respect_robots:
+            parser, _ = self.robots(url)
+            if parser is not None and parser is not _DISALLOW_ALL:
+                robot_delay = getattr(parser, "swelm_delay", None)
+                rate = parser.request_rate(self.user_agent)
+                if robot_delay:
+                    delay = max(delay, float(robot_delay))
+                if rate and rate.requests:
+                    delay = max(delay, rate.seconds / rate.requests)
+        return delay
+
+    # -- fetching -----------------------------------------------------------------------------
+    def fetch(self, url: str) -> FetchResult:
+        """Fetch ``url`` within every limit; never raises."""
+        try:
+            result = self._fetch(url)
+        except Exception as exc:  # a bug or an exotic failure must not stop a crawl
+            log.warning("fetch %s: unexpected %s: %s", url, type(exc).__name__, exc)
+            result = FetchResult(url, "connection_error", error=f"{type(exc).__name__}: {exc}")
+        self.counts[result.outcome] += 1
+        return result
+
+    def _fetch(self, url: str) -> FetchResult:
+        norm = normalize_url(url)
+        if norm is None:
+            return FetchResult(url, "invalid_url", error="not an absolute http(s) URL")
+        if not self.allowed(norm):
+            how = self.robots(norm)[1]
+            if how in ("timeout", "connection_error"):
+                return FetchResult(url, how, final_url=norm, error="robots.txt unreachable")
+            return FetchResult(url, "robots_disallowed", final_url=norm)
+        seen, hops = {norm}, []
+        current = norm
+        start = time.monotonic()
+        while True:
+            res = self._request(current, deadline=start + self.total_timeout)
+            res.url = url
+            res.redirects = hops
+            if res.status is None or not (300 <= res.status < 400) or res.status == 304:
+                res.final_url = current
+                res.elapsed = time.monotonic() - start
+                return res
+            location = res.header("location")
+            if not location:
+                res.final_url = current
+                res.outcome, res.error = "http_error", "redirect without Location"
+                return res
+            target = normalize_url(urljoin(current, location.strip()))
+            hops.append(current)
+            if target is None:
+                return FetchResult(url, "invalid_url", status=res.status, final_url=current,
+                                   redirects=hops, error=f"redirect to {location!r}")
+            if target in seen:
+                return FetchResult(url, "redirect_loop", status=res.status, final_url=target,
+                                   redirects=hops, error=f"loop back to {target}")
+            if len(hops) > self.max_redirects:
+                return FetchResult(url, "too_many_redirects", status=res.status,
+                                   final_url=target, redirects=hops)
+            if not self.allowed(target):
+                return FetchResult(url, "robots_disallowed", final_url=target, redirects=hops)
+            seen.add(target)
+            current = target
+
+    def _request(self, url: str, *, check_type: bool = True, max_bytes: int | None = None,
+                 deadline: float | None = None) -> FetchResult:
+        """One URL, with retries; redirects are returned, not followed."""
+        max_bytes = self.max_bytes if max_bytes is None else max_bytes
+        deadline = deadline or time.monotonic() + self.total_timeout
+        host = urlsplit(url).netloc
+        attempt, result = 0, None
+        while True:
+            attempt += 1
+            if not url.endswith("/robots.txt"):
+                self.clock.wait(host, self.crawl_delay(url))
+            else:
+                self.clock.wait(host, self.interval)
+            result = self._once(url, check_type, max_bytes, deadline)
+            result.attempts = attempt
+            retryable = (result.outcome in ("timeout", "connection_error")
+                         or result.status == 429 or (result.status or 0) >= 500)
+            if not retryable or attempt > self.retries:
+                return result
+            wait = self.backoff * (2 ** (attempt - 1))
+            retry_after = _retry_after(result.header("retry-after"))
+            if retry_after is not None:
+                if retry_after > self.max_retry_after:
+                    result.error = f"Retry-After {retry_after:.0f}s is over the limit"
+                    return result
+                wait = max(wait, retry_after)
+            if time.monotonic() + wait > deadline:
+                return result
+            self.clock.sleep(wait)
+
+    def _once(self, url: str, check_type: bool, max_bytes: int, deadline: float) -> FetchResult:
+        import urllib3
+        req_headers = [("User-Agent", self.user_agent), ("Accept", "text/html,*/*;q=0.5"),
+                       ("Accept-Encoding", "gzip, deflate")]
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return FetchResult(url, "timeout", error="total time limit reached")
+        timeout = urllib3.Timeout(connect=min(self.timeout.connect_timeout, remaining),
+                                  read=min(self.timeout.read_timeout, remaining))
+        try:
+            resp = self._pool.request("GET", url, headers=dict(req_headers), redirect=False,
+                                      preload_content=False, timeout=timeout,
+                                      decode_content=True)
+        except urllib3.exceptions.NewConnectionError as exc:   # a ConnectTimeoutError subclass
+            return FetchResult(url, "connection_error", error=str(exc), request_headers=req_headers)
+        except urllib3.exceptions.TimeoutError as exc:
+            return FetchResult(url, "timeout", error=str(exc), request_headers=req_headers)
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            return FetchResult(url, "connection_error", error=f"{type(exc).__name__}: {exc}",
+                               request_headers=req_headers)
+        headers = list(resp.headers.items())
+        result = FetchResult(url, "ok", status=resp.status, reason=resp.reason or "",
+                             headers=headers, request_headers=req_headers,
+                             http_version="HTTP/1.0" if resp.version == 10 else "HTTP/1.1")
+        try:
+            if 300 <= resp.status < 400:
+                return result
+            if resp.status >= 400:
+                result.outcome = "http_error"
+                result.body = resp.read(65536, decode_content=True) or b""
+                return result
+            ctype = (resp.headers.get("content-type") or "text/html").split(";")[0].strip().lower()
+            if check_type and ctype not in self.accepted_types:
+                result.outcome, result.error = "content_type", ctype
+                return result
+            declared = resp.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > max_bytes:
+                result.outcome = "too_large"
+                result.error = f"Content-Length {declared} > {max_bytes}"
+                return result
+            chunks, size = [], 0
+            for chunk in resp.stream(65536, decode_content=True):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > max_bytes:
+                    result.outcome, result.error = "too_large", f"body over {max_bytes} bytes"
+                    break
+                if time.monotonic() > deadline:
+                    result.outcome, result.error = "timeout", "total time limit reached"
+                    break
+            result.body = b"".join(chunks)[:max_bytes]
+            return result
+        except urllib3.exceptions.TimeoutError as exc:
+            result.outcome, result.error = "timeout", str(exc)
+            return result
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            result.outcome, result.error = "connection_error", f"{type(exc).__name__}: {exc}"
+            return result
+        finally:
+            resp.release_conn()
+
+
+def _crawl_delay(lines: list[str], user_agent: str) -> float | None:
+    """``Crawl-delay`` for our agent (its own group first, else ``*``), fractions allowed (the
+    standard library's parser reads whole seconds only)."""
+    token = user_agent.split("/")[0].lower()
+    delays: dict[str, float] = {}
+    agents: list[str] = []
+    in_rules = False
+    for raw in lines:
+        line = raw.split("#", 1)[0].strip()
+        if ":" not in line:
+            continue
+        key, _, value = line.partition(":")
+        key, value = key.strip().lower(), value.strip()
+        if key == "user-agent":
+            if in_rules:
+                agents, in_rules = [], False
+            agents.append(value.lower())
+        else:
+            in_rules = True
+            if key == "crawl-delay":
+                try:
+                    d = float(value)
+                except ValueError:
+                    continue
+                if d >= 0:
+                    for a in agents:
+                        delays.setdefault(a, d)
+    for a, d in delays.items():
+        if a != "*" and a in token:
+            return d
+    return delays.get("*")
+
+
+class _DisallowAll:
+    def can_fetch(self, agent, url):
+        return False
+
+
+_DISALLOW_ALL = _DisallowAll()
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+# -- URLs and links ---------------------------------------------------------------------------
+_SAFE_PATH = "/:@!$&'()*+,;=-._~%"
+_SAFE_QUERY = _SAFE_PATH + "?"
+_PERCENT = re.compile(r"%([0-9a-fA-F]{2})")
+_BASE = re.compile(r"""<base\b[^>]*?\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.I)
+_LINK = re.compile(
+    r"""<(?:a|area|frame|iframe)\b[^>]*?\b(?:href|src)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""",
+    re.I)
+
+
+def _remove_dots(path: str) -> str:
+    """RFC 3986 dot-segment removal: ``/a/./b/../c`` → ``/a/c``."""
+    if "." not in path:
+        return path
+    out: list[str] = []
+    segments = path.split("/")
+    for i, seg in enumerate(segments):
+        last = i == len(segments) - 1
+        if seg == ".":
+            if last:
+                out.append("")
+        elif seg == "..":
+            if len(out) > 1:
+                out.pop()
+            if last:
+                out.append("")
+        else:
+            out.append(seg)
+    result = "/".join(out)
+    return result if result.startswith("/") else "/" + result
+
+
+def normalize_url(url: str) -> str | None:
+    """Canonical form of an absolute http(s) URL, or None for anything else.
+
+    Fragments are dropped; scheme and host are lower-cased (IDNA for non-ASCII hosts); default
+    ports go; an empty path becomes ``/``; characters outside the URL syntax (Japanese, spaces)
+    are percent-encoded as UTF-8 and existing escapes get upper-case hex. Unicode is not
+    re-normalised: ``は゛`` (NFD) and ``ば`` name different files on a server."""
+    try:
+        parts = urlsplit(url.strip())
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            return None
+        host = parts.hostname
+        try:
+            host.encode("ascii")
+        except UnicodeEncodeError:
+            host = host.encode("idna").decode("ascii")
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    netloc = host.lower()
+    if port and not ((scheme == "http" and port == 80) or (scheme == "https" and port == 443)):
+        netloc += f":{port}"
+    path = _PERCENT.sub(lambda m: "%" + m.group(1).upper(),
+                        quote(_remove_dots(parts.path or "/"), _SAFE_PATH))
+    query = _PERCENT.sub(lambda m: "%" + m.group(1).upper(), quote(parts.query, _SAFE_QUERY))
+    return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def extract_links(html: str, base_url: str) -> list[str]:
+    """Normalised http(s) links of a page, in document order, each once. ``<base href>`` (the
+    first one) changes the base as browsers do; ``javascript:``/``mailto:`` links are skipped."""
+    m = _BASE.search(html)
+    base = base_url
+    if m:
+        href = unescape(next(g for g in m.groups() if g is not None)).strip()
+        if href:
+            base = urljoin(base_url, href)
+    out, seen = [], set()
+    for m in _LINK.finditer(html):
+        href = unescape(next(g for g in m.groups() if g is not None)).strip()
+        if not href or href.startswith("#"):
+            continue
+        url = normalize_url(urljoin(base, href))
+        if url and url not in seen:
+            seen.add(url)
+            out.append(url)
+    return out
