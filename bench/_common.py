@@ -57,3 +57,22 @@ def train_sentencepiece(vocab_size: int, train_mb: int, cache: str):
     return spm.SentencePieceProcessor(model_file=prefix + ".model")
 
 
+
+
+SITES = ("lilypond-ja", "libreoffice-help-ja", "scilab-help-ja", "egov-laws-sjis", "debian-docs-ja")
+
+
+def site_pages(site: str, limit: int | None = None) -> list[tuple[str, bytes]]:
+    """(path, bytes) of the HTML pages of one shared site, read straight from its tarball,
+    every k-th page when ``limit`` asks for fewer (a deterministic spread over the site)."""
+    import tarfile
+    pages = []
+    with tarfile.open(os.path.join(DATA, "sites", site + ".tar.gz")) as tar:
+        for m in tar:
+            if m.isfile() and m.name.endswith((".html", ".htm")):
+                pages.append((m.name, tar.extractfile(m).read()))
+    pages.sort()
+    if limit and len(pages) > limit:
+        step = len(pages) / limit
+        pages = [pages[int(i * step)] for i in range(limit)]
+    return pages

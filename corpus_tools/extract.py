@@ -1,0 +1,184 @@
+"""HTML → main text, keeping paragraph and line structure.
+
+The default backend is Resiliparse (a C++ HTML5 parser with a main-content heuristic); it was
+chosen over trafilatura by measurement on the shared sites (``bench/extract.py``: the README
+has the figures). ``backend="trafilatura"`` is available when trafilatura is installed.
+
+A site's profile overrides the heuristic: ``drop`` selectors are removed first, and ``keep``
+selectors, when given, are the only parts whose text is kept.
+
+Guards: a page longer than ``max_chars`` is cut at the last tag before the limit (the parser and
+extractor are linear, so this bounds the time per page), text that looks binary (NUL bytes or a
+high share of control characters) is refused, and every failure is an :class:`Extracted` with an
+``outcome`` other than ``"ok"``, never an exception.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+from .sites import Extract
+
+log = logging.getLogger(__name__)
+
+#: Outcomes of :func:`extract`.
+OUTCOMES = ("ok", "empty", "binary", "parse_error")
+MAX_CHARS = 8_000_000
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1a\x1c-\x1f]")
+_BLANK_LINES = re.compile(r"\n{3,}")
+_XML_DECL = re.compile(r"^\s*<\?xml[^>]*>")
+_TAGS = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*)[^>]*?(/?)>")
+#: Elements that never nest in practice or close implicitly; they do not count for depth.
+_FLAT = frozenset("""area base br col embed hr img input link meta param source track wbr p li
+    td th tr dt dd option thead tbody tfoot colgroup rt rp""".split())
+MAX_DEPTH = 1000
+_ANCHOR = re.compile(r"<a\b[^>]*>([^<]{0,2000}(?:<(?!/a\s*>)[^<]{0,2000}){0,50})</a\s*>", re.I)
+_TAG = re.compile(r"<[^>]*>|&[a-z]+;|&#\d+;")
+_TRAILING = re.compile(r"[ \t\u3000]+\n")
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """What :func:`extract` found in a page."""
+    text: str
+    title: str = ""
+    lang: str | None = None
+    outcome: str = "ok"
+    link_ratio: float = 0.0       # share of the page's visible text that sits inside <a>
+    truncated: bool = False       # the page was longer than max_chars and was cut
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "ok"
+
+
+def looks_binary(text: str, sample: int = 8192) -> bool:
+    """True when the first ``sample`` characters hold a NUL or more than 10% control chars."""
+    head = text[:sample]
+    if "\x00" in head:
+        return True
+    return len(_CONTROL.findall(head)) > 0.1 * max(1, len(head))
+
+
+def _guard(html: str, max_chars: int) -> tuple[str, bool]:
+    if len(html) <= max_chars:
+        return html, False
+    cut = html.rfind(">", 0, max_chars)
+    return html[: cut + 1 if cut > 0 else max_chars], True
+
+
+def anchor_chars(html: str) -> int:
+    """Visible characters (whitespace excluded) inside ``<a>`` elements, from the markup.
+
+    A linear scan with bounded lookahead: DOM text access per anchor is slow on pages with
+    thousands of links."""
+    total = 0
+    for m in _ANCHOR.finditer(html):
+        total += len("".join(_TAG.sub("", m.group(1)).split()))
+    return total
+
+
+def nesting_depth(html: str) -> int:
+    """Largest element nesting depth, estimated from the tags in one linear scan."""
+    depth = deepest = 0
+    for close, name, selfclose in _TAGS.findall(html):
+        if selfclose or name.lower() in _FLAT:
+            continue
+        if close:
+            depth = max(0, depth - 1)
+        else:
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+    return deepest
+
+
+def _tidy(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _TRAILING.sub("\n", text)
+    return _BLANK_LINES.sub("\n\n", text).strip()
+
+
+def extract(html: str, profile: Extract | None = None, *, backend: str = "resiliparse",
+            max_chars: int = MAX_CHARS) -> Extracted:
+    """Extract the main text, title and ``lang`` of one HTML page (already decoded)."""
+    profile = profile or Extract()
+    if not isinstance(html, str):
+        raise TypeError("extract() takes decoded text; decode bytes with fetch.decode_html")
+    if looks_binary(html):
+        return Extracted("", outcome="binary")
+    html, truncated = _guard(html, max_chars)
+    if backend not in _BACKENDS:
+        raise ValueError(f"unknown extraction backend {backend!r} (resiliparse, trafilatura)")
+    try:
+        result = _BACKENDS[backend](html, profile)
+    except Exception as exc:  # a parser failure is a per-page outcome, not a crash
+        log.debug("extract failed: %s", exc)
+        return Extracted("", outcome="parse_error", truncated=truncated)
+    text, title, lang, link_ratio = result
+    text = _tidy(text)
+    return Extracted(text, title.strip(), lang, "ok" if text else "empty",
+                     round(link_ratio, 4), truncated)
+
+
+def _resiliparse(html: str, profile: Extract):
+    from resiliparse.extract.html2text import extract_plain_text
+    from resiliparse.parse.html import HTMLTree
+
+    tree = HTMLTree.parse(html)
+    root = tree.document.query_selector("html")
+    lang = (root.getattr("lang") or root.getattr("xml:lang") or None) if root is not None else None
+    title = tree.title or ""
+    body = tree.body
+    if body is None:
+        return "", title, lang, 0.0
+    for selector in profile.drop:
+        for node in body.query_selector_all(selector):
+            node.decompose()
+    options = dict(preserve_formatting=True, list_bullets=False, alt_texts=False,
+                   form_fields=False, noscript=False)
+    if profile.keep:
+        parts, anchors = [], 0
+        for selector in profile.keep:
+            for node in body.query_selector_all(selector):
+                fragment = node.html
+                parts.append(extract_plain_text(fragment, main_content=False, **options))
+                anchors += anchor_chars(fragment)
+        text = "\n\n".join(p for p in parts if p.strip())
+        visible = max(1, len("".join(text.split())))
+        return text, title, lang, min(1.0, anchors / visible)
+    anchors = anchor_chars(body.html)
+    visible = max(1, len("".join(body.text.split())))
+    # the main-content heuristic is quadratic in nesting depth: absurdly deep pages (hostile or
+    # broken markup) get the plain visible text instead of hanging the worker
+    main = profile.auto and nesting_depth(html) <= MAX_DEPTH
+    text = extract_plain_text(tree, main_content=main, **options)
+    return text, title, lang, min(1.0, anchors / visible)
+
+
+def _trafilatura(html: str, profile: Extract):
+    import trafilatura
+    from lxml import html as lxml_html
+
+    doc = lxml_html.document_fromstring(_XML_DECL.sub("", html, count=1))
+    lang = doc.get("lang")
+    title_el = doc.find(".//title")
+    title = title_el.text_content() if title_el is not None else ""
+    body = doc.body
+    visible = max(1, len("".join(body.text_content().split())))
+    anchors = anchor_chars(html)
+    if profile.drop or profile.keep:
+        from lxml.cssselect import CSSSelector
+        for selector in profile.drop:
+            for node in CSSSelector(selector)(doc):
+                node.drop_tree()
+        if profile.keep:
+            parts = [n.text_content() for s in profile.keep for n in CSSSelector(s)(doc)]
+            return "\n\n".join(p for p in parts if p.strip()), title, lang, anchors / visible
+    text = trafilatura.extract(doc, include_comments=False, include_tables=True,
+                               output_format="txt") or ""
+    return text, title, lang, min(1.0, anchors / visible)
+
+
+_BACKENDS = {"resiliparse": _resiliparse, "trafilatura": _trafilatura}
