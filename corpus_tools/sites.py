@@ -41,12 +41,15 @@ from urllib.parse import urlsplit
 GENRES = ("blog", "news", "novel", "dictionary", "qa", "docs", "legal", "encyclopedia", "forum",
           "wiki", "academic", "other")
 
-#: Filter thresholds and their defaults (the Swallow corpus rules for Japanese web text).
+#: Filter thresholds and their defaults (the Swallow corpus rules for Japanese web text), in the
+#: order they are checked: a rejected document names the first one it fails, so the language
+#: check comes first.
 THRESHOLDS = {
-    "min_length": 400, "min_hiragana_ratio": 0.2, "max_katakana_ratio": 0.5,
-    "min_japanese_ratio": 0.5, "min_mean_sentence_length": 20, "max_mean_sentence_length": 90,
+    "min_japanese_ratio": 0.5, "min_length": 400, "min_hiragana_ratio": 0.2,
+    "max_katakana_ratio": 0.5, "min_mean_sentence_length": 20, "max_mean_sentence_length": 90,
     "max_sentence_length": 200, "max_ellipsis_line_ratio": 0.2, "max_duplicate_line_ratio": 0.30,
-    "max_duplicate_paragraph_ratio": 0.30, "max_top_2gram_ratio": 0.20, "max_top_3gram_ratio": 0.18,
+    "max_duplicate_paragraph_ratio": 0.30, "max_duplicate_line_char_ratio": 0.20,
+    "max_duplicate_paragraph_char_ratio": 0.20, "max_top_2gram_ratio": 0.20, "max_top_3gram_ratio": 0.18,
     "max_top_4gram_ratio": 0.16, "max_dup_5gram_ratio": 0.15, "max_dup_6gram_ratio": 0.14,
     "max_dup_7gram_ratio": 0.13, "max_dup_8gram_ratio": 0.12, "max_dup_9gram_ratio": 0.11,
     "max_dup_10gram_ratio": 0.10, "max_ng_word_ratio": 0.05, "max_link_ratio": 0.5,

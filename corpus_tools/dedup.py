@@ -1,0 +1,222 @@
+"""Deduplication building blocks: exact keys, MinHash-LSH near-duplicates, line containment and
+site boilerplate.
+
+Each function works on one document (or one group the pipeline has already formed), so the Beam
+pipeline can distribute the work: it groups documents on :meth:`MinHasher.band_keys` to get
+candidate pairs, checks each pair with :func:`estimate_jaccard` (or :func:`jaccard`), and joins
+the accepted pairs into clusters with connected components.
+
+Near-duplicates are of two kinds and need two tools:
+
+* similar documents of similar size (two editions of a novel, near-identical statutes): the
+  Jaccard similarity of their character 5-gram sets is high, and MinHash-LSH finds them;
+* a page that contains other pages (a manual's "big page" repeats its split pages): the Jaccard
+  similarity is only about ``|small| / |big|``, so no Jaccard threshold can catch it without
+  merging unrelated documents. :func:`line_keys` gives each long line a key; the pipeline groups
+  on it and the line belongs to the smallest document holding it (:func:`line_owner_order`); a
+  document whose long lines mostly belong to other documents (:func:`contained_share`) is a
+  near-duplicate of those.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+_WS = re.compile(r"\s+")
+_P = np.uint64(0x100000001B3)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+DEFAULT_BANDS, DEFAULT_ROWS = 16, 8     # chosen in bench/dedup.py (README: "Deduplication")
+
+
+def _h64(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=8).hexdigest()
+
+
+def exact_key(text: str) -> str:
+    """Key for exact deduplication: a 128-bit hash of the text with whitespace runs collapsed."""
+    return hashlib.blake2b(_WS.sub(" ", text).strip().encode("utf-8"), digest_size=16).hexdigest()
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    x = (x ^ (x >> np.uint64(30))) * _M1
+    x = (x ^ (x >> np.uint64(27))) * _M2
+    return x ^ (x >> np.uint64(31))
+
+
+def shingles(text: str, n: int = 5) -> np.ndarray:
+    """Sorted unique 64-bit hashes of the character ``n``-grams of ``text`` (whitespace removed;
+    a text shorter than ``n`` gives one shingle, itself)."""
+    dense = _WS.sub("", text)
+    cp = np.frombuffer(dense.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    if len(cp) == 0:
+        return np.zeros(0, dtype=np.uint64)
+    k = min(n, len(cp))
+    with np.errstate(over="ignore"):
+        h = cp[: len(cp) - k + 1].copy()
+        for i in range(1, k):
+            h = h * _P + cp[i: len(cp) - k + 1 + i]
+        return np.unique(_mix(h))
+
+
+def jaccard(a: str | np.ndarray, b: str | np.ndarray, n: int = 5) -> float:
+    """Exact Jaccard similarity of two texts' (or shingle arrays') character n-gram sets."""
+    sa = shingles(a, n) if isinstance(a, str) else a
+    sb = shingles(b, n) if isinstance(b, str) else b
+    if len(sa) == 0 and len(sb) == 0:
+        return 1.0
+    inter = len(np.intersect1d(sa, sb, assume_unique=True))
+    return inter / (len(sa) + len(sb) - inter)
+
+
+@dataclass(frozen=True)
+class MinHasher:
+    """MinHash signatures over character n-grams, and LSH band keys.
+
+    ``bands × rows`` hash functions ``h_i(x) = (a_i·x + b_i) >> 32`` (multiply-shift, a_i odd)
+    over the 64-bit shingle hashes; deterministic for ``seed``. Two documents share a band key
+    with probability ``1 − (1 − J^rows)^bands``."""
+    bands: int = DEFAULT_BANDS
+    rows: int = DEFAULT_ROWS
+    ngram: int = 5
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.bands < 1 or self.rows < 1 or self.ngram < 1:
+            raise ValueError("bands, rows and ngram must be ≥ 1")
+        rng = np.random.default_rng(self.seed)
+        k = self.bands * self.rows
+        a = rng.integers(1, 2**63, size=k, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+        b = rng.integers(0, 2**63, size=k, dtype=np.uint64)
+        object.__setattr__(self, "_a", a[:, None])
+        object.__setattr__(self, "_b", b[:, None])
+
+    @property
+    def num_perm(self) -> int:
+        return self.bands * self.rows
+
+    @property
+    def threshold(self) -> float:
+        """The Jaccard similarity at which the S-curve is steepest, ≈ (1/bands)^(1/rows)."""
+        return (1.0 / self.bands) ** (1.0 / self.rows)
+
+    def signature(self, text: str | np.ndarray) -> np.ndarray:
+        """``num_perm`` uint32 minimum hashes (all 0xFFFFFFFF for an empty text)."""
+        sh = shingles(text, self.ngram) if isinstance(text, str) else text
+        sig = np.full(self.num_perm, np.iinfo(np.uint32).max, dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            for start in range(0, len(sh), 8192):
+                x = sh[None, start:start + 8192]
+                np.minimum(sig, ((self._a * x + self._b) >> np.uint64(32)).min(axis=1), out=sig)
+        return sig.astype(np.uint32)
+
+    def band_keys(self, signature: np.ndarray) -> list[str]:
+        """One key per band, ``"<band>:<16 hex>"``; documents sharing a key are candidates."""
+        sig = np.ascontiguousarray(signature, dtype=np.uint32)
+        r = self.rows
+        return [f"{i}:{_h64(sig[i * r:(i + 1) * r].tobytes())}" for i in range(self.bands)]
+
+
+def estimate_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
+    """Jaccard estimate from two signatures: the share of equal positions."""
+    return float(np.mean(np.asarray(sig_a) == np.asarray(sig_b)))
+
+
+def connected_components(pairs, nodes=()) -> dict:
+    """Union-find over ``pairs``; maps every node to its cluster's smallest member."""
+    parent: dict = {n: n for n in nodes}
+
+    def find(x):
+        parent.setdefault(x, x)
+        root = x
+        while parent[root] != root:
+            root = parent[root]
+        while parent[x] != root:
+            parent[x], x = root, parent[x]
+        return root
+
+    for a, b in pairs:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            if rb < ra:
+                ra, rb = rb, ra
+            parent[rb] = ra
+    return {n: find(n) for n in list(parent)}
+
+
+# -- lines: boilerplate and containment ------------------------------------------------------
+def line_key(line: str) -> str:
+    """Key of one line (whitespace-insensitive)."""
+    return _h64(_WS.sub("", line).encode("utf-8"))
+
+
+def line_keys(text: str, min_chars: int = 1) -> dict[str, int]:
+    """``{key: characters}`` of the distinct lines of ``text`` with ≥ ``min_chars`` characters
+    (whitespace excluded)."""
+    out = {}
+    for line in text.split("\n"):
+        dense = _WS.sub("", line)
+        if len(dense) >= min_chars:
+            out[_h64(dense.encode("utf-8"))] = len(dense)
+    return out
+
+
+def boilerplate_keys(line_doc_counts: dict[str, int], site_docs: int, min_share: float = 0.1,
+                     min_docs: int = 5) -> set[str]:
+    """Line keys that occur on at least ``min_share`` of a site's ``site_docs`` documents (and on
+    at least ``min_docs`` of them)."""
+    need = max(min_docs, min_share * site_docs)
+    return {k for k, c in line_doc_counts.items() if c >= need}
+
+
+def strip_lines(text: str, keys: set[str]) -> tuple[str, int]:
+    """Remove the lines whose key is in ``keys``; return the text and the characters removed."""
+    if not keys:
+        return text, 0
+    kept, removed = [], 0
+    for line in text.split("\n"):
+        dense = _WS.sub("", line)
+        if dense and _h64(dense.encode("utf-8")) in keys:
+            removed += len(dense)
+        else:
+            kept.append(line)
+    out = re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()
+    return out, removed
+
+
+def line_owner_order(doc_id: str, doc_chars: int) -> tuple[int, str]:
+    """Sort key that decides which document owns a shared line: the smallest, then by id."""
+    return (doc_chars, doc_id)
+
+
+def contained_share(keys: dict[str, int], owners: dict[str, str], doc_id: str) -> float:
+    """Share of a document's long-line characters whose owner is another document."""
+    total = sum(keys.values())
+    if total == 0:
+        return 0.0
+    foreign = sum(c for k, c in keys.items() if owners.get(k, doc_id) != doc_id)
+    return foreign / total
+
+
+def containment_duplicates(docs: dict[str, str], min_chars: int = 30, threshold: float = 0.8
+                           ) -> dict[str, tuple[float, tuple[str, ...]]]:
+    """In-memory version of the pipeline's containment step, for small inputs and tests:
+    ``{doc_id: (share, owners)}`` for documents whose share of foreign long lines ≥ threshold."""
+    keys = {d: line_keys(t, min_chars) for d, t in docs.items()}
+    sizes = {d: len(_WS.sub("", t)) for d, t in docs.items()}
+    owners: dict[str, str] = {}
+    for d in docs:
+        for k in keys[d]:
+            o = owners.get(k)
+            if o is None or line_owner_order(d, sizes[d]) < line_owner_order(o, sizes[o]):
+                owners[k] = d
+    out = {}
+    for d in docs:
+        share = contained_share(keys[d], owners, d)
+        if share >= threshold:
+            out[d] = (round(share, 4),
+                      tuple(sorted({owners[k] for k in keys[d] if owners[k] != d})))
+    return out

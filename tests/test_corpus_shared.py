@@ -1,0 +1,88 @@
+"""corpus_tools on the real shared sites and corpus (skipped when the shared data is absent)."""
+from __future__ import annotations
+
+import collections
+import gzip
+import json
+import tarfile
+
+import pytest
+
+from conftest import shared
+from corpus_tools.charset import decode_html
+from corpus_tools.dedup import (MinHasher, boilerplate_keys, containment_duplicates,
+                                estimate_jaccard, line_keys, strip_lines)
+from corpus_tools.extract import extract
+from corpus_tools.filter import filter_document
+
+
+def site_texts(site: str, every: int = 1) -> dict[str, str]:
+    out = {}
+    with tarfile.open(shared("sites", site + ".tar.gz")) as tar:
+        members = sorted((m for m in tar if m.isfile() and m.name.endswith(".html")),
+                         key=lambda m: m.name)
+        for m in members[::every]:
+            out[m.name] = extract(decode_html(tar.extractfile(m).read())[0]).text
+    return out
+
+
+@pytest.fixture(scope="module")
+def lilypond():
+    return site_texts("lilypond-ja")
+
+
+def test_scilab_mostly_rejected_as_not_japanese():
+    docs = site_texts("scilab-help-ja", every=20)
+    rules = collections.Counter(filter_document(t).rule for t in docs.values())
+    assert rules[None] <= 0.1 * len(docs)
+    assert rules["min_japanese_ratio"] >= 0.8 * len(docs), rules
+
+
+def test_lilypond_navigation_removed_as_boilerplate(lilypond):
+    counts = collections.Counter()
+    for t in lilypond.values():
+        counts.update(line_keys(t).keys())
+    keys = boilerplate_keys(counts, len(lilypond))
+    back = "<< ドキュメント インデックスに戻る"
+    title = "LilyPond — 記譜法リファレンス v2.24.1 (安定版)."
+    with_nav = [d for d, t in lilypond.items() if back in t]
+    assert len(with_nav) > 0.5 * len(lilypond)
+    for d in with_nav[:50]:
+        text, removed = strip_lines(lilypond[d], keys)
+        assert back not in text and title not in text and removed > 0
+        assert len(text) > 0.3 * len(lilypond[d])      # the page's own text stays
+
+
+def test_lilypond_big_pages_are_near_duplicates_of_split_pages(lilypond):
+    dup = containment_duplicates(lilypond)
+    big = sorted(d for d in lilypond if d.endswith("-big-page.ja.html"))
+    assert len(big) == 5
+    for d in big:
+        share, owners = dup[d]
+        assert share > 0.95 and len(owners) > 20 and all(not o.endswith("big-page.ja.html") for o in owners)
+    # the split pages that carry their own text are not flagged
+    assert len(dup) < 0.1 * len(lilypond)
+
+
+def test_aozora_duplicate_editions_found_by_minhash():
+    docs = {}
+    for name in ("train.jsonl.gz", "valid.jsonl.gz"):
+        with gzip.open(shared("corpus", name), "rt", encoding="utf-8") as f:
+            for line in f:
+                if '"aozora/000148/' in line[:200]:
+                    d = json.loads(line)
+                    docs[d["id"]] = d["text"]
+    pair = ("aozora/000148/763_ruby", "aozora/000148/763_txt")
+    if not all(p in docs for p in pair):
+        pytest.skip("the duplicate editions are not in this corpus version")
+    mh = MinHasher()
+    sigs = {d: mh.signature(t) for d, t in docs.items()}
+    buckets = collections.defaultdict(set)
+    for d, s in sigs.items():
+        for k in mh.band_keys(s):
+            buckets[k].add(d)
+    candidates = {tuple(sorted((a, b))) for m in buckets.values() for a in m for b in m if a < b}
+    assert pair in candidates and estimate_jaccard(sigs[pair[0]], sigs[pair[1]]) > 0.9
+    accepted = {p for p in candidates if estimate_jaccard(sigs[p[0]], sigs[p[1]]) >= 0.8}
+    # every accepted pair is the same work (same file number) in two editions
+    assert all(a.split("/")[2].split("_")[0] == b.split("/")[2].split("_")[0] for a, b in accepted)
