@@ -34,6 +34,9 @@ bench: $(STAMP) tokenizer/.built
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) bench/tokenizer.py
 	$(PY) bench/vocab.py
+	$(PY) -m bench.extract
+	$(PY) -m bench.dedup
+	$(PY) -m bench.corpus_tools
 
 # The bundled emoji table, rebuilt from the emoji package's data.
 emoji: $(STAMP)
