@@ -167,15 +167,24 @@ def build_parser() -> argparse.ArgumentParser:
                        add_help=False)
     e.add_argument("rest", nargs=argparse.REMAINDER)
     e.set_defaults(func=cmd_encode_swe)
+
+    from pipelines import corpus, crawl
+    crawl.add_parser(sub)
+    corpus.add_parser(sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    beam = getattr(args, "beam", False)
+    if extra and not beam:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    from corpus_tools.sites import SiteRulesError
     from tokenizer import VocabularyError
     try:
-        return args.func(args)
-    except VocabularyError as e:
+        return args.func(args, extra) if beam else args.func(args)
+    except (VocabularyError, SiteRulesError) as e:
         print(f"swelm: {e}", file=sys.stderr)
         return 2
 

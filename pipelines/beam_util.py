@@ -1,0 +1,66 @@
+"""Beam plumbing shared by the pipelines: runner choice, deterministic sharded writes."""
+from __future__ import annotations
+
+import glob
+import hashlib
+import logging
+import os
+
+log = logging.getLogger(__name__)
+
+
+def add_beam_flags(p) -> None:
+    p.add_argument("--workers", type=int, default=1,
+                   help="local worker processes for the in-process runner (default 1)")
+    p.add_argument("--runner", default=None,
+                   help="a Beam runner (DataflowRunner, FlinkRunner, SparkRunner, …); default: "
+                        "Beam's in-process FnApiRunner, which downloads nothing")
+
+
+def make_pipeline(args, beam_args: list[str]):
+    """A ``beam.Pipeline`` for ``args.runner`` or the in-process runner with ``--workers``."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+    for name in ("apache_beam", "apache_beam.runners", "apache_beam.runners.worker"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    if args.runner:
+        return beam.Pipeline(options=PipelineOptions(["--runner", args.runner, *beam_args]))
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+    flags = list(beam_args)
+    if args.workers > 1:
+        flags += [f"--direct_num_workers={args.workers}",
+                  "--direct_running_mode=multi_processing"]
+    return beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(flags))
+
+
+def stable_hash(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big")
+
+
+def shard_of(key: str, shards: int) -> int:
+    return stable_hash(key) % shards
+
+
+def publish(tmp: str, final: str) -> None:
+    os.replace(tmp, final)
+
+
+def clean_temporaries(folder: str) -> int:
+    """Remove ``*.tmp*`` files a killed run left behind; return how many."""
+    n = 0
+    for path in glob.glob(os.path.join(folder, "**", "*.tmp*"), recursive=True):
+        try:
+            os.remove(path)
+            n += 1
+        except OSError:
+            pass
+    return n
+
+
+def write_json(path: str, obj) -> None:
+    import json
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, ensure_ascii=False, indent=1, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)

@@ -1,0 +1,342 @@
+"""``swelm build-corpus``: WARC files → filtered, deduplicated, weighted Parquet corpus.
+
+Stages (each a named Beam step; every per-document function comes from ``corpus_tools``):
+
+1. ReadWarc: HTML responses (status 200) of the WARC files; each URL is given to the first site
+   whose rules accept it (pages of no site are counted and dropped: Common Crawl input works).
+2. Extract with the site's profile.
+3. Boilerplate: pages per (site, line) counted with a combiner; lines on ≥ ``--boilerplate-share``
+   of a site's pages are removed. Only those keys (a few per site) are broadcast.
+4. Normalise, then Filter with the site's thresholds and NG words.
+5. Exact duplicates: GroupByKey on ``exact_key``; the smallest id stays.
+6. Near duplicates: MinHash band keys → GroupByKey → candidate pairs → signature Jaccard check
+   → connected components by min-label propagation (``--cc-rounds`` joins, each a shuffle);
+   and containment (long-line keys → owner = smallest page → share of foreign lines).
+7. Weight: per-site repeat factors from site × genre weights and the optional ``--budget``.
+8. Write: documents go to ``--shards`` shards by a hash of their id, sorted by id inside a shard,
+   written with pyarrow under a temporary name and renamed: the same input gives the same bytes
+   whatever the runner or the number of workers.
+
+Output: ``corpus/part-NNNNN.parquet`` (id, url, site, genre, title, lang, text, chars, weight,
+metrics JSON), ``rejected/part-NNNNN.parquet`` (the same plus ``rule`` and ``cluster``), and
+``stats.json`` + ``stats.md`` + ``plots/*.png``.
+"""
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import logging
+import os
+
+log = logging.getLogger(__name__)
+
+SCHEMA_FIELDS = ("id", "url", "site", "genre", "title", "lang", "text", "chars", "weight",
+                 "metrics", "rule", "cluster")
+
+
+def doc_id(url: str) -> str:
+    return hashlib.blake2b(url.encode("utf-8"), digest_size=10).hexdigest()
+
+
+# -- per-element functions (wiring around corpus_tools) ---------------------------------------
+class ReadWarc:
+    def __init__(self, rules: str):
+        self.rules = rules
+        self.sites = None
+
+    def __call__(self, path: str):
+        from warcio.archiveiterator import ArchiveIterator
+        from corpus_tools.charset import decode_html
+        from corpus_tools.sites import load_sites
+        if self.sites is None:
+            self.sites = load_sites(self.rules)
+        try:
+            f = open(path, "rb")
+        except OSError as exc:
+            yield {"_event": "unreadable_warc", "site": "", "url": path, "error": str(exc)}
+            return
+        with f:
+            try:
+                for rec in ArchiveIterator(f):
+                    if rec.rec_type != "response" or rec.http_headers is None:
+                        continue
+                    url = rec.rec_headers.get_header("WARC-Target-URI")
+                    status = rec.http_headers.get_statuscode()
+                    ctype = rec.http_headers.get_header("Content-Type") or "text/html"
+                    if status != "200" or ctype.split(";")[0].strip() not in (
+                            "text/html", "application/xhtml+xml"):
+                        continue
+                    site = next((s for s in self.sites if s.in_scope(url)), None)
+                    if site is None:
+                        yield {"_event": "no_site", "site": "", "url": url}
+                        continue
+                    body = rec.content_stream().read()
+                    html = decode_html(body, ctype, site.encoding)[0]
+                    yield {"id": doc_id(url), "url": url, "site": site.name, "genre": site.genre,
+                           "html": html}
+            except Exception as exc:     # a damaged WARC: keep what was read, report the file
+                yield {"_event": "damaged_warc", "site": "", "url": path,
+                       "error": f"{type(exc).__name__}: {exc}"}
+
+
+def _site_table(rules: str) -> dict:
+    from corpus_tools.sites import load_sites
+    return {s.name: s for s in load_sites(rules)}
+
+
+class ExtractDoc:
+    def __init__(self, rules: str):
+        self.rules, self.sites = rules, None
+
+    def __call__(self, page: dict):
+        from corpus_tools.extract import extract
+        if self.sites is None:
+            self.sites = _site_table(self.rules)
+        site = self.sites[page["site"]]
+        e = extract(page.pop("html"), site.extract)
+        page.update(text=e.text, title=e.title, lang=e.lang or "", link_ratio=e.link_ratio)
+        if not e.ok:
+            page["rule"] = f"extract_{e.outcome}"
+        return page
+
+
+class StripAndFilter:
+    def __init__(self, rules: str):
+        self.rules, self.sites, self.ng, self.norm = rules, None, {}, None
+
+    def __call__(self, doc: dict, boiler: dict):
+        from corpus_tools.dedup import strip_lines
+        from corpus_tools.filter import NGWords, filter_document
+        from corpus_tools.normalize import Normalizer
+        if self.sites is None:
+            self.sites = _site_table(self.rules)
+            self.norm = Normalizer()
+        site = self.sites[doc["site"]]
+        text, removed = strip_lines(doc["text"], set(boiler[doc["site"]]))
+        text = self.norm(text)
+        if site.ng_words and site.name not in self.ng:
+            self.ng[site.name] = NGWords.from_file(site.ng_words)
+        r = filter_document(text, site.filters, ng_words=self.ng.get(site.name),
+                            link_ratio=doc.pop("link_ratio", 0.0))
+        m = dict(r.metrics, boilerplate_chars=removed)
+        doc.update(text=text, chars=m["length"], metrics=json.dumps(m, sort_keys=True))
+        if not r.keep:
+            doc["rule"] = r.rule
+        return doc
+
+
+def _exact_dups(kv):
+    ids = sorted(kv[1])
+    return [(i, ("exact_duplicate", ids[0])) for i in ids[1:]]
+
+
+def candidate_pairs(members, threshold: float, max_bucket: int):
+    """Pairs in one LSH bucket whose signature estimate reaches ``threshold``."""
+    import numpy as np
+    members = sorted(members, key=lambda m: m[0])[:max_bucket]
+    for i in range(len(members)):
+        a, sa = members[i]
+        for b, sb in members[i + 1:]:
+            if float(np.mean(sa == sb)) >= threshold:
+                yield (a, b)
+
+
+def containment_votes(item):
+    """One long line's holders → (doc, (chars, foreign chars)) for each holder."""
+    _, holders = item
+    holders = sorted(holders)                       # (doc size, id, line chars)
+    owner = holders[0][1]
+    for size, d, chars in holders:
+        yield d, (chars, 0 if d == owner else chars)
+
+
+# -- writing ----------------------------------------------------------------------------------
+def write_shard(item, folder: str, prefix: str = "part") -> tuple[str, int]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    shard, docs = item
+    docs = sorted(docs, key=lambda d: d["id"])
+    cols = {f: [d.get(f) for d in docs] for f in SCHEMA_FIELDS}
+    schema = pa.schema([("id", pa.string()), ("url", pa.string()), ("site", pa.string()),
+                        ("genre", pa.string()), ("title", pa.string()), ("lang", pa.string()),
+                        ("text", pa.string()), ("chars", pa.int64()), ("weight", pa.float64()),
+                        ("metrics", pa.string()), ("rule", pa.string()), ("cluster", pa.string())])
+    table = pa.table(cols, schema=schema)
+    path = os.path.join(folder, f"{prefix}-{shard:05d}.parquet")
+    tmp = path + ".tmp"
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, path)
+    return path, len(docs)
+
+
+def run(args, beam_args) -> int:
+    import apache_beam as beam
+    from corpus_tools.dedup import (MinHasher, boilerplate_keys, exact_key, line_keys)
+    from corpus_tools.sites import load_sites
+    from corpus_tools.weight import effective_weight, factors
+    from pipelines.beam_util import clean_temporaries, make_pipeline, shard_of, write_json
+    from pipelines.report import write_report
+
+    rules = os.path.abspath(args.sites)
+    sites = load_sites(rules)
+    paths = sorted(set(p for pattern in args.warc for p in glob.glob(pattern)))
+    if not paths:
+        print(f"swelm build-corpus: no WARC files match {' '.join(args.warc)}")
+        return 2
+    out = os.path.abspath(args.out)
+    for sub in ("corpus", "rejected"):
+        os.makedirs(os.path.join(out, sub), exist_ok=True)
+        for old in glob.glob(os.path.join(out, sub, "part-*.parquet")):
+            os.remove(old)                          # a rerun replaces the whole output
+    clean_temporaries(out)
+    mh = MinHasher(bands=args.bands, rows=args.rows, seed=args.seed)
+    weights = {s.name: effective_weight(s.weight, s.genre, args.genre_weight) for s in sites}
+    shards, thr, share = args.shards, args.jaccard, args.boilerplate_share
+
+    with make_pipeline(args, beam_args) as p:
+        records = (p | "WarcPaths" >> beam.Create(paths) | "Spread" >> beam.Reshuffle()
+                   | "ReadWarc" >> beam.FlatMap(ReadWarc(rules)))
+        events = records | "Events" >> beam.Filter(lambda r: "_event" in r)
+        pages = records | "Pages" >> beam.Filter(lambda r: "_event" not in r)
+        # the same URL in several WARCs (recrawls): keep one capture, the one with the most text
+        pages = (pages | "ById" >> beam.Map(lambda d: (d["id"], d)) | "GroupUrl" >> beam.GroupByKey()
+                 | "OneCapture" >> beam.Map(lambda kv: max(kv[1], key=lambda d: (len(d["html"]), d["html"]))))
+        docs = pages | "Extract" >> beam.Map(ExtractDoc(rules))
+        extracted = docs | "Extracted" >> beam.Filter(lambda d: "rule" not in d)
+        # boilerplate lines per site
+        site_pages = (extracted | "SitePage" >> beam.Map(lambda d: (d["site"], 1))
+                      | "PagesPerSite" >> beam.CombinePerKey(sum))
+        line_pages = (extracted | "LineKeys" >> beam.FlatMap(
+            lambda d: [((d["site"], k), 1) for k in line_keys(d["text"])])
+            | "PagesPerLine" >> beam.CombinePerKey(sum))
+        boiler = (line_pages
+                  | "Boilerplate" >> beam.FlatMap(
+                      lambda kv, n: [kv[0]] if kv[0][1] in boilerplate_keys(
+                          {kv[0][1]: kv[1]}, n.get(kv[0][0], 0), share) else [],
+                      n=beam.pvalue.AsDict(site_pages)))
+        filtered = (extracted | "StripNormaliseFilter" >> beam.Map(
+            StripAndFilter(rules), boiler=beam.pvalue.AsMultiMap(boiler)))
+        kept = filtered | "Kept" >> beam.Filter(lambda d: "rule" not in d)
+        # exact duplicates
+        exact = (kept | "ExactKey" >> beam.Map(lambda d: (exact_key(d["text"]), d["id"]))
+                 | "GroupExact" >> beam.GroupByKey()
+                 | "ExactDups" >> beam.FlatMap(_exact_dups))
+        # near duplicates: LSH candidates, Jaccard check, connected components
+        sigs = kept | "Signature" >> beam.Map(lambda d: (d["id"], mh.signature(d["text"])))
+        edges = (sigs | "BandKeys" >> beam.FlatMap(
+            lambda kv: [(k, kv) for k in mh.band_keys(kv[1])])
+            | "GroupBands" >> beam.GroupByKey()
+            | "Pairs" >> beam.FlatMap(lambda kv: candidate_pairs(kv[1], thr, args.max_bucket))
+            | "DistinctPairs" >> beam.Distinct())
+        labels = (edges | "Nodes" >> beam.FlatMap(lambda e: [e[0], e[1]])
+                  | "DistinctNodes" >> beam.Distinct() | "Self" >> beam.Map(lambda n: (n, n)))
+        both = edges | "BothWays" >> beam.FlatMap(lambda e: [(e[0], e[1]), (e[1], e[0])])
+        for r in range(args.cc_rounds):
+            sent = ({"edge": both, "label": labels} | f"Join{r}" >> beam.CoGroupByKey()
+                    | f"Send{r}" >> beam.FlatMap(lambda kv: [
+                        (nb, min(kv[1]["label"])) for nb in kv[1]["edge"]] + [
+                        (kv[0], min(kv[1]["label"]))]))
+            labels = sent | f"Min{r}" >> beam.CombinePerKey(min)
+        near = labels | "NearDups" >> beam.FlatMap(
+            lambda kv: [(kv[0], ("near_duplicate", kv[1]))] if kv[1] != kv[0] else [])
+        contain = (kept | "LongLines" >> beam.FlatMap(lambda d: [
+            (k, (d["chars"], d["id"], c)) for k, c in line_keys(d["text"], args.min_line_chars).items()])
+            | "GroupLines" >> beam.GroupByKey()
+            | "Votes" >> beam.FlatMap(containment_votes)
+            | "PerDoc" >> beam.CombinePerKey(lambda vs: tuple(map(sum, zip(*vs))) if vs else (0, 0))
+            | "Contained" >> beam.FlatMap(lambda kv: [
+                (kv[0], ("near_duplicate_containment", ""))] if kv[1][0] and kv[1][1] >= args.containment * kv[1][0] else []))
+        dups = ((exact, near, contain) | "AllDups" >> beam.Flatten()
+                | "FirstReason" >> beam.CombinePerKey(min))
+        joined = ({"doc": kept | "KeyKept" >> beam.Map(lambda d: (d["id"], d)), "dup": dups}
+                  | "JoinDups" >> beam.CoGroupByKey())
+
+        def mark(kv):
+            (doc,), dup = kv[1]["doc"], list(kv[1]["dup"])
+            if dup:
+                doc["rule"], doc["cluster"] = dup[0]
+            return doc
+        final = joined | "Mark" >> beam.Map(mark)
+        rejected = ((final | "DupRejects" >> beam.Filter(lambda d: "rule" in d),
+                     filtered | "FilterRejects" >> beam.Filter(lambda d: "rule" in d),
+                     docs | "ExtractRejects" >> beam.Filter(lambda d: "rule" in d))
+                    | "AllRejects" >> beam.Flatten())
+        corpus = final | "Corpus" >> beam.Filter(lambda d: "rule" not in d)
+        sizes = (corpus | "SiteChars" >> beam.Map(lambda d: (d["site"], d["chars"]))
+                 | "CharsPerSite" >> beam.CombinePerKey(sum))
+        weighted = corpus | "Weight" >> beam.Map(
+            lambda d, s: dict(d, weight=round(factors(s, weights, args.budget)[d["site"]], 6)),
+            s=beam.pvalue.AsDict(sizes))
+        corpus_dir, rej_dir = os.path.join(out, "corpus"), os.path.join(out, "rejected")
+        (weighted | "ShardCorpus" >> beam.Map(lambda d: (shard_of(d["id"], shards), d))
+         | "GroupCorpus" >> beam.GroupByKey() | "WriteCorpus" >> beam.Map(write_shard, corpus_dir))
+        (rejected | "ShardRejects" >> beam.Map(lambda d: (shard_of(d["id"], shards), d))
+         | "GroupRejects" >> beam.GroupByKey() | "WriteRejects" >> beam.Map(write_shard, rej_dir))
+        # statistics: small per-key sums gathered once
+        rows = ((weighted | "StatKept" >> beam.Map(
+            lambda d: ((d["site"], d["genre"], "kept"), (1, d["chars"], d["chars"] * d["weight"]))),
+            rejected | "StatRej" >> beam.Map(
+                lambda d: ((d["site"], d["genre"], d["rule"]), (1, d.get("chars") or 0, 0.0))),
+            events | "StatEvents" >> beam.Map(lambda e: (("", "", e["_event"]), (1, 0, 0.0))),
+            labels | "Clusters" >> beam.Map(lambda kv: (("", "", "cluster_member"), (1, 0, 0.0))),
+            labels | "ClusterIds" >> beam.Map(lambda kv: kv[1]) | "DistinctClusters" >> beam.Distinct()
+            | "CountClusters" >> beam.Map(lambda c: (("", "", "near_duplicate_clusters"), (1, 0, 0.0))))
+            | "AllStats" >> beam.Flatten()
+            | "SumStats" >> beam.CombinePerKey(lambda vs: tuple(map(sum, zip(*vs))) if vs else (0, 0, 0.0))
+            | "StatJson" >> beam.Map(lambda kv: json.dumps([*kv[0], *kv[1]], ensure_ascii=False)))
+        rows | "WriteStats" >> beam.io.WriteToText(os.path.join(out, "stats-rows"),
+                                                   shard_name_template="", file_name_suffix=".jsonl")
+    stats_rows = os.path.join(out, "stats-rows.jsonl")
+    with open(stats_rows, encoding="utf-8") as f:
+        table = sorted(json.loads(l) for l in f)
+    os.remove(stats_rows)
+    import shutil
+    for leftover in glob.glob(os.path.join(out, "beam-temp-*")):
+        shutil.rmtree(leftover, ignore_errors=True)
+    stats = write_report(out, table, sites, args)
+    print(f"corpus: {stats['kept']['docs']} documents ({stats['kept']['chars']} characters) in "
+          f"{os.path.join(out, 'corpus')}; rejected: {stats['rejected_docs']} in "
+          f"{os.path.join(out, 'rejected')}; report: {os.path.join(out, 'stats.md')}")
+    return 0
+
+
+def add_parser(sub) -> None:
+    import argparse
+    from pipelines.beam_util import add_beam_flags
+    p = sub.add_parser("build-corpus", help="WARC files -> filtered, deduplicated Parquet corpus",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--warc", nargs="+", required=True, help="WARC files or glob patterns")
+    p.add_argument("--sites", required=True, help="site rules file (TOML or YAML)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--shards", type=int, default=4, help="Parquet shards per output (default 4)")
+    p.add_argument("--seed", type=int, default=0, help="MinHash seed (default 0)")
+    p.add_argument("--bands", type=int, default=16, help="LSH bands (default 16)")
+    p.add_argument("--rows", type=int, default=8, help="LSH rows per band (default 8)")
+    p.add_argument("--jaccard", type=float, default=0.8,
+                   help="signature Jaccard a candidate pair must reach (default 0.8)")
+    p.add_argument("--max-bucket", type=int, default=1000,
+                   help="documents compared per LSH bucket at most (default 1000)")
+    p.add_argument("--cc-rounds", type=int, default=6,
+                   help="label-propagation rounds for near-duplicate clusters (default 6)")
+    p.add_argument("--containment", type=float, default=0.8,
+                   help="share of a page's long lines owned by smaller pages that makes it a "
+                        "near-duplicate (default 0.8)")
+    p.add_argument("--min-line-chars", type=int, default=30,
+                   help="lines this long count for containment (default 30)")
+    p.add_argument("--boilerplate-share", type=float, default=0.1,
+                   help="lines on this share of a site's pages are boilerplate (default 0.1)")
+    p.add_argument("--budget", type=float, default=None,
+                   help="characters wanted in the weighted corpus (default: weights as repeats)")
+    p.add_argument("--genre-weight", type=_genre_weights, default={},
+                   help="genre weights, e.g. 'novel=2,docs=0.5'")
+    add_beam_flags(p)
+    p.set_defaults(func=run, beam=True)
+
+
+def _genre_weights(text: str) -> dict:
+    out = {}
+    for part in filter(None, text.split(",")):
+        k, _, v = part.partition("=")
+        out[k.strip()] = float(v)
+    return out

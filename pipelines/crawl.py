@@ -1,0 +1,206 @@
+"""``swelm crawl``: breadth-first crawl of each site into standard WARC files.
+
+Sites are the pipeline's elements (one site per bundle, so ``--workers N`` crawls N sites at
+once); inside a site the crawl is breadth-first with the site's ``concurrency`` threads, within
+its URL rules and politeness limits (``corpus_tools.fetch`` does robots, rate, retries, caps).
+
+Output in ``--out``: ``warc/<site>-<NNNNN>.warc.gz`` (request + response records) and
+``log/<site>-<NNNNN>.jsonl`` (url, final_url, status, outcome, error, bytes), written as segments
+of ``--segment-pages`` fetches under a temporary name and renamed when complete. A rerun reads the
+finished segments, skips every URL they hold and continues from the links found in them.
+"""
+from __future__ import annotations
+
+import collections
+import glob
+import gzip
+import io
+import json
+import logging
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+from corpus_tools.fetch import Fetcher, extract_links, normalize_url
+from corpus_tools.sites import Site, load_sites
+
+log = logging.getLogger(__name__)
+_HTML = ("text/html", "application/xhtml+xml")
+
+
+def _fetcher(site: Site) -> Fetcher:
+    p = site.politeness
+    return Fetcher(requests_per_second=p["requests_per_second"], max_bytes=int(p["max_bytes"]),
+                   total_timeout=float(p["timeout"]), read_timeout=min(20.0, float(p["timeout"])),
+                   connect_timeout=min(10.0, float(p["timeout"])), retries=int(p["retries"]))
+
+
+class _Segment:
+    """One WARC + log pair under temporary names, published together."""
+
+    def __init__(self, out: str, site: str, seq: int):
+        from warcio.warcwriter import WARCWriter
+        self.warc = os.path.join(out, "warc", f"{site}-{seq:05d}.warc.gz")
+        self.log = os.path.join(out, "log", f"{site}-{seq:05d}.jsonl")
+        self._wf = open(self.warc + ".tmp", "wb")
+        self._lf = open(self.log + ".tmp", "w", encoding="utf-8")
+        self.writer = WARCWriter(self._wf, gzip=True)
+        self.count = 0
+
+    def add(self, res, line: dict) -> None:
+        from warcio.statusandheaders import StatusAndHeaders
+        self._lf.write(json.dumps(line, ensure_ascii=False) + "\n")
+        self.count += 1
+        if res.status is None:
+            return
+        uri = res.final_url or res.url
+        drop = {"content-encoding", "transfer-encoding", "content-length"}
+        headers = [(k, v) for k, v in res.headers if k.lower() not in drop]
+        headers.append(("Content-Length", str(len(res.body))))
+        http = StatusAndHeaders(f"{res.status} {res.reason}".strip(), headers,
+                                protocol=res.http_version)
+        path = uri.split("/", 3)[3] if uri.count("/") >= 3 else ""
+        req = StatusAndHeaders(f"GET /{path} HTTP/1.1", list(res.request_headers),
+                               is_http_request=True)
+        request = self.writer.create_warc_record(uri, "request", payload=io.BytesIO(b""),
+                                                 http_headers=req)
+        response = self.writer.create_warc_record(uri, "response", payload=io.BytesIO(res.body),
+                                                  http_headers=http)
+        self.writer.write_request_response_pair(request, response)
+
+    def close(self) -> None:
+        self._wf.close()
+        self._lf.close()
+        os.replace(self.warc + ".tmp", self.warc)      # the WARC first: it is what resumes
+        os.replace(self.log + ".tmp", self.log)
+
+
+def _resume(out: str, site: Site) -> tuple[set[str], list[str], int]:
+    """URLs already captured or attempted, links found in captured pages, next segment number."""
+    from warcio.archiveiterator import ArchiveIterator
+    from corpus_tools.charset import decode_html
+    done, links, seq = set(), [], 0
+    for path in sorted(glob.glob(os.path.join(out, "log", f"{glob.escape(site.name)}-*.jsonl"))):
+        seq = max(seq, int(path.rsplit("-", 1)[1].split(".")[0]) + 1)
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                rec = json.loads(line)
+                done.add(rec["url"])
+                if rec.get("final_url"):
+                    done.add(rec["final_url"])
+    for path in sorted(glob.glob(os.path.join(out, "warc", f"{glob.escape(site.name)}-*.warc.gz"))):
+        seq = max(seq, int(path.rsplit("-", 1)[1].split(".")[0]) + 1)
+        with open(path, "rb") as f:
+            for rec in ArchiveIterator(f):
+                if rec.rec_type != "response":
+                    continue
+                uri = rec.rec_headers.get_header("WARC-Target-URI")
+                done.add(uri)
+                ctype = rec.http_headers.get_header("Content-Type") or ""
+                if rec.http_headers.get_statuscode() == "200" and ctype.split(";")[0] in _HTML:
+                    text = decode_html(rec.content_stream().read(), ctype, site.encoding)[0]
+                    links.extend(extract_links(text, uri))
+    return done, links, seq
+
+
+def crawl_site(site: Site, out: str, segment_pages: int = 200, fetcher: Fetcher | None = None
+               ) -> dict:
+    """Crawl one site breadth-first into WARC segments; return its counts."""
+    from corpus_tools.charset import decode_html
+    for sub in ("warc", "log"):
+        os.makedirs(os.path.join(out, sub), exist_ok=True)
+    fetcher = fetcher or _fetcher(site)
+    done, old_links, seq = _resume(out, site)
+    max_pages = int(site.politeness["max_pages"])
+    queue, seen = collections.deque(), set(done)
+    for url in list(site.seeds) + old_links:
+        url = normalize_url(url)
+        if url and url not in seen and site.in_scope(url):
+            seen.add(url)
+            queue.append(url)
+    fetched = len(done)
+    counts = collections.Counter()
+    segment = None
+    workers = max(1, int(site.politeness["concurrency"]))
+    with ThreadPoolExecutor(workers) as pool:
+        while queue and fetched < max_pages:
+            batch = [queue.popleft() for _ in range(min(workers, len(queue), max_pages - fetched))]
+            for url, res in zip(batch, pool.map(fetcher.fetch, batch)):
+                fetched += 1
+                counts[res.outcome] += 1
+                if segment is None:
+                    segment = _Segment(out, site.name, seq)
+                    seq += 1
+                segment.add(res, {"url": url, "final_url": res.final_url, "status": res.status,
+                                  "outcome": res.outcome, "error": res.error,
+                                  "bytes": len(res.body), "site": site.name})
+                if res.final_url:
+                    seen.add(res.final_url)
+                ctype = (res.header("content-type") or "text/html").split(";")[0].strip()
+                if res.ok and ctype in _HTML:
+                    text = decode_html(res.body, res.header("content-type"), site.encoding)[0]
+                    for link in extract_links(text, res.final_url or url):
+                        if link not in seen and site.in_scope(link):
+                            seen.add(link)
+                            queue.append(link)
+                if segment.count >= segment_pages:
+                    segment.close()
+                    segment = None
+    if segment is not None:
+        segment.close()
+    return {"site": site.name, "fetched_total": fetched, "this_run": dict(counts),
+            "frontier_left": len(queue)}
+
+
+def run(args, beam_args) -> int:
+    import apache_beam as beam
+    from pipelines.beam_util import clean_temporaries, make_pipeline, write_json
+    sites = load_sites(args.sites)
+    os.makedirs(args.out, exist_ok=True)
+    removed = clean_temporaries(args.out)
+    if removed:
+        log.info("removed %d temporary files of an interrupted run", removed)
+    names = [s.name for s in sites if not args.site or s.name in args.site]
+    rules, out, seg = os.path.abspath(args.sites), os.path.abspath(args.out), args.segment_pages
+
+    def crawl(name):
+        site = next(s for s in load_sites(rules) if s.name == name)
+        return crawl_site(site, out, seg)
+
+    summary_path = os.path.join(args.out, "crawl-summary.jsonl")
+    with make_pipeline(args, beam_args) as p:
+        (p | "Sites" >> beam.Create(names) | "Reshuffle" >> beam.Reshuffle()
+           | "Crawl" >> beam.Map(crawl)
+           | "ToJson" >> beam.Map(lambda d: json.dumps(d, sort_keys=True, ensure_ascii=False))
+           | "Summary" >> beam.io.WriteToText(summary_path, shard_name_template=""))
+    with open(summary_path, encoding="utf-8") as f:
+        rows = sorted((json.loads(l) for l in f), key=lambda r: r["site"])
+    write_json(os.path.join(args.out, "crawl-summary.json"), rows)
+    os.remove(summary_path)
+    import shutil
+    for leftover in glob.glob(os.path.join(args.out, "beam-temp-*")):
+        shutil.rmtree(leftover, ignore_errors=True)
+    for r in rows:
+        print(f"{r['site']}: {r['fetched_total']} URLs fetched in total; this run "
+              f"{r['this_run']}; {r['frontier_left']} left in the frontier")
+    print(f"WARC files in {os.path.join(args.out, 'warc')}, crawl log in {os.path.join(args.out, 'log')}")
+    return 0
+
+
+def add_parser(sub) -> None:
+    from pipelines.beam_util import add_beam_flags
+    p = sub.add_parser("crawl", help="crawl the sites of a rules file into WARC files",
+                       description=__doc__, formatter_class=_Raw)
+    p.add_argument("--sites", required=True, help="site rules file (TOML or YAML)")
+    p.add_argument("--out", required=True, help="output folder (warc/, log/, crawl-summary.json)")
+    p.add_argument("--site", action="append", help="crawl only this site (repeatable)")
+    p.add_argument("--segment-pages", type=int, default=200,
+                   help="fetches per WARC segment; a killed crawl loses at most one segment")
+    add_beam_flags(p)
+    p.set_defaults(func=run, beam=True)
+
+
+class _Raw:
+    def __new__(cls, *a, **k):
+        import argparse
+        return argparse.RawDescriptionHelpFormatter(*a, **k)

@@ -1,0 +1,131 @@
+"""The build-corpus report: ``stats.json``, a Markdown page and a few PNG plots."""
+from __future__ import annotations
+
+import collections
+import logging
+import os
+
+from pipelines.beam_util import write_json
+
+log = logging.getLogger(__name__)
+_EVENTS = ("no_site", "unreadable_warc", "damaged_warc")
+
+
+def summarise(table: list) -> dict:
+    """``table`` rows: [site, genre, key, docs, chars, weighted chars] (key = kept or a rule)."""
+    per_site = collections.defaultdict(lambda: {"in_docs": 0, "in_chars": 0, "kept_docs": 0,
+                                                "kept_chars": 0, "rejected": {}})
+    genres = collections.defaultdict(float)
+    events, clusters, members = {}, 0, 0
+    kept = {"docs": 0, "chars": 0, "weighted_chars": 0.0}
+    rules = collections.Counter()
+    for site, genre, key, docs, chars, weighted in table:
+        if key in _EVENTS:
+            events[key] = docs
+            continue
+        if key == "near_duplicate_clusters":
+            clusters = docs
+            continue
+        if key == "cluster_member":
+            members = docs
+            continue
+        s = per_site[site]
+        s["in_docs"] += docs
+        s["in_chars"] += chars
+        if key == "kept":
+            s["kept_docs"] += docs
+            s["kept_chars"] += chars
+            kept["docs"] += docs
+            kept["chars"] += chars
+            kept["weighted_chars"] += weighted
+            genres[genre] += weighted
+        else:
+            s["rejected"][key] = {"docs": docs, "chars": chars}
+            rules[key] += docs
+    total = sum(genres.values()) or 1.0
+    return {
+        "sites": {k: per_site[k] for k in sorted(per_site)},
+        "rules": dict(sorted(rules.items())),
+        "kept": {**kept, "weighted_chars": round(kept["weighted_chars"], 2)},
+        "rejected_docs": sum(rules.values()),
+        "near_duplicate_clusters": clusters,
+        "near_duplicate_cluster_members": members,
+        "genre_mix": {g: round(v / total, 6) for g, v in sorted(genres.items())},
+        "events": events,
+    }
+
+
+def write_report(out: str, table: list, sites, args) -> dict:
+    stats = summarise(table)
+    stats["settings"] = {k: v for k, v in sorted(vars(args).items())
+                         if isinstance(v, (int, float, str, bool, list, dict, type(None)))
+                         and k not in ("func",)}
+    write_json(os.path.join(out, "stats.json"), stats)
+    plots = _plots(out, stats)
+    lines = ["# Corpus build report", "",
+             f"Kept **{stats['kept']['docs']}** documents, {stats['kept']['chars']:,} characters "
+             f"({stats['kept']['weighted_chars']:,.0f} after weighting); rejected "
+             f"{stats['rejected_docs']}; near-duplicate clusters: "
+             f"{stats['near_duplicate_clusters']} ({stats['near_duplicate_cluster_members']} pages).",
+             "", "## Per site", "",
+             "| site | documents in | kept | characters in | kept | rejected by rule |",
+             "|---|---|---|---|---|---|"]
+    for name, s in stats["sites"].items():
+        rej = ", ".join(f"{r} {v['docs']}" for r, v in sorted(s["rejected"].items(),
+                                                             key=lambda x: -x[1]["docs"]))
+        lines.append(f"| {name} | {s['in_docs']} | {s['kept_docs']} | {s['in_chars']:,} | "
+                     f"{s['kept_chars']:,} | {rej} |")
+    lines += ["", "## Per rule", "", "| rule | documents |", "|---|---|"]
+    lines += [f"| {r} | {n} |" for r, n in stats["rules"].items()]
+    lines += ["", "## Genre mix (after weighting)", "", "| genre | share |", "|---|---|"]
+    lines += [f"| {g} | {v:.1%} |" for g, v in stats["genre_mix"].items()]
+    if stats["events"]:
+        lines += ["", "## Input problems", ""] + [f"- {k}: {v}" for k, v in stats["events"].items()]
+    if plots:
+        lines += ["", "## Plots", ""] + [f"![{p}](plots/{p})" for p in plots]
+    tmp = os.path.join(out, "stats.md.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    os.replace(tmp, os.path.join(out, "stats.md"))
+    return stats
+
+
+def _plots(out: str, stats: dict) -> list[str]:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log.info("matplotlib not installed: report without plots")
+        return []
+    folder = os.path.join(out, "plots")
+    os.makedirs(folder, exist_ok=True)
+    made = []
+
+    def save(fig, name):
+        path = os.path.join(folder, name)
+        fig.tight_layout()
+        fig.savefig(path + ".tmp.png", dpi=90, metadata={"Software": None})
+        plt.close(fig)
+        os.replace(path + ".tmp.png", path)
+        made.append(name)
+
+    names = list(stats["sites"])
+    if names:
+        fig, ax = plt.subplots(figsize=(7, 0.5 + 0.45 * len(names)))
+        ax.barh(names, [stats["sites"][n]["in_docs"] for n in names], label="in", color="#bbb")
+        ax.barh(names, [stats["sites"][n]["kept_docs"] for n in names], label="kept", color="#36c")
+        ax.set_xlabel("documents")
+        ax.legend()
+        save(fig, "sites.png")
+    if stats["rules"]:
+        rules = sorted(stats["rules"], key=stats["rules"].get)
+        fig, ax = plt.subplots(figsize=(7, 0.5 + 0.35 * len(rules)))
+        ax.barh(rules, [stats["rules"][r] for r in rules], color="#c63")
+        ax.set_xlabel("documents rejected")
+        save(fig, "rules.png")
+    if stats["genre_mix"]:
+        fig, ax = plt.subplots(figsize=(5, 4))
+        ax.pie(list(stats["genre_mix"].values()), labels=list(stats["genre_mix"]), autopct="%1.0f%%")
+        save(fig, "genres.png")
+    return made
