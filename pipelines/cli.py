@@ -168,9 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("rest", nargs=argparse.REMAINDER)
     e.set_defaults(func=cmd_encode_swe)
 
-    from pipelines import corpus, crawl
+    from pipelines import corpus, crawl, encode
     crawl.add_parser(sub)
     corpus.add_parser(sub)
+    encode.add_parser(sub)
     return p
 
 
