@@ -168,10 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("rest", nargs=argparse.REMAINDER)
     e.set_defaults(func=cmd_encode_swe)
 
-    from pipelines import corpus, crawl, encode
+    from pipelines import corpus, crawl, encode, pipeline
     crawl.add_parser(sub)
     corpus.add_parser(sub)
     encode.add_parser(sub)
+    pipeline.add_parser(sub)
     return p
 
 

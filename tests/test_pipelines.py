@@ -1,0 +1,302 @@
+"""The Beam pipelines end to end: the demo site, determinism, restart after SIGKILL, resume,
+a hostile server, and the shared sites (skipped when absent)."""
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import ROOT, shared
+from pipelines.cli import main
+from pipelines.demo_site import SITES_TOML, render, serve
+
+pytest.importorskip("apache_beam")
+
+
+def table(folder: str) -> list[dict]:
+    rows = []
+    for path in sorted(glob.glob(os.path.join(folder, "*.parquet"))):
+        rows += pq.read_table(path).to_pylist()
+    return sorted(rows, key=lambda r: r["id"])
+
+
+def digest(folder: str) -> dict:
+    out = {}
+    for path in sorted(glob.glob(os.path.join(folder, "**", "*"), recursive=True)):
+        if os.path.isfile(path) and not path.endswith(".png"):
+            with open(path, "rb") as f:
+                out[os.path.relpath(path, folder)] = hashlib.sha256(f.read()).hexdigest()
+    return out
+
+
+def no_temporaries(folder: str) -> bool:
+    return not [p for p in glob.glob(os.path.join(folder, "**", "*"), recursive=True)
+                if ".tmp" in os.path.basename(p) or "beam-temp" in p]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    assert main(["pipeline", "--demo", "--out", str(out), "--seq-len", "128"]) == 0
+    return out
+
+
+def test_demo_pipeline_end_to_end(demo):
+    corpus = table(demo / "build" / "corpus")
+    rejected = table(demo / "build" / "rejected")
+    by_url = {r["url"].rsplit("/", 1)[1]: r for r in corpus + rejected}
+    assert by_url["shogi.html"]["rule"] is None and "将棋は二人で対局する" in by_url["shogi.html"]["text"]
+    assert by_url["english.html"]["rule"] == "min_japanese_ratio"
+    dup = {by_url["tea.html"]["rule"], by_url["tea-copy.html"]["rule"]}
+    assert dup == {None, "exact_duplicate"}
+    for r in corpus:
+        assert "ホーム" not in r["text"] and "無断転載" not in r["text"], r["url"]
+        assert r["weight"] == 1.0 and "boilerplate_chars" in json.loads(r["metrics"])
+    stats = json.loads((demo / "build" / "stats.json").read_text())
+    site = stats["sites"]["demo"]
+    assert site["in_docs"] == site["kept_docs"] + sum(v["docs"] for v in site["rejected"].values())
+    assert site["kept_docs"] == len(corpus) and stats["rejected_docs"] == len(rejected)
+    assert (demo / "build" / "stats.md").exists() and (demo / "build" / "plots" / "sites.png").exists()
+    manifest = json.loads((demo / "shards" / "manifest.json").read_text())
+    from tokenizer import SWEEncoder
+    enc = SWEEncoder.load()
+    assert manifest["vocabulary"]["sha256"] == enc.vocab.sha256
+    assert manifest["tokens"] > 500 and manifest["tokens_per_genre"]["blog"] == manifest["tokens"]
+    from tokenizer.shards import iter_rows
+    rows = list(iter_rows(str(demo / "shards")))
+    assert all(r.size <= 128 for r in rows) and sum(r.size for r in rows) == manifest["tokens"]
+    assert "将棋" in enc.decode([int(t) for r in rows for t in r])
+    assert no_temporaries(str(demo))
+    log = [json.loads(l) for p in glob.glob(str(demo / "crawl" / "log" / "*.jsonl")) for l in open(p)]
+    assert len(log) == 16 and all(r["outcome"] == "ok" for r in log)
+
+
+def test_determinism_across_workers(demo, tmp_path):
+    warc = str(demo / "crawl" / "warc" / "*.warc.gz")
+    sites = str(demo / "sites.toml")
+    for name, workers in (("a", "1"), ("b", "2")):
+        assert main(["build-corpus", "--warc", warc, "--sites", sites, "--out",
+                     str(tmp_path / name), "--workers", workers]) == 0
+        assert main(["encode", "--corpus", str(tmp_path / name / "corpus" / "*.parquet"),
+                     "--out", str(tmp_path / name / "shards"), "--seq-len", "64",
+                     "--workers", workers]) == 0
+    a, b = digest(str(tmp_path / "a")), digest(str(tmp_path / "b"))
+    assert a == b and any(k.startswith("corpus/") for k in a) and "shards/manifest.json" in a
+
+
+def _cmd(*args):
+    return [sys.executable, "-c", "import sys; from pipelines.cli import main; sys.exit(main())",
+            *args]
+
+
+def test_restart_after_sigkill(demo, tmp_path):
+    warc = str(demo / "crawl" / "warc" / "*.warc.gz")
+    args = ["build-corpus", "--warc", warc, "--sites", str(demo / "sites.toml"), "--shards", "3"]
+    ref = tmp_path / "ref"
+    assert main([*args, "--out", str(ref)]) == 0
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(_cmd(*args, "--out", str(out)), cwd=ROOT, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(2.5)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert main([*args, "--out", str(out)]) == 0
+    assert digest(str(out)) == digest(str(ref))
+    assert no_temporaries(str(out))
+
+
+def test_crawl_resume_skips_captured(tmp_path):
+    site = tmp_path / "site"
+    render(str(site))
+    httpd, base = serve(str(site))
+    try:
+        rules = tmp_path / "sites.toml"
+        rules.write_text(SITES_TOML.format(base=base).replace("max_pages = 100", "max_pages = 5"))
+        out = tmp_path / "crawl"
+        assert main(["crawl", "--sites", str(rules), "--out", str(out)]) == 0
+        first = {json.loads(l)["url"] for p in glob.glob(str(out / "log" / "*.jsonl")) for l in open(p)}
+        assert len(first) == 5
+        rules.write_text(SITES_TOML.format(base=base))
+        assert main(["crawl", "--sites", str(rules), "--out", str(out)]) == 0
+        logs = sorted(glob.glob(str(out / "log" / "*.jsonl")))
+        assert len(logs) == 2
+        second = [json.loads(l)["url"] for l in open(logs[1])]
+        assert not set(second) & first and len(first) + len(second) == 16
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+class Hostile(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def send(self, status, body=b"", ctype="text/html; charset=utf-8", headers=()):
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in headers:
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        p = self.path
+        links = "".join(f'<a href="{x}">{x}</a> ' for x in (
+            "/private/a", "/slow", "/err500", "/busy", "/loop1", "/huge", "/sjis", "/gen/0"))
+        if p == "/robots.txt":
+            self.send(200, b"User-agent: *\nDisallow: /private/\n", "text/plain")
+        elif p == "/":
+            self.send(200, f"<html><body><p>入口のページです。</p>{links}</body></html>".encode())
+        elif p == "/slow":
+            time.sleep(3)
+            self.send(200, b"late")
+        elif p == "/err500":
+            self.send(500, b"error")
+        elif p == "/busy":
+            self.send(429, b"busy", headers=[("Retry-After", "1")])
+        elif p.startswith("/loop"):
+            self.send(302, headers=[("Location", "/loop2" if p == "/loop1" else "/loop1")])
+        elif p == "/huge":
+            self.send(200, b"<p>" + b"x" * (50 << 20))
+        elif p == "/sjis":
+            self.send(200, "<p>本文は日本語です。</p>".encode("cp932"), "text/html; charset=utf-8")
+        elif p.startswith("/gen/"):
+            n = int(p.rsplit("/", 1)[1])
+            self.send(200, f'<p>生成 {n}</p><a href="/gen/{n + 1}">次</a><a href="/gen/{n + 2}">次の次</a>'.encode())
+        else:
+            self.send(404, b"")
+
+
+def test_hostile_server_crawl_finishes_within_limits(tmp_path):
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def handle_error(self, *a):
+            pass
+    httpd = Server(("127.0.0.1", 0), Hostile)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}/"
+    rules = tmp_path / "sites.toml"
+    rules.write_text(f"""[[sites]]
+name = "hostile"
+seeds = ["{base}"]
+genre = "other"
+politeness = {{ requests_per_second = 100, concurrency = 4, max_pages = 30, max_bytes = 1000000, timeout = 2, retries = 1 }}
+""")
+    out = tmp_path / "crawl"
+    t = time.monotonic()
+    try:
+        assert main(["crawl", "--sites", str(rules), "--out", str(out)]) == 0
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert time.monotonic() - t < 60
+    log = {json.loads(l)["url"].replace(base, "/"): json.loads(l)
+           for p in glob.glob(str(out / "log" / "*.jsonl")) for l in open(p)}
+    assert len(log) == 30                                       # max_pages honoured
+    assert "/private/a" not in log or log["/private/a"]["outcome"] == "robots_disallowed"
+    assert log["/slow"]["outcome"] == "timeout"
+    assert log["/err500"]["outcome"] == "http_error" and log["/busy"]["status"] == 429
+    assert log["/loop1"]["outcome"] == "redirect_loop"
+    assert log["/huge"]["outcome"] == "too_large"
+    assert log["/sjis"]["outcome"] == "ok"
+    summary = json.loads((out / "crawl-summary.json").read_text())[0]
+    assert sum(summary["this_run"].values()) == 30 and summary["frontier_left"] > 0
+    # the wrongly declared Shift_JIS page is decoded by content in the corpus
+    rules.write_text(rules.read_text() + 'filters = { min_length = 1, min_hiragana_ratio = 0.0, '
+                     'min_mean_sentence_length = 0 }\n')
+    assert main(["build-corpus", "--warc", str(out / "warc" / "*.warc.gz"), "--sites",
+                 str(rules), "--out", str(tmp_path / "build")]) == 0
+    texts = {r["url"].replace(base, "/"): r["text"] for r in
+             table(tmp_path / "build" / "corpus") + table(tmp_path / "build" / "rejected")}
+    assert texts["/sjis"] == "本文は日本語です。"
+
+
+# -- the shared sites ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def shared_sites(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sites")
+    names = ("egov-laws-sjis", "lilypond-ja", "scilab-help-ja")
+    for name in names:
+        with tarfile.open(shared("sites", name + ".tar.gz")) as tar:
+            tar.extractall(root, filter="data")
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), lambda *a, **k: _Quiet(*a, directory=str(root), **k))
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    rules = root / "sites.toml"
+    polite = "politeness = { requests_per_second = 1000, concurrency = 8, max_pages = 3000 }"
+    rules.write_text(f"""
+[[sites]]
+name = "egov"
+seeds = ["{base}/egov-laws-sjis/index.html"]
+allow = ["^{base}/egov-laws-sjis/"]
+genre = "legal"
+{polite}
+filters = {{ max_dup_5gram_ratio = 0.6, max_dup_6gram_ratio = 0.6, max_dup_7gram_ratio = 0.6, max_dup_8gram_ratio = 0.6, max_dup_9gram_ratio = 0.6, max_dup_10gram_ratio = 0.6, max_sentence_length = 1000, max_mean_sentence_length = 300 }}
+[[sites]]
+name = "lilypond"
+seeds = ["{base}/lilypond-ja/web/index.ja.html"]
+allow = ["^{base}/lilypond-ja/"]
+genre = "docs"
+{polite}
+[[sites]]
+name = "scilab"
+seeds = ["{base}/scilab-help-ja/index.html"]
+allow = ["^{base}/scilab-help-ja/"]
+genre = "docs"
+{polite}
+""")
+    out = root / "out"
+    assert main(["crawl", "--sites", str(rules), "--out", str(out / "crawl"), "--workers", "2"]) == 0
+    assert main(["build-corpus", "--warc", str(out / "crawl" / "warc" / "*.warc.gz"), "--sites",
+                 str(rules), "--out", str(out / "build"), "--workers", "2"]) == 0
+    yield root, out
+    httpd.shutdown()
+    httpd.server_close()
+
+
+class _Quiet(__import__("http.server").server.SimpleHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+
+
+def test_shared_sites_end_to_end(shared_sites):
+    root, out = shared_sites
+    log = [json.loads(l) for p in glob.glob(str(out / "crawl" / "log" / "*.jsonl")) for l in open(p)]
+    ok = {r["final_url"] for r in log if r["outcome"] == "ok"}
+    for site in ("egov-laws-sjis", "lilypond-ja", "scilab-help-ja"):
+        on_disk = len(glob.glob(str(root / site / "**" / "*.html"), recursive=True))
+        found = sum(1 for u in ok if f"/{site}/" in u and u.endswith(".html"))
+        assert found >= 0.8 * on_disk, (site, found, on_disk)
+    assert any(r["outcome"] == "http_error" and r["status"] == 404 for r in log)   # broken links
+    corpus = table(out / "build" / "corpus")
+    rejected = table(out / "build" / "rejected")
+    laws = [r for r in corpus if r["site"] == "egov"]
+    assert len(laws) > 300 and all("\ufffd" not in r["text"] for r in laws)
+    assert any("第一条" in r["text"] for r in laws)
+    scilab = [r for r in corpus + rejected if r["site"] == "scilab"]
+    rejected_lang = sum(1 for r in scilab if r["rule"] == "min_japanese_ratio")
+    assert rejected_lang > 0.7 * len(scilab)
+    big = [r for r in rejected if r["site"] == "lilypond" and r["url"].endswith("big-page.ja.html")]
+    assert len(big) == 5 and all(r["rule"].startswith("near_duplicate") for r in big)
+    nav = "<< ドキュメント インデックスに戻る"
+    assert not any(nav in r["text"] for r in corpus + rejected if r["site"] == "lilypond" and r["text"])
+    stats = json.loads((out / "build" / "stats.json").read_text())
+    for name, s in stats["sites"].items():
+        assert s["in_docs"] == s["kept_docs"] + sum(v["docs"] for v in s["rejected"].values())
+    assert stats["kept"]["docs"] == len(corpus) and stats["rejected_docs"] == len(rejected)
