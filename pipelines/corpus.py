@@ -11,7 +11,9 @@ Stages (each a named Beam step; every per-document function comes from ``corpus_
 5. Exact duplicates: GroupByKey on ``exact_key``; the smallest id stays.
 6. Near duplicates: MinHash band keys → GroupByKey → candidate pairs → signature Jaccard check
    → connected components by min-label propagation (``--cc-rounds`` joins, each a shuffle);
-   and containment (long-line keys → owner = smallest page → share of foreign lines).
+   and containment (long-line keys → owner = smallest page → share of foreign lines), computed
+   over every extracted page, kept or not, so that a page repeating rejected pages is caught.
+   A page rejected by a filter keeps that rule; duplicates are marked among the kept pages.
 7. Weight: per-site repeat factors from site × genre weights and the optional ``--budget``.
 8. Write: documents go to ``--shards`` shards by a hash of their id, sorted by id inside a shard,
    written with pyarrow under a temporary name and renamed: the same input gives the same bytes
@@ -66,6 +68,9 @@ class ReadWarc:
                     ctype = rec.http_headers.get_header("Content-Type") or "text/html"
                     if status != "200" or ctype.split(";")[0].strip() not in (
                             "text/html", "application/xhtml+xml"):
+                        continue
+                    if rec.rec_headers.get_header("WARC-Truncated"):
+                        yield {"_event": "truncated_record", "site": "", "url": url}
                         continue
                     site = next((s for s in self.sites if s.in_scope(url)), None)
                     if site is None:
@@ -240,7 +245,9 @@ def run(args, beam_args) -> int:
             labels = sent | f"Min{r}" >> beam.CombinePerKey(min)
         near = labels | "NearDups" >> beam.FlatMap(
             lambda kv: [(kv[0], ("near_duplicate", kv[1]))] if kv[1] != kv[0] else [])
-        contain = (kept | "LongLines" >> beam.FlatMap(lambda d: [
+        # containment runs over every extracted page: a split page rejected for quality still
+        # makes the "big page" that repeats it a duplicate
+        contain = (filtered | "LongLines" >> beam.FlatMap(lambda d: [
             (k, (d["chars"], d["id"], c)) for k, c in line_keys(d["text"], args.min_line_chars).items()])
             | "GroupLines" >> beam.GroupByKey()
             | "Votes" >> beam.FlatMap(containment_votes)
@@ -253,11 +260,12 @@ def run(args, beam_args) -> int:
                   | "JoinDups" >> beam.CoGroupByKey())
 
         def mark(kv):
-            (doc,), dup = kv[1]["doc"], list(kv[1]["dup"])
-            if dup:
-                doc["rule"], doc["cluster"] = dup[0]
-            return doc
-        final = joined | "Mark" >> beam.Map(mark)
+            docs_, dup = list(kv[1]["doc"]), list(kv[1]["dup"])
+            for doc in docs_:                   # none when a filter rejected the page already
+                if dup:
+                    doc["rule"], doc["cluster"] = dup[0]
+                yield doc
+        final = joined | "Mark" >> beam.FlatMap(mark)
         rejected = ((final | "DupRejects" >> beam.Filter(lambda d: "rule" in d),
                      filtered | "FilterRejects" >> beam.Filter(lambda d: "rule" in d),
                      docs | "ExtractRejects" >> beam.Filter(lambda d: "rule" in d))

@@ -66,6 +66,8 @@ class _Segment:
                                                  http_headers=req)
         response = self.writer.create_warc_record(uri, "response", payload=io.BytesIO(res.body),
                                                   http_headers=http)
+        if res.outcome == "too_large":         # the standard mark of a cut-off payload
+            response.rec_headers.add_header("WARC-Truncated", "length")
         self.writer.write_request_response_pair(request, response)
 
     def close(self) -> None:

@@ -8,7 +8,7 @@ import os
 from pipelines.beam_util import write_json
 
 log = logging.getLogger(__name__)
-_EVENTS = ("no_site", "unreadable_warc", "damaged_warc")
+_EVENTS = ("no_site", "unreadable_warc", "damaged_warc", "truncated_record")
 
 
 def summarise(table: list) -> dict:
