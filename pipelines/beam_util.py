@@ -21,8 +21,9 @@ def make_pipeline(args, beam_args: list[str]):
     """A ``beam.Pipeline`` for ``args.runner`` or the in-process runner with ``--workers``."""
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
-    for name in ("apache_beam", "apache_beam.runners", "apache_beam.runners.worker"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    # Beam's local workers relay their start-up warnings; keep the console for our messages
+    logging.getLogger("apache_beam").setLevel(logging.ERROR)
+    logging.getLogger("root").setLevel(logging.ERROR)
     if args.runner:
         return beam.Pipeline(options=PipelineOptions(["--runner", args.runner, *beam_args]))
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner

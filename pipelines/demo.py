@@ -1,7 +1,11 @@
-"""``make demo``: the main job end to end on an embedded default input, as far as the
-project goes today: text -> SWE tokenizer -> Arrow token shards -> decoded back.
+"""``make demo``: the main job end to end on embedded default inputs, as far as the project
+goes today:
 
-Later stages (crawl -> corpus -> shards -> train -> sample) join as they are built.
+1. the SWE tokenizer and ``encode_swe`` on a few embedded texts;
+2. ``swelm pipeline --demo``: the embedded Japanese demo site served on 127.0.0.1, crawled into
+   WARC, built into a filtered, deduplicated Parquet corpus with a report, encoded into shards.
+
+Training and sampling join when the model is built.
 """
 from __future__ import annotations
 
@@ -90,9 +94,26 @@ def main() -> int:
     first = next(iter_rows(shards))
     say(f"   first row decoded: {enc.decode(first)!r}")
 
+    say("\n4. swelm pipeline --demo: serve the demo site, crawl -> WARC -> corpus -> shards")
+    from pipelines.cli import main as swelm
+    run = os.path.join(OUT, "pipeline")
+    rc = swelm(["pipeline", "--demo", "--out", run, "--seq-len", "256", "--workers", "2"])
+    if rc != 0:
+        say(f"make demo: FAILED: swelm pipeline exited with {rc}")
+        return rc
+    import json
+    stats = json.load(open(os.path.join(run, "build", "stats.json"), encoding="utf-8"))
+    say(f"   kept {stats['kept']['docs']} pages, rejected {stats['rejected_docs']} "
+        f"({', '.join(f'{k} {v}' for k, v in stats['rules'].items())})")
+
     say(f"\nDone in {time.time() - start:.1f}s.  Outputs:\n   text   : {src}\n   shards : {shards}"
-        f"\n   manifest: {os.path.join(shards, 'manifest.json')}")
-    say("Next stages (crawl -> corpus, training, sampling) are not built yet.")
+        f"\n   manifest: {os.path.join(shards, 'manifest.json')}"
+        f"\n   crawl  : {os.path.join(run, 'crawl')} (WARC + log)"
+        f"\n   corpus : {os.path.join(run, 'build', 'corpus')} (Parquet), rejects in "
+        f"{os.path.join(run, 'build', 'rejected')}"
+        f"\n   report : {os.path.join(run, 'build', 'stats.md')}"
+        f"\n   shards : {os.path.join(run, 'shards')}")
+    say("Training and sampling are not built yet.")
     return 0
 
 
