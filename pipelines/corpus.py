@@ -204,10 +204,12 @@ def run(args, beam_args) -> int:
                    | "ReadWarc" >> beam.FlatMap(ReadWarc(rules)))
         events = records | "Events" >> beam.Filter(lambda r: "_event" in r)
         pages = records | "Pages" >> beam.Filter(lambda r: "_event" not in r)
-        # the same URL in several WARCs (recrawls): keep one capture, the one with the most text
-        pages = (pages | "ById" >> beam.Map(lambda d: (d["id"], d)) | "GroupUrl" >> beam.GroupByKey()
-                 | "OneCapture" >> beam.Map(lambda kv: max(kv[1], key=lambda d: (len(d["html"]), d["html"]))))
-        docs = pages | "Extract" >> beam.Map(ExtractDoc(rules))
+        # extraction is fused with reading (HTML never crosses a shuffle); then the same URL in
+        # several WARCs (recrawls) keeps one capture, the one with the most text
+        docs = (pages | "Extract" >> beam.Map(ExtractDoc(rules))
+                | "ById" >> beam.Map(lambda d: (d["id"], d)) | "GroupUrl" >> beam.GroupByKey()
+                | "OneCapture" >> beam.Map(lambda kv: max(kv[1], key=lambda d: (
+                    len(d["text"]), d["text"], d.get("rule") or ""))))
         extracted = docs | "Extracted" >> beam.Filter(lambda d: "rule" not in d)
         # boilerplate lines per site
         site_pages = (extracted | "SitePage" >> beam.Map(lambda d: (d["site"], 1))
