@@ -29,6 +29,7 @@ class Quiet(SimpleHTTPRequestHandler):
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sites", default=",".join(SITES))
+    ap.add_argument("--extra", default="", help="extra build-corpus flags, e.g. '--shards 8'")
     args = ap.parse_args(argv)
     names = args.sites.split(",")
     with tempfile.TemporaryDirectory() as tmp:
@@ -59,7 +60,7 @@ def main(argv=None) -> None:
             dst = os.path.join(out, f"build-{workers}")
             t0 = time.perf_counter()
             swelm(["build-corpus", "--warc", *warcs, "--sites", rules, "--out", dst,
-                   "--workers", str(workers)])
+                   "--workers", str(workers), *args.extra.split()])
             times[workers] = time.perf_counter() - t0
             stats = json.load(open(os.path.join(dst, "stats.json"), encoding="utf-8"))
             docs = sum(s["in_docs"] for s in stats["sites"].values())
