@@ -23,7 +23,6 @@ def make_pipeline(args, beam_args: list[str]):
     from apache_beam.options.pipeline_options import PipelineOptions
     # Beam's local workers relay their start-up warnings; keep the console for our messages
     logging.getLogger("apache_beam").setLevel(logging.ERROR)
-    logging.getLogger("root").setLevel(logging.ERROR)
     if args.runner:
         return beam.Pipeline(options=PipelineOptions(["--runner", args.runner, *beam_args]))
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
