@@ -29,6 +29,7 @@ class Quiet(SimpleHTTPRequestHandler):
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sites", default=",".join(SITES))
+    ap.add_argument("--segment-pages", default="200", help="crawl WARC segment size")
     ap.add_argument("--extra", default="", help="extra build-corpus flags, e.g. '--shards 8'")
     args = ap.parse_args(argv)
     names = args.sites.split(",")
@@ -50,7 +51,8 @@ def main(argv=None) -> None:
                         "max_pages = 5000, max_bytes = 10000000 }\n\n")
         out = os.path.join(tmp, "out")
         t0 = time.perf_counter()
-        swelm(["crawl", "--sites", rules, "--out", os.path.join(out, "crawl"), "--workers", "2"])
+        swelm(["crawl", "--sites", rules, "--out", os.path.join(out, "crawl"), "--workers", "2",
+           "--segment-pages", args.segment_pages])
         emit(bench="pipeline_crawl", seconds=round(time.perf_counter() - t0, 1))
         httpd.shutdown()
         warcs = glob.glob(os.path.join(out, "crawl", "warc", "*.warc.gz"))
