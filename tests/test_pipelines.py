@@ -313,3 +313,19 @@ def test_shared_sites_end_to_end(shared_sites):
     for name, s in stats["sites"].items():
         assert s["in_docs"] == s["kept_docs"] + sum(v["docs"] for v in s["rejected"].values())
     assert stats["kept"]["docs"] == len(corpus) and stats["rejected_docs"] == len(rejected)
+
+
+def test_encode_restart_after_sigkill(demo, tmp_path):
+    args = ["encode", "--corpus", str(demo / "build" / "corpus" / "*.parquet"), "--seq-len", "64"]
+    ref = tmp_path / "ref"
+    assert main([*args, "--out", str(ref)]) == 0
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(_cmd(*args, "--out", str(out)), cwd=ROOT, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.5)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "manifest.json").exists() or digest(str(out)) == digest(str(ref))
+    assert main([*args, "--out", str(out)]) == 0
+    assert digest(str(out)) == digest(str(ref))
+    assert not glob.glob(str(tmp_path / "*.tmp*"))
