@@ -125,6 +125,17 @@ def estimate_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
     return float(np.mean(np.asarray(sig_a) == np.asarray(sig_b)))
 
 
+def bucket_pairs(members, threshold: float, max_bucket: int = 1000):
+    """The ``(id_a, id_b)`` pairs (a < b) of one LSH bucket of ``(id, signature)`` members
+    whose estimated Jaccard reaches ``threshold``; at most ``max_bucket`` members (smallest
+    ids) are compared, which bounds the work a hot bucket can cause."""
+    members = sorted(members, key=lambda m: m[0])[:max_bucket]
+    for i, (a, sa) in enumerate(members):
+        for b, sb in members[i + 1:]:
+            if estimate_jaccard(sa, sb) >= threshold:
+                yield a, b
+
+
 def connected_components(pairs, nodes=()) -> dict:
     """Union-find over ``pairs``; maps every node to its cluster's smallest member."""
     parent: dict = {n: n for n in nodes}
@@ -164,12 +175,17 @@ def line_keys(text: str, min_chars: int = 1) -> dict[str, int]:
     return out
 
 
+def is_boilerplate(pages: int, site_docs: int, min_share: float = 0.1, min_docs: int = 5) -> bool:
+    """Whether a line on ``pages`` of a site's ``site_docs`` documents is boilerplate: on at
+    least ``min_share`` of them, and on at least ``min_docs``."""
+    return pages >= max(min_docs, min_share * site_docs)
+
+
 def boilerplate_keys(line_doc_counts: dict[str, int], site_docs: int, min_share: float = 0.1,
                      min_docs: int = 5) -> set[str]:
-    """Line keys that occur on at least ``min_share`` of a site's ``site_docs`` documents (and on
-    at least ``min_docs`` of them)."""
-    need = max(min_docs, min_share * site_docs)
-    return {k for k, c in line_doc_counts.items() if c >= need}
+    """The keys of :func:`is_boilerplate` lines."""
+    return {k for k, c in line_doc_counts.items()
+            if is_boilerplate(c, site_docs, min_share, min_docs)}
 
 
 def strip_lines(text: str, keys: set[str]) -> tuple[str, int]:
@@ -187,36 +203,37 @@ def strip_lines(text: str, keys: set[str]) -> tuple[str, int]:
     return out, removed
 
 
-def line_owner_order(doc_id: str, doc_chars: int) -> tuple[int, str]:
-    """Sort key that decides which document owns a shared line: the smallest, then by id."""
-    return (doc_chars, doc_id)
+def line_votes(holders):
+    """One line's holders, ``(doc chars, doc id, line chars)`` each → ``(doc id, (line chars,
+    foreign chars), owner)`` per holder. The line belongs to the smallest holder (then the
+    smallest id); for every other holder its characters are foreign."""
+    holders = sorted(holders)
+    owner = holders[0][1]
+    for _, d, chars in holders:
+        yield d, (chars, 0 if d == owner else chars), owner
 
 
-def contained_share(keys: dict[str, int], owners: dict[str, str], doc_id: str) -> float:
-    """Share of a document's long-line characters whose owner is another document."""
-    total = sum(keys.values())
-    if total == 0:
-        return 0.0
-    foreign = sum(c for k, c in keys.items() if owners.get(k, doc_id) != doc_id)
-    return foreign / total
+def is_contained(total_chars: int, foreign_chars: int, threshold: float = 0.8) -> bool:
+    """Whether a document whose long lines hold ``total_chars``, ``foreign_chars`` of them owned
+    by other documents, is a near-duplicate of those."""
+    return total_chars > 0 and foreign_chars >= threshold * total_chars
 
 
 def containment_duplicates(docs: dict[str, str], min_chars: int = 30, threshold: float = 0.8
                            ) -> dict[str, tuple[float, tuple[str, ...]]]:
     """In-memory version of the pipeline's containment step, for small inputs and tests:
     ``{doc_id: (share, owners)}`` for documents whose share of foreign long lines ≥ threshold."""
-    keys = {d: line_keys(t, min_chars) for d, t in docs.items()}
-    sizes = {d: len(_WS.sub("", t)) for d, t in docs.items()}
-    owners: dict[str, str] = {}
-    for d in docs:
-        for k in keys[d]:
-            o = owners.get(k)
-            if o is None or line_owner_order(d, sizes[d]) < line_owner_order(o, sizes[o]):
-                owners[k] = d
-    out = {}
-    for d in docs:
-        share = contained_share(keys[d], owners, d)
-        if share >= threshold:
-            out[d] = (round(share, 4),
-                      tuple(sorted({owners[k] for k in keys[d] if owners[k] != d})))
-    return out
+    holders: dict[str, list] = {}
+    for d, t in docs.items():
+        size = len(_WS.sub("", t))
+        for k, c in line_keys(t, min_chars).items():
+            holders.setdefault(k, []).append((size, d, c))
+    totals: dict[str, list] = {d: [0, 0, set()] for d in docs}
+    for members in holders.values():
+        for d, (chars, foreign), owner in line_votes(members):
+            totals[d][0] += chars
+            totals[d][1] += foreign
+            if foreign:
+                totals[d][2].add(owner)
+    return {d: (round(f / t, 4), tuple(sorted(owners)))
+            for d, (t, f, owners) in totals.items() if is_contained(t, f, threshold)}

@@ -44,7 +44,8 @@ OUTCOMES = (
     "redirect_loop",        # a redirect came back to a URL already visited in this chain
     "content_type",         # not an accepted content type (e.g. image/png)
 )
-ACCEPTED_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+ACCEPTED_TYPES = HTML_TYPES + ("text/plain",)
 
 
 @dataclass

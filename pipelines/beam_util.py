@@ -41,10 +41,6 @@ def shard_of(key: str, shards: int) -> int:
     return stable_hash(key) % shards
 
 
-def publish(tmp: str, final: str) -> None:
-    os.replace(tmp, final)
-
-
 def clean_temporaries(folder: str) -> int:
     """Remove ``*.tmp*`` files a killed run left behind; return how many."""
     n = 0
@@ -55,6 +51,19 @@ def clean_temporaries(folder: str) -> int:
         except OSError:
             pass
     return n
+
+
+def take_json_lines(path: str) -> list:
+    """Read the JSON lines a pipeline wrote with ``WriteToText(path, shard_name_template="")``,
+    then remove the file and the ``beam-temp-*`` folders Beam leaves beside it."""
+    import json
+    import shutil
+    with open(path, encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
+    os.remove(path)
+    for leftover in glob.glob(os.path.join(os.path.dirname(path), "beam-temp-*")):
+        shutil.rmtree(leftover, ignore_errors=True)
+    return rows
 
 
 def write_json(path: str, obj) -> None:

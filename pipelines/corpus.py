@@ -136,24 +136,24 @@ def _exact_dups(kv):
     return [(i, ("exact_duplicate", ids[0])) for i in ids[1:]]
 
 
-def candidate_pairs(members, threshold: float, max_bucket: int):
-    """Pairs in one LSH bucket whose signature estimate reaches ``threshold``."""
-    import numpy as np
-    members = sorted(members, key=lambda m: m[0])[:max_bucket]
-    for i in range(len(members)):
-        a, sa = members[i]
-        for b, sb in members[i + 1:]:
-            if float(np.mean(sa == sb)) >= threshold:
-                yield (a, b)
+def _sum_tuples(values):
+    """Element-wise sum of equal-length tuples (a combiner: associative and commutative)."""
+    values = list(values)
+    return tuple(map(sum, zip(*values))) if values else ()
 
 
-def containment_votes(item):
-    """One long line's holders → (doc, (chars, foreign chars)) for each holder."""
-    _, holders = item
-    holders = sorted(holders)                       # (doc size, id, line chars)
-    owner = holders[0][1]
-    for size, d, chars in holders:
-        yield d, (chars, 0 if d == owner else chars)
+class ApplyWeights:
+    """Sets each document's repeat factor; the factors are computed once per worker from the
+    per-site sizes (a side input, the same for every document)."""
+
+    def __init__(self, weights: dict, budget):
+        self.weights, self.budget, self._factors = weights, budget, None
+
+    def __call__(self, doc: dict, sizes: dict) -> dict:
+        from corpus_tools.weight import factors
+        if self._factors is None:
+            self._factors = factors(sizes, self.weights, self.budget)
+        return dict(doc, weight=round(self._factors[doc["site"]], 6))
 
 
 # -- writing ----------------------------------------------------------------------------------
@@ -177,10 +177,11 @@ def write_shard(item, folder: str, prefix: str = "part") -> tuple[str, int]:
 
 def run(args, beam_args) -> int:
     import apache_beam as beam
-    from corpus_tools.dedup import (MinHasher, boilerplate_keys, exact_key, line_keys)
+    from corpus_tools.dedup import (MinHasher, bucket_pairs, exact_key, is_boilerplate,
+                                    is_contained, line_keys, line_votes)
     from corpus_tools.sites import load_sites
-    from corpus_tools.weight import effective_weight, factors
-    from pipelines.beam_util import clean_temporaries, make_pipeline, shard_of, write_json
+    from corpus_tools.weight import effective_weight
+    from pipelines.beam_util import clean_temporaries, make_pipeline, shard_of, take_json_lines
     from pipelines.report import write_report
 
     rules = os.path.abspath(args.sites)
@@ -219,9 +220,8 @@ def run(args, beam_args) -> int:
             | "PagesPerLine" >> beam.CombinePerKey(sum))
         boiler = (line_pages
                   | "Boilerplate" >> beam.FlatMap(
-                      lambda kv, n: [kv[0]] if kv[0][1] in boilerplate_keys(
-                          {kv[0][1]: kv[1]}, n.get(kv[0][0], 0), share) else [],
-                      n=beam.pvalue.AsDict(site_pages)))
+                      lambda kv, n: [kv[0]] if is_boilerplate(kv[1], n.get(kv[0][0], 0), share)
+                      else [], n=beam.pvalue.AsDict(site_pages)))
         filtered = (extracted | "StripNormaliseFilter" >> beam.Map(
             StripAndFilter(rules), boiler=beam.pvalue.AsMultiMap(boiler)))
         kept = filtered | "Kept" >> beam.Filter(lambda d: "rule" not in d)
@@ -234,7 +234,7 @@ def run(args, beam_args) -> int:
         edges = (sigs | "BandKeys" >> beam.FlatMap(
             lambda kv: [(k, kv) for k in mh.band_keys(kv[1])])
             | "GroupBands" >> beam.GroupByKey()
-            | "Pairs" >> beam.FlatMap(lambda kv: candidate_pairs(kv[1], thr, args.max_bucket))
+            | "Pairs" >> beam.FlatMap(lambda kv: bucket_pairs(kv[1], thr, args.max_bucket))
             | "DistinctPairs" >> beam.Distinct())
         labels = (edges | "Nodes" >> beam.FlatMap(lambda e: [e[0], e[1]])
                   | "DistinctNodes" >> beam.Distinct() | "Self" >> beam.Map(lambda n: (n, n)))
@@ -252,10 +252,11 @@ def run(args, beam_args) -> int:
         contain = (filtered | "LongLines" >> beam.FlatMap(lambda d: [
             (k, (d["chars"], d["id"], c)) for k, c in line_keys(d["text"], args.min_line_chars).items()])
             | "GroupLines" >> beam.GroupByKey()
-            | "Votes" >> beam.FlatMap(containment_votes)
-            | "PerDoc" >> beam.CombinePerKey(lambda vs: tuple(map(sum, zip(*vs))) if vs else (0, 0))
+            | "Votes" >> beam.FlatMap(lambda kv: ((d, v) for d, v, _ in line_votes(kv[1])))
+            | "PerDoc" >> beam.CombinePerKey(_sum_tuples)
             | "Contained" >> beam.FlatMap(lambda kv: [
-                (kv[0], ("near_duplicate_containment", ""))] if kv[1][0] and kv[1][1] >= args.containment * kv[1][0] else []))
+                (kv[0], ("near_duplicate_containment", ""))] if is_contained(
+                    *kv[1], args.containment) else []))
         dups = ((exact, near, contain) | "AllDups" >> beam.Flatten()
                 | "FirstReason" >> beam.CombinePerKey(min))
         joined = ({"doc": kept | "KeyKept" >> beam.Map(lambda d: (d["id"], d)), "dup": dups}
@@ -275,9 +276,8 @@ def run(args, beam_args) -> int:
         corpus = final | "Corpus" >> beam.Filter(lambda d: "rule" not in d)
         sizes = (corpus | "SiteChars" >> beam.Map(lambda d: (d["site"], d["chars"]))
                  | "CharsPerSite" >> beam.CombinePerKey(sum))
-        weighted = corpus | "Weight" >> beam.Map(
-            lambda d, s: dict(d, weight=round(factors(s, weights, args.budget)[d["site"]], 6)),
-            s=beam.pvalue.AsDict(sizes))
+        weighted = corpus | "Weight" >> beam.Map(ApplyWeights(weights, args.budget),
+                                                 sizes=beam.pvalue.AsDict(sizes))
         corpus_dir, rej_dir = os.path.join(out, "corpus"), os.path.join(out, "rejected")
         (weighted | "ShardCorpus" >> beam.Map(lambda d: (shard_of(d["id"], shards), d))
          | "GroupCorpus" >> beam.GroupByKey() | "WriteCorpus" >> beam.Map(write_shard, corpus_dir))
@@ -293,17 +293,11 @@ def run(args, beam_args) -> int:
             labels | "ClusterIds" >> beam.Map(lambda kv: kv[1]) | "DistinctClusters" >> beam.Distinct()
             | "CountClusters" >> beam.Map(lambda c: (("", "", "near_duplicate_clusters"), (1, 0, 0.0))))
             | "AllStats" >> beam.Flatten()
-            | "SumStats" >> beam.CombinePerKey(lambda vs: tuple(map(sum, zip(*vs))) if vs else (0, 0, 0.0))
+            | "SumStats" >> beam.CombinePerKey(_sum_tuples)
             | "StatJson" >> beam.Map(lambda kv: json.dumps([*kv[0], *kv[1]], ensure_ascii=False)))
         rows | "WriteStats" >> beam.io.WriteToText(os.path.join(out, "stats-rows"),
                                                    shard_name_template="", file_name_suffix=".jsonl")
-    stats_rows = os.path.join(out, "stats-rows.jsonl")
-    with open(stats_rows, encoding="utf-8") as f:
-        table = sorted(json.loads(l) for l in f)
-    os.remove(stats_rows)
-    import shutil
-    for leftover in glob.glob(os.path.join(out, "beam-temp-*")):
-        shutil.rmtree(leftover, ignore_errors=True)
+    table = sorted(take_json_lines(os.path.join(out, "stats-rows.jsonl")))
     stats = write_report(out, table, sites, args)
     print(f"corpus: {stats['kept']['docs']} documents ({stats['kept']['chars']} characters) in "
           f"{os.path.join(out, 'corpus')}; rejected: {stats['rejected_docs']} in "

@@ -11,21 +11,20 @@ finished segments, skips every URL they hold and continues from the links found 
 """
 from __future__ import annotations
 
+import argparse
 import collections
 import glob
-import gzip
 import io
 import json
 import logging
 import os
-import re
 from concurrent.futures import ThreadPoolExecutor
 
+from corpus_tools.fetch import HTML_TYPES as _HTML
 from corpus_tools.fetch import Fetcher, extract_links, normalize_url
 from corpus_tools.sites import Site, load_sites
 
 log = logging.getLogger(__name__)
-_HTML = ("text/html", "application/xhtml+xml")
 
 
 def _fetcher(site: Site) -> Fetcher:
@@ -156,7 +155,7 @@ def crawl_site(site: Site, out: str, segment_pages: int = 200, fetcher: Fetcher 
 
 def run(args, beam_args) -> int:
     import apache_beam as beam
-    from pipelines.beam_util import clean_temporaries, make_pipeline, write_json
+    from pipelines.beam_util import clean_temporaries, make_pipeline, take_json_lines, write_json
     sites = load_sites(args.sites)
     os.makedirs(args.out, exist_ok=True)
     removed = clean_temporaries(args.out)
@@ -175,13 +174,8 @@ def run(args, beam_args) -> int:
            | "Crawl" >> beam.Map(crawl)
            | "ToJson" >> beam.Map(lambda d: json.dumps(d, sort_keys=True, ensure_ascii=False))
            | "Summary" >> beam.io.WriteToText(summary_path, shard_name_template=""))
-    with open(summary_path, encoding="utf-8") as f:
-        rows = sorted((json.loads(l) for l in f), key=lambda r: r["site"])
+    rows = sorted(take_json_lines(summary_path), key=lambda r: r["site"])
     write_json(os.path.join(args.out, "crawl-summary.json"), rows)
-    os.remove(summary_path)
-    import shutil
-    for leftover in glob.glob(os.path.join(args.out, "beam-temp-*")):
-        shutil.rmtree(leftover, ignore_errors=True)
     for r in rows:
         print(f"{r['site']}: {r['fetched_total']} URLs fetched in total; this run "
               f"{r['this_run']}; {r['frontier_left']} left in the frontier")
@@ -192,7 +186,8 @@ def run(args, beam_args) -> int:
 def add_parser(sub) -> None:
     from pipelines.beam_util import add_beam_flags
     p = sub.add_parser("crawl", help="crawl the sites of a rules file into WARC files",
-                       description=__doc__, formatter_class=_Raw)
+                       description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sites", required=True, help="site rules file (TOML or YAML)")
     p.add_argument("--out", required=True, help="output folder (warc/, log/, crawl-summary.json)")
     p.add_argument("--site", action="append", help="crawl only this site (repeatable)")
@@ -200,9 +195,3 @@ def add_parser(sub) -> None:
                    help="fetches per WARC segment; a killed crawl loses at most one segment")
     add_beam_flags(p)
     p.set_defaults(func=run, beam=True)
-
-
-class _Raw:
-    def __new__(cls, *a, **k):
-        import argparse
-        return argparse.RawDescriptionHelpFormatter(*a, **k)

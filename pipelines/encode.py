@@ -84,7 +84,7 @@ def pack_shard(item, tmp: str, seq_len: int, mode: str, eot: int, seed: int) -> 
 
 def run(args, beam_args) -> int:
     import apache_beam as beam
-    from pipelines.beam_util import make_pipeline, shard_of
+    from pipelines.beam_util import make_pipeline, shard_of, take_json_lines
     from tokenizer import SWEEncoder
     from tokenizer.shards import FORMAT, MANIFEST, VERSION, publish
 
@@ -112,11 +112,7 @@ def run(args, beam_args) -> int:
          | "Pack" >> beam.Map(pack_shard, tmp, args.seq_len, args.mode, eot, args.seed)
          | "Info" >> beam.Map(json.dumps)
          | "WriteInfo" >> beam.io.WriteToText(info, shard_name_template="", file_name_suffix=".jsonl"))
-    with open(info + ".jsonl", encoding="utf-8") as f:
-        shards = sorted((json.loads(l) for l in f), key=lambda s: s["file"])
-    os.remove(info + ".jsonl")
-    for leftover in glob.glob(os.path.join(tmp, "beam-temp-*")):
-        shutil.rmtree(leftover, ignore_errors=True)
+    shards = sorted(take_json_lines(info + ".jsonl"), key=lambda s: s["file"])
     genres: dict[str, int] = {}
     for s in shards:
         for g, n in s.pop("genres").items():

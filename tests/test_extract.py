@@ -11,7 +11,7 @@ import pytest
 
 from conftest import shared
 from corpus_tools.charset import codec_name, decode_html, detect, sniff
-from corpus_tools.extract import Extracted, anchor_chars, extract, looks_binary
+from corpus_tools.extract import anchor_chars, extract, looks_binary
 from corpus_tools.sites import Extract
 
 TEXT = "吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。"
