@@ -13,17 +13,11 @@ import json
 import os
 import tarfile
 import tempfile
-import threading
 import time
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 from bench._common import DATA, SITES, emit
 from pipelines.cli import main as swelm
-
-
-class Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, *a):
-        pass
+from pipelines.demo_site import serve
 
 
 def main(argv=None) -> None:
@@ -37,10 +31,8 @@ def main(argv=None) -> None:
         for n in names:
             with tarfile.open(os.path.join(DATA, "sites", n + ".tar.gz")) as tar:
                 tar.extractall(tmp, filter="data")
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), lambda *a, **k: Quiet(*a, directory=tmp, **k))
-        httpd.daemon_threads = True
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
-        base = f"http://127.0.0.1:{httpd.server_address[1]}"
+        httpd, base = serve(tmp)
+        base = base.rstrip("/")
         rules = os.path.join(tmp, "sites.toml")
         with open(rules, "w", encoding="utf-8") as f:
             for n in names:

@@ -13,8 +13,8 @@ Near-duplicates are of two kinds and need two tools:
 * a page that contains other pages (a manual's "big page" repeats its split pages): the Jaccard
   similarity is only about ``|small| / |big|``, so no Jaccard threshold can catch it without
   merging unrelated documents. :func:`line_keys` gives each long line a key; the pipeline groups
-  on it and the line belongs to the smallest document holding it (:func:`line_owner_order`); a
-  document whose long lines mostly belong to other documents (:func:`contained_share`) is a
+  on it and the line belongs to the smallest document holding it (:func:`line_votes`); a
+  document whose long lines mostly belong to other documents (:func:`is_contained`) is a
   near-duplicate of those.
 """
 from __future__ import annotations

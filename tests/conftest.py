@@ -95,3 +95,14 @@ def upstream_encoder(request, upstream_files):
 def parity_records():
     with gzip.open(shared("parity", "swe36k.jsonl.gz"), "rt", encoding="utf-8") as f:
         return [json.loads(line) for line in f]
+
+
+def site_html(site: str, *, every: int = 1, names: tuple[str, ...] = (), limit: int = 0):
+    """``(path, bytes)`` of a shared site's HTML pages, read from its tarball in path order:
+    every ``every``-th page, or those whose path ends with one of ``names``, at most ``limit``."""
+    import tarfile
+    with tarfile.open(shared("sites", site + ".tar.gz")) as tar:
+        members = sorted((m for m in tar if m.isfile() and m.name.endswith(".html")
+                          and (not names or m.name.endswith(names))), key=lambda m: m.name)
+        members = members[::every][:limit or None]
+        return [(m.name, tar.extractfile(m).read()) for m in members]

@@ -4,11 +4,10 @@ from __future__ import annotations
 import collections
 import gzip
 import json
-import tarfile
 
 import pytest
 
-from conftest import shared
+from conftest import shared, site_html
 from corpus_tools.charset import decode_html
 from corpus_tools.dedup import (MinHasher, boilerplate_keys, containment_duplicates,
                                 estimate_jaccard, line_keys, strip_lines)
@@ -17,13 +16,7 @@ from corpus_tools.filter import filter_document
 
 
 def site_texts(site: str, every: int = 1) -> dict[str, str]:
-    out = {}
-    with tarfile.open(shared("sites", site + ".tar.gz")) as tar:
-        members = sorted((m for m in tar if m.isfile() and m.name.endswith(".html")),
-                         key=lambda m: m.name)
-        for m in members[::every]:
-            out[m.name] = extract(decode_html(tar.extractfile(m).read())[0]).text
-    return out
+    return {name: extract(decode_html(body)[0]).text for name, body in site_html(site, every=every)}
 
 
 @pytest.fixture(scope="module")

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import importlib.util
-import tarfile
 import re
 import time
 import unicodedata
 
 import pytest
 
-from conftest import shared
+from conftest import site_html
 from corpus_tools.charset import codec_name, decode_html, detect, sniff
 from corpus_tools.extract import anchor_chars, extract, looks_binary
 from corpus_tools.sites import Extract
@@ -107,19 +106,8 @@ def test_trafilatura_backend():
 
 
 # -- the shared sites -------------------------------------------------------------------------
-def _members(site: str, names: tuple[str, ...] = (), limit: int = 0):
-    out = []
-    with tarfile.open(shared("sites", site + ".tar.gz")) as tar:
-        for m in tar:
-            if m.isfile() and m.name.endswith(".html") and (not names or m.name.endswith(names)):
-                out.append((m.name, tar.extractfile(m).read()))
-                if limit and len(out) >= limit:
-                    break
-    return out
-
-
 def test_shift_jis_statutes_decoded():
-    pages = _members("egov-laws-sjis", limit=40)
+    pages = site_html("egov-laws-sjis", limit=40)
     laws = [(n, b) for n, b in pages if "/laws/" in n]
     assert len(laws) >= 10
     for name, body in laws:
@@ -133,7 +121,7 @@ def test_shift_jis_statutes_decoded():
 
 def test_libreoffice_base_href_and_index():
     from corpus_tools.fetch import extract_links
-    (name, body), = _members("libreoffice-help-ja", ("ja/text/swriter/main0110.html",))
+    (name, body), = site_html("libreoffice-help-ja", names=("ja/text/swriter/main0110.html",))
     html = decode_html(body)[0]
     assert "<base" in html.lower()
     page = "http://127.0.0.1:8000/" + name.split("/", 1)[1]

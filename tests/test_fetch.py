@@ -1,33 +1,19 @@
 """Fetcher against a hostile local server; URL normalisation and link extraction."""
 from __future__ import annotations
 
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from httpkit import ScriptedHandler, start, stop
 from corpus_tools.fetch import (Fetcher, HostClock, extract_links, normalize_url, OUTCOMES,
                                 USER_AGENT)
 
 SJIS_PAGE = "<html><head><meta charset='utf-8'><title>法令</title></head><body>第一条　この法律は、".encode("cp932")
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(ScriptedHandler):
     hits: dict = {}
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *a):
-        pass
-
-    def send(self, status, body=b"", ctype="text/html; charset=utf-8", headers=()):
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in headers:
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(body)
 
     def do_GET(self):
         path = self.path
@@ -77,22 +63,11 @@ class Handler(BaseHTTPRequestHandler):
             self.send(404, b"not found")
 
 
-class QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):   # clients hanging up early is expected
-        pass
-
-
 @pytest.fixture(scope="module")
 def server():
-    httpd = QuietServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    t = threading.Thread(target=httpd.serve_forever, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    httpd, base = start(Handler)
+    yield base
+    stop(httpd)
 
 
 @pytest.fixture
@@ -182,25 +157,18 @@ def test_unreachable_host_and_bad_urls(fetcher):
 
 
 def test_robots_5xx_disallows_host():
-    class Down(BaseHTTPRequestHandler):
-        def log_message(self, *a):
-            pass
-
+    class Down(ScriptedHandler):
         def do_GET(self):
-            self.send_response(503)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            self.send(503)
 
-    httpd = QuietServer(("127.0.0.1", 0), Down)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    httpd, base = start(Down)
     try:
         f = Fetcher(requests_per_second=1000, retries=0, backoff=0.01)
-        r = f.fetch(f"http://127.0.0.1:{httpd.server_address[1]}/page")
+        r = f.fetch(base + "/page")
         assert r.outcome == "robots_disallowed"
-        assert f.robots(f"http://127.0.0.1:{httpd.server_address[1]}/")[1] == "unreachable"
+        assert f.robots(base + "/")[1] == "unreachable"
     finally:
-        httpd.shutdown()
-        httpd.server_close()
+        stop(httpd)
 
 
 def test_host_clock_spaces_requests():

@@ -10,14 +10,13 @@ import signal
 import subprocess
 import sys
 import tarfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pyarrow.parquet as pq
 import pytest
 
 from conftest import ROOT, shared
+from httpkit import ScriptedHandler, start, stop
 from pipelines.cli import main
 from pipelines.demo_site import SITES_TOML, render, serve
 
@@ -138,21 +137,7 @@ def test_crawl_resume_skips_captured(tmp_path):
         httpd.server_close()
 
 
-class Hostile(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *a):
-        pass
-
-    def send(self, status, body=b"", ctype="text/html; charset=utf-8", headers=()):
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in headers:
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(body)
-
+class Hostile(ScriptedHandler):
     def do_GET(self):
         p = self.path
         links = "".join(f'<a href="{x}">{x}</a> ' for x in (
@@ -182,14 +167,8 @@ class Hostile(BaseHTTPRequestHandler):
 
 
 def test_hostile_server_crawl_finishes_within_limits(tmp_path):
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-
-        def handle_error(self, *a):
-            pass
-    httpd = Server(("127.0.0.1", 0), Hostile)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd, base = start(Hostile)
+    base += "/"
     rules = tmp_path / "sites.toml"
     rules.write_text(f"""[[sites]]
 name = "hostile"
@@ -202,8 +181,7 @@ politeness = {{ requests_per_second = 100, concurrency = 4, max_pages = 30, max_
     try:
         assert main(["crawl", "--sites", str(rules), "--out", str(out)]) == 0
     finally:
-        httpd.shutdown()
-        httpd.server_close()
+        stop(httpd)
     assert time.monotonic() - t < 60
     log = {json.loads(l)["url"].replace(base, "/"): json.loads(l)
            for p in glob.glob(str(out / "log" / "*.jsonl")) for l in open(p)}
@@ -236,10 +214,8 @@ def shared_sites(tmp_path_factory):
     for name in names:
         with tarfile.open(shared("sites", name + ".tar.gz")) as tar:
             tar.extractall(root, filter="data")
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), lambda *a, **k: _Quiet(*a, directory=str(root), **k))
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd, base = serve(str(root))
+    base = base.rstrip("/")
     rules = root / "sites.toml"
     polite = ("politeness = { requests_per_second = 1000, concurrency = 8, max_pages = 3000, "
               "max_bytes = 10000000 }")
@@ -248,40 +224,26 @@ def shared_sites(tmp_path_factory):
     open_ = {k: (0 if k.startswith("min_") else 1e9) for k in THRESHOLDS}
     docs = dict(open_, min_japanese_ratio=0.3, min_length=100, min_hiragana_ratio=0.05)
     relaxed = "filters = { " + ", ".join(f"{k} = {v}" for k, v in docs.items()) + " }"
-    rules.write_text(f"""
-[[sites]]
-name = "egov"
-seeds = ["{base}/egov-laws-sjis/index.html"]
-allow = ["^{base}/egov-laws-sjis/"]
-genre = "legal"
+    blocks = []
+    for name, folder, seed, genre, filters in (
+            ("egov", "egov-laws-sjis", "index.html", "legal", relaxed),
+            ("lilypond", "lilypond-ja", "web/index.ja.html", "docs", relaxed),
+            ("scilab", "scilab-help-ja", "index.html", "docs", "")):
+        blocks.append(f"""[[sites]]
+name = "{name}"
+seeds = ["{base}/{folder}/{seed}"]
+allow = ["^{base}/{folder}/"]
+genre = "{genre}"
 {polite}
-{relaxed}
-[[sites]]
-name = "lilypond"
-seeds = ["{base}/lilypond-ja/web/index.ja.html"]
-allow = ["^{base}/lilypond-ja/"]
-genre = "docs"
-{polite}
-{relaxed}
-[[sites]]
-name = "scilab"
-seeds = ["{base}/scilab-help-ja/index.html"]
-allow = ["^{base}/scilab-help-ja/"]
-genre = "docs"
-{polite}
+{filters}
 """)
+    rules.write_text("\n".join(blocks))
     out = root / "out"
     assert main(["crawl", "--sites", str(rules), "--out", str(out / "crawl"), "--workers", "2"]) == 0
     assert main(["build-corpus", "--warc", str(out / "crawl" / "warc" / "*.warc.gz"), "--sites",
                  str(rules), "--out", str(out / "build"), "--workers", "2"]) == 0
     yield root, out
-    httpd.shutdown()
-    httpd.server_close()
-
-
-class _Quiet(__import__("http.server").server.SimpleHTTPRequestHandler):
-    def log_message(self, *a):
-        pass
+    stop(httpd)
 
 
 def test_shared_sites_end_to_end(shared_sites):
