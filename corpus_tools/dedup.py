@@ -47,18 +47,30 @@ def _mix(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
+def codepoints(text: str) -> np.ndarray:
+    """The text's code points as a uint64 array (the input of the n-gram hashes)."""
+    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+
+
+def extend_ngrams(h: np.ndarray, cp: np.ndarray, n: int) -> np.ndarray:
+    """Polynomial hashes of the ``n``-grams of ``cp`` from those of its ``(n-1)``-grams
+    (start from ``h = cp`` for n = 1); 64-bit arithmetic wraps."""
+    if len(cp) < n:
+        return h[:0]
+    with np.errstate(over="ignore"):
+        return h[:-1] * _P + cp[n - 1:]
+
+
 def shingles(text: str, n: int = 5) -> np.ndarray:
     """Sorted unique 64-bit hashes of the character ``n``-grams of ``text`` (whitespace removed;
     a text shorter than ``n`` gives one shingle, itself)."""
-    dense = _WS.sub("", text)
-    cp = np.frombuffer(dense.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    cp = codepoints(_WS.sub("", text))
     if len(cp) == 0:
         return np.zeros(0, dtype=np.uint64)
-    k = min(n, len(cp))
+    h = cp
+    for k in range(2, min(n, len(cp)) + 1):
+        h = extend_ngrams(h, cp, k)
     with np.errstate(over="ignore"):
-        h = cp[: len(cp) - k + 1].copy()
-        for i in range(1, k):
-            h = h * _P + cp[i: len(cp) - k + 1 + i]
         return np.unique(_mix(h))
 
 

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .dedup import codepoints, extend_ngrams
 from .sites import THRESHOLDS
 
 _WS = re.compile(r"\s+")
 _SENTENCE = re.compile(r"[。！？!?．\n]+")
 _PARAGRAPH = re.compile(r"\n\s*\n")
 _ELLIPSIS_END = ("…", "・", "...", "‥")
-_P = np.uint64(0x100000001B3)
 
 
 @dataclass(frozen=True)
@@ -56,10 +56,6 @@ class NGWords:
         return sum(m.end() - m.start() for m in self._re.finditer(text))
 
 
-def _codepoints(text: str) -> np.ndarray:
-    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-
-
 def _duplicates(items: list[str]) -> tuple[float, float]:
     """Gopher's duplicate share: elements (and their characters) that repeat an earlier one."""
     seen, dup, dup_chars, chars = set(), 0, 0, 0
@@ -77,12 +73,9 @@ def _ngram_stats(cp: np.ndarray) -> dict:
     """Top 2/3/4-gram coverage and duplicate 5..10-gram coverage of a code-point array."""
     out = {}
     L = len(cp)
-    h = cp.astype(np.uint64)
+    h = cp
     for n in range(2, 11):
-        if L < n:
-            h = h[:0]
-        else:
-            h = h[:-1] * _P + cp[n - 1:].astype(np.uint64)   # polynomial hash of each n-gram
+        h = extend_ngrams(h, cp, n)
         if n <= 4:
             top = 0
             if len(h):
@@ -106,7 +99,7 @@ def _ngram_stats(cp: np.ndarray) -> dict:
 def metrics(text: str, *, ng_words: NGWords | None = None, link_ratio: float = 0.0) -> dict:
     """All filter metrics of one document (floats rounded to 4 places)."""
     dense = _WS.sub("", text)
-    cp = _codepoints(dense)
+    cp = codepoints(dense)
     n = len(cp)
     hira = int(np.count_nonzero((cp >= 0x3041) & (cp <= 0x309F)))
     kata = int(np.count_nonzero(((cp >= 0x30A0) & (cp <= 0x30FF)) | ((cp >= 0xFF66) & (cp <= 0xFF9F))))

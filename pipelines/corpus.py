@@ -108,7 +108,7 @@ class ExtractDoc:
 
 class StripAndFilter:
     def __init__(self, rules: str):
-        self.rules, self.sites, self.ng, self.norm = rules, None, {}, None
+        self.rules, self.sites, self.ng, self.norm, self.boiler = rules, None, {}, None, {}
 
     def __call__(self, doc: dict, boiler: dict):
         from corpus_tools.dedup import strip_lines
@@ -118,7 +118,9 @@ class StripAndFilter:
             self.sites = _site_table(self.rules)
             self.norm = Normalizer()
         site = self.sites[doc["site"]]
-        text, removed = strip_lines(doc["text"], set(boiler[doc["site"]]))
+        if doc["site"] not in self.boiler:     # the side input is the same for every document
+            self.boiler[doc["site"]] = set(boiler[doc["site"]])
+        text, removed = strip_lines(doc["text"], self.boiler[doc["site"]])
         text = self.norm(text)
         if site.ng_words and site.name not in self.ng:
             self.ng[site.name] = NGWords.from_file(site.ng_words)
