@@ -7,6 +7,7 @@ STAMP  := $(VENV)/.installed-$(shell cat setup.cfg setup.py pyproject.toml | cks
 JA_SHARED_DATA ?= $(abspath ../shared/data)
 export JA_SHARED_DATA
 export OMP_NUM_THREADS ?= 1
+TORCH  ?= torch==2.13.0
 
 .PHONY: demo test venv bench clean emoji vocab
 
@@ -15,6 +16,9 @@ venv: $(STAMP)
 $(STAMP): setup.cfg setup.py pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	@# torch first and pinned: the machines keep a CPU wheel of 2.13.0 on disk, while an
+	@# unpinned requirement would pull the newest CUDA build from the registry
+	$(PY) -m pip install -q $(TORCH)
 	$(PY) -m pip install -q -e '.[test]'
 	@rm -f $(VENV)/.installed-*
 	@touch $@

@@ -57,6 +57,7 @@ def save_weights(model: torch.nn.Module, cfg: SwitchConfig, out_dir: str,
     os.makedirs(out_dir, exist_ok=True)
     tmp = _tmp(os.path.join(out_dir, WEIGHTS))
     save_file(state_dict_for_save(model), tmp, metadata={"format": "pt", "swelm": "switch-lm"})
+    os.chmod(tmp, 0o644)
     os.replace(tmp, os.path.join(out_dir, WEIGHTS))
     write_json_atomic(os.path.join(out_dir, CONFIG), json.loads(cfg.to_json()))
     if extra:
@@ -91,7 +92,8 @@ def list_checkpoints(run_dir: str) -> list[str]:
 
 def remove_temporaries(run_dir: str) -> None:
     for d in (run_dir, os.path.join(run_dir, "checkpoints")):
-        for p in glob.glob(os.path.join(d, ".*.tmp-*")):
+        # ours (.NAME.tmp-XXXX) and safetensors' own (.tmpXXXX) left by a kill
+        for p in glob.glob(os.path.join(d, ".*.tmp-*")) + glob.glob(os.path.join(d, ".tmp*")):
             shutil.rmtree(p, ignore_errors=True) if os.path.isdir(p) else os.remove(p)
 
 

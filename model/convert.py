@@ -158,6 +158,7 @@ def cmd_convert(args) -> int:
     import sys
     try:
         if args.what == "from-hf":
+            hf_config(args.src)                     # a clear error before anything else
             vocab = args.vocabulary or os.path.join(args.src, "vocab.txt")
             if not os.path.exists(vocab):
                 raise CheckpointError(f"{args.src}: no vocab.txt; give the vocabulary the weights "

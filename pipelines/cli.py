@@ -173,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     corpus.add_parser(sub)
     encode.add_parser(sub)
     pipeline.add_parser(sub)
+    from model.commands import add_parsers
+    add_parsers(sub)
     return p
 
 

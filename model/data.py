@@ -1,0 +1,375 @@
+"""Training sequences built on the fly from Arrow token shards (``encode_swe`` / ``swelm encode``).
+
+The shards are memory-mapped; a row is cut into chunks of at most ``seq_len − 3`` tokens, and
+every chunk becomes one sequence in the GPTSAN layout::
+
+    lm      <|startoftext|> <|segmenter|> t0 t1 … [<|endoftext|>]   (causal)
+    hybrid  <|startoftext|> p0 … pk <|segmenter|> t0 … [<|endoftext|>] (prefix bidirectional)
+    mlm     <|startoftext|> p0 … pn <|segmenter|>                      (all prefix)
+
+padded with ``<|nottoken|>``.  Targets are the next token, −1 where ignored: padding, the
+prefix's last position (it would predict where the random cut is), and prefix positions whose
+next token was not chosen for masking (the prefix is bidirectional, so those would be copies).
+8% of prefix tokens are chosen: 80% become ``<|inputmask|>``, 10% a random token, 10% stay.
+Runs of three or more identical tokens become ``token <|bagoftoken|>``.
+
+Sample ``k`` is a pure function of ``(seed, k)``: sources are mixed by weight through a keyed
+permutation of each epoch (no index arrays are built), so a resumed run, a run with more loader
+workers or more ranks sees exactly the same sequences.
+"""
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+MASK_RATE = 0.08
+MODES = ("lm", "mlm", "hybrid")
+
+
+# --------------------------------------------------------------------------- keyed permutation
+_M64 = (1 << 64) - 1
+
+
+def _mix(x: int) -> int:
+    """splitmix64 finaliser."""
+    x = (x + 0x9E3779B97F4A7C15) & _M64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
+    return x ^ (x >> 31)
+
+
+def key_of(*parts: int) -> int:
+    k = 0x5157454C4D
+    for p in parts:
+        k = _mix(k ^ (int(p) & _M64))
+    return k
+
+
+def permute(i: int, n: int, key: int) -> int:
+    """A bijection of ``range(n)`` chosen by ``key`` (4-round Feistel network with cycle walking),
+    O(1) memory."""
+    if n <= 1:
+        return 0
+    bits = max(2, (n - 1).bit_length())
+    half = (bits + 1) // 2
+    mask = (1 << half) - 1
+    x = i
+    while True:
+        left, right = x >> half, x & mask
+        for r in range(4):
+            left, right = right, left ^ (_mix(key ^ (r << 56) ^ right) & mask)
+        x = (left << half) | right
+        if x < n:
+            return x
+
+
+# --------------------------------------------------------------------------- sources
+@dataclass
+class SourceSpec:
+    path: str
+    weight: float = 1.0
+    klass: int = -1
+
+
+def parse_sources(specs: list[str]) -> list[SourceSpec]:
+    """``DIR``, ``DIR/*.arrow`` (the folder of the matched files), optionally ``:WEIGHT`` and
+    ``@CLASS`` (spout class of every row), e.g. ``wiki/:2@3``."""
+    out = []
+    for spec in specs:
+        klass, weight = -1, 1.0
+        if "@" in spec:
+            spec, c = spec.rsplit("@", 1)
+            klass = int(c)
+        head, sep, tail = spec.rpartition(":")
+        if sep and head and _is_number(tail):
+            spec, weight = head, float(tail)
+        if weight < 0:
+            raise ValueError(f"{spec}: negative weight")
+        dirs = [spec] if os.path.isdir(spec) else sorted(
+            {os.path.dirname(p) or "." for p in glob.glob(spec)})
+        if not dirs:
+            raise FileNotFoundError(f"{spec}: no token shards match")
+        out += [SourceSpec(d, weight, klass) for d in dirs]
+    return out
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
+
+
+class TokenRows:
+    """The rows of one shard folder, memory-mapped (nothing copied into Python lists)."""
+
+    def __init__(self, shard_dir: str) -> None:
+        from tokenizer.shards import read_manifest
+        self.dir = shard_dir
+        self.manifest = read_manifest(shard_dir)
+        self.offsets, self.values, self.classes = [], [], []
+        counts = []
+        for s in self.manifest["shards"]:
+            path = os.path.join(shard_dir, s["file"])
+            try:
+                reader = pa.ipc.open_file(pa.memory_map(path))
+            except (OSError, pa.ArrowInvalid) as e:
+                raise ValueError(f"{path}: not an Arrow token shard: {e}") from None
+            if reader.schema.field(0).type != pa.list_(pa.uint16()):
+                raise ValueError(f"{path}: column 0 is {reader.schema.field(0).type}, "
+                                 "expected list<uint16>")
+            has_class = "class" in reader.schema.names
+            for b in range(reader.num_record_batches):
+                batch = reader.get_batch(b)
+                col = batch.column(0)
+                off = col.offsets.to_numpy()
+                self.offsets.append(off)
+                self.values.append(col.values.to_numpy(zero_copy_only=False))
+                self.classes.append(batch.column("class").to_numpy() if has_class else None)
+                counts.append(len(col))
+        self.starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self.n_rows = int(self.starts[-1])
+        self.lengths = (np.concatenate([np.diff(o) for o in self.offsets]).astype(np.int64)
+                        if self.offsets else np.zeros(0, np.int64))
+
+    @property
+    def vocab(self) -> dict:
+        return self.manifest.get("vocabulary", {})
+
+    def row(self, i: int, start: int = 0, stop: int | None = None) -> np.ndarray:
+        b = int(np.searchsorted(self.starts, i, side="right")) - 1
+        j = i - int(self.starts[b])
+        off = self.offsets[b]
+        lo, hi = int(off[j]), int(off[j + 1])
+        end = hi if stop is None else min(hi, lo + stop)
+        return self.values[b][lo + start:end]
+
+    def row_class(self, i: int) -> int:
+        b = int(np.searchsorted(self.starts, i, side="right")) - 1
+        c = self.classes[b]
+        return -1 if c is None else int(c[i - int(self.starts[b])])
+
+
+class Source:
+    """A shard folder cut into chunks of at most ``budget`` tokens."""
+
+    def __init__(self, spec: SourceSpec, budget: int) -> None:
+        self.spec = spec
+        self.rows = TokenRows(spec.path)
+        n = np.maximum(1, -(-self.rows.lengths // budget))
+        tail = self.rows.lengths - (n - 1) * budget
+        # a short tail of a long row (e.g. a packed row a few tokens longer than the budget)
+        # is dropped rather than trained as a nearly empty sequence
+        n = np.where((n > 1) & (tail < max(1, budget // 8)), n - 1, n)
+        self.first_chunk = np.concatenate([[0], np.cumsum(n)]).astype(np.int64)
+        self.n_chunks = int(self.first_chunk[-1])
+        self.budget = budget
+        self.draws = int(round(spec.weight * self.n_chunks))
+
+    def chunk(self, c: int) -> tuple[np.ndarray, bool, int]:
+        """Tokens of chunk ``c``, whether it ends its row, and the row's class."""
+        r = int(np.searchsorted(self.first_chunk, c, side="right")) - 1
+        k = c - int(self.first_chunk[r])
+        start = k * self.budget
+        length = int(self.rows.lengths[r])
+        last = k == int(self.first_chunk[r + 1] - self.first_chunk[r]) - 1
+        stop = self.budget if not last else length - start
+        toks = self.rows.row(r, start, start + min(stop, self.budget))
+        klass = self.spec.klass if self.spec.klass >= 0 else self.rows.row_class(r)
+        return toks, last and start + toks.size == length, klass
+
+
+class Mixture:
+    """Epochs over several sources, each drawn ``weight × chunks`` times per epoch."""
+
+    def __init__(self, specs: list[SourceSpec], budget: int, seed: int) -> None:
+        self.sources = [Source(s, budget) for s in specs]
+        self.seed = seed
+        shas = {s.rows.vocab.get("sha256") for s in self.sources}
+        if len(shas) > 1:
+            raise ValueError("token shards from different vocabularies: " + ", ".join(
+                f"{s.spec.path} ({s.rows.vocab.get('sha256', '?')[:12]})" for s in self.sources))
+        self.vocab = self.sources[0].rows.vocab if self.sources else {}
+        self.bounds = np.concatenate([[0], np.cumsum([s.draws for s in self.sources])])
+        self.epoch_size = int(self.bounds[-1])
+        if self.epoch_size == 0:
+            raise ValueError("no token rows in " + ", ".join(s.path for s in specs))
+
+    def locate(self, k: int) -> tuple[int, int]:
+        """(source, chunk) of sample ``k``."""
+        epoch, j = divmod(k, self.epoch_size)
+        g = permute(j, self.epoch_size, key_of(self.seed, epoch))
+        s = int(np.searchsorted(self.bounds, g, side="right")) - 1
+        i = g - int(self.bounds[s])
+        src = self.sources[s]
+        rnd, i = divmod(i, src.n_chunks)
+        return s, permute(i, src.n_chunks, key_of(self.seed, epoch, s, rnd))
+
+
+# --------------------------------------------------------------------------- sequences
+def compress_runs(tokens: np.ndarray, bag: int) -> np.ndarray:
+    """Runs of three or more identical tokens → ``token <|bagoftoken|>``."""
+    t = np.asarray(tokens, dtype=np.int64)
+    if t.size < 3:
+        return t
+    change = np.flatnonzero(np.diff(t)) + 1
+    starts = np.concatenate([[0], change])
+    lengths = np.diff(np.concatenate([starts, [t.size]]))
+    if (lengths < 3).all():
+        return t
+    keep = np.ones(t.size, dtype=bool)
+    second = np.zeros(t.size, dtype=bool)
+    for s, n in zip(starts[lengths >= 3], lengths[lengths >= 3]):
+        keep[s + 2:s + n] = False
+        second[s + 1] = True
+    out = t.copy()
+    out[second] = bag
+    return out[keep]
+
+
+@dataclass
+class Layout:
+    seq_len: int
+    vocab_size: int
+    special: dict
+
+    def tok(self, name: str) -> int:
+        return self.special[f"<|{name}|>"]
+
+    @property
+    def budget(self) -> int:
+        return self.seq_len - 3
+
+
+def build_sequence(chunk: np.ndarray, ends_row: bool, mode: str, layout: Layout,
+                   rng: np.random.Generator):
+    """(input ids, targets, num_precontext), each of ``seq_len``; see the module docstring."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    T = layout.seq_len
+    sot, seg, eot = layout.tok("startoftext"), layout.tok("segmenter"), layout.tok("endoftext")
+    c = compress_runs(chunk, layout.tok("bagoftoken"))
+    if c.size and c[-1] == eot:
+        c, ends_row = c[:-1], True
+    n = int(c.size)
+    p = 0 if mode == "lm" else n if mode == "mlm" else int(rng.integers(0, n + 1))
+    prefix, rest = c[:p].copy(), c[p:]
+    chosen = np.zeros(p, dtype=bool)
+    if p:
+        chosen = rng.random(p) < MASK_RATE
+        if mode == "mlm" and not chosen.any():
+            chosen[int(rng.integers(0, p))] = True
+        kind = rng.random(p)
+        rand_ids = rng.integers(0, layout.vocab_size - len(layout.special), p)
+        prefix = np.where(chosen & (kind < 0.8), layout.tok("inputmask"), prefix)
+        prefix = np.where(chosen & (kind >= 0.8) & (kind < 0.9), rand_ids, prefix)
+    tail = [eot] if ends_row and mode != "mlm" else []
+    seq = np.concatenate([[sot], prefix, [seg], rest, tail]).astype(np.int64)
+    orig = np.concatenate([[sot], c[:p], [seg], rest, tail]).astype(np.int64)
+    L = seq.size
+    if L > T:
+        raise ValueError(f"chunk of {n} tokens does not fit seq_len {T}")
+    x = np.full(T, layout.tok("nottoken"), dtype=np.int64)
+    y = np.full(T, -1, dtype=np.int64)
+    x[:L] = seq
+    y[:L - 1] = orig[1:]
+    # prefix positions 0..p-1 predict prefix tokens 1..p: only the chosen ones count;
+    # position p (last prefix token) would predict the segmenter: ignored
+    y[:p] = np.where(chosen, orig[1:p + 1], -1)
+    y[p] = -1
+    return x, y, p + 1
+
+
+class SequenceData:
+    """Batch ``j`` = samples ``j·B … j·B+B−1``; a pure function of the seed."""
+
+    def __init__(self, specs: list[SourceSpec], mode: str, layout: Layout, batch_size: int,
+                 seed: int) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+        self.specs = specs
+        self.mix = Mixture(specs, layout.budget, seed)
+        self.mode, self.layout, self.batch_size, self.seed = mode, layout, batch_size, seed
+
+    def __getstate__(self):
+        # loader workers re-open the memory maps instead of receiving copies of the shards
+        return {k: v for k, v in self.__dict__.items() if k != "mix"}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.mix = Mixture(self.specs, self.layout.budget, self.seed)
+
+    def sample(self, k: int):
+        s, c = self.mix.locate(k)
+        toks, ends, klass = self.mix.sources[s].chunk(c)
+        rng = np.random.default_rng([self.seed, k])
+        x, y, npc = build_sequence(toks, ends, self.mode, self.layout, rng)
+        return x, y, npc, klass
+
+    def batch(self, j: int):
+        import torch
+        items = [self.sample(j * self.batch_size + b) for b in range(self.batch_size)]
+        x = torch.from_numpy(np.stack([i[0] for i in items]))
+        y = torch.from_numpy(np.stack([i[1] for i in items]))
+        npc = torch.tensor([i[2] for i in items])
+        klass = torch.tensor([i[3] for i in items])
+        return x, y, npc, klass
+
+
+class _BatchDataset:
+    def __init__(self, data: SequenceData) -> None:
+        self.data = data
+
+    def __getitem__(self, j: int):
+        return self.data.batch(j)
+
+
+class _Indices:
+    """Batch indices ``start, start+stride, …`` (never ending)."""
+
+    def __init__(self, start: int, stride: int) -> None:
+        self.start, self.stride = start, stride
+
+    def __iter__(self):
+        j = self.start
+        while True:
+            yield j
+            j += self.stride
+
+
+def loader(data: SequenceData, first: int, rank: int = 0, world: int = 1, workers: int = 0):
+    """Batches ``first·world + rank``, ``(first+1)·world + rank``, … built in ``workers``
+    processes (in order)."""
+    import torch
+    return torch.utils.data.DataLoader(
+        _BatchDataset(data), batch_size=None, sampler=_Indices(first * world + rank, world),
+        num_workers=workers, persistent_workers=False,
+        generator=torch.Generator().manual_seed(0),    # keeps the global RNG (router jitter) untouched
+        prefetch_factor=4 if workers else None)
+
+
+def spout_vectors(klass, d_spout: int):
+    """One-hot spout vectors (zeros for class −1), or None when no row has a class."""
+    import torch
+    if d_spout == 0 or bool((klass < 0).all()):
+        return None
+    v = torch.zeros(len(klass), d_spout)
+    ok = klass >= 0
+    if bool((klass[ok] >= d_spout).any()):
+        raise ValueError(f"spout class {int(klass.max())} ≥ d_spout {d_spout}")
+    v[ok.nonzero(as_tuple=True)[0], klass[ok]] = 1.0
+    return v
+
+
+def manifest_vocab(specs: list[SourceSpec]) -> dict:
+    from tokenizer.shards import read_manifest
+    return read_manifest(specs[0].path).get("vocabulary", {})
+
+
+__all__ = ["SourceSpec", "parse_sources", "TokenRows", "Mixture", "Layout", "build_sequence",
+           "compress_runs", "SequenceData", "loader", "spout_vectors", "permute", "MODES"]

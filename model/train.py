@@ -1,0 +1,401 @@
+"""``swelm train``: the Switch-LM trainer on Arrow token shards.
+
+AdamW (fused on CUDA), linear warmup then cosine decay, gradient clipping, gradient accumulation,
+bf16 autocast on CUDA, optional ``torch.compile``, periodic validation (loss and bits per
+character), checkpoints (safetensors + config + optimizer/RNG/data state) from which a rerun
+continues with exactly the losses an uninterrupted run would have had.  Under ``torchrun`` it
+trains data-parallel (gloo on CPU, NCCL on CUDA).  Writes ``metrics.jsonl`` and ``loss.png``.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+from .checkpoint import (CheckpointError, list_checkpoints, load_model, remove_temporaries,
+                         save_checkpoint, write_json_atomic)
+from .data import Layout, SequenceData, loader, parse_sources, spout_vectors
+from .model import SwitchConfig, SwitchLM, make_config
+
+log = logging.getLogger("swelm.train")
+
+# arguments that must not change when a run is resumed (they decide which data each step sees)
+RESUME_KEYS = ("data", "mode", "seq_len", "batch_size", "grad_accum", "seed", "world")
+
+
+def lr_at(step: int, args) -> float:
+    warm = args.warmup
+    if step < warm:
+        return args.lr * (step + 1) / warm
+    t = min(1.0, (step - warm) / max(1, args.steps - warm))
+    lo = args.lr * args.min_lr_ratio
+    return lo + 0.5 * (args.lr - lo) * (1 + math.cos(math.pi * t))
+
+
+def _dist():
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    return world, rank, local
+
+
+def _config(args, vocab: dict) -> SwitchConfig:
+    if args.init:
+        from .checkpoint import load_config
+        cfg = load_config(args.init)
+        if args.set:
+            d = json.loads(cfg.to_json())
+            d.update(_parse_sets(args.set))
+            cfg = SwitchConfig.from_dict(d)
+    else:
+        over = _parse_sets(args.set)
+        over.setdefault("vocab_size", vocab.get("size"))
+        over.setdefault("vocab_sha256", vocab.get("sha256", ""))
+        cfg = make_config(args.config, **over)
+    if args.moe_impl:
+        cfg.moe_impl = args.moe_impl
+    if vocab.get("size") and vocab["size"] > cfg.vocab_size:
+        raise ValueError(f"the shards use {vocab['size']} token ids, the model has "
+                         f"{cfg.vocab_size}")
+    if cfg.vocab_sha256 and vocab.get("sha256") and cfg.vocab_sha256 != vocab["sha256"]:
+        raise ValueError(f"the shards were encoded with vocabulary {vocab['sha256'][:12]}…, "
+                         f"the model was trained with {cfg.vocab_sha256[:12]}…")
+    return cfg
+
+
+def _parse_sets(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        k, sep, v = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set {item}: expected FIELD=VALUE")
+        try:
+            out[k] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k] = v
+    return out
+
+
+def trainable(model: SwitchLM, which: str) -> list:
+    if which == "all":
+        for p in model.parameters():
+            p.requires_grad_(True)
+        return [p for p in model.parameters()]
+    if model.cfg.n_ext_layers == 0:
+        raise ValueError("--train-only ext: the model has no ext layers "
+                         "(add them with `swelm convert add-ext`)")
+    for p in model.parameters():
+        p.requires_grad_(False)
+    params = list(model.wpe_ext.parameters())
+    for b in model.blocks[model.cfg.n_switch_layers:]:
+        params += list(b.parameters())
+    for p in params:
+        p.requires_grad_(True)
+    return params
+
+
+def _optimizer(params, args, device):
+    decay = [p for p in params if p.dim() >= 2]
+    rest = [p for p in params if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": args.weight_decay},
+              {"params": rest, "weight_decay": 0.0}]
+    kw = {"fused": True} if device.type == "cuda" else {}
+    return torch.optim.AdamW(groups, lr=args.lr, betas=(0.9, 0.95), eps=1e-8, **kw)
+
+
+def lm_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), y.view(-1), ignore_index=-1)
+
+
+class Validator:
+    """Loss and bits per character on the first ``batches`` batches of held-back shards."""
+
+    def __init__(self, specs, mode, layout, batch_size, batches, vocab_sha256) -> None:
+        self.data = SequenceData(specs, mode, layout, batch_size, seed=0)
+        self.batches = batches
+        self.layout = layout
+        self.enc = None
+        try:
+            from tokenizer import SWEEncoder
+            enc = SWEEncoder.load()
+            if not vocab_sha256 or enc.vocab_sha256 == vocab_sha256:
+                self.enc = enc
+        except Exception:            # no bundled vocabulary: loss only
+            self.enc = None
+        if self.enc is None:
+            log.info("validation: the bundled vocabulary is not the shards' one; no bits per "
+                     "character, loss only")
+
+    @torch.no_grad()
+    def __call__(self, model, device, autocast) -> dict:
+        was = model.training
+        model.eval()
+        nats, n_tok, n_chars = 0.0, 0, 0
+        special = set(self.layout.special.values())
+        for j in range(self.batches):
+            x, y, npc, klass = self.data.batch(j)
+            x, y = x.to(device), y.to(device)
+            spout = spout_vectors(klass, model.cfg.d_spout)
+            with autocast:
+                out = model(x, num_precontext=npc.to(device),
+                            spout=None if spout is None else spout.to(device))
+            ce = F.cross_entropy(out.logits.float().view(-1, out.logits.shape[-1]), y.view(-1),
+                                 ignore_index=-1, reduction="sum")
+            nats += float(ce)
+            n_tok += int((y >= 0).sum())
+            if self.enc is not None:
+                for row in y.cpu().tolist():
+                    ids = [t for t in row if t >= 0 and t not in special]
+                    n_chars += len(self.enc.decode(ids))
+        model.train(was)
+        out = {"valid_loss": nats / max(1, n_tok), "valid_tokens": n_tok}
+        if n_chars:
+            out["valid_bpc"] = nats / math.log(2) / n_chars
+        return out
+
+
+def plot_metrics(run_dir: str) -> None:
+    path = os.path.join(run_dir, "metrics.jsonl")
+    if not os.path.exists(path):
+        return
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = [json.loads(l) for l in open(path, encoding="utf-8") if l.strip()]
+    tr = [(r["step"], r["loss"]) for r in rows if "loss" in r]
+    va = [(r["step"], r["valid_loss"]) for r in rows if "valid_loss" in r]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if tr:
+        ax.plot(*zip(*tr), label="train loss")
+    if va:
+        ax.plot(*zip(*va), "o-", label="validation loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("cross-entropy (nats/token)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    tmp = os.path.join(run_dir, ".loss.png.tmp")
+    fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    os.replace(tmp, os.path.join(run_dir, "loss.png"))
+
+
+def _truncate_metrics(run_dir: str, step: int) -> None:
+    path = os.path.join(run_dir, "metrics.jsonl")
+    if not os.path.exists(path):
+        return
+    keep = []
+    for line in open(path, encoding="utf-8"):
+        try:
+            if json.loads(line)["step"] <= step:
+                keep.append(line)
+        except (json.JSONDecodeError, KeyError):
+            continue                     # a line cut by a kill
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(keep)
+    os.replace(tmp, path)
+
+
+def train(args) -> dict:
+    """Run (or continue) training; returns the last metrics."""
+    world, rank, local = _dist()
+    distributed = world > 1
+    if args.device:
+        device = torch.device(args.device)
+    else:
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cuda" and distributed:
+        device = torch.device("cuda", local)
+        torch.cuda.set_device(device)
+    if distributed:
+        import torch.distributed as dist
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    try:
+        return _train(args, device, world, rank)
+    finally:
+        if distributed:
+            import torch.distributed as dist
+            dist.barrier()
+            dist.destroy_process_group()
+
+
+def _train(args, device, world: int, rank: int) -> dict:
+    main = rank == 0
+    specs = parse_sources(args.data)
+    from .data import manifest_vocab
+    vocab = manifest_vocab(specs)
+    cfg = _config(args, vocab)
+    seq_len = args.seq_len or cfg.n_ctx
+    if seq_len > cfg.n_ctx:
+        raise ValueError(f"--seq-len {seq_len} > n_ctx {cfg.n_ctx}")
+    if seq_len < 8:
+        raise ValueError("--seq-len must be at least 8")
+    if args.warmup is None:
+        args.warmup = max(1, args.steps // 100)
+    layout = Layout(seq_len, cfg.vocab_size, cfg.special)
+    data = SequenceData(specs, args.mode, layout, args.batch_size, args.seed)
+    run_args = {"data": [f"{s.path}:{s.weight}@{s.klass}" for s in specs], "mode": args.mode,
+                "seq_len": seq_len, "batch_size": args.batch_size, "grad_accum": args.grad_accum,
+                "seed": args.seed, "world": world, "steps": args.steps, "lr": args.lr}
+
+    torch.manual_seed(args.seed)
+    if args.init:
+        model = load_model(args.init)
+        model.cfg.moe_impl = cfg.moe_impl
+    else:
+        model = SwitchLM(cfg)
+    model.to(device).train()
+    params = trainable(model, args.train_only)
+    opt = _optimizer(params, args, device)
+
+    step = 0
+    if main:
+        os.makedirs(args.out, exist_ok=True)
+        remove_temporaries(args.out)
+    cks = list_checkpoints(args.out)
+    torch.manual_seed(args.seed * 1000 + rank + 1)      # router jitter stream of this rank
+    if cks:
+        state = torch.load(os.path.join(cks[-1], "state.pt"), map_location="cpu",
+                           weights_only=False)
+        bad = [k for k in RESUME_KEYS if state["args"].get(k) != run_args.get(k)]
+        if bad:
+            raise CheckpointError(
+                f"{args.out}: its checkpoint was made with different "
+                + ", ".join(f"{k} ({state['args'].get(k)} ≠ {run_args.get(k)})" for k in bad)
+                + "; use a new --out to start another run")
+        from safetensors.torch import load_file
+        model.load_state_dict(load_file(os.path.join(cks[-1], "model.safetensors")))
+        opt.load_state_dict(state["optimizer"])
+        step = state["step"]
+        torch.set_rng_state(state["rng"][rank])
+        if device.type == "cuda" and state.get("cuda_rng"):
+            torch.cuda.set_rng_state(state["cuda_rng"][rank], device)
+        if main:
+            log.info("resuming %s from step %d", args.out, step)
+            _truncate_metrics(args.out, step)
+    elif main:
+        write_json_atomic(os.path.join(args.out, "config.json"), json.loads(cfg.to_json()))
+        _truncate_metrics(args.out, 0)
+
+    net = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        net = DDP(model, device_ids=[device.index] if device.type == "cuda" else None,
+                  find_unused_parameters=True)
+    if args.compile:
+        net = torch.compile(net)
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
+                else contextlib.nullcontext())
+    validator = (Validator(parse_sources(args.valid), args.mode, layout, args.batch_size,
+                           args.eval_batches, cfg.vocab_sha256) if args.valid and main else None)
+
+    batches = iter(loader(data, step * args.grad_accum, rank, world, args.workers))
+    tokens_per_step = args.batch_size * seq_len * args.grad_accum * world
+    metrics_path = os.path.join(args.out, "metrics.jsonl")
+    bar = None
+    if main and not args.no_progress:
+        from tqdm import tqdm
+        bar = tqdm(total=args.steps, initial=step, unit="step", dynamic_ncols=True)
+    last: dict = {}
+    t0, tok0 = time.perf_counter(), 0
+    while step < args.steps:
+        lr = lr_at(step, args)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        sums = torch.zeros(4, device=device)
+        for micro in range(args.grad_accum):
+            x, y, npc, klass = next(batches)
+            x, y, npc = x.to(device, non_blocking=True), y.to(device), npc.to(device)
+            spout = spout_vectors(klass, cfg.d_spout)
+            sync = (contextlib.nullcontext() if world == 1 or micro == args.grad_accum - 1
+                    else net.no_sync())
+            with sync, autocast:
+                out = net(x, num_precontext=npc,
+                          spout=None if spout is None else spout.to(device))
+                ce = lm_loss(out.logits, y)
+                loss = ce + out.router_loss(cfg)
+            (loss / args.grad_accum).backward()
+            sums += torch.stack([ce.detach(), out.aux_loss.detach().float(),
+                                 out.z_loss.detach().float(), out.dropped.detach().float()])
+        gnorm = (torch.nn.utils.clip_grad_norm_(params, args.grad_clip)
+                 if args.grad_clip > 0 else torch.zeros(()))
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        step += 1
+        tok0 += tokens_per_step
+        if world > 1:
+            import torch.distributed as dist
+            dist.all_reduce(sums)
+            sums /= world
+        sums /= args.grad_accum
+        if main and (step % args.log_every == 0 or step == args.steps):
+            dt = time.perf_counter() - t0
+            ce_v, aux_v, z_v, drop_v = sums.tolist()
+            last = {"step": step, "loss": ce_v, "aux_loss": aux_v, "z_loss": z_v,
+                    "dropped": drop_v, "lr": lr, "grad_norm": float(gnorm),
+                    "tokens": step * tokens_per_step, "tokens_per_s": tok0 / max(dt, 1e-9)}
+            with open(metrics_path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(last) + "\n")
+            t0, tok0 = time.perf_counter(), 0
+        if bar is not None:
+            bar.update(1)
+            if last:
+                bar.set_postfix(loss=f"{last['loss']:.3f}", tok_s=f"{last['tokens_per_s']:.0f}")
+        if validator is not None and (step % args.eval_every == 0 or step == args.steps):
+            v = {"step": step, **validator(model, device, autocast)}
+            with open(metrics_path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(v) + "\n")
+            last.update(v)
+            log.info("step %d: %s", step, " ".join(f"{k} {val:.4g}" for k, val in v.items()
+                                                   if k != "step"))
+        if step % args.save_every == 0 or step == args.steps:
+            _save(args, model, cfg, opt, step, run_args, device, world, main)
+            if main:
+                plot_metrics(args.out)
+    if bar is not None:
+        bar.close()
+    del net
+    return last
+
+
+def _save(args, model, cfg, opt, step, run_args, device, world, main) -> None:
+    rng = [torch.get_rng_state()]
+    cuda_rng = [torch.cuda.get_rng_state(device)] if device.type == "cuda" else []
+    if world > 1:
+        import torch.distributed as dist
+        rng_all = [None] * world
+        dist.all_gather_object(rng_all, rng[0])
+        rng = rng_all
+        if cuda_rng:
+            c_all = [None] * world
+            dist.all_gather_object(c_all, cuda_rng[0])
+            cuda_rng = c_all
+    if main:
+        state = {"step": step, "optimizer": opt.state_dict(), "rng": rng, "cuda_rng": cuda_rng,
+                 "args": run_args}
+        save_checkpoint(args.out, step, model, cfg, state, keep=args.keep)
+    if world > 1:
+        import torch.distributed as dist
+        dist.barrier()
+
+
+def cmd_train(args) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if os.environ.get("OMP_NUM_THREADS"):
+        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    try:
+        last = train(args)
+    except (CheckpointError, ValueError, FileNotFoundError) as e:
+        print(f"swelm train: {e}", file=sys.stderr)
+        return 2
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(json.dumps({"run": args.out, **last}))
+    return 0

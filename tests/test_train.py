@@ -1,0 +1,206 @@
+"""The trainer (checkpoints, exact resume after a kill, DDP on gloo, ext fine-tuning) and
+sampling, on a tiny model and a hand-written corpus (CPU)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from tests.lmkit import ROOT, TRAIN_ARGS, encode_corpus, swelm  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    d = tmp_path_factory.mktemp("shards")
+    return encode_corpus(d / "train"), encode_corpus(d / "valid", repeat=1)
+
+
+@pytest.fixture(scope="module")
+def trained(shards, tmp_path_factory):
+    """A tiny model trained for 40 steps (hybrid mode, so prefix, masks and fill all work)."""
+    run = tmp_path_factory.mktemp("run") / "tiny"
+    swelm("train", *TRAIN_ARGS, "--data", shards[0], "--valid", shards[1], "--out", run,
+          "--steps", "40", "--mode", "hybrid", "--eval-every", "20", "--eval-batches", "2",
+          "--save-every", "20")
+    return run
+
+
+def metrics(run):
+    rows = [json.loads(l) for l in open(os.path.join(run, "metrics.jsonl"), encoding="utf-8")]
+    return {r["step"]: r["loss"] for r in rows if "loss" in r}, \
+        [r for r in rows if "valid_loss" in r]
+
+
+def test_training_writes_run_and_learns(trained):
+    losses, valid = metrics(trained)
+    assert sorted(losses) == list(range(1, 41))
+    assert sum(losses[s] for s in range(36, 41)) / 5 < sum(losses[s] for s in range(1, 6)) / 5 - 1
+    assert [v["step"] for v in valid] == [20, 40]
+    assert all(v["valid_bpc"] > 0 and v["valid_tokens"] > 0 for v in valid)
+    for name in ("model.safetensors", "config.json", "loss.png", "metrics.jsonl"):
+        assert (trained / name).exists(), name
+    cks = sorted(os.listdir(trained / "checkpoints"))
+    assert cks == ["step-00000020", "step-00000040"]
+    for c in cks:
+        assert sorted(os.listdir(trained / "checkpoints" / c)) == [
+            "config.json", "model.safetensors", "state.pt"]
+    assert not [p for p in os.listdir(trained) if p.startswith(".")]
+    cfg = json.load(open(trained / "config.json"))
+    from tokenizer import SWEEncoder
+    assert cfg["vocab_sha256"] == SWEEncoder.load().vocab_sha256
+
+
+def test_resume_after_kill_gives_the_same_losses(shards, tmp_path):
+    common = [*TRAIN_ARGS, "--data", shards[0], "--steps", "24", "--save-every", "4",
+              "--mode", "hybrid", "--seed", "3"]
+    ref = tmp_path / "ref"
+    swelm("train", *common, "--out", ref)
+    run = tmp_path / "killed"
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "train", *map(str, common),
+                             "--out", str(run)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if (run / "checkpoints" / "step-00000008").exists():
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = metrics(run)[0]
+    assert max(done) < 24
+    swelm("train", *common, "--out", run)
+    a, b = metrics(ref)[0], metrics(run)[0]
+    assert sorted(b) == list(range(1, 25))
+    assert a == b                                    # bit-identical losses
+    from safetensors.torch import load_file
+    wa, wb = load_file(ref / "model.safetensors"), load_file(run / "model.safetensors")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert not [p for p in os.listdir(run) if p.startswith(".")]
+
+
+def test_resume_refuses_changed_arguments(shards, tmp_path):
+    run = tmp_path / "r"
+    swelm("train", *TRAIN_ARGS, "--data", shards[0], "--steps", "2", "--out", run)
+    r = swelm("train", *TRAIN_ARGS, "--data", shards[0], "--steps", "4", "--out", run,
+              "--seed", "9", check=False)
+    assert r.returncode == 2 and "seed" in r.stderr and "new --out" in r.stderr
+
+
+def test_loader_workers_give_the_same_batches(shards):
+    from model.data import Layout, SequenceData, loader, parse_sources
+    from model.model import make_config
+    cfg = make_config("tiny")
+    data = SequenceData(parse_sources([str(shards[0])]), "hybrid",
+                        Layout(48, cfg.vocab_size, cfg.special), 4, seed=1)
+    it0, it2 = iter(loader(data, 3, 1, 2, workers=0)), iter(loader(data, 3, 1, 2, workers=2))
+    for j in range(5):
+        a, b = next(it0), next(it2)
+        assert all(torch.equal(x, y) for x, y in zip(a, b))
+        assert torch.equal(a[0], data.batch((3 + j) * 2 + 1)[0])
+    del it2
+
+
+def test_ddp_two_processes_on_gloo(shards, tmp_path):
+    run = tmp_path / "ddp"
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                        "--standalone", "-m", "pipelines.cli", "train", *TRAIN_ARGS,
+                        "--data", str(shards[0]), "--steps", "6", "--save-every", "3",
+                        "--out", str(run)], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=240)
+    assert r.returncode == 0, r.stderr[-3000:]
+    losses, _ = metrics(run)
+    assert sorted(losses) == list(range(1, 7))
+    state = torch.load(run / "checkpoints" / "step-00000006" / "state.pt", weights_only=False)
+    assert state["args"]["world"] == 2 and len(state["rng"]) == 2
+
+
+def test_train_only_ext_changes_only_ext_layers(trained, shards, tmp_path):
+    from safetensors.torch import load_file
+    ext = tmp_path / "ext"
+    swelm("convert", "add-ext", trained, "--layers", "1", "--out", ext)
+    r = swelm("train", *TRAIN_ARGS, "--init", ext, "--train-only", "ext", "--data", shards[0],
+              "--steps", "3", "--out", tmp_path / "ft")
+    before, after = load_file(ext / "model.safetensors"), load_file(tmp_path / "ft" /
+                                                                   "model.safetensors")
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith(("blocks.2.", "wpe_ext.")) for k in changed), changed
+    r = swelm("train", *TRAIN_ARGS, "--init", trained, "--train-only", "ext", "--data",
+              shards[0], "--steps", "1", "--out", tmp_path / "bad", check=False)
+    assert r.returncode == 2 and "no ext layers" in r.stderr
+
+
+def test_train_errors(shards, tmp_path):
+    r = swelm("train", *TRAIN_ARGS, "--data", tmp_path / "nothing", "--out", tmp_path / "o",
+              check=False)
+    assert r.returncode == 2 and "nothing" in r.stderr
+    other = tmp_path / "other"
+    shutil.copytree(shards[0], other)
+    m = json.load(open(other / "manifest.json"))
+    m["vocabulary"]["sha256"] = "0" * 64
+    json.dump(m, open(other / "manifest.json", "w"))
+    r = swelm("train", *TRAIN_ARGS, "--data", shards[0], other, "--out", tmp_path / "o",
+              check=False)
+    assert r.returncode == 2 and "different vocabularies" in r.stderr
+    r = swelm("train", *TRAIN_ARGS, "--data", shards[0], "--seq-len", "4096", "--out",
+              tmp_path / "o", check=False)
+    assert r.returncode == 2 and "n_ctx" in r.stderr
+
+
+# ---------------------------------------------------------------------------- sampling
+def test_sampling(trained):
+    from model.generate import load, sample
+    model, enc = load(str(trained))
+    greedy = sample(model, enc, "吾輩は", max_new_tokens=12, temperature=0)
+    nocache = sample(model, enc, "吾輩は", max_new_tokens=12, temperature=0, use_cache=False)
+    assert greedy[0].ids == nocache[0].ids
+    assert all(abs(a - b) < 1e-4 for a, b in zip(greedy[0].logprobs, nocache[0].logprobs))
+    topk1 = sample(model, enc, "吾輩は", max_new_tokens=12, top_k=1, seed=5)
+    assert topk1[0].ids == greedy[0].ids
+    s1 = sample(model, enc, "吾輩は", max_new_tokens=10, num_samples=3, seed=1, top_p=0.9)
+    s2 = sample(model, enc, "吾輩は", max_new_tokens=10, num_samples=3, seed=1, top_p=0.9)
+    assert [s.ids for s in s1] == [s.ids for s in s2] and len(s1) == 3
+    eot = model.cfg.token("endoftext")
+    for s in sample(model, enc, "", max_new_tokens=8, num_samples=4, seed=2, min_new_tokens=8):
+        assert eot not in s.ids and len(s.ids) == 8
+    for s in s1:
+        assert len(s.ids) <= 10 and (eot not in s.ids[:-1])
+        assert all(lp <= 0 for lp in s.logprobs)
+    pre = sample(model, enc, "", prefix="吾輩は猫である。", max_new_tokens=5, temperature=0)
+    assert len(pre[0].ids) >= 1
+    sp = sample(model, enc, "吾輩は", max_new_tokens=5, temperature=0, spout=2)
+    assert len(sp[0].ids) >= 1
+
+
+def test_generate_cli(trained):
+    r = swelm("generate", "--model", trained, "--context", "今日は", "--max-new-tokens", "8",
+              "--num-samples", "2", "--seed", "1", "--json", "--top-k", "20")
+    rows = [json.loads(l) for l in r.stdout.splitlines()]
+    assert len(rows) == 2 and all(x["text"].startswith("今日は") for x in rows)
+    assert all(len(x["ids"]) == len(x["logprobs"]) for x in rows)
+    r = swelm("generate", "--model", trained, "--context", "あ" * 400, check=False)
+    assert r.returncode == 2 and "n_ctx" in r.stderr
+    r = swelm("generate", "--model", trained / "nope", check=False)
+    assert r.returncode == 2 and "no such model" in r.stderr
+    r = swelm("generate", "--model", trained, "--spout", "999", check=False)
+    assert r.returncode == 2 and "classes are" in r.stderr
+
+
+def test_decode_expands_bag_of_tokens(trained):
+    from model.generate import decode, load
+    model, enc = load(str(trained))
+    ha = enc.encode("は")[0]
+    assert decode(enc, [ha, model.cfg.token("bagoftoken"), model.cfg.token("endoftext"), ha],
+                  model.cfg) == "はははは"
