@@ -1,0 +1,145 @@
+"""Training throughput: the Switch preset against a dense model of the same active size, same run.
+
+    python bench/train.py [--preset small] [--batch-size 32] [--seq-len 1024] [--steps 30]
+
+Both models train on random tokens (the data loader is not what is measured) with AdamW, bf16
+autocast and ``torch.compile`` on CUDA.  The dense anchor is the same stack with every switch FFN
+replaced by one dense FFN of the expert's size (``n_switch_layers=0``, ``n_ext_layers=L``), so it
+has the Switch model's active parameters minus the router and the bypass.  Prints one JSON line
+per model: tokens/s and MFU (6·active params + attention FLOPs per token, against the GPU's
+dense bf16 peak), then the ratio switch/dense (target ≥ 0.7) and the dense MFU (target ≥ 45%).
+Without CUDA it runs the tiny preset on the CPU (the loop MoE against the grouped one), which
+only shows that the bench works.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from bench._common import emit  # noqa: E402
+from model.model import SwitchConfig, SwitchLM, make_config  # noqa: E402
+
+PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12}
+
+
+def peak_flops() -> float | None:
+    if not torch.cuda.is_available():
+        return None
+    name = torch.cuda.get_device_name()
+    for k, v in PEAK_BF16.items():
+        if k in name:
+            return v
+    return None
+
+
+def dense_twin(cfg: SwitchConfig) -> SwitchConfig:
+    import dataclasses
+    d = dataclasses.asdict(cfg)
+    d.update(n_switch_layers=0, n_ext_layers=cfg.n_layers, ext_hidden=cfg.expert_hidden)
+    return SwitchConfig.from_dict(d)
+
+
+def flops_per_token(cfg: SwitchConfig, seq_len: int) -> float:
+    attn = 12 * cfg.n_layers * cfg.d_model * seq_len / 2          # causal: half the scores
+    head = 6 * cfg.d_model * cfg.vocab_size
+    return 6 * cfg.active_params() + attn + head
+
+
+def run(cfg: SwitchConfig, args, device) -> dict:
+    torch.manual_seed(0)
+    model = SwitchLM(cfg).to(device).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4,
+                            fused=device.type == "cuda")
+    net = torch.compile(model) if args.compile else model
+    amp = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
+           else torch.autocast("cpu", enabled=False))
+    B, T = args.batch_size, args.seq_len
+    x = torch.randint(0, cfg.vocab_size - 7, (B, T + 1), device=device)
+
+    def step():
+        with amp:
+            out = net(x[:, :-1])
+            loss = F.cross_entropy(out.logits.float().view(-1, cfg.vocab_size),
+                                   x[:, 1:].reshape(-1)) + out.router_loss(cfg)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return loss
+
+    for _ in range(args.warmup):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(args.steps):
+        loss = step()
+    float(loss.detach())
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    dt = time.perf_counter() - t0
+    tps = B * T * args.steps / dt
+    peak = peak_flops()
+    out = {"tokens_per_s": round(tps), "active_params_M": round(cfg.active_params() / 1e6, 1),
+           "total_params_M": round(model.num_params() / 1e6, 1), "loss": round(float(loss.detach()), 3)}
+    if peak:
+        out["mfu"] = round(tps * flops_per_token(cfg, T) / peak, 3)
+    del model, net, opt
+    if device.type == "cuda":
+        out["max_mem_GiB"] = round(torch.cuda.max_memory_allocated() / 2**30, 1)
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", default=None, help="default: small on CUDA, tiny on CPU")
+    ap.add_argument("--batch-size", type=int, default=None)
+    ap.add_argument("--seq-len", type=int, default=None)
+    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--warmup", type=int, default=None)
+    ap.add_argument("--no-compile", dest="compile", action="store_false")
+    ap.add_argument("--also-loop", action="store_true",
+                    help="also time the Python-loop MoE (slow on CUDA)")
+    args = ap.parse_args()
+    cuda = torch.cuda.is_available()
+    device = torch.device("cuda" if cuda else "cpu")
+    if cuda:
+        torch.backends.cuda.matmul.allow_tf32 = True
+    else:
+        torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+        args.compile = False
+    args.preset = args.preset or ("small" if cuda else "tiny")
+    args.batch_size = args.batch_size or (32 if cuda else 4)
+    args.seq_len = args.seq_len or (1024 if cuda else 128)
+    args.steps = args.steps or (30 if cuda else 5)
+    args.warmup = args.warmup if args.warmup is not None else (5 if cuda else 1)
+    base = make_config(args.preset, d_spout=0)
+    emit(device=torch.cuda.get_device_name() if cuda else "cpu", torch=torch.__version__,
+         preset=args.preset, batch_size=args.batch_size, seq_len=args.seq_len,
+         steps=args.steps, compile=args.compile)
+    dense = run(dense_twin(base), args, device)
+    emit(model="dense", **dense)
+    impls = ["grouped"] + (["loop"] if args.also_loop or not cuda else [])
+    results = {}
+    for impl in impls:
+        cfg = make_config(args.preset, d_spout=0, moe_impl=impl)
+        results[impl] = run(cfg, args, device)
+        emit(model=f"switch-{impl}", n_experts=cfg.n_experts, **results[impl])
+    emit(figure="switch_vs_dense_tokens_per_s",
+         ratio=round(results["grouped"]["tokens_per_s"] / dense["tokens_per_s"], 3),
+         target=0.7, dense_mfu=dense.get("mfu"), dense_mfu_target=0.45)
+
+
+if __name__ == "__main__":
+    main()
