@@ -1,1 +1,27 @@
-"""The Switch-Transformer language model (PyTorch).  The only package that imports torch."""
+"""The Switch-Transformer language model (PyTorch).  The only package that imports torch.
+
+Python API (mirrors the CLI)::
+
+    from model import LM
+    lm = LM.load("RUN")                       # run or checkpoint folder (+ its vocabulary)
+    lm.generate("吾輩は", beam=4)              # or num_samples=…, top_k=…, top_p=…
+    lm.fill("武田信玄は、[MASK]時代ファンなら…")
+    lm.score(["現在も行方不明のまま。"])
+    lm.vectorize(["吾輩は猫である。"], layers="last")
+
+Importing the package does not import torch; the names below load on first use.
+"""
+_LAZY = {
+    "LM": "tools", "Beam": "tools", "Filled": "tools", "Scored": "tools",
+    "SwitchLM": "model", "SwitchConfig": "model", "make_config": "model", "PRESETS": "model",
+    "load_model": "checkpoint", "save_weights": "checkpoint", "sample": "generate",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -64,6 +64,13 @@ def _generate(args) -> int:
     return cmd_generate(args)
 
 
+def _tool(name: str):
+    def run(args) -> int:
+        from . import tools_cli
+        return getattr(tools_cli, name)(args)
+    return run
+
+
 def add_model_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="run folder or checkpoint folder")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
@@ -103,9 +110,15 @@ def add_parsers(sub) -> None:
     g.add_argument("--context", default="", help="text to continue (default: empty)")
     g.add_argument("--prefix", default=None,
                    help="text given as the bidirectional prefix (prefix-LM) before the context")
-    g.add_argument("--max-new-tokens", type=int, default=100)
-    g.add_argument("--min-new-tokens", type=int, default=0,
-                   help="<|endoftext|> is not sampled before this many new tokens")
+    g.add_argument("--max-new-tokens", "--max-length", type=int, default=100,
+                   help="new tokens at most (default 100)")
+    g.add_argument("--min-new-tokens", "--min-length", type=int, default=0,
+                   help="<|endoftext|> is not chosen before this many new tokens")
+    g.add_argument("--beam", type=int, default=0,
+                   help="beam search with N beams: prints the N best, best first (length-"
+                        "normalised log-probability); sampling flags are then ignored")
+    g.add_argument("--length-penalty", type=float, default=1.0,
+                   help="beam score = log-probability / length ** this (default 1: per token)")
     g.add_argument("--top-k", type=int, default=0, help="keep the k most likely tokens (0: all)")
     g.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1: off)")
     g.add_argument("--temperature", type=float, default=1.0, help="0 means greedy")
@@ -113,7 +126,45 @@ def add_parsers(sub) -> None:
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--spout", type=int, default=None, metavar="CLASS",
                    help="spout class (one-hot vector) the model was trained with")
-    g.add_argument("--no-cache", action="store_true", help="recompute every position each step")
     g.add_argument("--json", action="store_true",
                    help="JSON lines with text, token ids and log-probabilities")
     g.set_defaults(func=_generate)
+
+    f = sub.add_parser("fill", help="fill every [MASK] in a text (hybrid/MLM model)",
+                       description="Fill-in-the-blank: the context is given as the bidirectional "
+                                   "prefix; every [MASK] becomes --mask-tokens tokens (repeat "
+                                   "[MASK] for more), most confident first.  Prints the completed "
+                                   "text, then each mask's tokens and log-probabilities.")
+    add_model_flags(f)
+    f.add_argument("--context", required=True, help="text with one or more [MASK]")
+    f.add_argument("--mask-tokens", type=int, default=1, help="tokens per [MASK] (default 1)")
+    f.add_argument("--json", action="store_true", help="one JSON object instead of text")
+    f.set_defaults(func=_tool("cmd_fill"))
+
+    s = sub.add_parser("score", help="log-probability of each line of a file",
+                       description="Per line, the total natural-log probability of the text "
+                                   "(with <|endoftext|> after it unless --exclude-end), printed "
+                                   "as TEXT<TAB>SCORE; with --tokens one TOKEN<TAB>LOGPROB line "
+                                   "per token after it.  Long lines are scored in overlapping "
+                                   "windows of the model's context.")
+    add_model_flags(s)
+    s.add_argument("file", help="text file, or - for standard input")
+    s.add_argument("--tokens", action="store_true", help="also one line per token")
+    s.add_argument("--exclude-end", action="store_true", help="do not score <|endoftext|>")
+    s.add_argument("--batch-size", type=int, default=16)
+    s.set_defaults(func=_tool("cmd_score"))
+
+    v = sub.add_parser("vectorize", help="sentence vectors from the hidden states",
+                       description="The hidden state at token position --pos (default: the "
+                                   "position after the last token), concatenated over layers.  "
+                                   "--context gives one text; --input FILE one vector per line.")
+    add_model_flags(v)
+    v.add_argument("--context", default=None, help="one text")
+    v.add_argument("--input", default=None, help="file with one text per line")
+    v.add_argument("--pos", type=int, default=None,
+                   help="token position (0-based, negative from the end)")
+    v.add_argument("--layers", default="all", choices=("all", "last"))
+    v.add_argument("--output", default=None,
+                   help="out.json / out.jsonl (JSON lines) or out.npy (default: JSON on stdout)")
+    v.add_argument("--batch-size", type=int, default=16)
+    v.set_defaults(func=_tool("cmd_vectorize"))

@@ -182,19 +182,21 @@ def sample(model: SwitchLM, enc, context: str | list[int] = "", *, prefix=None,
 
 
 def cmd_generate(args) -> int:
+    from .tools import LM
     try:
-        model, enc = load(args.model, args.device, args.vocabulary, args.emoji)
-        samples = sample(model, enc, args.context, prefix=args.prefix,
-                         max_new_tokens=args.max_new_tokens, min_new_tokens=args.min_new_tokens,
-                         top_k=args.top_k, top_p=args.top_p, temperature=args.temperature,
-                         num_samples=args.num_samples, seed=args.seed, spout=args.spout,
-                         use_cache=not args.no_cache)
+        lm = LM.load(args.model, args.device, args.vocabulary, args.emoji)
+        out = lm.generate(args.context, prefix=args.prefix, beam=args.beam,
+                          num_samples=args.num_samples, max_new_tokens=args.max_new_tokens,
+                          min_new_tokens=args.min_new_tokens, top_k=args.top_k, top_p=args.top_p,
+                          temperature=args.temperature, seed=args.seed, spout=args.spout,
+                          length_penalty=args.length_penalty)
     except (CheckpointError, InputError, ValueError, FileNotFoundError) as e:
         print(f"swelm generate: {e}", file=sys.stderr)
         return 2
-    for s in samples:
+    for s in out:
         if args.json:
             print(json.dumps({"text": args.context + s.text, "new_text": s.text, "ids": s.ids,
+                              "tokens": [lm.token_text(i) for i in s.ids],
                               "logprobs": s.logprobs, "score": s.score}, ensure_ascii=False))
         else:
             print(args.context + s.text)

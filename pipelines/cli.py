@@ -181,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    beam = getattr(args, "beam", False)
+    beam = getattr(args, "beam_pipeline", False)
     if extra and not beam:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     from corpus_tools.sites import SiteRulesError

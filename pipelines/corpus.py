@@ -337,7 +337,7 @@ def add_parser(sub) -> None:
     p.add_argument("--genre-weight", type=_genre_weights, default={},
                    help="genre weights, e.g. 'novel=2,docs=0.5'")
     add_beam_flags(p)
-    p.set_defaults(func=run, beam=True)
+    p.set_defaults(func=run, beam_pipeline=True)
 
 
 def _genre_weights(text: str) -> dict:

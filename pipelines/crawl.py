@@ -194,4 +194,4 @@ def add_parser(sub) -> None:
     p.add_argument("--segment-pages", type=int, default=200,
                    help="fetches per WARC segment; a killed crawl loses at most one segment")
     add_beam_flags(p)
-    p.set_defaults(func=run, beam=True)
+    p.set_defaults(func=run, beam_pipeline=True)

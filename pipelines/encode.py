@@ -147,4 +147,4 @@ def add_parser(sub) -> None:
     p.add_argument("--shards", type=int, default=4, help="number of shards (default 4)")
     p.add_argument("--seed", type=int, default=0, help="repeat and shuffle seed (default 0)")
     add_beam_flags(p)
-    p.set_defaults(func=run, beam=True)
+    p.set_defaults(func=run, beam_pipeline=True)

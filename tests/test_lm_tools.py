@@ -1,0 +1,174 @@
+"""LM tools on a tiny model trained in the test (CPU): beam search, fill, score, vectors."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from tests.lmkit import TRAIN_ARGS, encode_corpus, swelm  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("lmtools")
+    shards = encode_corpus(d / "shards")
+    swelm("train", *TRAIN_ARGS, "--data", shards, "--out", d / "run", "--steps", "30",
+          "--mode", "hybrid", "--save-every", "30")
+    return d / "run"
+
+
+@pytest.fixture(scope="module")
+def lm(run):
+    from model import LM
+    return LM.load(str(run))
+
+
+def test_beam_search_is_sorted_and_beam1_is_greedy(lm):
+    beams = lm.generate("吾輩は", beam=4, max_new_tokens=8)
+    assert 1 <= len(beams) <= 4
+    assert [b.score for b in beams] == sorted((b.score for b in beams), reverse=True)
+    assert len({tuple(b.ids) for b in beams}) == len(beams)
+    for b in beams:
+        assert b.score == pytest.approx(b.total / len(b.ids))
+    greedy = lm.generate("吾輩は", temperature=0, max_new_tokens=8)[0]
+    one = lm.generate("吾輩は", beam=1, max_new_tokens=8)[0]
+    assert one.ids == greedy.ids
+    assert one.total == pytest.approx(greedy.score, abs=1e-4)
+    # the best beam is at least as likely (per token) as the greedy path
+    assert beams[0].score >= one.score - 1e-6
+    ids = lm.enc.encode("吾輩は")
+    assert [b.ids for b in lm.generate(ids, beam=3, max_new_tokens=5)] == \
+        [b.ids for b in lm.generate("吾輩は", beam=3, max_new_tokens=5)]
+
+
+def test_score_equals_sum_of_tokens_and_a_direct_forward(lm):
+    texts = ["吾輩は猫である。", "今日は朝から雨が降っている。", ""]
+    out = lm.score(texts)
+    for r in out:
+        assert r.total == pytest.approx(sum(r.logprobs), abs=1e-4)
+        assert r.tokens[-1] == "<|endoftext|>"
+    m, cfg = lm.model, lm.cfg
+    ids = [cfg.token("startoftext"), cfg.token("segmenter")] + lm.enc.encode(texts[0]) + \
+        [cfg.token("endoftext")]
+    with torch.no_grad():
+        logp = m(torch.tensor([ids]), num_precontext=1).logits[0].log_softmax(-1)
+    direct = sum(float(logp[i, ids[i + 1]]) for i in range(1, len(ids) - 1))
+    assert out[0].total == pytest.approx(direct, abs=1e-4)
+    # batch independence and --exclude-end
+    alone = lm.score([texts[1]])[0]
+    assert alone.total == pytest.approx(out[1].total, abs=1e-4)
+    ex = lm.score([texts[0]], exclude_end=True)[0]
+    assert ex.total == pytest.approx(out[0].total - out[0].logprobs[-1], abs=1e-4)
+    assert lm.score([""], exclude_end=True)[0].total == 0
+
+
+def test_score_sliding_window_covers_every_token(lm):
+    long = "吾輩は猫である。名前はまだない。" * 20          # longer than n_ctx (128)
+    r = lm.score([long], batch_size=3)[0]
+    assert len(r.logprobs) > lm.cfg.n_ctx
+    assert all(lp < 0 for lp in r.logprobs)
+    assert r.total == pytest.approx(sum(r.logprobs), abs=1e-3)
+    # a window of the first tokens scores them exactly as a short line does
+    head = lm.enc.decode(lm.enc.encode(long)[:50])
+    short = lm.score([head], exclude_end=True)[0]
+    assert np.allclose(short.logprobs, r.logprobs[:len(short.logprobs)], atol=1e-4)
+
+
+def test_fill_leaves_unmasked_text_unchanged(lm):
+    ctx = "吾輩は[MASK]である。名前は[MASK][MASK]ない。"
+    r = lm.fill(ctx)
+    parts = ctx.split("[MASK]")
+    assert r.text.startswith(parts[0]) and r.text.endswith(parts[-1])
+    assert len(r.ids) == 3 and all(len(g) == 1 for g in r.ids)
+    assert all(s <= 0 for g in r.scores for s in g)
+    rebuilt = parts[0]
+    for k, g in enumerate(r.ids):
+        rebuilt += lm.enc.decode(g) + parts[k + 1]
+    assert rebuilt == r.text
+    special = set(lm.cfg.special.values())
+    assert not special & {t for g in r.ids for t in g}
+    two = lm.fill("吾輩は[MASK]である。", mask_tokens=2)
+    assert len(two.ids) == 1 and len(two.ids[0]) == 2
+    with pytest.raises(ValueError, match="no \\[MASK\\]"):
+        lm.fill("吾輩は猫である。")
+    with pytest.raises(ValueError, match="empty context"):
+        lm.fill("")
+
+
+def test_vectors_shape_and_determinism(lm):
+    cfg = lm.cfg
+    v = lm.vectorize(["吾輩は猫である。", "今日は雨。", "吾輩は猫である。"])
+    assert v.shape == (3, cfg.n_layers * cfg.d_model)
+    assert np.array_equal(v[0], v[2])
+    assert not np.allclose(v[0], v[1])
+    alone = lm.vectorize("今日は雨。")
+    assert np.allclose(alone[0], v[1], atol=1e-5)       # padding in a batch changes nothing
+    last = lm.vectorize(["吾輩は猫である。"], layers="last")
+    assert last.shape == (1, cfg.d_model)
+    assert np.allclose(last[0], v[0, -cfg.d_model:])
+    p0 = lm.vectorize(["吾輩は猫である。"], pos=0)
+    pm = lm.vectorize(["吾輩は猫である。"], pos=-1)
+    assert not np.allclose(p0, pm)
+    with pytest.raises(ValueError, match="--pos 99"):
+        lm.vectorize(["吾輩"], pos=99)
+    with pytest.raises(ValueError, match="empty context"):
+        lm.vectorize([""])
+
+
+def test_bad_inputs(run, lm, tmp_path):
+    with pytest.raises(ValueError, match="empty context"):
+        lm.generate("")
+    # scoring slides a window over long lines; the other tools refuse them
+    with pytest.raises(ValueError, match="n_ctx"):
+        lm.generate("あ" * 400)
+    with pytest.raises(ValueError, match="n_ctx"):
+        lm.vectorize(["あ" * 400])
+    r = swelm("score", "--model", tmp_path / "nothing", "-", check=False, input="x\n")
+    assert r.returncode == 2 and "no such model" in r.stderr
+    cfg = json.loads((run / "config.json").read_text())
+    bad = tmp_path / "badvocab"
+    bad.mkdir()
+    for f in ("model.safetensors",):
+        (bad / f).write_bytes((run / f).read_bytes())
+    cfg["vocab_sha256"] = "f" * 64
+    (bad / "config.json").write_text(json.dumps(cfg))
+    r = swelm("generate", "--model", bad, "--context", "吾輩は", check=False)
+    assert r.returncode == 2 and "vocabulary mismatch" in r.stderr
+
+
+def test_cli_tools(run, tmp_path):
+    r = swelm("generate", "--model", run, "--context", "吾輩は", "--beam", "3",
+              "--max-length", "6", "--json")
+    rows = [json.loads(l) for l in r.stdout.splitlines()]
+    assert rows and [x["score"] for x in rows] == sorted((x["score"] for x in rows),
+                                                         reverse=True)
+    r = swelm("fill", "--model", run, "--context", "吾輩は[MASK]である。")
+    text = r.stdout.splitlines()[0]
+    assert text.startswith("吾輩は") and text.endswith("である。")
+    assert "[MASK 1]" in r.stdout
+    r = swelm("fill", "--model", run, "--context", "吾輩は猫である。", check=False)
+    assert r.returncode == 2 and "no [MASK]" in r.stderr
+    f = tmp_path / "lines.txt"
+    f.write_text("現在も行方不明のまま。\n吾輩は猫である。\n", encoding="utf-8")
+    r = swelm("score", "--model", run, f)
+    lines = r.stdout.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("現在も行方不明のまま。\t-")
+    r = swelm("score", "--model", run, "--tokens", "--exclude-end", "-",
+              input="吾輩は猫である。\n")
+    blocks = r.stdout.strip().split("\n")
+    total = float(blocks[-1].split("\t")[1])
+    assert total == pytest.approx(sum(float(l.split("\t")[1]) for l in blocks[:-1]), abs=0.01)
+    out = tmp_path / "v.npy"
+    src = tmp_path / "texts.txt"
+    src.write_text("吾輩は猫である。\n今日は雨。\n", encoding="utf-8")
+    swelm("vectorize", "--model", run, "--input", src, "--output", out, "--layers", "last")
+    assert np.load(out).shape == (2, 64)
+    r = swelm("vectorize", "--model", run, "--context", "吾輩は猫である。")
+    assert len(json.loads(r.stdout)["vector"]) == 2 * 64
+    r = swelm("score", "--model", run, tmp_path / "missing.txt", check=False)
+    assert r.returncode == 2 and "missing.txt" in r.stderr
