@@ -303,7 +303,8 @@ def _train(args, device, world: int, rank: int) -> dict:
     bar = None
     if main and not args.no_progress:
         from tqdm import tqdm
-        bar = tqdm(total=args.steps, initial=step, unit="step", dynamic_ncols=True)
+        bar = tqdm(total=args.steps, initial=step, unit="step", dynamic_ncols=True,
+                   mininterval=0.5 if sys.stderr.isatty() else 30)
     last: dict = {}
     t0, tok0 = time.perf_counter(), 0
     while step < args.steps:

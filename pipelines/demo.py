@@ -3,9 +3,9 @@ goes today:
 
 1. the SWE tokenizer and ``encode_swe`` on a few embedded texts;
 2. ``swelm pipeline --demo``: the embedded Japanese demo site served on 127.0.0.1, crawled into
-   WARC, built into a filtered, deduplicated Parquet corpus with a report, encoded into shards.
-
-Training and sampling join when the model is built.
+   WARC, built into a filtered, deduplicated Parquet corpus with a report, encoded into shards;
+3. ``swelm train``: a tiny Switch-LM trained for a few steps on those shards (CPU), then
+   ``swelm generate`` and ``swelm score`` with it.
 """
 from __future__ import annotations
 
@@ -106,14 +106,35 @@ def main() -> int:
     say(f"   kept {stats['kept']['docs']} pages, rejected {stats['rejected_docs']} "
         f"({', '.join(f'{k} {v}' for k, v in stats['rules'].items())})")
 
+    say("\n5. swelm train: a tiny Switch-LM for 60 steps on the demo shards (CPU)")
+    model_dir = os.path.join(OUT, "model")
+    rc = swelm(["train", "--config", "tiny", "--data", os.path.join(run, "shards"),
+                "--out", model_dir, "--steps", "60", "--batch-size", "4", "--seq-len", "128",
+                "--lr", "3e-3", "--device", "cpu", "--save-every", "60", "--log-every", "10",
+                "--workers", "0"])
+    if rc != 0:
+        say(f"make demo: FAILED: swelm train exited with {rc}")
+        return rc
+    say("\n6. swelm generate (3 samples) and swelm score with the tiny model")
+    for argv in (["generate", "--model", model_dir, "--context", "東京の", "--max-new-tokens",
+                  "24", "--num-samples", "3", "--top-k", "40", "--seed", "1"],):
+        rc = swelm(argv)
+        if rc != 0:
+            say(f"make demo: FAILED: swelm {argv[0]} exited with {rc}")
+            return rc
+    from model import LM
+    lm = LM.load(model_dir)
+    r = lm.score(["東京の天気は晴れです。"])[0]
+    say(f"   score: {r.text}\t{r.total:.2f} nats over {len(r.tokens)} tokens")
+
     say(f"\nDone in {time.time() - start:.1f}s.  Outputs:\n   text   : {src}\n   shards : {shards}"
         f"\n   manifest: {os.path.join(shards, 'manifest.json')}"
         f"\n   crawl  : {os.path.join(run, 'crawl')} (WARC + log)"
         f"\n   corpus : {os.path.join(run, 'build', 'corpus')} (Parquet), rejects in "
         f"{os.path.join(run, 'build', 'rejected')}"
         f"\n   report : {os.path.join(run, 'build', 'stats.md')}"
-        f"\n   shards : {os.path.join(run, 'shards')}")
-    say("Training and sampling are not built yet.")
+        f"\n   shards : {os.path.join(run, 'shards')}"
+        f"\n   model  : {model_dir} (safetensors, metrics.jsonl, loss.png)")
     return 0
 
 
