@@ -41,6 +41,7 @@ bench: $(STAMP) tokenizer/.built
 	$(PY) -m bench.extract
 	$(PY) -m bench.dedup
 	$(PY) -m bench.corpus_tools
+	$(PY) bench/generate.py
 
 # The bundled emoji table, rebuilt from the emoji package's data.
 emoji: $(STAMP)
