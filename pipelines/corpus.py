@@ -159,11 +159,25 @@ class ApplyWeights:
 
 
 # -- writing ----------------------------------------------------------------------------------
+def balanced_bins(paths: list[str], bins: int) -> list[tuple[int, str]]:
+    """(bin, path) with the files spread over ``bins`` bins of about equal bytes (largest file
+    first into the lightest bin)."""
+    bins = max(1, min(bins, len(paths)))
+    load = [0] * bins
+    out = []
+    for path in sorted(paths, key=lambda p: (-os.path.getsize(p), p)):
+        b = min(range(bins), key=lambda i: (load[i], i))
+        load[b] += os.path.getsize(path)
+        out.append((b, path))
+    return out
+
+
 def write_shard(item, folder: str, prefix: str = "part") -> tuple[str, int]:
     import pyarrow as pa
     import pyarrow.parquet as pq
-    shard, docs = item
-    docs = sorted(docs, key=lambda d: d["id"])
+    from pipelines.beam_util import unpack
+    shard, blobs = item
+    docs = sorted(map(unpack, blobs), key=lambda d: d["id"])
     cols = {f: [d.get(f) for d in docs] for f in SCHEMA_FIELDS}
     schema = pa.schema([("id", pa.string()), ("url", pa.string()), ("site", pa.string()),
                         ("genre", pa.string()), ("title", pa.string()), ("lang", pa.string()),
@@ -179,11 +193,13 @@ def write_shard(item, folder: str, prefix: str = "part") -> tuple[str, int]:
 
 def run(args, beam_args) -> int:
     import apache_beam as beam
+    import numpy as np
     from corpus_tools.dedup import (MinHasher, bucket_pairs, exact_key, is_boilerplate,
                                     is_contained, line_keys, line_votes)
     from corpus_tools.sites import load_sites
     from corpus_tools.weight import effective_weight
-    from pipelines.beam_util import clean_temporaries, make_pipeline, shard_of, take_json_lines
+    from pipelines.beam_util import (clean_temporaries, make_pipeline, pack, shard_of,
+                                     take_json_lines, unpack)
     from pipelines.report import write_report
 
     rules = os.path.abspath(args.sites)
@@ -203,15 +219,21 @@ def run(args, beam_args) -> int:
     shards, thr, share = args.shards, args.jaccard, args.boilerplate_share
 
     with make_pipeline(args, beam_args) as p:
-        records = (p | "WarcPaths" >> beam.Create(paths) | "Spread" >> beam.Reshuffle()
+        # WARC files in bins of about equal bytes: the local runner deals the same number of
+        # keys to every worker, so each one reads and extracts the same amount; other runners
+        # get one key per file
+        bins = len(paths) if getattr(args, "runner", None) else 4 * max(1, args.workers)
+        records = (p | "WarcPaths" >> beam.Create(balanced_bins(paths, bins))
+                   | "Spread" >> beam.GroupByKey()
+                   | "Paths" >> beam.FlatMap(lambda kv: sorted(kv[1]))
                    | "ReadWarc" >> beam.FlatMap(ReadWarc(rules)))
         events = records | "Events" >> beam.Filter(lambda r: "_event" in r)
         pages = records | "Pages" >> beam.Filter(lambda r: "_event" not in r)
         # extraction is fused with reading (HTML never crosses a shuffle); then the same URL in
         # several WARCs (recrawls) keeps one capture, the one with the most text
         docs = (pages | "Extract" >> beam.Map(ExtractDoc(rules))
-                | "ById" >> beam.Map(lambda d: (d["id"], d)) | "GroupUrl" >> beam.GroupByKey()
-                | "OneCapture" >> beam.Map(lambda kv: max(kv[1], key=lambda d: (
+                | "ById" >> beam.Map(lambda d: (d["id"], pack(d))) | "GroupUrl" >> beam.GroupByKey()
+                | "OneCapture" >> beam.Map(lambda kv: max(map(unpack, kv[1]), key=lambda d: (
                     len(d["text"]), d["text"], d.get("rule") or ""))))
         extracted = docs | "Extracted" >> beam.Filter(lambda d: "rule" not in d)
         # boilerplate lines per site
@@ -232,11 +254,14 @@ def run(args, beam_args) -> int:
                  | "GroupExact" >> beam.GroupByKey()
                  | "ExactDups" >> beam.FlatMap(_exact_dups))
         # near duplicates: LSH candidates, Jaccard check, connected components
-        sigs = kept | "Signature" >> beam.Map(lambda d: (d["id"], mh.signature(d["text"])))
+        # signatures cross the shuffle as raw bytes (cheap to copy, nothing to decode)
+        sigs = kept | "Signature" >> beam.Map(
+            lambda d: (d["id"], mh.signature(d["text"]).tobytes()))
         edges = (sigs | "BandKeys" >> beam.FlatMap(
-            lambda kv: [(k, kv) for k in mh.band_keys(kv[1])])
+            lambda kv: [(k, kv) for k in mh.band_keys(np.frombuffer(kv[1], np.uint32))])
             | "GroupBands" >> beam.GroupByKey()
-            | "Pairs" >> beam.FlatMap(lambda kv: bucket_pairs(kv[1], thr, args.max_bucket))
+            | "Pairs" >> beam.FlatMap(lambda kv: bucket_pairs(
+                [(i, np.frombuffer(s, np.uint32)) for i, s in kv[1]], thr, args.max_bucket))
             | "DistinctPairs" >> beam.Distinct())
         labels = (edges | "Nodes" >> beam.FlatMap(lambda e: [e[0], e[1]])
                   | "DistinctNodes" >> beam.Distinct() | "Self" >> beam.Map(lambda n: (n, n)))
@@ -261,11 +286,11 @@ def run(args, beam_args) -> int:
                     *kv[1], args.containment) else []))
         dups = ((exact, near, contain) | "AllDups" >> beam.Flatten()
                 | "FirstReason" >> beam.CombinePerKey(min))
-        joined = ({"doc": kept | "KeyKept" >> beam.Map(lambda d: (d["id"], d)), "dup": dups}
+        joined = ({"doc": kept | "KeyKept" >> beam.Map(lambda d: (d["id"], pack(d))), "dup": dups}
                   | "JoinDups" >> beam.CoGroupByKey())
 
         def mark(kv):
-            docs_, dup = list(kv[1]["doc"]), list(kv[1]["dup"])
+            docs_, dup = [unpack(b) for b in kv[1]["doc"]], list(kv[1]["dup"])
             for doc in docs_:                   # none when a filter rejected the page already
                 if dup:
                     doc["rule"], doc["cluster"] = dup[0]
@@ -281,9 +306,9 @@ def run(args, beam_args) -> int:
         weighted = corpus | "Weight" >> beam.Map(ApplyWeights(weights, args.budget),
                                                  sizes=beam.pvalue.AsDict(sizes))
         corpus_dir, rej_dir = os.path.join(out, "corpus"), os.path.join(out, "rejected")
-        (weighted | "ShardCorpus" >> beam.Map(lambda d: (shard_of(d["id"], shards), d))
+        (weighted | "ShardCorpus" >> beam.Map(lambda d: (shard_of(d["id"], shards), pack(d)))
          | "GroupCorpus" >> beam.GroupByKey() | "WriteCorpus" >> beam.Map(write_shard, corpus_dir))
-        (rejected | "ShardRejects" >> beam.Map(lambda d: (shard_of(d["id"], shards), d))
+        (rejected | "ShardRejects" >> beam.Map(lambda d: (shard_of(d["id"], shards), pack(d)))
          | "GroupRejects" >> beam.GroupByKey() | "WriteRejects" >> beam.Map(write_shard, rej_dir))
         # statistics: small per-key sums gathered once
         rows = ((weighted | "StatKept" >> beam.Map(
