@@ -235,7 +235,7 @@ class SwitchFFN(nn.Module):
             if idx.numel() == 0:
                 continue
             y = F.linear(F.relu(F.linear(h[idx], self.w_in[e])), self.w_out[e])
-            out.index_copy_(0, idx, y * gate[idx, None].to(y.dtype))
+            out.index_copy_(0, idx, (y * gate[idx, None].to(y.dtype)).to(out.dtype))
         return out
 
     def _grouped(self, h, expert, gate, keep):
@@ -247,10 +247,11 @@ class SwitchFFN(nn.Module):
             0, expert.to(torch.int64), torch.ones_like(expert, dtype=torch.int32))
         offs = counts.cumsum(0, dtype=torch.int32)
         dtype = h.dtype
-        if h.is_cuda:
-            if torch.is_autocast_enabled("cuda"):
-                dtype = torch.get_autocast_dtype("cuda")
-            dtype = torch.bfloat16 if dtype == torch.float32 else dtype
+        dev = h.device.type
+        if torch.is_autocast_enabled(dev):
+            dtype = torch.get_autocast_dtype(dev)
+        if dev == "cuda" and dtype == torch.float32:
+            dtype = torch.bfloat16              # the CUDA kernels take bf16 only
         xs = h.index_select(0, order).to(dtype)
         w_in = self.w_in.to(dtype).transpose(1, 2)
         w_out = self.w_out.to(dtype).transpose(1, 2)

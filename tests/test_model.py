@@ -321,3 +321,21 @@ def test_sequence_data_is_deterministic_and_weighted(tmp_path):
     assert not torch.equal(d1.batch(0)[0], d3.batch(0)[0])
     with pytest.raises(FileNotFoundError, match="no token shards"):
         parse_sources([str(tmp_path / "none" / "*.arrow")])
+
+
+def test_grouped_moe_traces_as_one_graph():
+    """What ``--compile`` relies on: the grouped path has static shapes and no graph break
+    (traced in bf16, the dtype the grouped kernels take)."""
+    m = tiny(d_spout=0, moe_impl="grouped").train()
+    x = torch.randint(0, 493, (2, 32))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        exp = torch._dynamo.explain(m)(x)
+    assert exp.graph_count == 1 and exp.graph_break_count == 0, exp.break_reasons
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        m.cfg.moe_impl = "loop"
+        torch.manual_seed(1)
+        a = m(x).logits.float()
+        m.cfg.moe_impl = "grouped"
+        torch.manual_seed(1)
+        b = m(x).logits.float()
+    assert torch.allclose(a, b, atol=2e-2)          # bf16 on both paths
