@@ -194,8 +194,11 @@ def test_generate_cli(trained):
     assert r.returncode == 2 and "n_ctx" in r.stderr
     r = swelm("generate", "--model", trained / "nope", check=False)
     assert r.returncode == 2 and "no such model" in r.stderr
-    r = swelm("generate", "--model", trained, "--spout", "999", check=False)
+    r = swelm("generate", "--model", trained, "--context", "今日は", "--spout", "999",
+              check=False)
     assert r.returncode == 2 and "classes are" in r.stderr
+    r = swelm("generate", "--model", trained, check=False)
+    assert r.returncode == 2 and "empty context" in r.stderr
 
 
 def test_decode_expands_bag_of_tokens(trained):
