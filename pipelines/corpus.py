@@ -95,13 +95,18 @@ class ExtractDoc:
         self.rules, self.sites = rules, None
 
     def __call__(self, page: dict):
+        from corpus_tools.dedup import line_keys
         from corpus_tools.extract import extract
         if self.sites is None:
             self.sites = _site_table(self.rules)
         site = self.sites[page["site"]]
         e = extract(page.pop("html"), site.extract)
         page.update(text=e.text, title=e.title, lang=e.lang or "", link_ratio=e.link_ratio)
-        if not e.ok:
+        if e.ok:
+            # the line keys for the boilerplate count, computed here where the work is spread
+            # evenly over the workers
+            page["_lines"] = list(line_keys(e.text))
+        else:
             page["rule"] = f"extract_{e.outcome}"
         return page
 
@@ -120,6 +125,7 @@ class StripAndFilter:
         site = self.sites[doc["site"]]
         if doc["site"] not in self.boiler:     # the side input is the same for every document
             self.boiler[doc["site"]] = set(boiler[doc["site"]])
+        doc.pop("_lines", None)
         text, removed = strip_lines(doc["text"], self.boiler[doc["site"]])
         text = self.norm(text)
         if site.ng_words and site.name not in self.ng:
@@ -223,7 +229,7 @@ def run(args, beam_args) -> int:
         # keys to every worker, so each one reads and extracts the same amount; other runners
         # get one key per file
         bins = len(paths) if getattr(args, "runner", None) else 4 * max(1, args.workers)
-        records = (p | "WarcPaths" >> beam.Create(balanced_bins(paths, bins))
+        records = (p | "WarcPaths" >> beam.Create(balanced_bins(paths, bins), reshuffle=False)
                    | "Spread" >> beam.GroupByKey()
                    | "Paths" >> beam.FlatMap(lambda kv: sorted(kv[1]))
                    | "ReadWarc" >> beam.FlatMap(ReadWarc(rules)))
@@ -240,7 +246,7 @@ def run(args, beam_args) -> int:
         site_pages = (extracted | "SitePage" >> beam.Map(lambda d: (d["site"], 1))
                       | "PagesPerSite" >> beam.CombinePerKey(sum))
         line_pages = (extracted | "LineKeys" >> beam.FlatMap(
-            lambda d: [((d["site"], k), 1) for k in line_keys(d["text"])])
+            lambda d: [((d["site"], k), 1) for k in d["_lines"]])
             | "PagesPerLine" >> beam.CombinePerKey(sum))
         boiler = (line_pages
                   | "Boilerplate" >> beam.FlatMap(
