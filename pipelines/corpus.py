@@ -165,6 +165,14 @@ class ApplyWeights:
 
 
 # -- writing ----------------------------------------------------------------------------------
+def _boilerplate_line(kv, n: dict, share: float):
+    """``(site, line key)`` of a ``("site\tkey", pages)`` count that makes it boilerplate."""
+    from corpus_tools.dedup import is_boilerplate
+    site, key = kv[0].split("\t", 1)
+    if is_boilerplate(kv[1], n.get(site, 0), share):
+        yield site, key
+
+
 def balanced_bins(paths: list[str], bins: int) -> list[tuple[int, str]]:
     """(bin, path) with the files spread over ``bins`` bins of about equal bytes (largest file
     first into the lightest bin)."""
@@ -246,12 +254,11 @@ def run(args, beam_args) -> int:
         site_pages = (extracted | "SitePage" >> beam.Map(lambda d: (d["site"], 1))
                       | "PagesPerSite" >> beam.CombinePerKey(sum))
         line_pages = (extracted | "LineKeys" >> beam.FlatMap(
-            lambda d: [((d["site"], k), 1) for k in d["_lines"]])
+            lambda d: [(f"{d['site']}\t{k}", 1) for k in d["_lines"]])
             | "PagesPerLine" >> beam.CombinePerKey(sum))
         boiler = (line_pages
                   | "Boilerplate" >> beam.FlatMap(
-                      lambda kv, n: [kv[0]] if is_boilerplate(kv[1], n.get(kv[0][0], 0), share)
-                      else [], n=beam.pvalue.AsDict(site_pages)))
+                      _boilerplate_line, n=beam.pvalue.AsDict(site_pages), share=share))
         filtered = (extracted | "StripNormaliseFilter" >> beam.Map(
             StripAndFilter(rules), boiler=beam.pvalue.AsMultiMap(boiler)))
         kept = filtered | "Kept" >> beam.Filter(lambda d: "rule" not in d)
@@ -302,10 +309,15 @@ def run(args, beam_args) -> int:
                     doc["rule"], doc["cluster"] = dup[0]
                 yield doc
         final = joined | "Mark" >> beam.FlatMap(mark)
-        rejected = ((final | "DupRejects" >> beam.Filter(lambda d: "rule" in d),
-                     filtered | "FilterRejects" >> beam.Filter(lambda d: "rule" in d),
-                     docs | "ExtractRejects" >> beam.Filter(lambda d: "rule" in d))
-                    | "AllRejects" >> beam.Flatten())
+        # rejects are keyed, packed and counted in the stage that rejects them, so the shuffle
+        # to the writers only moves bytes
+        rej_keyed, rej_stats = [], []
+        for name, source in (("Dup", final), ("Filter", filtered), ("Extract", docs)):
+            rej = source | f"{name}Rejects" >> beam.Filter(lambda d: "rule" in d)
+            rej_keyed.append(rej | f"Shard{name}Rejects" >> beam.Map(
+                lambda d: (shard_of(d["id"], shards), pack(d))))
+            rej_stats.append(rej | f"Stat{name}Rejects" >> beam.Map(
+                lambda d: ((d["site"], d["genre"], d["rule"]), (1, d.get("chars") or 0, 0.0))))
         corpus = final | "Corpus" >> beam.Filter(lambda d: "rule" not in d)
         sizes = (corpus | "SiteChars" >> beam.Map(lambda d: (d["site"], d["chars"]))
                  | "CharsPerSite" >> beam.CombinePerKey(sum))
@@ -314,13 +326,12 @@ def run(args, beam_args) -> int:
         corpus_dir, rej_dir = os.path.join(out, "corpus"), os.path.join(out, "rejected")
         (weighted | "ShardCorpus" >> beam.Map(lambda d: (shard_of(d["id"], shards), pack(d)))
          | "GroupCorpus" >> beam.GroupByKey() | "WriteCorpus" >> beam.Map(write_shard, corpus_dir))
-        (rejected | "ShardRejects" >> beam.Map(lambda d: (shard_of(d["id"], shards), pack(d)))
+        (rej_keyed | "AllRejects" >> beam.Flatten()
          | "GroupRejects" >> beam.GroupByKey() | "WriteRejects" >> beam.Map(write_shard, rej_dir))
         # statistics: small per-key sums gathered once
         rows = ((weighted | "StatKept" >> beam.Map(
             lambda d: ((d["site"], d["genre"], "kept"), (1, d["chars"], d["chars"] * d["weight"]))),
-            rejected | "StatRej" >> beam.Map(
-                lambda d: ((d["site"], d["genre"], d["rule"]), (1, d.get("chars") or 0, 0.0))),
+            *rej_stats,
             events | "StatEvents" >> beam.Map(lambda e: (("", "", e["_event"]), (1, 0, 0.0))),
             labels | "Clusters" >> beam.Map(lambda kv: (("", "", "cluster_member"), (1, 0, 0.0))),
             labels | "ClusterIds" >> beam.Map(lambda kv: kv[1]) | "DistinctClusters" >> beam.Distinct()
