@@ -119,6 +119,7 @@ class Validator:
 
     def __init__(self, specs, mode, layout, batch_size, batches, vocab_sha256) -> None:
         self.data = SequenceData(specs, mode, layout, batch_size, seed=0)
+        self.mode = mode
         self.batches = batches
         self.layout = layout
         self.enc = None
@@ -144,7 +145,7 @@ class Validator:
             x, y = x.to(device), y.to(device)
             spout = spout_vectors(klass, model.cfg.d_spout)
             with autocast:
-                out = model(x, num_precontext=npc.to(device),
+                out = model(x, num_precontext=None if self.mode == "lm" else npc.to(device),
                             spout=None if spout is None else spout.to(device))
             ce = F.cross_entropy(out.logits.float().view(-1, out.logits.shape[-1]), y.view(-1),
                                  ignore_index=-1, reduction="sum")
@@ -319,7 +320,9 @@ def _train(args, device, world: int, rank: int) -> dict:
             sync = (contextlib.nullcontext() if world == 1 or micro == args.grad_accum - 1
                     else net.no_sync())
             with sync, autocast:
-                out = net(x, num_precontext=npc,
+                # lm sequences have no prefix beyond <|startoftext|>, which causal attention
+                # already shows to every position: plain causal (flash) attention
+                out = net(x, num_precontext=None if args.mode == "lm" else npc,
                           spout=None if spout is None else spout.to(device))
                 ce = lm_loss(out.logits, y)
                 loss = ce + out.router_loss(cfg)

@@ -111,6 +111,8 @@ def test_causal_and_prefix_masks():
     # prefix of 5: token 8 lies after the prefix, so positions 0..7 still ignore it
     a, b = m(idx, num_precontext=5).logits, m(changed, num_precontext=5).logits
     assert torch.allclose(a[0, :8], b[0, :8], atol=1e-6)
+    # a prefix of just the first token is plain causal attention (the trainer's lm mode)
+    assert torch.allclose(m(idx).logits, m(idx, num_precontext=1).logits, atol=1e-6)
     # per-row prefix lengths
     both = m(torch.cat([idx, idx]), num_precontext=torch.tensor([10, 5])).logits
     assert torch.allclose(both[0], m(idx, num_precontext=10).logits[0], atol=1e-5)
