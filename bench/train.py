@@ -53,6 +53,13 @@ def flops_per_token(cfg: SwitchConfig, seq_len: int) -> float:
     return 6 * cfg.active_params() + attn + head
 
 
+def free_cuda() -> None:
+    """Release the finished model's memory before the next one is timed."""
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+
+
 def run(cfg: SwitchConfig, args, device) -> dict:
     torch.manual_seed(0)
     model = SwitchLM(cfg).to(device).train()
@@ -92,11 +99,8 @@ def run(cfg: SwitchConfig, args, device) -> dict:
            "total_params_M": round(model.num_params() / 1e6, 1), "loss": round(float(loss.detach()), 3)}
     if peak:
         out["mfu"] = round(tps * flops_per_token(cfg, T) / peak, 3)
-    del model, net, opt
     if device.type == "cuda":
         out["max_mem_GiB"] = round(torch.cuda.max_memory_allocated() / 2**30, 1)
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
     return out
 
 
@@ -129,12 +133,14 @@ def main() -> None:
          preset=args.preset, batch_size=args.batch_size, seq_len=args.seq_len,
          steps=args.steps, compile=args.compile)
     dense = run(dense_twin(base), args, device)
+    free_cuda()
     emit(model="dense", **dense)
     impls = ["grouped"] + (["loop"] if args.also_loop or not cuda else [])
     results = {}
     for impl in impls:
         cfg = make_config(args.preset, d_spout=0, moe_impl=impl)
         results[impl] = run(cfg, args, device)
+        free_cuda()
         emit(model=f"switch-{impl}", n_experts=cfg.n_experts, **results[impl])
     emit(figure="switch_vs_dense_tokens_per_s",
          ratio=round(results["grouped"]["tokens_per_s"] / dense["tokens_per_s"], 3),

@@ -138,7 +138,7 @@ def add_ext(src: str, n_layers: int, ext_hidden: int = 0) -> SwitchLM:
     state = new.state_dict()
     old_state = old.state_dict()
     for k, v in old_state.items():
-        if k.startswith("spout.") and k == f"spout.{16}.weight":
+        if k == "spout.16.weight":
             continue                        # its output grows with the layer count
         state[k] = v
     if cfg.d_spout:

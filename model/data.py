@@ -176,12 +176,9 @@ class Source:
         r = int(np.searchsorted(self.first_chunk, c, side="right")) - 1
         k = c - int(self.first_chunk[r])
         start = k * self.budget
-        length = int(self.rows.lengths[r])
-        last = k == int(self.first_chunk[r + 1] - self.first_chunk[r]) - 1
-        stop = self.budget if not last else length - start
-        toks = self.rows.row(r, start, start + min(stop, self.budget))
+        toks = self.rows.row(r, start, start + self.budget)
         klass = self.spec.klass if self.spec.klass >= 0 else self.rows.row_class(r)
-        return toks, last and start + toks.size == length, klass
+        return toks, start + toks.size == int(self.rows.lengths[r]), klass
 
 
 class Mixture:

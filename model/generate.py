@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from .checkpoint import CheckpointError, load_model
+from .data import spout_vectors
 from .model import SwitchLM
 
 
@@ -85,9 +86,7 @@ def spout_vector(model: SwitchLM, klass: int | None, batch: int):
         raise InputError("this model has no spout (d_spout = 0)")
     if not 0 <= klass < d:
         raise InputError(f"--spout {klass}: classes are 0..{d - 1}")
-    v = torch.zeros(batch, d, device=model.head.weight.device)
-    v[:, klass] = 1.0
-    return v
+    return spout_vectors(torch.full((batch,), klass), d).to(model.head.weight.device)
 
 
 def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .generate import InputError, Sample, decode, layout_ids, load, sample, spout_vector
+from .generate import (InputError, Sample, check_length, decode, layout_ids, load, sample,
+                       spout_vector)
 
 MASK = "[MASK]"
 
@@ -103,7 +104,6 @@ class LM:
         ``max_new_tokens``; ranked by summed log-probability / length ** ``length_penalty``."""
         if beam < 1:
             raise InputError("beam must be at least 1")
-        from .generate import check_length
         model, cfg = self.model, self.cfg
         ids, npc = layout_ids(model, self.enc, self._ids(context),
                               None if prefix is None else self._ids(prefix))
@@ -204,7 +204,6 @@ class LM:
             if m_id not in prefix:
                 raise InputError("no <|inputmask|> token in the context: nothing to fill")
         ids, npc = layout_ids(self.model, self.enc, [], prefix)
-        from .generate import check_length
         check_length(self.model, len(ids), False)
         x = torch.tensor([ids], device=self.device)
         holes = [i for i, t in enumerate(ids) if t == m_id]
@@ -224,7 +223,7 @@ class LM:
             h, tok, lp = best
             chosen[h] = (tok, lp)
             x[0, h] = tok
-        groups, i = [], 0
+        groups: list[list[int]] = []
         for h in holes:
             if groups and h == groups[-1][-1] + 1 and len(groups[-1]) < mask_tokens:
                 groups[-1].append(h)
@@ -307,7 +306,6 @@ class LM:
         for c in contexts:
             ids = self._nonempty(c)
             full, npc = layout_ids(self.model, self.enc, [], ids)
-            from .generate import check_length
             check_length(self.model, len(full) - 1, False)
             if pos is None:
                 at = len(full) - 1

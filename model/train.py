@@ -21,7 +21,8 @@ import torch.nn.functional as F
 
 from .checkpoint import (CheckpointError, list_checkpoints, load_model, remove_temporaries,
                          save_checkpoint, write_json_atomic)
-from .data import Layout, SequenceData, loader, parse_sources, spout_vectors
+from .data import (Layout, SequenceData, loader, manifest_vocab, parse_sources,
+                   spout_vectors)
 from .model import SwitchConfig, SwitchLM, make_config
 
 log = logging.getLogger("swelm.train")
@@ -231,7 +232,6 @@ def train(args) -> dict:
 def _train(args, device, world: int, rank: int) -> dict:
     main = rank == 0
     specs = parse_sources(args.data)
-    from .data import manifest_vocab
     vocab = manifest_vocab(specs)
     cfg = _config(args, vocab)
     seq_len = args.seq_len or cfg.n_ctx

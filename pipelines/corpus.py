@@ -208,8 +208,8 @@ def write_shard(item, folder: str, prefix: str = "part") -> tuple[str, int]:
 def run(args, beam_args) -> int:
     import apache_beam as beam
     import numpy as np
-    from corpus_tools.dedup import (MinHasher, bucket_pairs, exact_key, is_boilerplate,
-                                    is_contained, line_keys, line_votes)
+    from corpus_tools.dedup import (MinHasher, bucket_pairs, exact_key, is_contained, line_keys,
+                                    line_votes)
     from corpus_tools.sites import load_sites
     from corpus_tools.weight import effective_weight
     from pipelines.beam_util import (clean_temporaries, make_pipeline, pack, shard_of,

@@ -99,17 +99,22 @@ def _cmd(*args):
             *args]
 
 
+def _kill_after(seconds: float, *args: str) -> None:
+    """Start ``swelm ARGS`` and SIGKILL it (and its workers) after ``seconds``."""
+    proc = subprocess.Popen(_cmd(*args), cwd=ROOT, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(seconds)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
 def test_restart_after_sigkill(demo, tmp_path):
     warc = str(demo / "crawl" / "warc" / "*.warc.gz")
     args = ["build-corpus", "--warc", warc, "--sites", str(demo / "sites.toml"), "--shards", "3"]
     ref = tmp_path / "ref"
     assert main([*args, "--out", str(ref)]) == 0
     out = tmp_path / "killed"
-    proc = subprocess.Popen(_cmd(*args, "--out", str(out)), cwd=ROOT, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(2.5)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    _kill_after(2.5, *args, "--out", str(out))
     assert main([*args, "--out", str(out)]) == 0
     assert digest(str(out)) == digest(str(ref))
     assert no_temporaries(str(out))
@@ -282,11 +287,7 @@ def test_encode_restart_after_sigkill(demo, tmp_path):
     ref = tmp_path / "ref"
     assert main([*args, "--out", str(ref)]) == 0
     out = tmp_path / "killed"
-    proc = subprocess.Popen(_cmd(*args, "--out", str(out)), cwd=ROOT, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.5)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    _kill_after(1.5, *args, "--out", str(out))
     assert not (out / "manifest.json").exists() or digest(str(out)) == digest(str(ref))
     assert main([*args, "--out", str(out)]) == 0
     assert digest(str(out)) == digest(str(ref))
