@@ -238,6 +238,12 @@ class SwitchFFN(nn.Module):
             out.index_copy_(0, idx, (y * gate[idx, None].to(y.dtype)).to(out.dtype))
         return out
 
+    def _compute_dtype(self, h):
+        dtype, dev = h.dtype, h.device.type
+        if torch.is_autocast_enabled(dev):
+            dtype = torch.get_autocast_dtype(dev)
+        return dtype
+
     def _grouped(self, h, expert, gate, keep):
         # Static shapes (every token is computed, dropped ones are zeroed), so the layer
         # compiles without graph breaks.
@@ -246,11 +252,8 @@ class SwitchFFN(nn.Module):
         counts = torch.zeros(E, dtype=torch.int32, device=h.device).scatter_add_(
             0, expert.to(torch.int64), torch.ones_like(expert, dtype=torch.int32))
         offs = counts.cumsum(0, dtype=torch.int32)
-        dtype = h.dtype
-        dev = h.device.type
-        if torch.is_autocast_enabled(dev):
-            dtype = torch.get_autocast_dtype(dev)
-        if dev == "cuda" and dtype == torch.float32:
+        dtype = self._compute_dtype(h)
+        if h.device.type == "cuda" and dtype == torch.float32:
             dtype = torch.bfloat16              # the CUDA kernels take bf16 only
         xs = h.index_select(0, order).to(dtype)
         w_in = self.w_in.to(dtype).transpose(1, 2)
@@ -287,11 +290,12 @@ class Block(nn.Module):
 
 @dataclass
 class LMOutput:
-    logits: torch.Tensor
+    logits: torch.Tensor | None     # None when ``labels`` were given (the loss is then computed)
     aux_loss: torch.Tensor          # load-balancing loss, mean over switch layers
     z_loss: torch.Tensor            # router z-loss, mean over switch layers
     dropped: torch.Tensor           # fraction of tokens over capacity, mean over layers
     hidden_states: list | None = None
+    loss: torch.Tensor | None = None  # mean cross-entropy over the labels that are not -1
 
     def router_loss(self, cfg: SwitchConfig) -> torch.Tensor:
         return cfg.aux_loss_coef * self.aux_loss + cfg.z_loss_coef * self.z_loss
@@ -394,11 +398,13 @@ class SwitchLM(nn.Module):
     # ---------------------------------------------------------------- forward
     def forward(self, idx: torch.Tensor, *, num_precontext=None, spout: torch.Tensor | None = None,
                 cache: KVCache | None = None, output_hidden_states: bool = False,
-                last_only: bool = False) -> LMOutput:
+                last_only: bool = False, labels: torch.Tensor | None = None) -> LMOutput:
         """``idx`` (B, T) token ids.  ``num_precontext`` (B,) or int: that many first tokens form
         the bidirectional prefix.  ``spout`` (B, d_spout): class vector (without a cache).
         ``cache``: a :class:`KVCache` extended in place.  ``last_only``: logits of the last
-        position only (generation)."""
+        position only (generation).  ``labels`` (B, T), -1 where there is no target: return the
+        mean cross-entropy (float32) instead of the logits; compiled, the loss then fuses with
+        the output layer and no float32 copy of the logits is ever written."""
         cfg = self.cfg
         B, T = idx.shape
         device = idx.device
@@ -435,10 +441,16 @@ class SwitchLM(nn.Module):
         if last_only:
             x = x[:, -1:]
         h = F.silu(self.head(x))
-        logits = F.linear(h, self.wte.weight) + self.head_bias
-        zero = logits.new_zeros(())
+        logits = F.linear(h, self.wte.weight, self.head_bias)
+        zero = logits.new_zeros((), dtype=torch.float32)
         mean = (lambda v: torch.stack(v).mean()) if lbs else (lambda v: zero)
-        return LMOutput(logits, mean(lbs), mean(zs), mean(drops), hidden)
+        loss = None
+        if labels is not None:
+            wide = logits if logits.element_size() >= 4 else logits.float()
+            loss = F.cross_entropy(wide.view(-1, cfg.vocab_size), labels.reshape(-1),
+                                   ignore_index=-1)
+            logits = None
+        return LMOutput(logits, mean(lbs), mean(zs), mean(drops), hidden, loss)
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())

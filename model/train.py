@@ -111,8 +111,25 @@ def _optimizer(params, args, device):
     return torch.optim.AdamW(groups, lr=args.lr, betas=(0.9, 0.95), eps=1e-8, **kw)
 
 
-def lm_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), y.view(-1), ignore_index=-1)
+def clip_and_step(opt: torch.optim.Optimizer, params, max_norm: float) -> torch.Tensor:
+    """Clip the gradients to a total 2-norm of ``max_norm`` and take the optimizer step;
+    returns the norm before clipping.  A fused optimizer divides the gradients by its
+    ``grad_scale`` inside its own kernel (the interface of ``torch.amp.GradScaler``), which
+    saves a read and a write of every gradient; other optimizers get the gradients divided
+    first."""
+    grads = [p.grad for p in params if p.grad is not None]
+    norm = torch.nn.utils.get_total_norm(grads, foreach=True)
+    scale = (norm / max_norm).clamp(min=1.0)
+    if opt.defaults.get("fused"):
+        opt.grad_scale = scale
+        try:
+            opt.step()
+        finally:
+            del opt.grad_scale
+    else:
+        torch._foreach_div_(grads, scale)
+        opt.step()
+    return norm
 
 
 class Validator:
@@ -323,15 +340,17 @@ def _train(args, device, world: int, rank: int) -> dict:
                 # lm sequences have no prefix beyond <|startoftext|>, which causal attention
                 # already shows to every position: plain causal (flash) attention
                 out = net(x, num_precontext=None if args.mode == "lm" else npc,
-                          spout=None if spout is None else spout.to(device))
-                ce = lm_loss(out.logits, y)
+                          spout=None if spout is None else spout.to(device), labels=y)
+                ce = out.loss
                 loss = ce + out.router_loss(cfg)
             (loss / args.grad_accum).backward()
             sums += torch.stack([ce.detach(), out.aux_loss.detach().float(),
                                  out.z_loss.detach().float(), out.dropped.detach().float()])
-        gnorm = (torch.nn.utils.clip_grad_norm_(params, args.grad_clip)
-                 if args.grad_clip > 0 else torch.zeros(()))
-        opt.step()
+        if args.grad_clip > 0:
+            gnorm = clip_and_step(opt, params, args.grad_clip)
+        else:
+            gnorm = torch.zeros(())
+            opt.step()
         opt.zero_grad(set_to_none=True)
         step += 1
         tok0 += tokens_per_step

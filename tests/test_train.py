@@ -207,3 +207,26 @@ def test_decode_expands_bag_of_tokens(trained):
     ha = enc.encode("は")[0]
     assert decode(enc, [ha, model.cfg.token("bagoftoken"), model.cfg.token("endoftext"), ha],
                   model.cfg) == "はははは"
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_clip_and_step_equals_clip_grad_norm_then_step(fused):
+    """Clipping folded into a fused optimizer's step (its grad_scale) or done by division:
+    the same parameters as clip_grad_norm_ followed by a plain step."""
+    from model.train import clip_and_step
+    torch.manual_seed(0)
+    ref = [torch.nn.Parameter(torch.randn(7, 5)), torch.nn.Parameter(torch.randn(5))]
+    ours = [torch.nn.Parameter(p.detach().clone()) for p in ref]
+    opt_ref = torch.optim.AdamW(ref, lr=0.1)
+    opt = torch.optim.AdamW(ours, lr=0.1, fused=fused)
+    for step, g_scale in enumerate((30.0, 0.01, 5.0)):      # clipped, not clipped, clipped
+        grads = [torch.randn_like(p) * g_scale for p in ref]
+        for p, q, g in zip(ref, ours, grads):
+            p.grad, q.grad = g.clone(), g.clone()
+        n_ref = torch.nn.utils.clip_grad_norm_(ref, 1.0)
+        opt_ref.step()
+        n = clip_and_step(opt, ours, 1.0)
+        assert float(n) == pytest.approx(float(n_ref), rel=1e-6)
+        assert not hasattr(opt, "grad_scale")
+        for p, q in zip(ref, ours):
+            assert torch.allclose(p, q, atol=1e-6), step
