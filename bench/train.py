@@ -68,14 +68,15 @@ def run(cfg: SwitchConfig, args, device) -> dict:
     net = torch.compile(model) if args.compile else model
     amp = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
            else torch.autocast("cpu", enabled=False))
-    B, T = args.batch_size, args.seq_len
-    x = torch.randint(0, cfg.vocab_size - 7, (B, T + 1), device=device)
+    B, T, A = args.batch_size, args.seq_len, args.grad_accum
+    xs = torch.randint(0, cfg.vocab_size - 7, (A, B, T + 1), device=device)
 
     def step():
-        with amp:
-            out = net(x[:, :-1], labels=x[:, 1:])
-            loss = out.loss + out.router_loss(cfg)
-        loss.backward()
+        for x in xs:
+            with amp:
+                out = net(x[:, :-1], labels=x[:, 1:])
+                loss = out.loss + out.router_loss(cfg)
+            (loss / A).backward()
         clip_and_step(opt, params, 1.0)
         opt.zero_grad(set_to_none=True)
         return loss
@@ -100,7 +101,7 @@ def run(cfg: SwitchConfig, args, device) -> dict:
         print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=args.profile,
                                           max_name_column_width=100),
               flush=True)
-    tps = B * T * args.steps / dt
+    tps = A * B * T * args.steps / dt
     peak = peak_flops()
     out = {"tokens_per_s": round(tps), "active_params_M": round(cfg.active_params() / 1e6, 1),
            "total_params_M": round(model.num_params() / 1e6, 1), "loss": round(float(loss.detach()), 3)}
@@ -117,12 +118,16 @@ def main() -> None:
     ap.add_argument("--preset", default=None, help="default: small on CUDA, tiny on CPU")
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--seq-len", type=int, default=None)
+    ap.add_argument("--grad-accum", type=int, default=1,
+                    help="micro-batches per optimizer step (as the trainer's --grad-accum)")
+    ap.add_argument("--sdpa", default=None, choices=("flash", "cudnn", "efficient", "math"),
+                    help="CUDA: force one scaled-dot-product-attention backend")
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--warmup", type=int, default=None)
     ap.add_argument("--no-compile", dest="compile", action="store_false")
     ap.add_argument("--impls", default=None,
-                    help="MoE implementations to time, comma-separated (default: grouped on "
-                         "CUDA; grouped,loop on the CPU)")
+                    help="MoE implementations to time, comma-separated, or none (default: "
+                         "grouped on CUDA; grouped,loop on the CPU)")
     ap.add_argument("--profile", type=int, default=0, metavar="N",
                     help="CUDA: after timing, print the N most expensive kernels of 3 steps")
     args = ap.parse_args()
@@ -141,11 +146,17 @@ def main() -> None:
     base = make_config(args.preset, d_spout=0)
     emit(device=torch.cuda.get_device_name() if cuda else "cpu", torch=torch.__version__,
          preset=args.preset, batch_size=args.batch_size, seq_len=args.seq_len,
-         steps=args.steps, compile=args.compile)
+         steps=args.steps, grad_accum=args.grad_accum, sdpa=args.sdpa, compile=args.compile)
+    if args.sdpa:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+        backend = {"flash": SDPBackend.FLASH_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION,
+                   "efficient": SDPBackend.EFFICIENT_ATTENTION, "math": SDPBackend.MATH}
+        sdpa_kernel(backend[args.sdpa]).__enter__()
     dense = run(dense_twin(base), args, device)
     free_cuda()
     emit(model="dense", **dense)
     impls = args.impls.split(",") if args.impls else (["grouped"] if cuda else ["grouped", "loop"])
+    impls = [i for i in impls if i != "none"]
     results = {}
     for impl in impls:
         cfg = make_config(args.preset, d_spout=0, moe_impl=impl)

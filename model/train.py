@@ -232,6 +232,11 @@ def train(args) -> dict:
     else:
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.type == "cuda" and distributed:
+        if local >= torch.cuda.device_count():
+            raise SystemExit(f"swelm train: process LOCAL_RANK={local} has no GPU of its own "
+                             f"({torch.cuda.device_count()} CUDA device(s)): start at most "
+                             "that many processes per node, or train on CPU processes "
+                             "(gloo) with --device cpu")
         device = torch.device("cuda", local)
         torch.cuda.set_device(device)
     if distributed:

@@ -56,7 +56,8 @@ def test_score_equals_sum_of_tokens_and_a_direct_forward(lm):
     ids = [cfg.token("startoftext"), cfg.token("segmenter")] + lm.enc.encode(texts[0]) + \
         [cfg.token("endoftext")]
     with torch.no_grad():
-        logp = m(torch.tensor([ids]), num_precontext=1).logits[0].log_softmax(-1)
+        logp = m(torch.tensor([ids], device=lm.device),
+                 num_precontext=1).logits[0].float().log_softmax(-1)
     direct = sum(float(logp[i, ids[i + 1]]) for i in range(1, len(ids) - 1))
     assert out[0].total == pytest.approx(direct, abs=1e-4)
     # batch independence and --exclude-end

@@ -117,7 +117,8 @@ def test_ddp_two_processes_on_gloo(shards, tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
                         "--standalone", "-m", "pipelines.cli", "train", *TRAIN_ARGS,
-                        "--data", str(shards[0]), "--steps", "6", "--save-every", "3",
+                        "--device", "cpu", "--data", str(shards[0]), "--steps", "6",
+                        "--save-every", "3",
                         "--out", str(run)], cwd=ROOT, env=env, capture_output=True, text=True,
                        timeout=240)
     assert r.returncode == 0, r.stderr[-3000:]
