@@ -6,7 +6,8 @@
   an expert's capacity get zero from the experts; the "softmlp" bypass ``tanh(W x)`` is added to
   the expert output.  Two implementations with the same results: ``loop`` (one matmul per expert,
   the reference and the CPU default) and ``grouped`` (tokens sorted by expert, every expert in
-  one ``torch.nn.functional.grouped_mm``; the CUDA default in bf16).
+  one ``torch.nn.functional.grouped_mm``; the CUDA default in bf16).  In evaluation, fewer
+  tokens than experts (decoding) take each token's own expert weights, gathered.
 * Ext layers: dense swish FFN blocks after the switch blocks, with their own position embedding
   (initialised to zero) added before the first of them.
 * Prefix-LM: tokens before ``num_precontext`` are seen by every position, the rest is causal.
@@ -216,7 +217,9 @@ class SwitchFFN(nn.Module):
         onehot = F.one_hot(expert, E)
         rank = (onehot.cumsum(0) * onehot).sum(-1) - 1
         keep = rank < cap
-        if impl == "grouped":
+        if N < E and not self.training:
+            out = self._gathered(h, expert, gate, keep)
+        elif impl == "grouped":
             out = self._grouped(h, expert, gate, keep)
         else:
             out = self._loop(h, expert, gate, keep)
@@ -243,6 +246,16 @@ class SwitchFFN(nn.Module):
         if torch.is_autocast_enabled(dev):
             dtype = torch.get_autocast_dtype(dev)
         return dtype
+
+    def _gathered(self, h, expert, gate, keep):
+        # Fewer tokens than experts (decoding one token per sequence): each token gets its own
+        # expert's weights, gathered, so no pass over every expert's weights and no host sync.
+        dtype = self._compute_dtype(h)
+        w_in = self.w_in.index_select(0, expert).to(dtype)       # (N, H, D)
+        w_out = self.w_out.index_select(0, expert).to(dtype)     # (N, D, H)
+        y = torch.bmm(F.relu(torch.bmm(h.to(dtype).unsqueeze(1), w_in.transpose(1, 2))),
+                      w_out.transpose(1, 2)).squeeze(1)
+        return (y * (gate * keep)[:, None].to(y.dtype)).to(h.dtype)
 
     def _grouped(self, h, expert, gate, keep):
         # Static shapes (every token is computed, dropped ones are zeroed), so the layer
