@@ -139,6 +139,13 @@ class StripAndFilter:
         return doc
 
 
+def _one_capture(kv):
+    """Of the captures of one URL, the one with the most text: (document, its packed bytes)."""
+    from pipelines.beam_util import unpack
+    return max(((unpack(b), b) for b in kv[1]),
+               key=lambda c: (len(c[0]["text"]), c[0]["text"], c[0].get("rule") or ""))
+
+
 def _exact_dups(kv):
     ids = sorted(kv[1])
     return [(i, ("exact_duplicate", ids[0])) for i in ids[1:]]
@@ -245,11 +252,12 @@ def run(args, beam_args) -> int:
         pages = records | "Pages" >> beam.Filter(lambda r: "_event" not in r)
         # extraction is fused with reading (HTML never crosses a shuffle); then the same URL in
         # several WARCs (recrawls) keeps one capture, the one with the most text
-        docs = (pages | "Extract" >> beam.Map(ExtractDoc(rules))
-                | "ById" >> beam.Map(lambda d: (d["id"], pack(d))) | "GroupUrl" >> beam.GroupByKey()
-                | "OneCapture" >> beam.Map(lambda kv: max(map(unpack, kv[1]), key=lambda d: (
-                    len(d["text"]), d["text"], d.get("rule") or ""))))
-        extracted = docs | "Extracted" >> beam.Filter(lambda d: "rule" not in d)
+        captures = (pages | "Extract" >> beam.Map(ExtractDoc(rules))
+                    | "ById" >> beam.Map(lambda d: (d["id"], pack(d)))
+                    | "GroupUrl" >> beam.GroupByKey() | "OneCapture" >> beam.Map(_one_capture))
+        docs = captures | "Doc" >> beam.Map(lambda c: c[0])
+        extracted_packed = captures | "Extracted" >> beam.Filter(lambda c: "rule" not in c[0])
+        extracted = extracted_packed | "ExtractedDoc" >> beam.Map(lambda c: c[0])
         # boilerplate lines per site
         site_pages = (extracted | "SitePage" >> beam.Map(lambda d: (d["site"], 1))
                       | "PagesPerSite" >> beam.CombinePerKey(sum))
@@ -259,8 +267,15 @@ def run(args, beam_args) -> int:
         boiler = (line_pages
                   | "Boilerplate" >> beam.FlatMap(
                       _boilerplate_line, n=beam.pvalue.AsDict(site_pages), share=share))
-        filtered = (extracted | "StripNormaliseFilter" >> beam.Map(
-            StripAndFilter(rules), boiler=beam.pvalue.AsMultiMap(boiler)))
+        # the documents reach the filter (which waits for the boilerplate lines) through a
+        # shuffle on their id, still packed: the local runner then deals them out one by one,
+        # an even share per worker, where a materialised collection goes out in large chunks
+        strip_filter = StripAndFilter(rules)
+        filtered = (extracted_packed | "KeyExtracted" >> beam.Map(lambda c: (c[0]["id"], c[1]))
+                    | "SpreadExtracted" >> beam.GroupByKey()
+                    | "StripNormaliseFilter" >> beam.FlatMap(
+                        lambda kv, boiler: [strip_filter(unpack(b), boiler) for b in kv[1]],
+                        boiler=beam.pvalue.AsMultiMap(boiler)))
         kept = filtered | "Kept" >> beam.Filter(lambda d: "rule" not in d)
         # exact duplicates
         exact = (kept | "ExactKey" >> beam.Map(lambda d: (exact_key(d["text"]), d["id"]))
