@@ -88,9 +88,10 @@ def _ngram_stats(cp: np.ndarray) -> dict:
                 _, inverse, counts = np.unique(h, return_inverse=True, return_counts=True)
                 starts = np.flatnonzero(counts[inverse] > 1)
                 if len(starts):
+                    # starts are distinct, so plain indexed updates do what np.add.at does
                     delta = np.zeros(L + 1, dtype=np.int32)
-                    np.add.at(delta, starts, 1)
-                    np.add.at(delta, starts + n, -1)
+                    delta[starts] += 1
+                    delta[starts + n] -= 1
                     covered = int(np.count_nonzero(np.cumsum(delta[:L])))
             out[f"dup_{n}gram_ratio"] = covered / max(1, L)
     return out

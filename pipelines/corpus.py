@@ -5,8 +5,9 @@ Stages (each a named Beam step; every per-document function comes from ``corpus_
 1. ReadWarc: HTML responses (status 200) of the WARC files; each URL is given to the first site
    whose rules accept it (pages of no site are counted and dropped: Common Crawl input works).
 2. Extract with the site's profile.
-3. Boilerplate: pages per (site, line) counted with a combiner; lines on ≥ ``--boilerplate-share``
-   of a site's pages are removed. Only those keys (a few per site) are broadcast.
+3. Boilerplate: pages per (site, line) counted with a combiner into ``--line-buckets`` tables
+   per site; lines on ≥ ``--boilerplate-share`` of a site's pages are removed. Only those keys
+   (a few per site) are broadcast.
 4. Normalise, then Filter with the site's thresholds and NG words.
 5. Exact duplicates: GroupByKey on ``exact_key``; the smallest id stays.
 6. Near duplicates: MinHash band keys → GroupByKey → candidate pairs → signature Jaccard check
@@ -30,6 +31,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +141,21 @@ class StripAndFilter:
         return doc
 
 
+class DocBins:
+    """``(bin, packed document)`` with the bin the least loaded so far of ``bins``, counting a
+    document's characters plus a fixed cost: the bins get about the same work."""
+
+    def __init__(self, bins: int) -> None:
+        self.bins, self.load = max(1, bins), None
+
+    def __call__(self, capture):
+        if self.load is None:
+            self.load = [0] * self.bins
+        b = min(range(self.bins), key=lambda i: (self.load[i], i))
+        self.load[b] += len(capture[0]["text"]) + 2000
+        return b, capture[1]
+
+
 def _one_capture(kv):
     """Of the captures of one URL, the one with the most text: (document, its packed bytes)."""
     from pipelines.beam_util import unpack
@@ -172,24 +189,79 @@ class ApplyWeights:
 
 
 # -- writing ----------------------------------------------------------------------------------
-def _boilerplate_line(kv, n: dict, share: float):
-    """``(site, line key)`` of a ``("site\tkey", pages)`` count that makes it boilerplate."""
+def line_buckets_for(paths: list[str]) -> int:
+    """Buckets per site for the line counts: 64, or one per 128 MB of WARC input, so that a
+    bucket's table stays small on any input size."""
+    total = sum(os.path.getsize(p) for p in paths)
+    return int(max(64, min(1 << 16, total // (128 << 20))))
+
+
+def _line_buckets(doc: dict, buckets: int):
+    """A page's distinct line keys, grouped by ``(site, bucket)``."""
+    by = {}
+    for key in doc["_lines"]:
+        by.setdefault(int(key[:8], 16) % buckets, []).append(key)
+    for b, keys in by.items():
+        yield (doc["site"], b), keys
+
+
+def count_keys():
+    """A CombineFn: in how many inputs (lists of distinct keys) each key is."""
+    import apache_beam as beam
+
+    class CountKeys(beam.CombineFn):
+        def create_accumulator(self):
+            return {}
+
+        def add_input(self, acc, keys):
+            for k in keys:
+                acc[k] = acc.get(k, 0) + 1
+            return acc
+
+        def merge_accumulators(self, accs):
+            accs = sorted(accs, key=len, reverse=True)
+            out = accs[0]
+            for acc in accs[1:]:
+                for k, c in acc.items():
+                    out[k] = out.get(k, 0) + c
+            return out
+
+        def extract_output(self, acc):
+            return acc
+
+    return CountKeys()
+
+
+def _boilerplate_lines(kv, n: dict, share: float):
+    """``(site, line key)`` of each counted line that is boilerplate for its site."""
     from corpus_tools.dedup import is_boilerplate
-    site, key = kv[0].split("\t", 1)
-    if is_boilerplate(kv[1], n.get(site, 0), share):
-        yield site, key
+    site = kv[0][0]
+    docs = n.get(site, 0)
+    for key, pages in kv[1].items():
+        if is_boilerplate(pages, docs, share):
+            yield site, key
 
 
 def balanced_bins(paths: list[str], bins: int) -> list[tuple[int, str]]:
-    """(bin, path) with the files spread over ``bins`` bins of about equal bytes (largest file
-    first into the lightest bin)."""
+    """(bin, path) with the files spread over ``bins`` bins of about equal bytes. Files of one
+    crawl (the same name before the segment number) are spread on their own first, largest
+    first into the bin with the least of that crawl, so that every bin gets about the same share
+    of each crawl: the cost per byte differs between crawls (page sizes, encodings)."""
     bins = max(1, min(bins, len(paths)))
-    load = [0] * bins
+    size = {p: os.path.getsize(p) for p in paths}
+    groups: dict[str, list[str]] = {}
+    for p in paths:
+        stem = re.sub(r"[-_.]?\d+(\.warc)?(\.gz)?$", "", os.path.basename(p))
+        groups.setdefault(stem, []).append(p)
+    total = [0] * bins
     out = []
-    for path in sorted(paths, key=lambda p: (-os.path.getsize(p), p)):
-        b = min(range(bins), key=lambda i: (load[i], i))
-        load[b] += os.path.getsize(path)
-        out.append((b, path))
+    for stem in sorted(groups, key=lambda g: (-sum(size[p] for p in groups[g]), g)):
+        load = [0] * bins
+        for path in sorted(groups[stem], key=lambda p: (-size[p], p)):
+            b = min(range(bins), key=lambda i: (load[i], total[i], i))
+            load[b] += size[path]
+            total[b] += size[path]
+            out.append((b, path))
     return out
 
 
@@ -240,10 +312,10 @@ def run(args, beam_args) -> int:
     shards, thr, share = args.shards, args.jaccard, args.boilerplate_share
 
     with make_pipeline(args, beam_args) as p:
-        # WARC files in bins of about equal bytes: the local runner deals the same number of
-        # keys to every worker, so each one reads and extracts the same amount; other runners
-        # get one key per file
-        bins = len(paths) if getattr(args, "runner", None) else 4 * max(1, args.workers)
+        # WARC files in one bin per worker, of about equal bytes and an equal share of each
+        # crawl: the local runner deals the keys of a shuffle out in turn, so each worker reads
+        # and extracts the same amount; other runners get one key per file
+        bins = len(paths) if getattr(args, "runner", None) else max(1, args.workers)
         records = (p | "WarcPaths" >> beam.Create(balanced_bins(paths, bins), reshuffle=False)
                    | "Spread" >> beam.GroupByKey()
                    | "Paths" >> beam.FlatMap(lambda kv: sorted(kv[1]))
@@ -261,17 +333,23 @@ def run(args, beam_args) -> int:
         # boilerplate lines per site
         site_pages = (extracted | "SitePage" >> beam.Map(lambda d: (d["site"], 1))
                       | "PagesPerSite" >> beam.CombinePerKey(sum))
-        line_pages = (extracted | "LineKeys" >> beam.FlatMap(
-            lambda d: [(f"{d['site']}\t{k}", 1) for k in d["_lines"]])
-            | "PagesPerLine" >> beam.CombinePerKey(sum))
+        # pages per line: each page sends its line keys to (site, bucket) counters, so a
+        # worker's partial counts cross the shuffle as a few hundred tables, not one element per
+        # distinct line
+        buckets = args.line_buckets or line_buckets_for(paths)
+        line_pages = (extracted | "LineKeys" >> beam.FlatMap(_line_buckets, buckets=buckets)
+                      | "PagesPerLine" >> beam.CombinePerKey(count_keys()))
         boiler = (line_pages
                   | "Boilerplate" >> beam.FlatMap(
-                      _boilerplate_line, n=beam.pvalue.AsDict(site_pages), share=share))
+                      _boilerplate_lines, n=beam.pvalue.AsDict(site_pages), share=share))
         # the documents reach the filter (which waits for the boilerplate lines) through a
-        # shuffle on their id, still packed: the local runner then deals them out one by one,
-        # an even share per worker, where a materialised collection goes out in large chunks
+        # shuffle, still packed. Other runners key them by id. The local runner deals a
+        # materialised collection out in large chunks, and the keys of a shuffle in turn, so
+        # there each document goes to the least loaded of one key per worker (by its text)
         strip_filter = StripAndFilter(rules)
-        filtered = (extracted_packed | "KeyExtracted" >> beam.Map(lambda c: (c[0]["id"], c[1]))
+        spread = (DocBins(args.workers) if not getattr(args, "runner", None)
+                  else (lambda c: (c[0]["id"], c[1])))
+        filtered = (extracted_packed | "KeyExtracted" >> beam.Map(spread)
                     | "SpreadExtracted" >> beam.GroupByKey()
                     | "StripNormaliseFilter" >> beam.FlatMap(
                         lambda kv, boiler: [strip_filter(unpack(b), boiler) for b in kv[1]],
@@ -389,6 +467,9 @@ def add_parser(sub) -> None:
                    help="lines this long count for containment (default 30)")
     p.add_argument("--boilerplate-share", type=float, default=0.1,
                    help="lines on this share of a site's pages are boilerplate (default 0.1)")
+    p.add_argument("--line-buckets", type=int, default=0,
+                   help="line-count tables per site (default: 64, or one per 128 MB of WARC "
+                        "input if that is more)")
     p.add_argument("--budget", type=float, default=None,
                    help="characters wanted in the weighted corpus (default: weights as repeats)")
     p.add_argument("--genre-weight", type=_genre_weights, default={},

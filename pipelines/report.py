@@ -59,7 +59,8 @@ def write_report(out: str, table: list, sites, args) -> dict:
     stats = summarise(table)
     stats["settings"] = {k: v for k, v in sorted(vars(args).items())
                          if isinstance(v, (int, float, str, bool, list, dict, type(None)))
-                         and k not in ("func", "beam_pipeline", "out", "workers", "runner", "warc", "sites")}
+                         and k not in ("func", "beam_pipeline", "out", "workers", "runner", "warc",
+                                       "sites", "line_buckets")}
     write_json(os.path.join(out, "stats.json"), stats)
     plots = _plots(out, stats)
     lines = ["# Corpus build report", "",
