@@ -342,18 +342,21 @@ def run(args, beam_args) -> int:
         boiler = (line_pages
                   | "Boilerplate" >> beam.FlatMap(
                       _boilerplate_lines, n=beam.pvalue.AsDict(site_pages), share=share))
-        # the documents reach the filter (which waits for the boilerplate lines) through a
-        # shuffle, still packed. Other runners key them by id. The local runner deals a
-        # materialised collection out in large chunks, and the keys of a shuffle in turn, so
-        # there each document goes to the least loaded of one key per worker (by its text)
+        # the filter waits for the boilerplate lines, so its input is materialised. The local
+        # runner deals a materialised collection out to its workers in chunks of several MB,
+        # but the keys of a shuffle one by one: there the packed documents go through a
+        # shuffle on one key per worker, each to the least loaded (by its text). Other runners
+        # balance the work themselves.
         strip_filter = StripAndFilter(rules)
-        spread = (DocBins(args.workers) if not getattr(args, "runner", None)
-                  else (lambda c: (c[0]["id"], c[1])))
-        filtered = (extracted_packed | "KeyExtracted" >> beam.Map(spread)
-                    | "SpreadExtracted" >> beam.GroupByKey()
-                    | "StripNormaliseFilter" >> beam.FlatMap(
-                        lambda kv, boiler: [strip_filter(unpack(b), boiler) for b in kv[1]],
-                        boiler=beam.pvalue.AsMultiMap(boiler)))
+        if getattr(args, "runner", None):
+            filtered = extracted | "StripNormaliseFilter" >> beam.Map(
+                strip_filter, boiler=beam.pvalue.AsMultiMap(boiler))
+        else:
+            filtered = (extracted_packed | "KeyExtracted" >> beam.Map(DocBins(args.workers))
+                        | "SpreadExtracted" >> beam.GroupByKey()
+                        | "StripNormaliseFilter" >> beam.FlatMap(
+                            lambda kv, boiler: [strip_filter(unpack(b), boiler) for b in kv[1]],
+                            boiler=beam.pvalue.AsMultiMap(boiler)))
         kept = filtered | "Kept" >> beam.Filter(lambda d: "rule" not in d)
         # exact duplicates
         exact = (kept | "ExactKey" >> beam.Map(lambda d: (exact_key(d["text"]), d["id"]))
