@@ -74,7 +74,8 @@ def main(argv=None) -> None:
                  warc_mb_gz=round(mb, 1), seconds=round(times[workers], 1),
                  docs_per_s=round(docs / times[workers], 1),
                  mb_per_s=round(mb / times[workers], 2))
-        emit(bench="pipeline_speedup", rules="relaxed" if args.relaxed else "defaults", workers=2, ratio=round(times[1] / times[2], 2), target=1.7,
+        emit(bench="pipeline_speedup", rules="relaxed" if args.relaxed else "defaults",
+             workers=2, ratio=round(times[1] / times[2], 2), target=1.7,
              cores=os.cpu_count())
 
 

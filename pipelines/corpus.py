@@ -188,7 +188,7 @@ class ApplyWeights:
         return dict(doc, weight=round(self._factors[doc["site"]], 6))
 
 
-# -- writing ----------------------------------------------------------------------------------
+# -- boilerplate counts and work distribution -------------------------------------------------
 def line_buckets_for(paths: list[str]) -> int:
     """Buckets per site for the line counts: 64, or one per 128 MB of WARC input, so that a
     bucket's table stays small on any input size."""
@@ -265,6 +265,7 @@ def balanced_bins(paths: list[str], bins: int) -> list[tuple[int, str]]:
     return out
 
 
+# -- writing ----------------------------------------------------------------------------------
 def write_shard(item, folder: str, prefix: str = "part") -> tuple[str, int]:
     import pyarrow as pa
     import pyarrow.parquet as pq
