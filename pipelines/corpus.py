@@ -11,7 +11,8 @@ Stages (each a named Beam step; every per-document function comes from ``corpus_
 4. Normalise, then Filter with the site's thresholds and NG words.
 5. Exact duplicates: GroupByKey on ``exact_key``; the smallest id stays.
 6. Near duplicates: MinHash band keys → GroupByKey → candidate pairs → signature Jaccard check
-   → connected components by min-label propagation (``--cc-rounds`` joins, each a shuffle);
+   → connected components by min-label propagation (``--cc-rounds`` rounds, each one shuffle
+   of the labels with the adjacency lists);
    and containment (long-line keys → owner = smallest page → share of foreign lines), computed
    over every extracted page, kept or not, so that a page repeating rejected pages is caught.
    A page rejected by a filter keeps that rule; duplicates are marked among the kept pages.
@@ -161,6 +162,22 @@ def _one_capture(kv):
     from pipelines.beam_util import unpack
     return max(((unpack(b), b) for b in kv[1]),
                key=lambda c: (len(c[0]["text"]), c[0]["text"], c[0].get("rule") or ""))
+
+
+def _send_label(kv):
+    """One round of min-label propagation: a node's label to itself and to every neighbour,
+    and its state (label, neighbours) to itself."""
+    node, (label, neighbours) = kv
+    yield node, (label, neighbours)
+    for nb in neighbours:
+        yield nb, (label, None)
+
+
+def _min_label(kv):
+    """The smallest label a node received, with its neighbours carried on."""
+    msgs = list(kv[1])
+    neighbours = next(n for _, n in msgs if n is not None)
+    return kv[0], (min(label for label, _ in msgs), neighbours)
 
 
 def _exact_dups(kv):
@@ -373,15 +390,15 @@ def run(args, beam_args) -> int:
             | "Pairs" >> beam.FlatMap(lambda kv: bucket_pairs(
                 [(i, np.frombuffer(s, np.uint32)) for i, s in kv[1]], thr, args.max_bucket))
             | "DistinctPairs" >> beam.Distinct())
-        labels = (edges | "Nodes" >> beam.FlatMap(lambda e: [e[0], e[1]])
-                  | "DistinctNodes" >> beam.Distinct() | "Self" >> beam.Map(lambda n: (n, n)))
-        both = edges | "BothWays" >> beam.FlatMap(lambda e: [(e[0], e[1]), (e[1], e[0])])
+        # min-label propagation: each node's (label, neighbours) travels with the labels sent
+        # to it, so a round is one shuffle
+        state = (edges | "BothWays" >> beam.FlatMap(lambda e: [(e[0], e[1]), (e[1], e[0])])
+                 | "Adjacency" >> beam.GroupByKey()
+                 | "Init" >> beam.Map(lambda kv: (kv[0], (kv[0], sorted(set(kv[1]))))))
         for r in range(args.cc_rounds):
-            sent = ({"edge": both, "label": labels} | f"Join{r}" >> beam.CoGroupByKey()
-                    | f"Send{r}" >> beam.FlatMap(lambda kv: [
-                        (nb, min(kv[1]["label"])) for nb in kv[1]["edge"]] + [
-                        (kv[0], min(kv[1]["label"]))]))
-            labels = sent | f"Min{r}" >> beam.CombinePerKey(min)
+            state = (state | f"Send{r}" >> beam.FlatMap(_send_label)
+                     | f"Round{r}" >> beam.GroupByKey() | f"Min{r}" >> beam.Map(_min_label))
+        labels = state | "Labels" >> beam.Map(lambda kv: (kv[0], kv[1][0]))
         near = labels | "NearDups" >> beam.FlatMap(
             lambda kv: [(kv[0], ("near_duplicate", kv[1]))] if kv[1] != kv[0] else [])
         # containment runs over every extracted page: a split page rejected for quality still
