@@ -53,6 +53,7 @@ class ReadWarc:
     def __call__(self, path: str):
         from warcio.archiveiterator import ArchiveIterator
         from corpus_tools.charset import decode_html
+        from corpus_tools.fetch import HTML_TYPES
         from corpus_tools.sites import load_sites
         if self.sites is None:
             self.sites = load_sites(self.rules)
@@ -69,8 +70,7 @@ class ReadWarc:
                     url = rec.rec_headers.get_header("WARC-Target-URI")
                     status = rec.http_headers.get_statuscode()
                     ctype = rec.http_headers.get_header("Content-Type") or "text/html"
-                    if status != "200" or ctype.split(";")[0].strip() not in (
-                            "text/html", "application/xhtml+xml"):
+                    if status != "200" or ctype.split(";")[0].strip() not in HTML_TYPES:
                         continue
                     if rec.rec_headers.get_header("WARC-Truncated"):
                         yield {"_event": "truncated_record", "site": "", "url": url}
@@ -206,11 +206,10 @@ class ApplyWeights:
 
 
 # -- boilerplate counts and work distribution -------------------------------------------------
-def line_buckets_for(paths: list[str]) -> int:
+def line_buckets_for(total_bytes: int) -> int:
     """Buckets per site for the line counts: 64, or one per 128 MB of WARC input, so that a
     bucket's table stays small on any input size."""
-    total = sum(os.path.getsize(p) for p in paths)
-    return int(max(64, min(1 << 16, total // (128 << 20))))
+    return int(max(64, min(1 << 16, total_bytes // (128 << 20))))
 
 
 def _line_buckets(doc: dict, buckets: int):
@@ -259,15 +258,15 @@ def _boilerplate_lines(kv, n: dict, share: float):
             yield site, key
 
 
-def balanced_bins(paths: list[str], bins: int) -> list[tuple[int, str]]:
-    """(bin, path) with the files spread over ``bins`` bins of about equal bytes. Files of one
-    crawl (the same name before the segment number) are spread on their own first, largest
-    first into the bin with the least of that crawl, so that every bin gets about the same share
-    of each crawl: the cost per byte differs between crawls (page sizes, encodings)."""
-    bins = max(1, min(bins, len(paths)))
-    size = {p: os.path.getsize(p) for p in paths}
+def balanced_bins(size: dict[str, int], bins: int) -> list[tuple[int, str]]:
+    """(bin, path) with the files (``{path: bytes}``) spread over ``bins`` bins of about equal
+    bytes. Files of one crawl (the same name before the segment number) are spread on their own
+    first, largest first into the bin with the least of that crawl, so that every bin gets about
+    the same share of each crawl: the cost per byte differs between crawls (page sizes,
+    encodings)."""
+    bins = max(1, min(bins, len(size)))
     groups: dict[str, list[str]] = {}
-    for p in paths:
+    for p in sorted(size):
         stem = re.sub(r"[-_.]?\d+(\.warc)?(\.gz)?$", "", os.path.basename(p))
         groups.setdefault(stem, []).append(p)
     total = [0] * bins
@@ -319,6 +318,7 @@ def run(args, beam_args) -> int:
     if not paths:
         print(f"swelm build-corpus: no WARC files match {' '.join(args.warc)}")
         return 2
+    sizes = {p: os.path.getsize(p) for p in paths}
     out = os.path.abspath(args.out)
     for sub in ("corpus", "rejected"):
         os.makedirs(os.path.join(out, sub), exist_ok=True)
@@ -334,7 +334,7 @@ def run(args, beam_args) -> int:
         # crawl: the local runner deals the keys of a shuffle out in turn, so each worker reads
         # and extracts the same amount; other runners get one key per file
         bins = len(paths) if getattr(args, "runner", None) else max(1, args.workers)
-        records = (p | "WarcPaths" >> beam.Create(balanced_bins(paths, bins), reshuffle=False)
+        records = (p | "WarcPaths" >> beam.Create(balanced_bins(sizes, bins), reshuffle=False)
                    | "Spread" >> beam.GroupByKey()
                    | "Paths" >> beam.FlatMap(lambda kv: sorted(kv[1]))
                    | "ReadWarc" >> beam.FlatMap(ReadWarc(rules)))
@@ -354,7 +354,7 @@ def run(args, beam_args) -> int:
         # pages per line: each page sends its line keys to (site, bucket) counters, so a
         # worker's partial counts cross the shuffle as a few hundred tables, not one element per
         # distinct line
-        buckets = args.line_buckets or line_buckets_for(paths)
+        buckets = args.line_buckets or line_buckets_for(sum(sizes.values()))
         line_pages = (extracted | "LineKeys" >> beam.FlatMap(_line_buckets, buckets=buckets)
                       | "PagesPerLine" >> beam.CombinePerKey(count_keys()))
         boiler = (line_pages
