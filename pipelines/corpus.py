@@ -98,18 +98,13 @@ class ExtractDoc:
         self.rules, self.sites = rules, None
 
     def __call__(self, page: dict):
-        from corpus_tools.dedup import line_keys
         from corpus_tools.extract import extract
         if self.sites is None:
             self.sites = _site_table(self.rules)
         site = self.sites[page["site"]]
         e = extract(page.pop("html"), site.extract)
         page.update(text=e.text, title=e.title, lang=e.lang or "", link_ratio=e.link_ratio)
-        if e.ok:
-            # the line keys for the boilerplate count, computed here where the work is spread
-            # evenly over the workers
-            page["_lines"] = list(line_keys(e.text))
-        else:
+        if not e.ok:
             page["rule"] = f"extract_{e.outcome}"
         return page
 
@@ -128,7 +123,6 @@ class StripAndFilter:
         site = self.sites[doc["site"]]
         if doc["site"] not in self.boiler:     # the side input is the same for every document
             self.boiler[doc["site"]] = set(boiler[doc["site"]])
-        doc.pop("_lines", None)
         text, removed = strip_lines(doc["text"], self.boiler[doc["site"]])
         text = self.norm(text)
         if site.ng_words and site.name not in self.ng:
@@ -144,7 +138,9 @@ class StripAndFilter:
 
 class DocBins:
     """``(bin, packed document)`` with the bin the least loaded so far of ``bins``, counting a
-    document's characters plus a fixed cost: the bins get about the same work."""
+    document's characters plus a fixed cost of 600 characters (the per-document cost of the
+    filter stage measured on the shared sites, in characters' worth): the bins get about the
+    same work."""
 
     def __init__(self, bins: int) -> None:
         self.bins, self.load = max(1, bins), None
@@ -153,7 +149,7 @@ class DocBins:
         if self.load is None:
             self.load = [0] * self.bins
         b = min(range(self.bins), key=lambda i: (self.load[i], i))
-        self.load[b] += len(capture[0]["text"]) + 2000
+        self.load[b] += len(capture[0]["text"]) + 600
         return b, capture[1]
 
 
@@ -214,8 +210,9 @@ def line_buckets_for(total_bytes: int) -> int:
 
 def _line_buckets(doc: dict, buckets: int):
     """A page's distinct line keys, grouped by ``(site, bucket)``."""
+    from corpus_tools.dedup import line_keys
     by = {}
-    for key in doc["_lines"]:
+    for key in line_keys(doc["text"]):
         by.setdefault(int(key[:8], 16) % buckets, []).append(key)
     for b, keys in by.items():
         yield (doc["site"], b), keys
