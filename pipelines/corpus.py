@@ -2,7 +2,9 @@
 
 Stages (each a named Beam step; every per-document function comes from ``corpus_tools``):
 
-1. ReadWarc: HTML responses (status 200) of the WARC files; each URL is given to the first site
+1. ReadWarc: HTML responses (status 200) of the WARC files, read in byte ranges cut at record
+   boundaries (``corpus_tools.warc``: about 64 per worker on the local runner, 64 MB on other
+   runners), so that one large file is spread over workers; each URL is given to the first site
    whose rules accept it (pages of no site are counted and dropped: Common Crawl input works).
 2. Extract with the site's profile.
 3. Boilerplate: pages per (site, line) counted with a combiner into ``--line-buckets`` tables
@@ -46,46 +48,54 @@ def doc_id(url: str) -> str:
 
 # -- per-element functions (wiring around corpus_tools) ---------------------------------------
 class ReadWarc:
+    """Pages of one byte range ``(path, start, end)`` of a WARC file (see ``corpus_tools.warc``):
+    HTML responses with status 200, each given to the first site whose rules accept its URL."""
+
     def __init__(self, rules: str):
         self.rules = rules
         self.sites = None
 
-    def __call__(self, path: str):
-        from warcio.archiveiterator import ArchiveIterator
+    def __call__(self, piece):
         from corpus_tools.charset import decode_html
         from corpus_tools.fetch import HTML_TYPES
         from corpus_tools.sites import load_sites
+        from corpus_tools.warc import iter_range
         if self.sites is None:
             self.sites = load_sites(self.rules)
+        path, start, end = piece
+        read = False
         try:
-            f = open(path, "rb")
-        except OSError as exc:
-            yield {"_event": "unreadable_warc", "site": "", "url": path, "error": str(exc)}
-            return
-        with f:
-            try:
-                for rec in ArchiveIterator(f):
-                    if rec.rec_type != "response" or rec.http_headers is None:
-                        continue
-                    url = rec.rec_headers.get_header("WARC-Target-URI")
-                    status = rec.http_headers.get_statuscode()
-                    ctype = rec.http_headers.get_header("Content-Type") or "text/html"
-                    if status != "200" or ctype.split(";")[0].strip() not in HTML_TYPES:
-                        continue
-                    if rec.rec_headers.get_header("WARC-Truncated"):
-                        yield {"_event": "truncated_record", "site": "", "url": url}
-                        continue
-                    site = next((s for s in self.sites if s.in_scope(url)), None)
-                    if site is None:
-                        yield {"_event": "no_site", "site": "", "url": url}
-                        continue
+            for kind, rec in iter_range(path, start, end):
+                read = True
+                if kind == "damaged":       # the reader resumes at the next record
+                    yield {"_event": "damaged_warc", "site": "", "url": path, "error": rec}
+                    continue
+                if rec.rec_type != "response" or rec.http_headers is None:
+                    continue
+                url = rec.rec_headers.get_header("WARC-Target-URI")
+                status = rec.http_headers.get_statuscode()
+                ctype = rec.http_headers.get_header("Content-Type") or "text/html"
+                if status != "200" or ctype.split(";")[0].strip() not in HTML_TYPES:
+                    continue
+                if rec.rec_headers.get_header("WARC-Truncated"):
+                    yield {"_event": "truncated_record", "site": "", "url": url}
+                    continue
+                site = next((s for s in self.sites if s.in_scope(url)), None)
+                if site is None:
+                    yield {"_event": "no_site", "site": "", "url": url}
+                    continue
+                try:
                     body = rec.content_stream().read()
-                    html = decode_html(body, ctype, site.encoding)[0]
-                    yield {"id": doc_id(url), "url": url, "site": site.name, "genre": site.genre,
-                           "html": html}
-            except Exception as exc:     # a damaged WARC: keep what was read, report the file
-                yield {"_event": "damaged_warc", "site": "", "url": path,
-                       "error": f"{type(exc).__name__}: {exc}"}
+                except Exception as exc:    # a damaged record body: the next read resyncs
+                    yield {"_event": "damaged_warc", "site": "", "url": path,
+                           "error": f"{url}: {type(exc).__name__}: {exc}"}
+                    continue
+                html = decode_html(body, ctype, site.encoding)[0]
+                yield {"id": doc_id(url), "url": url, "site": site.name, "genre": site.genre,
+                       "html": html}
+        except OSError as exc:
+            if start == 0 or read:          # an unopenable file is reported once, not per range
+                yield {"_event": "unreadable_warc", "site": "", "url": path, "error": str(exc)}
 
 
 def _site_table(rules: str) -> dict:
@@ -255,27 +265,38 @@ def _boilerplate_lines(kv, n: dict, share: float):
             yield site, key
 
 
-def balanced_bins(size: dict[str, int], bins: int) -> list[tuple[int, str]]:
-    """(bin, path) with the files (``{path: bytes}``) spread over ``bins`` bins of about equal
-    bytes. Files of one crawl (the same name before the segment number) are spread on their own
-    first, largest first into the bin with the least of that crawl, so that every bin gets about
-    the same share of each crawl: the cost per byte differs between crawls (page sizes,
-    encodings)."""
+def balanced_bins(size: dict, bins: int) -> list[tuple[int, object]]:
+    """(bin, item) with the items (``{path or (path, start, end): bytes}``) spread over ``bins``
+    bins of about equal bytes. Items of one crawl (the same file name before the segment
+    number) are spread on their own first, largest first into the bin with the least of that
+    crawl, so that every bin gets about the same share of each crawl: the cost per byte differs
+    between crawls (page sizes, encodings). Equal ranges of one file go to the bins in turn."""
     bins = max(1, min(bins, len(size)))
-    groups: dict[str, list[str]] = {}
-    for p in sorted(size):
-        stem = re.sub(r"[-_.]?\d+(\.warc)?(\.gz)?$", "", os.path.basename(p))
-        groups.setdefault(stem, []).append(p)
+    groups: dict[str, list] = {}
+    for item in sorted(size):
+        path = item[0] if isinstance(item, tuple) else item
+        stem = re.sub(r"[-_.]?\d+(\.warc)?(\.gz)?$", "", os.path.basename(path))
+        groups.setdefault(stem, []).append(item)
     total = [0] * bins
     out = []
     for stem in sorted(groups, key=lambda g: (-sum(size[p] for p in groups[g]), g)):
         load = [0] * bins
-        for path in sorted(groups[stem], key=lambda p: (-size[p], p)):
+        for item in sorted(groups[stem], key=lambda p: (-size[p], p)):
             b = min(range(bins), key=lambda i: (load[i], total[i], i))
-            load[b] += size[path]
-            total[b] += size[path]
-            out.append((b, path))
+            load[b] += size[item]
+            total[b] += size[item]
+            out.append((b, item))
     return out
+
+
+def range_bytes(total_bytes: int, workers: int, runner) -> int:
+    """Size of the WARC byte ranges read as one unit: about 64 per worker on the local runner
+    (at least 256 kB; one worker reads whole files), 64 MB on other runners."""
+    if runner:
+        return 64 << 20
+    if workers <= 1:
+        return 1 << 62
+    return max(256 << 10, total_bytes // (64 * workers))
 
 
 # -- writing ----------------------------------------------------------------------------------
@@ -304,6 +325,7 @@ def run(args, beam_args) -> int:
     from corpus_tools.dedup import (MinHasher, bucket_pairs, exact_key, is_contained, line_keys,
                                     line_votes)
     from corpus_tools.sites import load_sites
+    from corpus_tools.warc import plan as warc_plan
     from corpus_tools.weight import effective_weight
     from pipelines.beam_util import (clean_temporaries, make_pipeline, pack, shard_of,
                                      take_json_lines, unpack)
@@ -316,6 +338,8 @@ def run(args, beam_args) -> int:
         print(f"swelm build-corpus: no WARC files match {' '.join(args.warc)}")
         return 2
     sizes = {p: os.path.getsize(p) for p in paths}
+    runner = getattr(args, "runner", None)
+    pieces = warc_plan(paths, range_bytes(sum(sizes.values()), args.workers, runner))
     out = os.path.abspath(args.out)
     for sub in ("corpus", "rejected"):
         os.makedirs(os.path.join(out, sub), exist_ok=True)
@@ -327,13 +351,13 @@ def run(args, beam_args) -> int:
     shards, thr, share = args.shards, args.jaccard, args.boilerplate_share
 
     with make_pipeline(args, beam_args) as p:
-        # WARC files in one bin per worker, of about equal bytes and an equal share of each
-        # crawl: the local runner deals the keys of a shuffle out in turn, so each worker reads
-        # and extracts the same amount; other runners get one key per file
-        bins = len(paths) if getattr(args, "runner", None) else max(1, args.workers)
-        records = (p | "WarcPaths" >> beam.Create(balanced_bins(sizes, bins), reshuffle=False)
+        # WARC byte ranges in one bin per worker, of about equal bytes and an equal share of
+        # each crawl: the local runner deals the keys of a shuffle out in turn, so each worker
+        # reads and extracts the same amount; other runners get one key per range
+        bins = len(pieces) if runner else max(1, args.workers)
+        records = (p | "WarcRanges" >> beam.Create(balanced_bins(pieces, bins), reshuffle=False)
                    | "Spread" >> beam.GroupByKey()
-                   | "Paths" >> beam.FlatMap(lambda kv: sorted(kv[1]))
+                   | "Ranges" >> beam.FlatMap(lambda kv: sorted(kv[1]))
                    | "ReadWarc" >> beam.FlatMap(ReadWarc(rules)))
         events = records | "Events" >> beam.Filter(lambda r: "_event" in r)
         pages = records | "Pages" >> beam.Filter(lambda r: "_event" not in r)
@@ -363,7 +387,7 @@ def run(args, beam_args) -> int:
         # shuffle on one key per worker, each to the least loaded (by its text). Other runners
         # balance the work themselves.
         strip_filter = StripAndFilter(rules)
-        if getattr(args, "runner", None):
+        if runner:
             filtered = extracted | "StripNormaliseFilter" >> beam.Map(
                 strip_filter, boiler=beam.pvalue.AsMultiMap(boiler))
         else:

@@ -1,0 +1,158 @@
+"""WARC files read in byte ranges, so that one big file can be spread over several workers.
+
+A ``.warc.gz`` written the standard way (ours, Common Crawl's) compresses each record as its own
+gzip member. Such a file can be cut anywhere: a range ``[start, end)`` holds the records whose
+member *starts* in it. The reader of a range that does not start at 0 skips to the first gzip
+member that decompresses to a WARC record header; the reader of the previous range reads its last
+record to the end even when it crosses ``end``. Every record is read exactly once, whatever the
+cut points.
+
+A cut is only placed where a member that starts a WARC record is followed by another such member
+(or the end of the file). What this cannot tell from a record boundary is a run of whole
+per-record gzip members stored verbatim inside a record's payload (a crawled ``.warc.gz``, which
+deflate keeps as stored bytes); the reader would then also yield those stored records. Files
+that cannot be cut (plain ``.warc``, or a whole file compressed as one gzip member) are one
+range. A reader that meets damaged bytes inside its range reports them and resumes at the next
+record header, so one damaged record does not lose the rest of the file.
+"""
+from __future__ import annotations
+
+import os
+import zlib
+from collections.abc import Iterator
+
+GZIP_MAGIC = b"\x1f\x8b\x08"
+_SCAN = 1 << 16            # bytes read at a time while looking for a member start
+_PROBE = 1 << 12           # compressed bytes decompressed to check a candidate member
+
+
+def per_record_gzip(path: str, probe: int = 1 << 16) -> bool:
+    """Whether ``path`` is gzip with its first record in a member of its own (the first member
+    ends within ``probe`` bytes and another member or the end of the file follows)."""
+    with open(path, "rb") as f:
+        head = f.read(probe)
+    if not head.startswith(GZIP_MAGIC):
+        return False
+    d = zlib.decompressobj(31)
+    try:
+        out = d.decompress(head, 1 << 22)
+    except zlib.error:
+        return False
+    if not d.eof or not out.startswith(b"WARC/"):
+        return False
+    rest = d.unused_data
+    return rest.startswith(GZIP_MAGIC) or (not rest and len(head) < probe)
+
+
+def ranges(path: str, size: int, piece: int, reach: int = 4 << 20) -> list[tuple[int, int]]:
+    """``[(start, end)]`` covering ``path`` (``size`` bytes) in pieces of about ``piece`` bytes,
+    each cut moved forward to the next record (looked for within ``reach`` bytes), so that a
+    range's length is the compressed size of the records it holds; one range when the file is
+    small or cannot be cut."""
+    k = max(1, round(size / max(1, piece)))
+    if k == 1 or not per_record_gzip(path):
+        return [(0, size)]
+    cuts = [0]
+    with open(path, "rb") as f:
+        for i in range(1, k):
+            at = max(size * i // k, cuts[-1] + 1)
+            if at >= size:
+                break
+            limit = min(size, at + reach)
+            cut = next_member(f, at, limit)
+            while cut is not None and not _chained(f, cut, size, reach):
+                cut = next_member(f, cut + 1, limit)
+            if cut is not None and cut > cuts[-1]:
+                cuts.append(cut)
+    cuts.append(size)
+    return list(zip(cuts[:-1], cuts[1:]))
+
+
+def _is_member(buf: bytes) -> bool:
+    """Whether ``buf`` starts a gzip member whose content starts a WARC record."""
+    d = zlib.decompressobj(31)
+    try:
+        out = d.decompress(buf, 16)
+    except zlib.error:
+        return False
+    return out.startswith(b"WARC/")
+
+
+def _chained(f, pos: int, size: int, reach: int) -> bool:
+    """Whether the member at ``pos`` ends (within ``reach`` bytes) where the file ends or another
+    WARC record member starts: a gzip member stored inside a record's payload (a crawled
+    ``.warc.gz``) is then not taken for a record boundary, unless two of them follow each
+    other there."""
+    f.seek(pos)
+    d = zlib.decompressobj(31)
+    read = 0
+    while not d.eof:
+        block = f.read(_SCAN)
+        if not block or read > reach:
+            return False
+        read += len(block)
+        try:
+            d.decompress(block, 1 << 16)
+            while d.unconsumed_tail and not d.eof:
+                d.decompress(d.unconsumed_tail, 1 << 16)
+        except zlib.error:
+            return False
+    after = pos + read - len(d.unused_data)
+    if after >= size:
+        return True
+    f.seek(after)
+    return _is_member(f.read(_PROBE))
+
+
+def next_member(f, start: int, end: int) -> int | None:
+    """Offset of the first gzip member at or after ``start`` and before ``end`` that starts a
+    WARC record, or None."""
+    pos = start
+    while pos < end:
+        f.seek(pos)
+        chunk = f.read(_SCAN + len(GZIP_MAGIC) - 1)
+        if not chunk:
+            return None
+        i = chunk.find(GZIP_MAGIC)
+        while i != -1 and pos + i < end:
+            f.seek(pos + i)
+            if _is_member(f.read(_PROBE)):
+                return pos + i
+            i = chunk.find(GZIP_MAGIC, i + 1)
+        pos += _SCAN
+    return None
+
+
+def iter_range(path: str, start: int, end: int) -> Iterator[tuple[str, object]]:
+    """``("record", warcio record)`` for each record whose member starts in ``[start, end)``,
+    in file order, and ``("damaged", "offset N: error")`` where the bytes could not be read (the
+    reader then resumes at the next record header in the range). A record must be consumed
+    before the next item is taken, as with warcio's ``ArchiveIterator``."""
+    from warcio.archiveiterator import ArchiveIterator
+    with open(path, "rb") as f:
+        pos = start if start == 0 else next_member(f, start, end)
+        while pos is not None and pos < end:
+            f.seek(pos)
+            it = ArchiveIterator(f)
+            try:
+                for rec in it:
+                    if it.offset >= end:
+                        return
+                    yield "record", rec
+                return
+            except Exception as exc:        # damaged bytes: report, then find the next record
+                at = max(it.offset, pos)
+                yield "damaged", f"offset {at}: {type(exc).__name__}: {exc}"
+                if not path.endswith(".gz"):
+                    return                  # no member boundaries to resume at
+                pos = next_member(f, at + 1, end)
+
+
+def plan(paths: list[str], piece: int) -> dict[tuple[str, int, int], int]:
+    """``{(path, start, end): bytes}`` for every range of every file."""
+    out = {}
+    for p in paths:
+        size = os.path.getsize(p)
+        for s, e in ranges(p, size, piece):
+            out[(p, s, e)] = e - s
+    return out
