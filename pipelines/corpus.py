@@ -18,7 +18,8 @@ Stages (each a named Beam step; every per-document function comes from ``corpus_
    and containment (long-line keys → owner = smallest page → share of foreign lines), computed
    over every extracted page, kept or not, so that a page repeating rejected pages is caught.
    A page rejected by a filter keeps that rule; duplicates are marked among the kept pages.
-7. Weight: per-site repeat factors from site × genre weights and the optional ``--budget``.
+7. Weight: per-site repeat factors from site × genre weights and the optional ``--budget``,
+   set on each document by the corpus writer.
 8. Write: documents go to ``--shards`` shards by a hash of their id, sorted by id inside a shard,
    written with pyarrow under a temporary name and renamed: the same input gives the same bytes
    whatever the runner or the number of workers.
@@ -197,18 +198,27 @@ def _sum_tuples(values):
     return tuple(map(sum, zip(*values))) if values else ()
 
 
-class ApplyWeights:
-    """Sets each document's repeat factor; the factors are computed once per worker from the
-    per-site sizes (a side input, the same for every document)."""
+class WriteCorpusShard:
+    """Writes one corpus shard with each document's repeat factor set; the factors are computed
+    once per worker from the per-site sizes (a side input, the same for every shard)."""
 
-    def __init__(self, weights: dict, budget):
-        self.weights, self.budget, self._factors = weights, budget, None
+    def __init__(self, folder: str, weights: dict, budget):
+        self.folder, self.weights, self.budget, self._factors = folder, weights, budget, None
 
-    def __call__(self, doc: dict, sizes: dict) -> dict:
+    def __call__(self, item, sizes: dict):
         from corpus_tools.weight import factors
         if self._factors is None:
             self._factors = factors(sizes, self.weights, self.budget)
-        return dict(doc, weight=round(self._factors[doc["site"]], 6))
+        return write_shard(item, self.folder, factors=self._factors)
+
+
+def _weighted_chars(kv, sizes: dict, weights: dict, budget, genre_of: dict):
+    """The stats row of a site's weighted characters: its kept characters × its repeat factor
+    (the factor is the same for every document of a site)."""
+    from corpus_tools.weight import factors
+    site, chars = kv
+    return (site, genre_of[site], "kept"), (0, 0, chars * round(
+        factors(sizes, weights, budget)[site], 6))
 
 
 # -- boilerplate counts and work distribution -------------------------------------------------
@@ -300,12 +310,16 @@ def range_bytes(total_bytes: int, workers: int, runner) -> int:
 
 
 # -- writing ----------------------------------------------------------------------------------
-def write_shard(item, folder: str, prefix: str = "part") -> tuple[str, int]:
+def write_shard(item, folder: str, prefix: str = "part", factors: dict | None = None
+                ) -> tuple[str, int]:
     import pyarrow as pa
     import pyarrow.parquet as pq
     from pipelines.beam_util import unpack
     shard, blobs = item
     docs = sorted(map(unpack, blobs), key=lambda d: d["id"])
+    if factors is not None:
+        for d in docs:
+            d["weight"] = round(factors[d["site"]], 6)
     cols = {f: [d.get(f) for d in docs] for f in SCHEMA_FIELDS}
     schema = pa.schema([("id", pa.string()), ("url", pa.string()), ("site", pa.string()),
                         ("genre", pa.string()), ("title", pa.string()), ("lang", pa.string()),
@@ -456,16 +470,23 @@ def run(args, beam_args) -> int:
         corpus = final | "Corpus" >> beam.Filter(lambda d: "rule" not in d)
         sizes = (corpus | "SiteChars" >> beam.Map(lambda d: (d["site"], d["chars"]))
                  | "CharsPerSite" >> beam.CombinePerKey(sum))
-        weighted = corpus | "Weight" >> beam.Map(ApplyWeights(weights, args.budget),
-                                                 sizes=beam.pvalue.AsDict(sizes))
+        # the documents go to their shards packed from the stage that marks them; the writer
+        # sets their weights (per-site factors from the per-site sizes), so the corpus is not
+        # materialised a second time to wait for the sizes
         corpus_dir, rej_dir = os.path.join(out, "corpus"), os.path.join(out, "rejected")
-        (weighted | "ShardCorpus" >> beam.Map(lambda d: (shard_of(d["id"], shards), pack(d)))
-         | "GroupCorpus" >> beam.GroupByKey() | "WriteCorpus" >> beam.Map(write_shard, corpus_dir))
+        (corpus | "ShardCorpus" >> beam.Map(lambda d: (shard_of(d["id"], shards), pack(d)))
+         | "GroupCorpus" >> beam.GroupByKey()
+         | "WriteCorpus" >> beam.Map(WriteCorpusShard(corpus_dir, weights, args.budget),
+                                     sizes=beam.pvalue.AsDict(sizes)))
         (rej_keyed | "AllRejects" >> beam.Flatten()
          | "GroupRejects" >> beam.GroupByKey() | "WriteRejects" >> beam.Map(write_shard, rej_dir))
         # statistics: small per-key sums gathered once
-        rows = ((weighted | "StatKept" >> beam.Map(
-            lambda d: ((d["site"], d["genre"], "kept"), (1, d["chars"], d["chars"] * d["weight"]))),
+        genre_of = {s.name: s.genre for s in sites}
+        rows = ((corpus | "StatKept" >> beam.Map(
+            lambda d: ((d["site"], d["genre"], "kept"), (1, d["chars"], 0.0))),
+            sizes | "StatWeighted" >> beam.Map(
+                _weighted_chars, sizes=beam.pvalue.AsDict(sizes), weights=weights,
+                budget=args.budget, genre_of=genre_of),
             *rej_stats,
             events | "StatEvents" >> beam.Map(lambda e: (("", "", e["_event"]), (1, 0, 0.0))),
             labels | "Clusters" >> beam.Map(lambda kv: (("", "", "cluster_member"), (1, 0, 0.0))),
