@@ -28,8 +28,10 @@ def make_pipeline(args, beam_args: list[str]):
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
     flags = list(beam_args)
     if args.workers > 1:
+        from pipelines import LOCAL_WORKER_ENV
         flags += [f"--direct_num_workers={args.workers}",
                   "--direct_running_mode=multi_processing"]
+        os.environ[LOCAL_WORKER_ENV] = "1"      # inherited by the worker processes
     return beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(flags))
 
 

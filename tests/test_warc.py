@@ -198,3 +198,4 @@ def test_build_corpus_reader_reports_a_missing_file_once(tmp_path):
     gone = str(tmp_path / "gone.warc.gz")
     out = [r for rng in ((0, 100), (100, 200), (200, 300)) for r in read((gone, *rng))]
     assert [(r["_event"], r["url"]) for r in out] == [("unreadable_warc", gone)]
+

@@ -1,0 +1,34 @@
+"""Beam plumbing: the local runner's worker processes."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_local_worker_quick_exit_keeps_the_exit_status(tmp_path, fail):
+    """The local runner's worker processes end right after a normal return; a failure still
+    ends the process with its error status (the runner reports a failed worker)."""
+    script = tmp_path / "sdk_worker_main.py"        # the name the hook looks for
+    script.write_text(
+        "import atexit, sys\n"
+        "atexit.register(lambda: open(sys.argv[1], 'w').write('teardown ran'))\n"
+        "import pipelines\n"
+        f"if {fail}:\n    raise RuntimeError('harness failed')\n", encoding="utf-8")
+    mark = tmp_path / "mark"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, SWELM_LOCAL_WORKER="1",
+               PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    r = subprocess.run([sys.executable, str(script), str(mark)], env=env, capture_output=True,
+                       text=True)
+    if fail:
+        assert r.returncode == 1 and "harness failed" in r.stderr
+        assert mark.exists()                        # the normal teardown ran
+    else:
+        assert r.returncode == 0 and not mark.exists()   # left before the teardown
+    env.pop("SWELM_LOCAL_WORKER")
+    r = subprocess.run([sys.executable, str(script), str(mark)], env=env)
+    assert mark.exists()                            # not a local worker: no quick exit
