@@ -15,7 +15,8 @@ Stages (each a named Beam step; every per-document function comes from ``corpus_
 6. Near duplicates: MinHash band keys → GroupByKey → candidate pairs → signature Jaccard check
    → connected components by min-label propagation (``--cc-rounds`` rounds, each one shuffle
    of the labels with the adjacency lists);
-   and containment (long-line keys → owner = smallest page → share of foreign lines), computed
+   and containment (long-line keys, combined into bucket tables before the shuffle → owner =
+   smallest page → share of foreign lines), computed
    over every extracted page, kept or not, so that a page repeating rejected pages is caught.
    A page rejected by a filter keeps that rule; duplicates are marked among the kept pages.
 7. Weight: per-site repeat factors from site × genre weights and the optional ``--budget``,
@@ -265,6 +266,46 @@ def count_keys():
     return CountKeys()
 
 
+def _long_line_buckets(doc: dict, min_chars: int, buckets: int):
+    """A page's long lines for the containment check, grouped by bucket: ``(bucket, (page
+    characters, page id, [(line key, line characters), …]))``."""
+    from corpus_tools.dedup import line_keys
+    by = {}
+    for key, chars in line_keys(doc["text"], min_chars).items():
+        by.setdefault(int(key[:8], 16) % buckets, []).append((key, chars))
+    for b, lines in sorted(by.items()):
+        yield b, (doc["chars"], doc["id"], lines)
+
+
+def line_holders():
+    """A CombineFn: ``{line key: [(page characters, page id, line characters), …]}`` of the
+    inputs ``(page characters, page id, [(line key, line characters), …])``."""
+    import apache_beam as beam
+
+    class LineHolders(beam.CombineFn):
+        def create_accumulator(self):
+            return {}
+
+        def add_input(self, acc, page):
+            chars, doc, lines = page
+            for key, c in lines:
+                acc.setdefault(key, []).append((chars, doc, c))
+            return acc
+
+        def merge_accumulators(self, accs):
+            accs = sorted(accs, key=len, reverse=True)
+            out = accs[0]
+            for acc in accs[1:]:
+                for key, holders in acc.items():
+                    out.setdefault(key, []).extend(holders)
+            return out
+
+        def extract_output(self, acc):
+            return acc
+
+    return LineHolders()
+
+
 def _boilerplate_lines(kv, n: dict, share: float):
     """``(site, line key)`` of each counted line that is boilerplate for its site."""
     from corpus_tools.dedup import is_boilerplate
@@ -336,7 +377,7 @@ def write_shard(item, folder: str, prefix: str = "part", factors: dict | None = 
 def run(args, beam_args) -> int:
     import apache_beam as beam
     import numpy as np
-    from corpus_tools.dedup import (MinHasher, bucket_pairs, exact_key, is_contained, line_keys,
+    from corpus_tools.dedup import (MinHasher, bucket_pairs, exact_key, is_contained,
                                     line_votes)
     from corpus_tools.sites import load_sites
     from corpus_tools.warc import plan as warc_plan
@@ -438,10 +479,14 @@ def run(args, beam_args) -> int:
             lambda kv: [(kv[0], ("near_duplicate", kv[1]))] if kv[1] != kv[0] else [])
         # containment runs over every extracted page: a split page rejected for quality still
         # makes the "big page" that repeats it a duplicate
-        contain = (filtered | "LongLines" >> beam.FlatMap(lambda d: [
-            (k, (d["chars"], d["id"], c)) for k, c in line_keys(d["text"], args.min_line_chars).items()])
-            | "GroupLines" >> beam.GroupByKey()
-            | "Votes" >> beam.FlatMap(lambda kv: ((d, v) for d, v, _ in line_votes(kv[1])))
+        # each page's long lines go to bucket tables (line key → holders) combined before the
+        # shuffle, as for the boilerplate counts: a few hundred tables cross it, not one element
+        # per line
+        contain = (filtered | "LongLines" >> beam.FlatMap(
+            _long_line_buckets, min_chars=args.min_line_chars, buckets=buckets)
+            | "GroupLines" >> beam.CombinePerKey(line_holders())
+            | "Votes" >> beam.FlatMap(lambda kv: (
+                (d, v) for holders in kv[1].values() for d, v, _ in line_votes(holders)))
             | "PerDoc" >> beam.CombinePerKey(_sum_tuples)
             | "Contained" >> beam.FlatMap(lambda kv: [
                 (kv[0], ("near_duplicate_containment", ""))] if is_contained(
@@ -531,8 +576,9 @@ def add_parser(sub) -> None:
     p.add_argument("--boilerplate-share", type=float, default=0.1,
                    help="lines on this share of a site's pages are boilerplate (default 0.1)")
     p.add_argument("--line-buckets", type=int, default=0,
-                   help="line-count tables per site (default: 64, or one per 128 MB of WARC "
-                        "input if that is more)")
+                   help="line tables per site for the boilerplate counts, and in all for the "
+                        "containment check (default: 64, or one per 128 MB of WARC input if "
+                        "that is more)")
     p.add_argument("--budget", type=float, default=None,
                    help="characters wanted in the weighted corpus (default: weights as repeats)")
     p.add_argument("--genre-weight", type=_genre_weights, default={},
