@@ -229,41 +229,19 @@ def line_buckets_for(total_bytes: int) -> int:
     return int(max(64, min(1 << 16, total_bytes // (128 << 20))))
 
 
+def _bucket(key: str, buckets: int) -> int:
+    """The table of a hexadecimal line key."""
+    return int(key[:8], 16) % buckets
+
+
 def _line_buckets(doc: dict, buckets: int):
     """A page's distinct line keys, grouped by ``(site, bucket)``."""
     from corpus_tools.dedup import line_keys
     by = {}
     for key in line_keys(doc["text"]):
-        by.setdefault(int(key[:8], 16) % buckets, []).append(key)
+        by.setdefault(_bucket(key, buckets), []).append(key)
     for b, keys in by.items():
         yield (doc["site"], b), keys
-
-
-def count_keys():
-    """A CombineFn: in how many inputs (lists of distinct keys) each key is."""
-    import apache_beam as beam
-
-    class CountKeys(beam.CombineFn):
-        def create_accumulator(self):
-            return {}
-
-        def add_input(self, acc, keys):
-            for k in keys:
-                acc[k] = acc.get(k, 0) + 1
-            return acc
-
-        def merge_accumulators(self, accs):
-            accs = sorted(accs, key=len, reverse=True)
-            out = accs[0]
-            for acc in accs[1:]:
-                for k, c in acc.items():
-                    out[k] = out.get(k, 0) + c
-            return out
-
-        def extract_output(self, acc):
-            return acc
-
-    return CountKeys()
 
 
 def _long_line_buckets(doc: dict, min_chars: int, buckets: int):
@@ -272,38 +250,66 @@ def _long_line_buckets(doc: dict, min_chars: int, buckets: int):
     from corpus_tools.dedup import line_keys
     by = {}
     for key, chars in line_keys(doc["text"], min_chars).items():
-        by.setdefault(int(key[:8], 16) % buckets, []).append((key, chars))
+        by.setdefault(_bucket(key, buckets), []).append((key, chars))
     for b, lines in sorted(by.items()):
         yield b, (doc["chars"], doc["id"], lines)
 
 
-def line_holders():
-    """A CombineFn: ``{line key: [(page characters, page id, line characters), …]}`` of the
-    inputs ``(page characters, page id, [(line key, line characters), …])``."""
+def _table_combine(add, merge):
+    """A CombineFn into one dict: ``add(table, input)`` puts an input in, ``merge(table, key,
+    value)`` folds in an entry of another table (the smaller tables into the largest)."""
     import apache_beam as beam
 
-    class LineHolders(beam.CombineFn):
+    class TableCombine(beam.CombineFn):
         def create_accumulator(self):
             return {}
 
-        def add_input(self, acc, page):
-            chars, doc, lines = page
-            for key, c in lines:
-                acc.setdefault(key, []).append((chars, doc, c))
+        def add_input(self, acc, item):
+            add(acc, item)
             return acc
 
         def merge_accumulators(self, accs):
             accs = sorted(accs, key=len, reverse=True)
             out = accs[0]
             for acc in accs[1:]:
-                for key, holders in acc.items():
-                    out.setdefault(key, []).extend(holders)
+                for key, value in acc.items():
+                    merge(out, key, value)
             return out
 
         def extract_output(self, acc):
             return acc
 
-    return LineHolders()
+    return TableCombine()
+
+
+def _count_add(table: dict, keys) -> None:
+    for k in keys:
+        table[k] = table.get(k, 0) + 1
+
+
+def _count_merge(table: dict, key, count: int) -> None:
+    table[key] = table.get(key, 0) + count
+
+
+def count_keys():
+    """A CombineFn: in how many inputs (lists of distinct keys) each key is."""
+    return _table_combine(_count_add, _count_merge)
+
+
+def _holders_add(table: dict, page) -> None:
+    chars, doc, lines = page
+    for key, c in lines:
+        table.setdefault(key, []).append((chars, doc, c))
+
+
+def _holders_merge(table: dict, key, holders: list) -> None:
+    table.setdefault(key, []).extend(holders)
+
+
+def line_holders():
+    """A CombineFn: ``{line key: [(page characters, page id, line characters), …]}`` of the
+    inputs ``(page characters, page id, [(line key, line characters), …])``."""
+    return _table_combine(_holders_add, _holders_merge)
 
 
 def _boilerplate_lines(kv, n: dict, share: float):

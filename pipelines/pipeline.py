@@ -40,8 +40,8 @@ def run(args, beam_args) -> int:
     rc = corpus.run(argparse.Namespace(
         warc=[os.path.join(out, "crawl", "warc", "*.warc.gz")], sites=sites, out=build,
         shards=args.shards, seed=args.seed, bands=16, rows=8, jaccard=0.8, max_bucket=1000,
-        cc_rounds=6, containment=0.8, min_line_chars=30, boilerplate_share=0.1, line_buckets=0, budget=None,
-        genre_weight={}, **common), beam_args)
+        cc_rounds=6, containment=0.8, min_line_chars=30, boilerplate_share=0.1, line_buckets=0,
+        budget=None, genre_weight={}, **common), beam_args)
     if rc:
         return rc
     return encode.run(argparse.Namespace(
