@@ -17,7 +17,6 @@ record header, so one damaged record does not lose the rest of the file.
 """
 from __future__ import annotations
 
-import os
 import zlib
 from collections.abc import Iterator
 
@@ -148,11 +147,10 @@ def iter_range(path: str, start: int, end: int) -> Iterator[tuple[str, object]]:
                 pos = next_member(f, at + 1, end)
 
 
-def plan(paths: list[str], piece: int) -> dict[tuple[str, int, int], int]:
-    """``{(path, start, end): bytes}`` for every range of every file."""
+def plan(sizes: dict[str, int], piece: int) -> dict[tuple[str, int, int], int]:
+    """``{(path, start, end): bytes}`` for every range of every file (``{path: bytes}``)."""
     out = {}
-    for p in paths:
-        size = os.path.getsize(p)
+    for p, size in sorted(sizes.items()):
         for s, e in ranges(p, size, piece):
             out[(p, s, e)] = e - s
     return out

@@ -400,7 +400,7 @@ def run(args, beam_args) -> int:
         return 2
     sizes = {p: os.path.getsize(p) for p in paths}
     runner = getattr(args, "runner", None)
-    pieces = warc_plan(paths, range_bytes(sum(sizes.values()), args.workers, runner))
+    pieces = warc_plan(sizes, range_bytes(sum(sizes.values()), args.workers, runner))
     out = os.path.abspath(args.out)
     for sub in ("corpus", "rejected"):
         os.makedirs(os.path.join(out, sub), exist_ok=True)
