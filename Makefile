@@ -29,7 +29,7 @@ tokenizer/.built: tokenizer/_swe.c $(STAMP)
 	@touch $@
 
 demo: $(STAMP) tokenizer/.built
-	$(PY) -m pipelines.demo
+	$(PY) -m swelm demo
 
 test: $(STAMP) tokenizer/.built
 	$(PY) -m pytest -q
@@ -45,13 +45,13 @@ bench: $(STAMP) tokenizer/.built
 
 # The bundled emoji table, rebuilt from the emoji package's data.
 emoji: $(STAMP)
-	$(PY) -m pipelines.cli build-emoji --out emoji.json
+	$(PY) -m swelm build-emoji --out emoji.json
 
 # The bundled vocabulary: built from the shared training text with Unicode's Unihan data
 # (Debian's unicode-data package: apt-get install unicode-data).
 vocab: emoji
 	$(PY) -m pip install -q -e '.[vocab]'
-	$(PY) -m pipelines.cli build-vocab --input $(JA_SHARED_DATA)/corpus/train.jsonl.gz \
+	$(PY) -m swelm build-vocab --input $(JA_SHARED_DATA)/corpus/train.jsonl.gz \
 	    --emoji emoji.json --out vocab/ja-swe36k.txt --size 36000 --variants-out vocab/variants.tsv
 
 clean:

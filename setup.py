@@ -7,7 +7,7 @@ from setuptools.command.build_py import build_py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # The bundled vocabulary lives at vocab/ and emoji.json at the top (see DESIGN.md); an
-# installed package carries copies in tokenizer/data/.
+# installed package carries copies in swelm/tokenizer/data/ (found with importlib.resources).
 BUNDLED = [("vocab/ja-swe36k.txt", "ja-swe36k.txt"), ("vocab/variants.tsv", "variants.tsv"),
            ("emoji.json", "emoji.json")]
 
@@ -15,7 +15,7 @@ BUNDLED = [("vocab/ja-swe36k.txt", "ja-swe36k.txt"), ("vocab/variants.tsv", "var
 class BuildPyWithData(build_py):
     def run(self):
         super().run()
-        target = os.path.join(self.build_lib, "tokenizer", "data")
+        target = os.path.join(self.build_lib, "swelm", "tokenizer", "data")
         for src, name in BUNDLED:
             path = os.path.join(HERE, src)
             if os.path.isfile(path):
@@ -24,7 +24,7 @@ class BuildPyWithData(build_py):
 
 
 setup(
-    ext_modules=[Extension("tokenizer._swe", ["tokenizer/_swe.c"],
+    ext_modules=[Extension("swelm.tokenizer._swe", ["tokenizer/_swe.c"],
                            extra_compile_args=["-O3"], optional=True)],
     cmdclass={"build_py": BuildPyWithData},
 )

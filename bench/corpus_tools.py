@@ -18,11 +18,11 @@ import tempfile
 import time
 
 from bench._common import SITES, emit, site_pages
-from corpus_tools.charset import decode_html
-from corpus_tools.dedup import MinHasher
-from corpus_tools.extract import extract
-from corpus_tools.filter import filter_document
-from corpus_tools.normalize import Normalizer
+from swelm.corpus_tools.charset import decode_html
+from swelm.corpus_tools.dedup import MinHasher
+from swelm.corpus_tools.extract import extract
+from swelm.corpus_tools.filter import filter_document
+from swelm.corpus_tools.normalize import Normalizer
 
 
 def swelm_steps():

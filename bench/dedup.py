@@ -23,9 +23,9 @@ import time
 import numpy as np
 
 from bench._common import DATA, emit, site_pages
-from corpus_tools.charset import decode_html
-from corpus_tools.dedup import MinHasher, jaccard, shingles
-from corpus_tools.extract import extract
+from swelm.corpus_tools.charset import decode_html
+from swelm.corpus_tools.dedup import MinHasher, jaccard, shingles
+from swelm.corpus_tools.extract import extract
 
 CONFIGS = [(32, 4), (20, 5), (16, 6), (16, 8), (14, 8), (10, 10), (9, 13), (20, 10), (8, 16)]
 

@@ -12,8 +12,8 @@ import re
 import time
 
 from bench._common import SITES, emit, site_pages
-from corpus_tools.charset import decode_html
-from corpus_tools.extract import extract
+from swelm.corpus_tools.charset import decode_html
+from swelm.corpus_tools.extract import extract
 
 JA = re.compile("[\u3041-\u30ff\u4e00-\u9fff]")
 

@@ -20,9 +20,9 @@ sys.path.insert(0, ROOT)
 import torch  # noqa: E402
 
 from bench._common import emit  # noqa: E402
-from model.generate import sample  # noqa: E402
-from model.model import SwitchLM, make_config  # noqa: E402
-from tokenizer import SWEEncoder  # noqa: E402
+from swelm.model.lm import LM  # noqa: E402
+from swelm.model.model import SwitchLM, make_config  # noqa: E402
+from swelm.tokenizer import SWEEncoder  # noqa: E402
 
 TEXT = ("吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。何でも薄暗いじめじめした"
         "所でニャーニャー泣いていた事だけは記憶している。") * 20
@@ -50,9 +50,9 @@ def main() -> None:
          context_tokens=len(ids), new_tokens=args.new_tokens, num_samples=args.num_samples)
     out = {}
     for name, cache in (("no_cache", False), ("kv_cache", True)):
-        sample(model, enc, ids, max_new_tokens=4, temperature=0, use_cache=cache)   # warm up
+        LM(model, enc).sample(ids, max_new_tokens=4, temperature=0, use_cache=cache)   # warm up
         t0 = time.perf_counter()
-        s = sample(model, enc, ids, max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens,
+        s = LM(model, enc).sample(ids, max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens,
                    temperature=0, num_samples=args.num_samples, use_cache=cache)
         dt = time.perf_counter() - t0
         n = sum(len(x.ids) for x in s)

@@ -19,8 +19,8 @@ import tempfile
 import time
 
 from bench._common import DATA, SITES, emit
-from pipelines.cli import main as swelm
-from pipelines.demo_site import serve
+from swelm.cli import main as swelm
+from swelm.pipelines.demo_site import serve
 
 
 def main(argv=None) -> None:
@@ -43,7 +43,7 @@ def main(argv=None) -> None:
         httpd, base = serve(tmp)
         base = base.rstrip("/")
         rules = os.path.join(tmp, "sites.toml")
-        from corpus_tools.sites import THRESHOLDS
+        from swelm.corpus_tools.sites import THRESHOLDS
         open_ = {k: (0 if k.startswith("min_") else 1e9) for k in THRESHOLDS}
         docs = dict(open_, min_japanese_ratio=0.3, min_length=100, min_hiragana_ratio=0.05)
         relaxed = "filters = { " + ", ".join(f"{k} = {v}" for k, v in docs.items()) + " }\n"

@@ -20,7 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from bench._common import DATA, emit, load_texts, timed, train_sentencepiece  # noqa: E402
-from tokenizer import SWEEncoder  # noqa: E402
+from swelm.tokenizer import SWEEncoder  # noqa: E402
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

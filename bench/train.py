@@ -27,8 +27,8 @@ sys.path.insert(0, ROOT)
 import torch  # noqa: E402
 
 from bench._common import emit  # noqa: E402
-from model.model import SwitchConfig, SwitchLM, make_config  # noqa: E402
-from model.train import clip_and_step  # noqa: E402
+from swelm.model.model import SwitchConfig, SwitchLM, make_config  # noqa: E402
+from swelm.model.train import clip_and_step  # noqa: E402
 
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12}
 

@@ -17,7 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from bench._common import DATA, emit, load_texts, train_sentencepiece  # noqa: E402
-from tokenizer import SWEEncoder  # noqa: E402
+from swelm.tokenizer import SWEEncoder  # noqa: E402
 
 
 def chars_per_token(encode, texts) -> float:

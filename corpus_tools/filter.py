@@ -2,8 +2,9 @@
 
 The rules and default thresholds follow the Swallow corpus (Okazaki et al., 2024, "Building a
 Large Japanese Web Corpus for Large Language Models"), which adapts Gopher's quality and
-repetition rules to Japanese characters; :data:`corpus_tools.sites.THRESHOLDS` lists them and a
-site may override any of them. Ratios are over non-whitespace characters.
+repetition rules to Japanese characters.  :data:`RULES` is the one table of them: each rule's
+name, default and metric function (with a doctest), in checking order; a site may override any
+of them.  Ratios are over non-whitespace characters.
 
 >>> r = filter_document("短い。")
 >>> r.keep, r.rule, r.metrics["length"]
@@ -13,16 +14,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Callable
 
 import numpy as np
 
+from . import CorpusError
 from .dedup import codepoints, extend_ngrams
-from .sites import THRESHOLDS
 
 _WS = re.compile(r"\s+")
 _SENTENCE = re.compile(r"[。！？!?．\n]+")
 _PARAGRAPH = re.compile(r"\n\s*\n")
 _ELLIPSIS_END = ("…", "・", "...", "‥")
+_KANJI = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0xF900, 0xFAFF), (0x20000, 0x3FFFF),
+          (0x3005, 0x3005), (0x3006, 0x3006), (0x3007, 0x3007))
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,7 @@ class NGWords:
             with open(path, encoding="utf-8") as f:
                 return cls(f.read().splitlines(), source=path)
         except (OSError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{path}: cannot read NG-word list: {exc}") from None
+            raise CorpusError(f"{path}: cannot read NG-word list: {exc}") from None
 
     def chars(self, text: str) -> int:
         if self._re is None:
@@ -97,48 +102,233 @@ def _ngram_stats(cp: np.ndarray) -> dict:
     return out
 
 
+class TextStats:
+    """What the metrics of one text are computed from; each part is computed once, when a
+    metric first needs it."""
+
+    def __init__(self, text: str, ng_words: NGWords | None = None, link_ratio: float = 0.0):
+        self.text, self.ng_words, self.link = text, ng_words, float(link_ratio)
+
+    @cached_property
+    def cp(self) -> np.ndarray:
+        """Code points of the non-whitespace characters."""
+        return codepoints(_WS.sub("", self.text))
+
+    @cached_property
+    def n(self) -> int:
+        return len(self.cp)
+
+    def count(self, *ranges: tuple[int, int], exclude: tuple[int, ...] = ()) -> int:
+        cp = self.cp
+        mask = np.zeros(len(cp), dtype=bool)
+        for lo, hi in ranges:
+            mask |= (cp >= lo) & (cp <= hi)
+        for c in exclude:
+            mask &= cp != c
+        return int(np.count_nonzero(mask))
+
+    @cached_property
+    def sentences(self) -> list[int]:
+        """Non-whitespace lengths of the sentences (ending at 。！？!?． or a newline)."""
+        return [n for n in (len(_WS.sub("", s)) for s in _SENTENCE.split(self.text)) if n]
+
+    @cached_property
+    def lines(self) -> list[str]:
+        return [line.strip() for line in self.text.split("\n") if line.strip()]
+
+    @cached_property
+    def paragraphs(self) -> list[str]:
+        return [p.strip() for p in _PARAGRAPH.split(self.text) if p.strip()]
+
+    @cached_property
+    def ngrams(self) -> dict:
+        return _ngram_stats(self.cp)
+
+    @cached_property
+    def hiragana(self) -> int:
+        return self.count((0x3041, 0x309F))
+
+    @cached_property
+    def katakana(self) -> int:
+        return self.count((0x30A0, 0x30FF), (0xFF66, 0xFF9F))
+
+    @cached_property
+    def duplicate_lines(self) -> tuple[float, float]:
+        return _duplicates(self.lines)
+
+    @cached_property
+    def duplicate_paragraphs(self) -> tuple[float, float]:
+        return _duplicates(self.paragraphs)
+
+
+def stats_of(text: str, **kw) -> TextStats:
+    return TextStats(text, **kw)
+
+
+# -- the metrics, one function each ------------------------------------------------------------
+def length(s: TextStats) -> int:
+    """Non-whitespace characters.
+
+    >>> length(stats_of("吾輩は 猫"))
+    4
+    """
+    return s.n
+
+
+def japanese_ratio(s: TextStats) -> float:
+    """Hiragana, katakana, kanji (with 々〆〇) and Japanese punctuation, over all characters.
+
+    >>> japanese_ratio(stats_of("日本語とABCD"))
+    0.5
+    """
+    return (s.hiragana + s.katakana + s.count(*_KANJI) + s.count(
+        (0x3000, 0x303F), (0xFF01, 0xFF65), exclude=(0x3005, 0x3006, 0x3007))) / max(1, s.n)
+
+
+def hiragana_ratio(s: TextStats) -> float:
+    """Hiragana over all characters.
+
+    >>> hiragana_ratio(stats_of("ひらがなカタカナ"))
+    0.5
+    """
+    return s.hiragana / max(1, s.n)
+
+
+def katakana_ratio(s: TextStats) -> float:
+    """Katakana (full and half width) over all characters.
+
+    >>> katakana_ratio(stats_of("ひらがなカタカナｶﾀｶﾅ"))
+    0.6666666666666666
+    """
+    return s.katakana / max(1, s.n)
+
+
+def mean_sentence_length(s: TextStats) -> float:
+    """Mean sentence length in characters.
+
+    >>> mean_sentence_length(stats_of("短い。少し長い文。"))
+    3.5
+    """
+    return sum(s.sentences) / max(1, len(s.sentences))
+
+
+def sentence_length(s: TextStats) -> int:
+    """The longest sentence, in characters (a long code or URL line counts as one).
+
+    >>> sentence_length(stats_of("短い。少し長い文。"))
+    5
+    """
+    return max(s.sentences, default=0)
+
+
+def ellipsis_line_ratio(s: TextStats) -> float:
+    """Lines ending in … ・ ... ‥ (truncated teasers), over all lines.
+
+    >>> ellipsis_line_ratio(stats_of("続きは…\\n本文。"))
+    0.5
+    """
+    return sum(1 for line in s.lines if line.endswith(_ELLIPSIS_END)) / max(1, len(s.lines))
+
+
+def duplicate_ratio(unit: str, chars: bool):
+    """Gopher: ``unit`` elements (lines, or blank-line separated paragraphs) that repeat an
+    earlier one, over all of them; with ``chars`` the same in characters.
+
+    >>> duplicate_ratio("line", False)(stats_of("a\\nb\\na\\na"))
+    0.5
+    >>> duplicate_ratio("paragraph", True)(stats_of("aa\\n\\nb\\n\\naa"))
+    0.4
+    """
+    def metric(s: TextStats) -> float:
+        return getattr(s, f"duplicate_{unit}s")[1 if chars else 0]
+    metric.__name__ = f"duplicate_{unit}{'_char' if chars else ''}_ratio"
+    metric.__doc__ = duplicate_ratio.__doc__
+    return metric
+
+
+def ngram_ratio(kind: str, n: int):
+    """Gopher's repetition of character ``n``-grams: ``top``, the characters covered by the
+    most frequent one; ``dup``, the characters covered by those that occur more than once.
+
+    >>> ngram_ratio("top", 2)(stats_of("ababab"))
+    1.0
+    >>> ngram_ratio("dup", 5)(stats_of("あいうえおかあいうえお"))
+    0.9090909090909091
+    """
+    name = f"{kind}_{n}gram_ratio"
+
+    def metric(s: TextStats) -> float:
+        return s.ngrams[name]
+    metric.__name__, metric.__doc__ = name, ngram_ratio.__doc__
+    return metric
+
+
+def ng_word_ratio(s: TextStats) -> float:
+    """Characters matched by the site's NG-word list.
+
+    >>> ng_word_ratio(stats_of("悪い言葉を含む", ng_words=NGWords(["悪い"])))
+    0.2857142857142857
+    """
+    return (s.ng_words.chars(s.text) / max(1, s.n)) if s.ng_words else 0.0
+
+
+def link_ratio(s: TextStats) -> float:
+    """Share of the page's visible text inside <a> (measured at extraction).
+
+    >>> link_ratio(stats_of("x", link_ratio=0.25))
+    0.25
+    """
+    return s.link
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A threshold: ``min_METRIC`` rejects below its value, ``max_METRIC`` above it."""
+    name: str
+    default: float
+    metric: Callable[[TextStats], float]
+
+
+#: Every filter rule, in the order they are checked (a rejected document names the first it
+#: fails, so the language check comes first), with its default: the Swallow corpus rules for
+#: Japanese web text.  A site overrides any of them by name, or switches it off with None.
+RULES = (
+    Rule("min_japanese_ratio", 0.5, japanese_ratio),
+    Rule("min_length", 400, length),
+    Rule("min_hiragana_ratio", 0.2, hiragana_ratio),
+    Rule("max_katakana_ratio", 0.5, katakana_ratio),
+    Rule("min_mean_sentence_length", 20, mean_sentence_length),
+    Rule("max_mean_sentence_length", 90, mean_sentence_length),
+    Rule("max_sentence_length", 200, sentence_length),
+    Rule("max_ellipsis_line_ratio", 0.2, ellipsis_line_ratio),
+    Rule("max_duplicate_line_ratio", 0.30, duplicate_ratio("line", False)),
+    Rule("max_duplicate_paragraph_ratio", 0.30, duplicate_ratio("paragraph", False)),
+    Rule("max_duplicate_line_char_ratio", 0.20, duplicate_ratio("line", True)),
+    Rule("max_duplicate_paragraph_char_ratio", 0.20, duplicate_ratio("paragraph", True)),
+    *(Rule(f"max_top_{n}gram_ratio", limit, ngram_ratio("top", n))
+      for n, limit in ((2, 0.20), (3, 0.18), (4, 0.16))),
+    *(Rule(f"max_dup_{n}gram_ratio", round(0.15 - 0.01 * (n - 5), 2), ngram_ratio("dup", n))
+      for n in range(5, 11)),
+    Rule("max_ng_word_ratio", 0.05, ng_word_ratio),
+    Rule("max_link_ratio", 0.5, link_ratio),
+)
+#: ``{rule name: default}``, in checking order.
+THRESHOLDS = {r.name: r.default for r in RULES}
+_METRICS = {r.metric.__name__: r.metric for r in RULES}
+
+
 def metrics(text: str, *, ng_words: NGWords | None = None, link_ratio: float = 0.0) -> dict:
-    """All filter metrics of one document (floats rounded to 4 places)."""
-    dense = _WS.sub("", text)
-    cp = codepoints(dense)
-    n = len(cp)
-    hira = int(np.count_nonzero((cp >= 0x3041) & (cp <= 0x309F)))
-    kata = int(np.count_nonzero(((cp >= 0x30A0) & (cp <= 0x30FF)) | ((cp >= 0xFF66) & (cp <= 0xFF9F))))
-    kanji = int(np.count_nonzero(((cp >= 0x4E00) & (cp <= 0x9FFF)) | ((cp >= 0x3400) & (cp <= 0x4DBF))
-                                 | ((cp >= 0xF900) & (cp <= 0xFAFF)) | ((cp >= 0x20000) & (cp <= 0x3FFFF))
-                                 | (cp == 0x3005) | (cp == 0x3006) | (cp == 0x3007)))
-    punct = int(np.count_nonzero(((cp >= 0x3000) & (cp <= 0x303F) & (cp != 0x3005) & (cp != 0x3006)
-                                  & (cp != 0x3007)) | ((cp >= 0xFF01) & (cp <= 0xFF65))))
-    sentences = [len(_WS.sub("", s)) for s in _SENTENCE.split(text)]
-    sentences = [s for s in sentences if s]
-    lines = [l.strip() for l in text.split("\n") if l.strip()]
-    paragraphs = [p.strip() for p in _PARAGRAPH.split(text) if p.strip()]
-    dup_lines, dup_line_chars = _duplicates(lines)
-    dup_paras, dup_para_chars = _duplicates(paragraphs)
-    m = {
-        "length": n,
-        "hiragana_ratio": hira / max(1, n),
-        "katakana_ratio": kata / max(1, n),
-        "japanese_ratio": (hira + kata + kanji + punct) / max(1, n),
-        "mean_sentence_length": sum(sentences) / max(1, len(sentences)),
-        "sentence_length": max(sentences, default=0),
-        "ellipsis_line_ratio": sum(1 for l in lines if l.endswith(_ELLIPSIS_END)) / max(1, len(lines)),
-        "duplicate_line_ratio": dup_lines,
-        "duplicate_line_char_ratio": dup_line_chars,
-        "duplicate_paragraph_ratio": dup_paras,
-        "duplicate_paragraph_char_ratio": dup_para_chars,
-        **_ngram_stats(cp),
-        "ng_word_ratio": (ng_words.chars(text) / max(1, n)) if ng_words else 0.0,
-        "link_ratio": float(link_ratio),
-        "lines": len(lines),
-    }
+    """All filter metrics of one document (floats rounded to 4 places), and its line count."""
+    s = TextStats(text, ng_words=ng_words, link_ratio=link_ratio)
+    m = {name: fn(s) for name, fn in _METRICS.items()}
+    m["lines"] = len(s.lines)
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in m.items()}
 
 
 def _metric_of(threshold: str) -> tuple[str, str]:
     kind, _, name = threshold.partition("_")
     if kind not in ("min", "max"):
-        raise ValueError(f"threshold {threshold!r} must start with min_ or max_")
+        raise CorpusError(f"threshold {threshold!r} must start with min_ or max_")
     return kind, name
 
 

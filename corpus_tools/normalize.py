@@ -27,10 +27,12 @@ Rules, applied in this order (each can be switched off in :class:`NormalizeOptio
 """
 from __future__ import annotations
 
+from . import CorpusError
+
 import re
 from dataclasses import dataclass, field
 
-from tokenizer.variants import VariantTable, load_bundled_variants
+from swelm.tokenizer.variants import VariantTable, load_bundled_variants
 
 TAGS = ("URL", "EMAIL", "TEL", "DATE", "PRICE")
 
@@ -48,9 +50,9 @@ class NormalizeOptions:
     def __post_init__(self) -> None:
         unknown = set(self.tags) - set(TAGS)
         if unknown:
-            raise ValueError(f"unknown tags {sorted(unknown)}; choose from {TAGS}")
+            raise CorpusError(f"unknown tags {sorted(unknown)}; choose from {TAGS}")
         if self.max_run < 0:
-            raise ValueError("max_run must be 0 (off) or positive")
+            raise CorpusError("max_run must be 0 (off) or positive")
 
 
 _INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200c\u2060\ufeff\u00ad]")

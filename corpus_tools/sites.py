@@ -38,22 +38,14 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from . import CorpusError
+from .filter import THRESHOLDS as _THRESHOLDS
+
 GENRES = ("blog", "news", "novel", "dictionary", "qa", "docs", "legal", "encyclopedia", "forum",
           "wiki", "academic", "other")
 
-#: Filter thresholds and their defaults (the Swallow corpus rules for Japanese web text), in the
-#: order they are checked: a rejected document names the first one it fails, so the language
-#: check comes first.
-THRESHOLDS = {
-    "min_japanese_ratio": 0.5, "min_length": 400, "min_hiragana_ratio": 0.2,
-    "max_katakana_ratio": 0.5, "min_mean_sentence_length": 20, "max_mean_sentence_length": 90,
-    "max_sentence_length": 200, "max_ellipsis_line_ratio": 0.2, "max_duplicate_line_ratio": 0.30,
-    "max_duplicate_paragraph_ratio": 0.30, "max_duplicate_line_char_ratio": 0.20,
-    "max_duplicate_paragraph_char_ratio": 0.20, "max_top_2gram_ratio": 0.20, "max_top_3gram_ratio": 0.18,
-    "max_top_4gram_ratio": 0.16, "max_dup_5gram_ratio": 0.15, "max_dup_6gram_ratio": 0.14,
-    "max_dup_7gram_ratio": 0.13, "max_dup_8gram_ratio": 0.12, "max_dup_9gram_ratio": 0.11,
-    "max_dup_10gram_ratio": 0.10, "max_ng_word_ratio": 0.05, "max_link_ratio": 0.5,
-}
+#: Filter thresholds and their defaults, in checking order (the table is corpus_tools.filter.RULES).
+THRESHOLDS = _THRESHOLDS
 POLITENESS = {"requests_per_second": 1.0, "concurrency": 2, "max_pages": 1000,
               "max_bytes": 5_000_000, "timeout": 30.0, "retries": 3}
 _SITE_FIELDS = {"name", "seeds", "genre", "weight", "allow", "deny", "extract", "encoding",
@@ -61,7 +53,7 @@ _SITE_FIELDS = {"name", "seeds", "genre", "weight", "allow", "deny", "extract", 
 _NAME = re.compile(r"[A-Za-z0-9._\-]+")
 
 
-class SiteRulesError(ValueError):
+class SiteRulesError(CorpusError):
     """The site rules file is invalid; the message names the file, site and field."""
 
 

@@ -17,6 +17,8 @@ deterministic for a seed, independent of order and of which worker sees the docu
 """
 from __future__ import annotations
 
+from . import CorpusError
+
 import hashlib
 import math
 
@@ -30,11 +32,11 @@ def factors(sizes: dict[str, float], weights: dict[str, float], budget: float | 
     """Repeat factor per group (site) from its size and effective weight."""
     for name, w in weights.items():
         if not (w >= 0 and math.isfinite(w)):
-            raise ValueError(f"weight of {name!r} must be a finite number ≥ 0, got {w!r}")
+            raise CorpusError(f"weight of {name!r} must be a finite number ≥ 0, got {w!r}")
     if budget is None:
         return {k: float(weights.get(k, 1.0)) for k in sizes}
     if budget <= 0:
-        raise ValueError(f"token budget must be > 0, got {budget!r}")
+        raise CorpusError(f"token budget must be > 0, got {budget!r}")
     weighted = sum(weights.get(k, 1.0) * s for k, s in sizes.items())
     if weighted <= 0:
         return {k: 0.0 for k in sizes}
@@ -50,7 +52,7 @@ def _unit(seed: int, doc_id: str) -> float:
 def repeats(doc_id: str, factor: float, seed: int = 0) -> int:
     """How many copies of the document go into the training set (deterministic)."""
     if factor < 0 or not math.isfinite(factor):
-        raise ValueError(f"repeat factor must be a finite number ≥ 0, got {factor!r}")
+        raise CorpusError(f"repeat factor must be a finite number ≥ 0, got {factor!r}")
     whole = math.floor(factor)
     return whole + (1 if _unit(seed, doc_id) < factor - whole else 0)
 

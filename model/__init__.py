@@ -1,8 +1,13 @@
 """The Switch-Transformer language model (PyTorch).  The only package that imports torch.
 
+Modules: ``model`` (architecture and config), ``data`` (training sequences from token shards),
+``train`` (trainer), ``checkpoint`` (save/load), ``inference`` (loading with the tokenizer, input
+layout, decoding), ``lm`` (the ``LM`` class: sampling, beam search, fill, score, vectorize),
+``convert`` (Hugging Face and ext layers), ``cli`` (every command handler).
+
 Python API (mirrors the CLI)::
 
-    from model import LM
+    from swelm.model import LM
     lm = LM.load("RUN")                       # run or checkpoint folder (+ its vocabulary)
     lm.generate("吾輩は", beam=4)              # or num_samples=…, top_k=…, top_p=…
     lm.fill("武田信玄は、[MASK]時代ファンなら…")
@@ -12,9 +17,9 @@ Python API (mirrors the CLI)::
 Importing the package does not import torch; the names below load on first use.
 """
 _LAZY = {
-    "LM": "tools", "Beam": "tools", "Filled": "tools", "Scored": "tools",
+    "LM": "lm", "Generation": "inference", "Filled": "lm", "Scored": "lm",
     "SwitchLM": "model", "SwitchConfig": "model", "make_config": "model", "PRESETS": "model",
-    "load_model": "checkpoint", "save_weights": "checkpoint", "sample": "generate",
+    "load_model": "checkpoint", "save_weights": "checkpoint", "ModelError": "model",
 }
 
 __all__ = sorted(_LAZY)

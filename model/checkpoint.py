@@ -16,32 +16,21 @@ import json
 import os
 import re
 import shutil
-import uuid
 
 import torch
 
-from .model import SwitchConfig, SwitchLM
+from swelm.publish import atomic_path, write_json
+from swelm.publish import remove_temporaries as publish_temporaries
+
+from .model import ModelError, SwitchConfig, SwitchLM
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 STATE = "state.pt"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(ModelError):
     pass
-
-
-def _tmp(path: str) -> str:
-    parent, name = os.path.split(os.path.abspath(path))
-    return os.path.join(parent, f".{name}.tmp-{uuid.uuid4().hex[:8]}")
-
-
-def write_json_atomic(path: str, obj) -> None:
-    tmp = _tmp(path)
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, ensure_ascii=False, indent=1, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
 
 
 def state_dict_for_save(model: torch.nn.Module) -> dict:
@@ -55,13 +44,13 @@ def save_weights(model: torch.nn.Module, cfg: SwitchConfig, out_dir: str,
     """``model.safetensors`` + ``config.json`` into ``out_dir`` (each file replaced atomically)."""
     from safetensors.torch import save_file
     os.makedirs(out_dir, exist_ok=True)
-    tmp = _tmp(os.path.join(out_dir, WEIGHTS))
-    save_file(state_dict_for_save(model), tmp, metadata={"format": "pt", "swelm": "switch-lm"})
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, os.path.join(out_dir, WEIGHTS))
-    write_json_atomic(os.path.join(out_dir, CONFIG), json.loads(cfg.to_json()))
+    with atomic_path(os.path.join(out_dir, WEIGHTS)) as tmp:
+        save_file(state_dict_for_save(model), tmp,
+                  metadata={"format": "pt", "swelm": "switch-lm"})
+        os.chmod(tmp, 0o644)
+    write_json(os.path.join(out_dir, CONFIG), json.loads(cfg.to_json()))
     if extra:
-        write_json_atomic(os.path.join(out_dir, "train.json"), extra)
+        write_json(os.path.join(out_dir, "train.json"), extra)
 
 
 def save_checkpoint(run_dir: str, step: int, model, cfg: SwitchConfig, state: dict,
@@ -71,16 +60,35 @@ def save_checkpoint(run_dir: str, step: int, model, cfg: SwitchConfig, state: di
     root = os.path.join(run_dir, "checkpoints")
     os.makedirs(root, exist_ok=True)
     final = os.path.join(root, f"step-{step:08d}")
-    tmp = _tmp(final)
-    save_weights(model, cfg, tmp)
-    torch.save(state, os.path.join(tmp, STATE))
-    if os.path.exists(final):
-        shutil.rmtree(final)
-    os.rename(tmp, final)
+    with atomic_path(final) as tmp:
+        save_weights(model, cfg, tmp)
+        torch.save(state, os.path.join(tmp, STATE))
     for old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
     save_weights(model, cfg, run_dir)
     return final
+
+
+def load_checkpoint(ck_dir: str, model, opt, device: torch.device, rank: int = 0,
+                    expect: dict | None = None) -> dict:
+    """Restore ``model``, ``opt`` and this rank's RNG streams from a checkpoint folder written by
+    :func:`save_checkpoint`; returns its saved state (``step``, ``args``, ...).  ``expect``: run
+    arguments that must equal the saved ones (a resumed run sees the same data)."""
+    from safetensors.torch import load_file
+    state = torch.load(os.path.join(ck_dir, STATE), map_location="cpu", weights_only=False)
+    bad = [k for k in (expect or {}) if state["args"].get(k) != expect[k]]
+    if bad:
+        run_dir = os.path.dirname(os.path.dirname(ck_dir))
+        raise CheckpointError(
+            f"{run_dir}: its checkpoint was made with different "
+            + ", ".join(f"{k} ({state['args'].get(k)} ≠ {expect[k]})" for k in bad)
+            + "; use a new --out to start another run")
+    model.load_state_dict(load_file(os.path.join(ck_dir, WEIGHTS)))
+    opt.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["rng"][rank])
+    if device.type == "cuda" and state.get("cuda_rng"):
+        torch.cuda.set_rng_state(state["cuda_rng"][rank], device)
+    return state
 
 
 def list_checkpoints(run_dir: str) -> list[str]:
@@ -91,9 +99,11 @@ def list_checkpoints(run_dir: str) -> list[str]:
 
 
 def remove_temporaries(run_dir: str) -> None:
+    """Remove what a killed run left: ours (swelm.publish names) and safetensors' own
+    (``.tmpXXXX``)."""
     for d in (run_dir, os.path.join(run_dir, "checkpoints")):
-        # ours (.NAME.tmp-XXXX) and safetensors' own (.tmpXXXX) left by a kill
-        for p in glob.glob(os.path.join(d, ".*.tmp-*")) + glob.glob(os.path.join(d, ".tmp*")):
+        publish_temporaries(d)
+        for p in glob.glob(os.path.join(d, ".tmp*")):
             shutil.rmtree(p, ignore_errors=True) if os.path.isdir(p) else os.remove(p)
 
 

@@ -19,14 +19,13 @@ new model computes exactly what the old one did until it is fine-tuned (``--trai
 from __future__ import annotations
 
 import glob
-import hashlib
 import json
 import os
 
 import torch
 
-from .checkpoint import CheckpointError, load_model, save_weights
-from .model import SwitchConfig, SwitchLM
+from .checkpoint import CheckpointError, load_model
+from .model import ModelError, SwitchConfig, SwitchLM
 
 
 def _read_hf_state(src: str) -> dict:
@@ -125,13 +124,13 @@ def from_hf(src: str, vocab_sha256: str = "") -> SwitchLM:
 def add_ext(src: str, n_layers: int, ext_hidden: int = 0) -> SwitchLM:
     """The model at ``src`` with ``n_layers`` more ext layers that start as the identity."""
     if n_layers < 1:
-        raise ValueError("--layers must be at least 1")
+        raise ModelError("--layers must be at least 1")
     old = load_model(src)
     d = json.loads(old.cfg.to_json())
     d["n_ext_layers"] += n_layers
     if ext_hidden:
         if old.cfg.n_ext_layers and ext_hidden != old.cfg.ext_hidden:
-            raise ValueError("the existing ext layers have a different ext_hidden")
+            raise ModelError("the existing ext layers have a different ext_hidden")
         d["ext_hidden"] = ext_hidden
     cfg = SwitchConfig.from_dict(d)
     new = SwitchLM(cfg)
@@ -152,26 +151,3 @@ def add_ext(src: str, n_layers: int, ext_hidden: int = 0) -> SwitchLM:
         state[f"blocks.{i}.ln_ffn.weight"].zero_()
     new.load_state_dict(state)
     return new.eval()
-
-
-def cmd_convert(args) -> int:
-    import sys
-    try:
-        if args.what == "from-hf":
-            hf_config(args.src)                     # a clear error before anything else
-            vocab = args.vocabulary or os.path.join(args.src, "vocab.txt")
-            if not os.path.exists(vocab):
-                raise CheckpointError(f"{args.src}: no vocab.txt; give the vocabulary the weights "
-                                      "were trained with (--vocabulary FILE)")
-            with open(vocab, "rb") as f:
-                model = from_hf(args.src, hashlib.sha256(f.read()).hexdigest())
-        else:
-            model = add_ext(args.src, args.layers, args.ext_hidden)
-    except (CheckpointError, ValueError, FileNotFoundError) as e:
-        print(f"swelm convert: {e}", file=sys.stderr)
-        return 2
-    save_weights(model, model.cfg, args.out)
-    print(f"wrote {args.out}/model.safetensors and config.json "
-          f"({model.num_params() / 1e6:.1f}M parameters, {model.cfg.n_switch_layers} switch + "
-          f"{model.cfg.n_ext_layers} ext layers)")
-    return 0

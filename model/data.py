@@ -24,7 +24,10 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
-import pyarrow as pa
+
+from swelm.tokenizer.shards import TokenRows, read_manifest
+
+from .model import ModelError
 
 MASK_RATE = 0.08
 MODES = ("lm", "mlm", "hybrid")
@@ -88,11 +91,11 @@ def parse_sources(specs: list[str]) -> list[SourceSpec]:
         if sep and head and _is_number(tail):
             spec, weight = head, float(tail)
         if weight < 0:
-            raise ValueError(f"{spec}: negative weight")
+            raise ModelError(f"{spec}: negative weight")
         dirs = [spec] if os.path.isdir(spec) else sorted(
             {os.path.dirname(p) or "." for p in glob.glob(spec)})
         if not dirs:
-            raise FileNotFoundError(f"{spec}: no token shards match")
+            raise ModelError(f"{spec}: no token shards match")
         out += [SourceSpec(d, weight, klass) for d in dirs]
     return out
 
@@ -103,56 +106,6 @@ def _is_number(s: str) -> bool:
         return True
     except ValueError:
         return False
-
-
-class TokenRows:
-    """The rows of one shard folder, memory-mapped (nothing copied into Python lists)."""
-
-    def __init__(self, shard_dir: str) -> None:
-        from tokenizer.shards import read_manifest
-        self.dir = shard_dir
-        self.manifest = read_manifest(shard_dir)
-        self.offsets, self.values, self.classes = [], [], []
-        counts = []
-        for s in self.manifest["shards"]:
-            path = os.path.join(shard_dir, s["file"])
-            try:
-                reader = pa.ipc.open_file(pa.memory_map(path))
-            except (OSError, pa.ArrowInvalid) as e:
-                raise ValueError(f"{path}: not an Arrow token shard: {e}") from None
-            if reader.schema.field(0).type != pa.list_(pa.uint16()):
-                raise ValueError(f"{path}: column 0 is {reader.schema.field(0).type}, "
-                                 "expected list<uint16>")
-            has_class = "class" in reader.schema.names
-            for b in range(reader.num_record_batches):
-                batch = reader.get_batch(b)
-                col = batch.column(0)
-                off = col.offsets.to_numpy()
-                self.offsets.append(off)
-                self.values.append(col.values.to_numpy(zero_copy_only=False))
-                self.classes.append(batch.column("class").to_numpy() if has_class else None)
-                counts.append(len(col))
-        self.starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        self.n_rows = int(self.starts[-1])
-        self.lengths = (np.concatenate([np.diff(o) for o in self.offsets]).astype(np.int64)
-                        if self.offsets else np.zeros(0, np.int64))
-
-    @property
-    def vocab(self) -> dict:
-        return self.manifest.get("vocabulary", {})
-
-    def row(self, i: int, start: int = 0, stop: int | None = None) -> np.ndarray:
-        b = int(np.searchsorted(self.starts, i, side="right")) - 1
-        j = i - int(self.starts[b])
-        off = self.offsets[b]
-        lo, hi = int(off[j]), int(off[j + 1])
-        end = hi if stop is None else min(hi, lo + stop)
-        return self.values[b][lo + start:end]
-
-    def row_class(self, i: int) -> int:
-        b = int(np.searchsorted(self.starts, i, side="right")) - 1
-        c = self.classes[b]
-        return -1 if c is None else int(c[i - int(self.starts[b])])
 
 
 class Source:
@@ -189,13 +142,13 @@ class Mixture:
         self.seed = seed
         shas = {s.rows.vocab.get("sha256") for s in self.sources}
         if len(shas) > 1:
-            raise ValueError("token shards from different vocabularies: " + ", ".join(
+            raise ModelError("token shards from different vocabularies: " + ", ".join(
                 f"{s.spec.path} ({s.rows.vocab.get('sha256', '?')[:12]})" for s in self.sources))
         self.vocab = self.sources[0].rows.vocab if self.sources else {}
         self.bounds = np.concatenate([[0], np.cumsum([s.draws for s in self.sources])])
         self.epoch_size = int(self.bounds[-1])
         if self.epoch_size == 0:
-            raise ValueError("no token rows in " + ", ".join(s.path for s in specs))
+            raise ModelError("no token rows in " + ", ".join(s.path for s in specs))
 
     def locate(self, k: int) -> tuple[int, int]:
         """(source, chunk) of sample ``k``."""
@@ -247,7 +200,7 @@ def build_sequence(chunk: np.ndarray, ends_row: bool, mode: str, layout: Layout,
                    rng: np.random.Generator):
     """(input ids, targets, num_precontext), each of ``seq_len``; see the module docstring."""
     if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+        raise ModelError(f"mode must be one of {MODES}, not {mode!r}")
     T = layout.seq_len
     sot, seg, eot = layout.tok("startoftext"), layout.tok("segmenter"), layout.tok("endoftext")
     c = compress_runs(chunk, layout.tok("bagoftoken"))
@@ -270,7 +223,7 @@ def build_sequence(chunk: np.ndarray, ends_row: bool, mode: str, layout: Layout,
     orig = np.concatenate([[sot], c[:p], [seg], rest, tail]).astype(np.int64)
     L = seq.size
     if L > T:
-        raise ValueError(f"chunk of {n} tokens does not fit seq_len {T}")
+        raise ModelError(f"chunk of {n} tokens does not fit seq_len {T}")
     x = np.full(T, layout.tok("nottoken"), dtype=np.int64)
     y = np.full(T, -1, dtype=np.int64)
     x[:L] = seq
@@ -288,7 +241,7 @@ class SequenceData:
     def __init__(self, specs: list[SourceSpec], mode: str, layout: Layout, batch_size: int,
                  seed: int) -> None:
         if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+            raise ModelError(f"mode must be one of {MODES}, not {mode!r}")
         self.specs = specs
         self.mix = Mixture(specs, layout.budget, seed)
         self.mode, self.layout, self.batch_size, self.seed = mode, layout, batch_size, seed
@@ -358,14 +311,13 @@ def spout_vectors(klass, d_spout: int):
     v = torch.zeros(len(klass), d_spout)
     ok = klass >= 0
     if bool((klass[ok] >= d_spout).any()):
-        raise ValueError(f"spout class {int(klass.max())} ≥ d_spout {d_spout}")
+        raise ModelError(f"spout class {int(klass.max())} ≥ d_spout {d_spout}")
     v[ok.nonzero(as_tuple=True)[0], klass[ok]] = 1.0
     return v
 
 
 def manifest_vocab(specs: list[SourceSpec]) -> dict:
-    from tokenizer.shards import read_manifest
-    return read_manifest(specs[0].path).get("vocabulary", {})
+    return read_manifest(specs[0].path)["vocabulary"]
 
 
 __all__ = ["SourceSpec", "parse_sources", "TokenRows", "Mixture", "Layout", "build_sequence",

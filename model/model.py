@@ -26,8 +26,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-SPECIAL_TOKENS = ("<|startoftext|>", "<|inputmask|>", "<|separator|>", "<|nottoken|>",
-                  "<|bagoftoken|>", "<|segmenter|>", "<|endoftext|>")
+from swelm.errors import SwelmError
+from swelm.tokenizer.vocab import SPECIAL_TOKENS
+
+
+class ModelError(SwelmError, ValueError):
+    """A model, checkpoint, config or input the model cannot take; the message says which."""
 
 
 @dataclass
@@ -62,11 +66,11 @@ class SwitchConfig:
         if self.ext_hidden <= 0:
             self.ext_hidden = 4 * self.d_model
         if self.d_model % self.n_head:
-            raise ValueError(f"d_model {self.d_model} is not a multiple of n_head {self.n_head}")
+            raise ModelError(f"d_model {self.d_model} is not a multiple of n_head {self.n_head}")
         if self.n_switch_layers and self.n_experts < 1:
-            raise ValueError("a switch layer needs at least one expert")
+            raise ModelError("a switch layer needs at least one expert")
         if self.moe_impl not in ("auto", "loop", "grouped"):
-            raise ValueError(f"moe_impl must be auto, loop or grouped, not {self.moe_impl!r}")
+            raise ModelError(f"moe_impl must be auto, loop or grouped, not {self.moe_impl!r}")
         if not self.special:
             base = self.vocab_size - len(SPECIAL_TOKENS)
             self.special = {t: base + i for i, t in enumerate(SPECIAL_TOKENS)}
@@ -86,7 +90,7 @@ class SwitchConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
-            raise ValueError(f"unknown config fields: {', '.join(unknown)}")
+            raise ModelError(f"unknown config fields: {', '.join(unknown)}")
         return cls(**d)
 
     def active_params(self) -> int:
@@ -120,7 +124,7 @@ def make_config(name_or_path: str, **overrides) -> SwitchConfig:
             with open(name_or_path, encoding="utf-8") as f:
                 d = json.load(f)
         except FileNotFoundError:
-            raise ValueError(f"{name_or_path}: neither a preset ({', '.join(PRESETS)}) "
+            raise ModelError(f"{name_or_path}: neither a preset ({', '.join(PRESETS)}) "
                              "nor a config file") from None
     d.update({k: v for k, v in overrides.items() if v is not None})
     return SwitchConfig.from_dict(d)
@@ -143,7 +147,7 @@ class KVCache:
         t = k.shape[2]
         end = self.length + t
         if end > self.max_len:
-            raise ValueError(f"KV cache full: {end} positions > {self.max_len}")
+            raise ModelError(f"KV cache full: {end} positions > {self.max_len}")
         self.k[layer][:, :, self.length:end] = k
         self.v[layer][:, :, self.length:end] = v
         return self.k[layer][:, :, :end], self.v[layer][:, :, :end]
@@ -386,7 +390,7 @@ class SwitchLM(nn.Module):
         cache = KVCache(self.cfg, batch, max_len or self.cfg.n_ctx, p.device, dtype or p.dtype)
         if spout is not None:
             if self.spout is None:
-                raise ValueError("this model has no spout (d_spout = 0)")
+                raise ModelError("this model has no spout (d_spout = 0)")
             for i, (k, v) in enumerate(self.spout_kv(spout)):
                 cache.append(i, k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1))
             cache.length = 1
@@ -426,16 +430,16 @@ class SwitchLM(nn.Module):
             past = cache.length
             first_token = 1 if cache.has_spout else 0
             if spout is not None:
-                raise ValueError("give the spout to new_cache(), not with a cache")
+                raise ModelError("give the spout to new_cache(), not with a cache")
         elif spout is not None:
             if self.spout is None:
-                raise ValueError("this model has no spout (d_spout = 0)")
+                raise ModelError("this model has no spout (d_spout = 0)")
             past_kv = self.spout_kv(spout)
             past = first_token = 1
         else:
             past = first_token = 0
         if past + T > cfg.n_ctx:
-            raise ValueError(f"sequence of {past + T} positions is longer than n_ctx {cfg.n_ctx}")
+            raise ModelError(f"sequence of {past + T} positions is longer than n_ctx {cfg.n_ctx}")
         pos = torch.arange(past, past + T, device=device)
         x = self.wte(idx) + self.wpe(pos)
         mask = self._mask(T, past, num_precontext, device, first_token)

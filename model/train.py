@@ -9,6 +9,7 @@ trains data-parallel (gloo on CPU, NCCL on CUDA).  Writes ``metrics.jsonl`` and 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import math
@@ -19,11 +20,13 @@ import time
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import (CheckpointError, list_checkpoints, load_model, remove_temporaries,
-                         save_checkpoint, write_json_atomic)
+from swelm.publish import atomic_path, write_json
+
+from .checkpoint import (list_checkpoints, load_checkpoint, load_model, remove_temporaries,
+                         save_checkpoint)
 from .data import (Layout, SequenceData, loader, manifest_vocab, parse_sources,
                    spout_vectors)
-from .model import SwitchConfig, SwitchLM, make_config
+from .model import ModelError, SwitchConfig, SwitchLM, make_config
 
 log = logging.getLogger("swelm.train")
 
@@ -31,8 +34,60 @@ log = logging.getLogger("swelm.train")
 RESUME_KEYS = ("data", "mode", "seq_len", "batch_size", "grad_accum", "seed", "world")
 
 
-def lr_at(step: int, args) -> float:
-    warm = args.warmup
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run is given (the flags of ``swelm train``); never changed."""
+    # what to train: shard folders (DIR:WEIGHT@CLASS), the run folder, the model
+    data: tuple
+    out: str
+    config: str = "small"               # preset or config.json
+    set: tuple = ()                     # FIELD=VALUE config overrides
+    init: str | None = None             # start from these weights
+    valid: tuple = ()                   # held-back shard folders
+    mode: str = "lm"                    # lm, mlm or hybrid sequences
+    # the schedule: steps of batch_size x grad_accum sequences of seq_len tokens per rank
+    steps: int = 1000
+    batch_size: int = 8
+    grad_accum: int = 1
+    seq_len: int | None = None          # None: the model's n_ctx
+    # AdamW with linear warmup, cosine decay to lr x min_lr_ratio, clipping
+    lr: float = 3e-4
+    min_lr_ratio: float = 0.1
+    warmup: int | None = None           # None: 1% of the steps, at least 1
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    seed: int = 0
+    # where and how it runs
+    device: str | None = None
+    compile: bool = False
+    moe_impl: str | None = None
+    train_only: str = "all"             # all, or ext (fine-tune the ext layers only)
+    workers: int = 1                    # data loader processes per rank
+    # validation, checkpoints, metrics
+    eval_every: int = 200
+    eval_batches: int = 20
+    save_every: int = 500
+    keep: int = 2
+    log_every: int = 10
+    progress: bool = True
+
+    @classmethod
+    def from_args(cls, args) -> "TrainConfig":
+        """From the parsed flags of ``swelm train``."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in vars(args).items() if k in names}
+        values["progress"] = not getattr(args, "no_progress", False)
+        for k in ("data", "set", "valid"):
+            values[k] = tuple(values.get(k) or ())
+        return cls(**values)
+
+    @property
+    def warmup_steps(self) -> int:
+        return self.warmup if self.warmup is not None else max(1, self.steps // 100)
+
+
+def lr_at(step: int, args: TrainConfig) -> float:
+    warm = args.warmup_steps
     if step < warm:
         return args.lr * (step + 1) / warm
     t = min(1.0, (step - warm) / max(1, args.steps - warm))
@@ -63,10 +118,10 @@ def _config(args, vocab: dict) -> SwitchConfig:
     if args.moe_impl:
         cfg.moe_impl = args.moe_impl
     if vocab.get("size") and vocab["size"] > cfg.vocab_size:
-        raise ValueError(f"the shards use {vocab['size']} token ids, the model has "
+        raise ModelError(f"the shards use {vocab['size']} token ids, the model has "
                          f"{cfg.vocab_size}")
     if cfg.vocab_sha256 and vocab.get("sha256") and cfg.vocab_sha256 != vocab["sha256"]:
-        raise ValueError(f"the shards were encoded with vocabulary {vocab['sha256'][:12]}…, "
+        raise ModelError(f"the shards were encoded with vocabulary {vocab['sha256'][:12]}…, "
                          f"the model was trained with {cfg.vocab_sha256[:12]}…")
     return cfg
 
@@ -76,7 +131,7 @@ def _parse_sets(items: list[str]) -> dict:
     for item in items:
         k, sep, v = item.partition("=")
         if not sep:
-            raise ValueError(f"--set {item}: expected FIELD=VALUE")
+            raise ModelError(f"--set {item}: expected FIELD=VALUE")
         try:
             out[k] = json.loads(v)
         except json.JSONDecodeError:
@@ -90,7 +145,7 @@ def trainable(model: SwitchLM, which: str) -> list:
             p.requires_grad_(True)
         return [p for p in model.parameters()]
     if model.cfg.n_ext_layers == 0:
-        raise ValueError("--train-only ext: the model has no ext layers "
+        raise ModelError("--train-only ext: the model has no ext layers "
                          "(add them with `swelm convert add-ext`)")
     for p in model.parameters():
         p.requires_grad_(False)
@@ -142,7 +197,7 @@ class Validator:
         self.layout = layout
         self.enc = None
         try:
-            from tokenizer import SWEEncoder
+            from swelm.tokenizer import SWEEncoder
             enc = SWEEncoder.load()
             if not vocab_sha256 or enc.vocab_sha256 == vocab_sha256:
                 self.enc = enc
@@ -200,10 +255,9 @@ def plot_metrics(run_dir: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    tmp = os.path.join(run_dir, ".loss.png.tmp")
-    fig.savefig(tmp, dpi=100, format="png")
+    with atomic_path(os.path.join(run_dir, "loss.png")) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
-    os.replace(tmp, os.path.join(run_dir, "loss.png"))
 
 
 def _truncate_metrics(run_dir: str, step: int) -> None:
@@ -217,13 +271,11 @@ def _truncate_metrics(run_dir: str, step: int) -> None:
                 keep.append(line)
         except (json.JSONDecodeError, KeyError):
             continue                     # a line cut by a kill
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         f.writelines(keep)
-    os.replace(tmp, path)
 
 
-def train(args) -> dict:
+def train(args: TrainConfig) -> dict:
     """Run (or continue) training; returns the last metrics."""
     world, rank, local = _dist()
     distributed = world > 1
@@ -233,7 +285,7 @@ def train(args) -> dict:
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.type == "cuda" and distributed:
         if local >= torch.cuda.device_count():
-            raise SystemExit(f"swelm train: process LOCAL_RANK={local} has no GPU of its own "
+            raise ModelError(f"process LOCAL_RANK={local} has no GPU of its own "
                              f"({torch.cuda.device_count()} CUDA device(s)): start at most "
                              "that many processes per node, or train on CPU processes "
                              "(gloo) with --device cpu")
@@ -251,24 +303,42 @@ def train(args) -> dict:
             dist.destroy_process_group()
 
 
-def _train(args, device, world: int, rank: int) -> dict:
-    main = rank == 0
-    specs = parse_sources(args.data)
+@dataclasses.dataclass
+class _Run:
+    """What the step loop works with, built once by :func:`_setup`."""
+    args: TrainConfig
+    cfg: SwitchConfig
+    model: SwitchLM
+    net: torch.nn.Module                 # the model as trained (DDP and/or compiled)
+    opt: torch.optim.Optimizer
+    params: list
+    device: torch.device
+    world: int
+    rank: int
+    run_args: dict                       # saved with every checkpoint; RESUME_KEYS must match
+    data: SequenceData
+    validator: "Validator | None"
+    autocast: object
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _setup(args: TrainConfig, device, world: int, rank: int) -> _Run:
+    specs = parse_sources(list(args.data))
     vocab = manifest_vocab(specs)
     cfg = _config(args, vocab)
     seq_len = args.seq_len or cfg.n_ctx
     if seq_len > cfg.n_ctx:
-        raise ValueError(f"--seq-len {seq_len} > n_ctx {cfg.n_ctx}")
+        raise ModelError(f"--seq-len {seq_len} > n_ctx {cfg.n_ctx}")
     if seq_len < 8:
-        raise ValueError("--seq-len must be at least 8")
-    if args.warmup is None:
-        args.warmup = max(1, args.steps // 100)
+        raise ModelError("--seq-len must be at least 8")
     layout = Layout(seq_len, cfg.vocab_size, cfg.special)
     data = SequenceData(specs, args.mode, layout, args.batch_size, args.seed)
     run_args = {"data": [f"{s.path}:{s.weight}@{s.klass}" for s in specs], "mode": args.mode,
                 "seq_len": seq_len, "batch_size": args.batch_size, "grad_accum": args.grad_accum,
                 "seed": args.seed, "world": world, "steps": args.steps, "lr": args.lr}
-
     torch.manual_seed(args.seed)
     if args.init:
         model = load_model(args.init)
@@ -278,123 +348,139 @@ def _train(args, device, world: int, rank: int) -> dict:
     model.to(device).train()
     params = trainable(model, args.train_only)
     opt = _optimizer(params, args, device)
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
+                else contextlib.nullcontext())
+    validator = (Validator(parse_sources(list(args.valid)), args.mode, layout, args.batch_size,
+                           args.eval_batches, cfg.vocab_sha256)
+                 if args.valid and rank == 0 else None)
+    return _Run(args, cfg, model, model, opt, params, device, world, rank, run_args, data,
+                validator, autocast)
 
-    step = 0
-    if main:
+
+def _resume(r: _Run) -> int:
+    """The step to start from: that of the run's last checkpoint (model, optimizer and RNG
+    restored), else 0 for a new run (its config written)."""
+    args = r.args
+    if r.main:
         os.makedirs(args.out, exist_ok=True)
         remove_temporaries(args.out)
     cks = list_checkpoints(args.out)
-    torch.manual_seed(args.seed * 1000 + rank + 1)      # router jitter stream of this rank
-    if cks:
-        state = torch.load(os.path.join(cks[-1], "state.pt"), map_location="cpu",
-                           weights_only=False)
-        bad = [k for k in RESUME_KEYS if state["args"].get(k) != run_args.get(k)]
-        if bad:
-            raise CheckpointError(
-                f"{args.out}: its checkpoint was made with different "
-                + ", ".join(f"{k} ({state['args'].get(k)} ≠ {run_args.get(k)})" for k in bad)
-                + "; use a new --out to start another run")
-        from safetensors.torch import load_file
-        model.load_state_dict(load_file(os.path.join(cks[-1], "model.safetensors")))
-        opt.load_state_dict(state["optimizer"])
-        step = state["step"]
-        torch.set_rng_state(state["rng"][rank])
-        if device.type == "cuda" and state.get("cuda_rng"):
-            torch.cuda.set_rng_state(state["cuda_rng"][rank], device)
-        if main:
-            log.info("resuming %s from step %d", args.out, step)
-            _truncate_metrics(args.out, step)
-    elif main:
-        write_json_atomic(os.path.join(args.out, "config.json"), json.loads(cfg.to_json()))
-        _truncate_metrics(args.out, 0)
+    torch.manual_seed(args.seed * 1000 + r.rank + 1)      # router jitter stream of this rank
+    if not cks:
+        if r.main:
+            write_json(os.path.join(args.out, "config.json"), json.loads(r.cfg.to_json()))
+            _truncate_metrics(args.out, 0)
+        return 0
+    state = load_checkpoint(cks[-1], r.model, r.opt, r.device, r.rank,
+                            expect={k: r.run_args.get(k) for k in RESUME_KEYS})
+    if r.main:
+        log.info("resuming %s from step %d", args.out, state["step"])
+        _truncate_metrics(args.out, state["step"])
+    return state["step"]
 
-    net = model
+
+def _train_step(r: _Run, batches, step: int) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """One optimizer step over ``grad_accum`` micro-batches: (mean losses [ce, aux, z,
+    dropped] over the micro-batches and ranks, gradient norm, learning rate)."""
+    args, cfg = r.args, r.cfg
+    lr = lr_at(step, args)
+    for g in r.opt.param_groups:
+        g["lr"] = lr
+    sums = torch.zeros(4, device=r.device)
+    for micro in range(args.grad_accum):
+        x, y, npc, klass = next(batches)
+        x, y, npc = x.to(r.device, non_blocking=True), y.to(r.device), npc.to(r.device)
+        spout = spout_vectors(klass, cfg.d_spout)
+        sync = (contextlib.nullcontext() if r.world == 1 or micro == args.grad_accum - 1
+                else r.net.no_sync())
+        with sync, r.autocast:
+            # lm sequences have no prefix beyond <|startoftext|>, which causal attention
+            # already shows to every position: plain causal (flash) attention
+            out = r.net(x, num_precontext=None if args.mode == "lm" else npc,
+                        spout=None if spout is None else spout.to(r.device), labels=y)
+            ce = out.loss
+            loss = ce + out.router_loss(cfg)
+        (loss / args.grad_accum).backward()
+        sums += torch.stack([ce.detach(), out.aux_loss.detach().float(),
+                             out.z_loss.detach().float(), out.dropped.detach().float()])
+    if args.grad_clip > 0:
+        gnorm = clip_and_step(r.opt, r.params, args.grad_clip)
+    else:
+        gnorm = torch.zeros(())
+        r.opt.step()
+    r.opt.zero_grad(set_to_none=True)
+    if r.world > 1:
+        import torch.distributed as dist
+        dist.all_reduce(sums)
+        sums /= r.world
+    sums /= args.grad_accum
+    return sums, gnorm, lr
+
+
+def _evaluate(r: _Run, step: int) -> dict:
+    v = {"step": step, **r.validator(r.model, r.device, r.autocast)}
+    log.info("step %d: %s", step, " ".join(f"{k} {val:.4g}" for k, val in v.items()
+                                           if k != "step"))
+    return v
+
+
+def _append_metrics(path: str, row: dict) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def _train(args: TrainConfig, device, world: int, rank: int) -> dict:
+    r = _setup(args, device, world, rank)
+    step = _resume(r)
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
-        net = DDP(model, device_ids=[device.index] if device.type == "cuda" else None,
-                  find_unused_parameters=True)
+        r.net = DDP(r.model, device_ids=[device.index] if device.type == "cuda" else None,
+                    find_unused_parameters=True)
     if args.compile:
-        net = torch.compile(net)
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
-                else contextlib.nullcontext())
-    validator = (Validator(parse_sources(args.valid), args.mode, layout, args.batch_size,
-                           args.eval_batches, cfg.vocab_sha256) if args.valid and main else None)
-
-    batches = iter(loader(data, step * args.grad_accum, rank, world, args.workers))
-    tokens_per_step = args.batch_size * seq_len * args.grad_accum * world
+        r.net = torch.compile(r.net)
+    batches = iter(loader(r.data, step * args.grad_accum, rank, world, args.workers))
+    tokens_per_step = args.batch_size * r.run_args["seq_len"] * args.grad_accum * world
     metrics_path = os.path.join(args.out, "metrics.jsonl")
     bar = None
-    if main and not args.no_progress:
+    if r.main and args.progress:
         from tqdm import tqdm
         bar = tqdm(total=args.steps, initial=step, unit="step", dynamic_ncols=True,
                    mininterval=0.5 if sys.stderr.isatty() else 30)
     last: dict = {}
     t0, tok0 = time.perf_counter(), 0
     while step < args.steps:
-        lr = lr_at(step, args)
-        for g in opt.param_groups:
-            g["lr"] = lr
-        sums = torch.zeros(4, device=device)
-        for micro in range(args.grad_accum):
-            x, y, npc, klass = next(batches)
-            x, y, npc = x.to(device, non_blocking=True), y.to(device), npc.to(device)
-            spout = spout_vectors(klass, cfg.d_spout)
-            sync = (contextlib.nullcontext() if world == 1 or micro == args.grad_accum - 1
-                    else net.no_sync())
-            with sync, autocast:
-                # lm sequences have no prefix beyond <|startoftext|>, which causal attention
-                # already shows to every position: plain causal (flash) attention
-                out = net(x, num_precontext=None if args.mode == "lm" else npc,
-                          spout=None if spout is None else spout.to(device), labels=y)
-                ce = out.loss
-                loss = ce + out.router_loss(cfg)
-            (loss / args.grad_accum).backward()
-            sums += torch.stack([ce.detach(), out.aux_loss.detach().float(),
-                                 out.z_loss.detach().float(), out.dropped.detach().float()])
-        if args.grad_clip > 0:
-            gnorm = clip_and_step(opt, params, args.grad_clip)
-        else:
-            gnorm = torch.zeros(())
-            opt.step()
-        opt.zero_grad(set_to_none=True)
+        sums, gnorm, lr = _train_step(r, batches, step)
         step += 1
         tok0 += tokens_per_step
-        if world > 1:
-            import torch.distributed as dist
-            dist.all_reduce(sums)
-            sums /= world
-        sums /= args.grad_accum
-        if main and (step % args.log_every == 0 or step == args.steps):
+        if r.main and (step % args.log_every == 0 or step == args.steps):
             dt = time.perf_counter() - t0
             ce_v, aux_v, z_v, drop_v = sums.tolist()
             last = {"step": step, "loss": ce_v, "aux_loss": aux_v, "z_loss": z_v,
                     "dropped": drop_v, "lr": lr, "grad_norm": float(gnorm),
                     "tokens": step * tokens_per_step, "tokens_per_s": tok0 / max(dt, 1e-9)}
-            with open(metrics_path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(last) + "\n")
+            _append_metrics(metrics_path, last)
             t0, tok0 = time.perf_counter(), 0
         if bar is not None:
             bar.update(1)
             if last:
                 bar.set_postfix(loss=f"{last['loss']:.3f}", tok_s=f"{last['tokens_per_s']:.0f}")
-        if validator is not None and (step % args.eval_every == 0 or step == args.steps):
-            v = {"step": step, **validator(model, device, autocast)}
-            with open(metrics_path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(v) + "\n")
+        if r.validator is not None and (step % args.eval_every == 0 or step == args.steps):
+            v = _evaluate(r, step)
+            _append_metrics(metrics_path, v)
             last.update(v)
-            log.info("step %d: %s", step, " ".join(f"{k} {val:.4g}" for k, val in v.items()
-                                                   if k != "step"))
         if step % args.save_every == 0 or step == args.steps:
-            _save(args, model, cfg, opt, step, run_args, device, world, main)
-            if main:
+            _save(r, step)
+            if r.main:
                 plot_metrics(args.out)
     if bar is not None:
         bar.close()
-    del net
+    del r.net
     return last
 
 
-def _save(args, model, cfg, opt, step, run_args, device, world, main) -> None:
+def _save(r: _Run, step: int) -> None:
+    """A checkpoint of every rank's state, written by the main rank."""
+    device, world = r.device, r.world
     rng = [torch.get_rng_state()]
     cuda_rng = [torch.cuda.get_rng_state(device)] if device.type == "cuda" else []
     if world > 1:
@@ -406,24 +492,10 @@ def _save(args, model, cfg, opt, step, run_args, device, world, main) -> None:
             c_all = [None] * world
             dist.all_gather_object(c_all, cuda_rng[0])
             cuda_rng = c_all
-    if main:
-        state = {"step": step, "optimizer": opt.state_dict(), "rng": rng, "cuda_rng": cuda_rng,
-                 "args": run_args}
-        save_checkpoint(args.out, step, model, cfg, state, keep=args.keep)
+    if r.main:
+        state = {"step": step, "optimizer": r.opt.state_dict(), "rng": rng,
+                 "cuda_rng": cuda_rng, "args": r.run_args}
+        save_checkpoint(r.args.out, step, r.model, r.cfg, state, keep=r.args.keep)
     if world > 1:
         import torch.distributed as dist
         dist.barrier()
-
-
-def cmd_train(args) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if os.environ.get("OMP_NUM_THREADS"):
-        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
-    try:
-        last = train(args)
-    except (CheckpointError, ValueError, FileNotFoundError) as e:
-        print(f"swelm train: {e}", file=sys.stderr)
-        return 2
-    if int(os.environ.get("RANK", "0")) == 0:
-        print(json.dumps({"run": args.out, **last}))
-    return 0

@@ -1,12 +1,54 @@
 """Beam plumbing shared by the pipelines: runner choice, deterministic sharded writes."""
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
-import logging
 import os
+import re
+import sys
+import threading
 
-log = logging.getLogger(__name__)
+# the default logging format of Beam's worker processes: "INFO:apache_beam.runners...:text"
+_WORKER_NOISE = re.compile(rb"^(?:DEBUG|INFO|WARNING):[\w.]*:")
+
+
+@contextlib.contextmanager
+def filtered_worker_logs():
+    """While the block runs, lines that local worker processes log below ERROR in Python's
+    default format (they inherit this process's stderr and configure their own logging) are
+    dropped from stderr; everything else, tracebacks included, passes through unchanged."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def pump():
+        buf = b""
+        with os.fdopen(read_end, "rb", buffering=0) as src:
+            while True:
+                chunk = src.read(65536)
+                if not chunk:
+                    break
+                parts = re.split(rb"([\r\n])", buf + chunk)
+                buf = parts.pop()
+                out = b"".join(text + sep for text, sep in zip(parts[::2], parts[1::2])
+                               if not _WORKER_NOISE.match(text))
+                if out:
+                    os.write(saved, out)
+        if buf and not _WORKER_NOISE.match(buf):
+            os.write(saved, buf)
+
+    thread = threading.Thread(target=pump, name="worker-logs", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)          # our end of the pipe closes; the pump sees its end
+        thread.join(timeout=10)
+        os.close(saved)
 
 
 def add_beam_flags(p) -> None:
@@ -17,22 +59,30 @@ def add_beam_flags(p) -> None:
                         "Beam's in-process FnApiRunner, which downloads nothing")
 
 
-def make_pipeline(args, beam_args: list[str]):
-    """A ``beam.Pipeline`` for ``args.runner`` or the in-process runner with ``--workers``."""
+def make_pipeline(args):
+    """A ``beam.Pipeline`` for ``args.runner`` or the in-process runner with ``--workers``;
+    ``args.beam_args`` are further Beam pipeline options.  Without ``args.verbose`` the local
+    worker processes' INFO and WARNING lines stay off the console."""
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
-    # Beam's local workers relay their start-up warnings; keep the console for our messages
-    logging.getLogger("apache_beam").setLevel(logging.ERROR)
+    beam_args = list(getattr(args, "beam_args", None) or [])
     if args.runner:
         return beam.Pipeline(options=PipelineOptions(["--runner", args.runner, *beam_args]))
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
     flags = list(beam_args)
-    if args.workers > 1:
-        from pipelines import LOCAL_WORKER_ENV
-        flags += [f"--direct_num_workers={args.workers}",
-                  "--direct_running_mode=multi_processing"]
-        os.environ[LOCAL_WORKER_ENV] = "1"      # inherited by the worker processes
-    return beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(flags))
+    if args.workers <= 1:
+        return beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(flags))
+    from . import LOCAL_WORKER_ENV
+    flags += [f"--direct_num_workers={args.workers}", "--direct_running_mode=multi_processing"]
+    os.environ[LOCAL_WORKER_ENV] = "1"      # inherited by the worker processes
+    quiet = not getattr(args, "verbose", False)
+
+    class LocalPipeline(beam.Pipeline):
+        def run(self, *a, **kw):
+            with filtered_worker_logs() if quiet else contextlib.nullcontext():
+                return super().run(*a, **kw)
+
+    return LocalPipeline(runner=FnApiRunner(), options=PipelineOptions(flags))
 
 
 def pack(doc: dict) -> bytes:
@@ -57,18 +107,6 @@ def shard_of(key: str, shards: int) -> int:
     return stable_hash(key) % shards
 
 
-def clean_temporaries(folder: str) -> int:
-    """Remove ``*.tmp*`` files a killed run left behind; return how many."""
-    n = 0
-    for path in glob.glob(os.path.join(folder, "**", "*.tmp*"), recursive=True):
-        try:
-            os.remove(path)
-            n += 1
-        except OSError:
-            pass
-    return n
-
-
 def take_json_lines(path: str) -> list:
     """Read the JSON lines a pipeline wrote with ``WriteToText(path, shard_name_template="")``,
     then remove the file and the ``beam-temp-*`` folders Beam leaves beside it."""
@@ -80,12 +118,3 @@ def take_json_lines(path: str) -> list:
     for leftover in glob.glob(os.path.join(os.path.dirname(path), "beam-temp-*")):
         shutil.rmtree(leftover, ignore_errors=True)
     return rows
-
-
-def write_json(path: str, obj) -> None:
-    import json
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, ensure_ascii=False, indent=1, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)

@@ -11,7 +11,6 @@ finished segments, skips every URL they hold and continues from the links found 
 """
 from __future__ import annotations
 
-import argparse
 import collections
 import glob
 import io
@@ -20,9 +19,10 @@ import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-from corpus_tools.fetch import HTML_TYPES as _HTML
-from corpus_tools.fetch import Fetcher, extract_links, normalize_url
-from corpus_tools.sites import Site, load_sites
+from swelm.corpus_tools.fetch import HTML_TYPES as _HTML
+from swelm.corpus_tools.fetch import Fetcher, extract_links, normalize_url
+from swelm.corpus_tools.sites import Site, load_sites
+from swelm.publish import publish, remove_temporaries, temporary_sibling, write_json
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +41,9 @@ class _Segment:
         from warcio.warcwriter import WARCWriter
         self.warc = os.path.join(out, "warc", f"{site}-{seq:05d}.warc.gz")
         self.log = os.path.join(out, "log", f"{site}-{seq:05d}.jsonl")
-        self._wf = open(self.warc + ".tmp", "wb")
-        self._lf = open(self.log + ".tmp", "w", encoding="utf-8")
+        self._tmp = temporary_sibling(self.warc), temporary_sibling(self.log)
+        self._wf = open(self._tmp[0], "wb")
+        self._lf = open(self._tmp[1], "w", encoding="utf-8")
         self.writer = WARCWriter(self._wf, gzip=True)
         self.count = 0
 
@@ -72,14 +73,14 @@ class _Segment:
     def close(self) -> None:
         self._wf.close()
         self._lf.close()
-        os.replace(self.warc + ".tmp", self.warc)      # the WARC first: it is what resumes
-        os.replace(self.log + ".tmp", self.log)
+        publish(self._tmp[0], self.warc)      # the WARC first: it is what resumes
+        publish(self._tmp[1], self.log)
 
 
 def _resume(out: str, site: Site) -> tuple[set[str], list[str], int]:
     """URLs already captured or attempted, links found in captured pages, next segment number."""
     from warcio.archiveiterator import ArchiveIterator
-    from corpus_tools.charset import decode_html
+    from swelm.corpus_tools.document import page_from_record
     done, links, seq = set(), [], 0
     for path in sorted(glob.glob(os.path.join(out, "log", f"{glob.escape(site.name)}-*.jsonl"))):
         seq = max(seq, int(path.rsplit("-", 1)[1].split(".")[0]) + 1)
@@ -97,17 +98,17 @@ def _resume(out: str, site: Site) -> tuple[set[str], list[str], int]:
                     continue
                 uri = rec.rec_headers.get_header("WARC-Target-URI")
                 done.add(uri)
-                ctype = rec.http_headers.get_header("Content-Type") or ""
-                if rec.http_headers.get_statuscode() == "200" and ctype.split(";")[0] in _HTML:
-                    text = decode_html(rec.content_stream().read(), ctype, site.encoding)[0]
-                    links.extend(extract_links(text, uri))
+                # the pages build-corpus would read give the links to follow
+                screened = page_from_record(rec, lambda url: site)
+                if screened[0] == "page":
+                    links.extend(extract_links(screened[3], uri))
     return done, links, seq
 
 
 def crawl_site(site: Site, out: str, segment_pages: int = 200, fetcher: Fetcher | None = None
                ) -> dict:
     """Crawl one site breadth-first into WARC segments; return its counts."""
-    from corpus_tools.charset import decode_html
+    from swelm.corpus_tools.charset import decode_html
     for sub in ("warc", "log"):
         os.makedirs(os.path.join(out, sub), exist_ok=True)
     fetcher = fetcher or _fetcher(site)
@@ -153,12 +154,12 @@ def crawl_site(site: Site, out: str, segment_pages: int = 200, fetcher: Fetcher 
             "frontier_left": len(queue)}
 
 
-def run(args, beam_args) -> int:
+def run(args) -> int:
     import apache_beam as beam
-    from pipelines.beam_util import clean_temporaries, make_pipeline, take_json_lines, write_json
+    from .beam_util import make_pipeline, take_json_lines
     sites = load_sites(args.sites)
     os.makedirs(args.out, exist_ok=True)
-    removed = clean_temporaries(args.out)
+    removed = remove_temporaries(args.out)
     if removed:
         log.info("removed %d temporary files of an interrupted run", removed)
     names = [s.name for s in sites if not args.site or s.name in args.site]
@@ -169,7 +170,7 @@ def run(args, beam_args) -> int:
         return crawl_site(site, out, seg)
 
     summary_path = os.path.join(args.out, "crawl-summary.jsonl")
-    with make_pipeline(args, beam_args) as p:
+    with make_pipeline(args) as p:
         (p | "Sites" >> beam.Create(names) | "Reshuffle" >> beam.Reshuffle()
            | "Crawl" >> beam.Map(crawl)
            | "ToJson" >> beam.Map(lambda d: json.dumps(d, sort_keys=True, ensure_ascii=False))
@@ -183,15 +184,11 @@ def run(args, beam_args) -> int:
     return 0
 
 
-def add_parser(sub) -> None:
-    from pipelines.beam_util import add_beam_flags
-    p = sub.add_parser("crawl", help="crawl the sites of a rules file into WARC files",
-                       description=__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(p) -> None:
+    from .beam_util import add_beam_flags
     p.add_argument("--sites", required=True, help="site rules file (TOML or YAML)")
     p.add_argument("--out", required=True, help="output folder (warc/, log/, crawl-summary.json)")
     p.add_argument("--site", action="append", help="crawl only this site (repeatable)")
     p.add_argument("--segment-pages", type=int, default=200,
                    help="fetches per WARC segment; a killed crawl loses at most one segment")
     add_beam_flags(p)
-    p.set_defaults(func=run, beam_pipeline=True)

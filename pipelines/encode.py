@@ -15,10 +15,11 @@ same bytes.
 """
 from __future__ import annotations
 
+from swelm.errors import UsageError
+
 import glob
 import json
 import os
-import shutil
 
 import numpy as np
 
@@ -35,9 +36,9 @@ class Tokenize:
         self.vocabulary, self.emoji, self.seed, self.enc = vocabulary, emoji, seed, None
 
     def __call__(self, doc: dict):
-        from corpus_tools.weight import repeats
+        from swelm.corpus_tools.weight import repeats
         if self.enc is None:
-            from tokenizer import SWEEncoder
+            from swelm.tokenizer import SWEEncoder
             self.enc = SWEEncoder.load(self.vocabulary, self.emoji)
         n = repeats(doc["id"], float(doc.get("weight") or 1.0), self.seed)
         if n == 0 or not doc["text"]:
@@ -48,9 +49,8 @@ class Tokenize:
 
 
 def pack_shard(item, tmp: str, seq_len: int, mode: str, eot: int, seed: int) -> dict:
-    import pyarrow as pa
-    from pipelines.beam_util import stable_hash
-    from tokenizer.shards import SCHEMA
+    from swelm.tokenizer.shards import shard_name, write_shard
+    from .beam_util import stable_hash
     shard, copies = item
     copies = sorted(copies, key=lambda c: (stable_hash(f"{seed}:{c[0]}"), c[0]))
     rows, genres = [], {}
@@ -68,42 +68,38 @@ def pack_shard(item, tmp: str, seq_len: int, mode: str, eot: int, seed: int) -> 
             for i in range(0, max(1, ids.size), seq_len):
                 rows.append(ids[i:i + seq_len])
             genres[genre] = genres.get(genre, 0) + ids.size
-    name = f"shard-{shard:05d}.arrow"
-    lengths = np.array([r.size for r in rows], dtype=np.int64)
-    offsets = np.zeros(len(rows) + 1, dtype=np.int32)
-    np.cumsum(lengths, out=offsets[1:])
-    values = pa.array(np.concatenate(rows) if rows else np.zeros(0, np.uint16), type=pa.uint16())
-    arr = pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), values)
-    path = os.path.join(tmp, name)
-    with pa.ipc.new_file(path + ".part", SCHEMA) as w:
-        w.write_batch(pa.record_batch([arr], schema=SCHEMA))
-    os.replace(path + ".part", path)
-    return {"file": name, "rows": len(rows), "tokens": int(lengths.sum()), "genres": genres,
-            "documents": len(copies)}
+    entry = write_shard(os.path.join(tmp, shard_name(shard)), rows)
+    return dict(entry, genres=genres, documents=len(copies))
 
 
-def run(args, beam_args) -> int:
-    import apache_beam as beam
-    from pipelines.beam_util import make_pipeline, shard_of, take_json_lines
-    from tokenizer import SWEEncoder
-    from tokenizer.shards import FORMAT, MANIFEST, VERSION, publish
+def run(args) -> int:
+    from swelm.publish import atomic_path, remove_stale_temporaries
+    from swelm.tokenizer import SWEEncoder
+    from swelm.tokenizer.shards import check_vocab_size
 
     paths = sorted(set(p for pattern in args.corpus for p in glob.glob(pattern)))
     if not paths:
-        print(f"swelm encode: no Parquet files match {' '.join(args.corpus)}")
-        return 2
+        raise UsageError(f"--corpus {' '.join(args.corpus)}: no Parquet files match")
     enc = SWEEncoder.load(args.vocabulary, args.emoji)
-    if len(enc) > 65536:
-        print(f"swelm encode: a vocabulary of {len(enc)} tokens does not fit uint16 shards")
-        return 2
-    eot = enc.token_to_id("<|endoftext|>")
+    check_vocab_size(len(enc))
     out = os.path.abspath(args.out.rstrip("/"))
-    tmp = out + ".tmp-encode"
-    shutil.rmtree(tmp, ignore_errors=True)
+    remove_stale_temporaries(out)
+    with atomic_path(out) as tmp:
+        manifest = _encode(args, paths, enc, tmp)
+    print(f"{manifest['tokens']} tokens in {manifest['rows']} rows, {len(manifest['shards'])} shards: {out}")
+    return 0
+
+
+def _encode(args, paths: list[str], enc, tmp: str) -> dict:
+    """Run the pipeline into the folder ``tmp``; the manifest written there."""
+    import apache_beam as beam
+    from swelm.tokenizer.shards import make_manifest, write_manifest
+    from .beam_util import make_pipeline, shard_of, take_json_lines
     os.makedirs(tmp)
+    eot = enc.token_to_id("<|endoftext|>")
     info = os.path.join(tmp, "shards-info")
     vocab, emoji = enc.vocab.path, enc.emoji.path
-    with make_pipeline(args, beam_args) as p:
+    with make_pipeline(args) as p:
         (p | "Files" >> beam.Create(paths) | "Spread" >> beam.Reshuffle()
          | "Read" >> beam.FlatMap(read_parquet)
          | "Tokenize" >> beam.FlatMap(Tokenize(vocab, emoji, args.seed))
@@ -117,34 +113,29 @@ def run(args, beam_args) -> int:
     for s in shards:
         for g, n in s.pop("genres").items():
             genres[g] = genres.get(g, 0) + n
-    manifest = {"format": FORMAT, "version": VERSION, "dtype": "uint16",
-                "vocabulary": {"sha256": enc.vocab.sha256, "size": len(enc)},
-                "shards": [{k: s[k] for k in ("file", "rows", "tokens")} for s in shards],
-                "rows": sum(s["rows"] for s in shards), "tokens": sum(s["tokens"] for s in shards),
-                "documents": sum(s["documents"] for s in shards),
-                "tokens_per_genre": dict(sorted(genres.items())), "mode": args.mode,
-                "seq_len": args.seq_len, "seed": args.seed, "source": "swelm encode"}
-    with open(os.path.join(tmp, MANIFEST), "w", encoding="utf-8") as f:
-        json.dump(manifest, f, ensure_ascii=False, indent=1, sort_keys=True)
-        f.write("\n")
-    publish(tmp, out)
-    print(f"{manifest['tokens']} tokens in {manifest['rows']} rows, {len(shards)} shards: {out}")
-    return 0
+    manifest = make_manifest(
+        vocab_sha256=enc.vocab.sha256, vocab_size=len(enc), shards=shards,
+        tokens_per_genre=genres, source={"tool": "swelm encode"},
+        documents=sum(s["documents"] for s in shards), mode=args.mode, seq_len=args.seq_len,
+        seed=args.seed)
+    write_manifest(tmp, manifest)
+    return manifest
 
 
-def add_parser(sub) -> None:
-    import argparse
-    from pipelines.beam_util import add_beam_flags
-    p = sub.add_parser("encode", help="Parquet corpus -> Arrow token shards",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_shard_options(p) -> None:
+    """The flags that shape the shards: shared by ``swelm encode`` and ``swelm pipeline``."""
+    p.add_argument("--vocabulary", default=None, help="SWE vocabulary (default: the bundled one)")
+    p.add_argument("--seq-len", type=int, default=1280, help="tokens per row")
+    p.add_argument("--mode", choices=("lm", "mlm", "hybrid"), default="lm",
+                   help="lm: packed rows; mlm/hybrid: one row per document")
+    p.add_argument("--shards", type=int, default=4, help="number of shards")
+    p.add_argument("--seed", type=int, default=0, help="repeat and shuffle seed")
+
+
+def add_arguments(p) -> None:
+    from .beam_util import add_beam_flags
     p.add_argument("--corpus", nargs="+", required=True, help="Parquet files or glob patterns")
     p.add_argument("--out", required=True, help="shard folder to write (replaced when complete)")
-    p.add_argument("--vocabulary", default=None, help="SWE vocabulary (default: the bundled one)")
     p.add_argument("--emoji", default=None, help="emoji table (default: the bundled one)")
-    p.add_argument("--seq-len", type=int, default=1280, help="tokens per row (default 1280)")
-    p.add_argument("--mode", choices=("lm", "mlm", "hybrid"), default="lm",
-                   help="lm: packed rows; mlm/hybrid: one row per document (default lm)")
-    p.add_argument("--shards", type=int, default=4, help="number of shards (default 4)")
-    p.add_argument("--seed", type=int, default=0, help="repeat and shuffle seed (default 0)")
+    add_shard_options(p)
     add_beam_flags(p)
-    p.set_defaults(func=run, beam_pipeline=True)

@@ -5,7 +5,7 @@ import collections
 import logging
 import os
 
-from pipelines.beam_util import write_json
+from swelm.publish import atomic_path, write_json, write_text
 
 log = logging.getLogger(__name__)
 _EVENTS = ("no_site", "unreadable_warc", "damaged_warc", "truncated_record")
@@ -55,12 +55,11 @@ def summarise(table: list) -> dict:
     }
 
 
-def write_report(out: str, table: list, sites, args) -> dict:
+def write_report(out: str, table: list, sites, settings: dict) -> dict:
+    """stats.json (the summary of ``table`` with the build's ``settings``), stats.md and the
+    plots into ``out``; returns the summary."""
     stats = summarise(table)
-    stats["settings"] = {k: v for k, v in sorted(vars(args).items())
-                         if isinstance(v, (int, float, str, bool, list, dict, type(None)))
-                         and k not in ("func", "beam_pipeline", "out", "workers", "runner", "warc",
-                                       "sites", "line_buckets")}
+    stats["settings"] = dict(sorted(settings.items()))
     write_json(os.path.join(out, "stats.json"), stats)
     plots = _plots(out, stats)
     lines = ["# Corpus build report", "",
@@ -84,10 +83,7 @@ def write_report(out: str, table: list, sites, args) -> dict:
         lines += ["", "## Input problems", ""] + [f"- {k}: {v}" for k, v in stats["events"].items()]
     if plots:
         lines += ["", "## Plots", ""] + [f"![{p}](plots/{p})" for p in plots]
-    tmp = os.path.join(out, "stats.md.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-    os.replace(tmp, os.path.join(out, "stats.md"))
+    write_text(os.path.join(out, "stats.md"), "\n".join(lines) + "\n")
     return stats
 
 
@@ -106,9 +102,9 @@ def _plots(out: str, stats: dict) -> list[str]:
     def save(fig, name):
         path = os.path.join(folder, name)
         fig.tight_layout()
-        fig.savefig(path + ".tmp.png", dpi=90, metadata={"Software": None})
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=90, metadata={"Software": None})
         plt.close(fig)
-        os.replace(path + ".tmp.png", path)
         made.append(name)
 
     names = list(stats["sites"])

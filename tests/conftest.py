@@ -62,7 +62,7 @@ def fixture_files(tmp_path_factory):
 
 
 def _encoder(files, core: str):
-    from tokenizer import SWEEncoder
+    from swelm.tokenizer import SWEEncoder
     enc = SWEEncoder.load(*files, use_c=core == "c")
     if core == "c" and not enc.uses_c:
         pytest.skip("C core not built")

@@ -28,11 +28,11 @@ TEXTS = [
 
 
 def encode_corpus(out: pathlib.Path, texts=None, repeat: int = 4, shard_tokens: int = 400):
-    from tokenizer import SWEEncoder
-    from tokenizer.shards import ShardWriter
+    from swelm.tokenizer import SWEEncoder
+    from swelm.tokenizer.shards import ShardWriter
     enc = SWEEncoder.load()
     with ShardWriter(str(out), vocab_sha256=enc.vocab_sha256, vocab_size=len(enc),
-                     shard_tokens=shard_tokens) as w:
+                     shard_tokens=shard_tokens, source={"tool": "tests"}) as w:
         for _ in range(repeat):
             for t in texts or TEXTS:
                 w.add(np.asarray(enc.encode(t), dtype=np.uint16))
@@ -42,7 +42,7 @@ def encode_corpus(out: pathlib.Path, texts=None, repeat: int = 4, shard_tokens: 
 def swelm(*args, env=None, check=True, **kw):
     e = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
     e.update(env or {})
-    r = subprocess.run([sys.executable, "-m", "pipelines.cli", *map(str, args)], cwd=ROOT,
+    r = subprocess.run([sys.executable, "-m", "swelm", *map(str, args)], cwd=ROOT,
                        env=e, capture_output=True, text=True, **kw)
     if check and r.returncode != 0:
         raise AssertionError(f"swelm {' '.join(map(str, args))} failed ({r.returncode}):\n"

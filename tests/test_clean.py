@@ -2,7 +2,7 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from tokenizer import clean as C
+from swelm.tokenizer import clean as C
 
 
 def pieces(*alphabet):

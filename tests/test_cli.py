@@ -1,7 +1,15 @@
 """The swelm command line and the demo."""
+import argparse
+import re
+import subprocess
+import sys
+
 import pytest
 
-from pipelines.cli import main
+import swelm
+from swelm.cli import build_parser
+
+from swelm.cli import main
 
 
 def test_tokenize_and_decode(upstream_files, capsys):
@@ -24,9 +32,143 @@ def test_errors_are_reported(tmp_path, capsys):
     assert "tokenize" in capsys.readouterr().out
 
 
-def test_demo_runs(tmp_path, monkeypatch, upstream_files, capsys):
-    from pipelines import demo
-    monkeypatch.setattr(demo, "OUT", str(tmp_path / "demo"))
-    assert demo.main() == 0
+def test_demo_runs(tmp_path, upstream_files, capsys):
+    assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
     out = capsys.readouterr().out
     assert "Done in" in out and (tmp_path / "demo" / "shards" / "manifest.json").exists()
+
+
+def _subcommands():
+    parser = build_parser()
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return action.choices
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    assert capsys.readouterr().out.strip() == f"swelm {swelm.__version__}"
+    r = subprocess.run([sys.executable, "-m", "swelm", "--version"], capture_output=True,
+                       text=True, check=True)
+    assert r.stdout.strip() == f"swelm {swelm.__version__}"
+
+
+@pytest.mark.parametrize("name", sorted(_subcommands()))
+def test_every_help_is_plain_text_with_defaults(name, capsys):
+    sub = _subcommands()[name]
+    with pytest.raises(SystemExit) as e:
+        main([name, "--help"])
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    assert "`" not in text and ":mod:" not in text and ":class:" not in text
+    flat = " ".join(text.split())
+    for action in sub._actions:
+        d = action.default
+        if (not action.option_strings or d in (None, False, [], argparse.SUPPRESS)
+                or action.help is None):
+            continue
+        # the default is shown: by the formatter, or in the help's own words
+        assert str(d) in flat or "default" in action.help, (name, action.dest, d)
+
+
+def test_encode_swe_is_the_same_command(tmp_path, capsys):
+    from swelm.cli import encode_swe
+    with pytest.raises(SystemExit):
+        main(["encode-swe", "--help"])
+    a = capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        encode_swe(["--help"])
+    assert capsys.readouterr().out == a and "--src_dir" in a and "--clean_text" in a
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("吾輩は猫である。", encoding="utf-8")
+    assert main(["encode-swe", "--src_dir", str(src), "--dst_file", str(tmp_path / "a"),
+                 "--num_process", "1", "--quiet"]) == 0
+    assert encode_swe(["--src_dir", str(src), "--dst_file", str(tmp_path / "b"),
+                       "--num_process", "1", "--quiet"]) == 0
+    for f in ("shard-00000.arrow", "manifest.json"):
+        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
+
+
+def test_one_error_line_on_stderr(tmp_path, capsys):
+    # a SwelmError from each package: one line on stderr, exit status 2, nothing on stdout
+    cases = [
+        ["encode-swe", "--src_dir", str(tmp_path / "none"), "--dst_file", str(tmp_path / "o")],
+        ["build-corpus", "--warc", str(tmp_path / "*.warc.gz"), "--sites", "x", "--out",
+         str(tmp_path / "o")],
+        ["encode", "--corpus", str(tmp_path / "*.parquet"), "--out", str(tmp_path / "o")],
+        ["generate", "--model", str(tmp_path / "nope")],
+        ["decode", "x"],
+    ]
+    for argv in cases:
+        assert main(argv) == 2, argv
+        cap = capsys.readouterr()
+        lines = cap.err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"swelm {argv[0]}: "), (argv, cap.err)
+        assert cap.out == ""
+
+
+def test_unexpected_errors_keep_their_traceback(monkeypatch):
+    def boom(args):
+        raise RuntimeError("a bug")
+    parser = build_parser()
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    action.choices["decode"].set_defaults(func=boom)
+    monkeypatch.setattr("swelm.cli.build_parser", lambda: parser)
+    with pytest.raises(RuntimeError, match="a bug"):
+        main(["decode", "1"])
+
+
+def test_debug_shows_the_traceback(monkeypatch):
+    from swelm.errors import SwelmError
+    with pytest.raises(SwelmError, match="integers"):
+        main(["decode", "x", "--debug"])
+    monkeypatch.setenv("SWELM_DEBUG", "1")
+    with pytest.raises(SwelmError, match="integers"):
+        main(["decode", "x"])
+
+
+def test_unknown_flags_only_for_beam_commands(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["tokenize", "x", "--no-such-flag"])
+    assert e.value.code == 2 and "unrecognized arguments" in capsys.readouterr().err
+
+
+def test_train_without_config_on_cpu_picks_tiny(tmp_path):
+    pytest.importorskip("torch")
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA machine trains the small preset by default")
+    from lmkit import encode_corpus
+    data = encode_corpus(tmp_path / "d")
+    r = subprocess.run([sys.executable, "-m", "swelm", "train", "--data", str(data), "--out",
+                        str(tmp_path / "run"), "--steps", "1", "--batch-size", "2",
+                        "--seq-len", "32", "--workers", "0", "--no-progress"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "using the tiny preset" in r.stderr
+    import json
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    from swelm.model.model import make_config
+    assert cfg["d_model"] == make_config("tiny").d_model
+
+
+def test_beam_logs_stay_off_the_console(tmp_path):
+    """A local multi-worker run prints our lines only, none of the worker processes' logs."""
+    from swelm.pipelines.demo_site import SITES_TOML, render, serve
+    render(str(tmp_path / "site"))
+    httpd, base = serve(str(tmp_path / "site"))
+    try:
+        rules = tmp_path / "sites.toml"
+        rules.write_text(SITES_TOML.format(base=base), encoding="utf-8")
+        r = subprocess.run([sys.executable, "-m", "swelm", "crawl", "--sites", str(rules),
+                            "--out", str(tmp_path / "c"), "--workers", "2"],
+                           capture_output=True, text=True, timeout=300)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert r.returncode == 0, r.stderr
+    noise = [l for l in (r.stdout + r.stderr).splitlines()
+             if re.search(r"INFO|apache_beam|apitools|sdk harness", l)]
+    assert noise == []

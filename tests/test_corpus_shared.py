@@ -8,11 +8,11 @@ import json
 import pytest
 
 from conftest import shared, site_html
-from corpus_tools.charset import decode_html
-from corpus_tools.dedup import (MinHasher, boilerplate_keys, containment_duplicates,
+from swelm.corpus_tools.charset import decode_html
+from swelm.corpus_tools.dedup import (MinHasher, boilerplate_keys, containment_duplicates,
                                 estimate_jaccard, line_keys, strip_lines)
-from corpus_tools.extract import extract
-from corpus_tools.filter import filter_document
+from swelm.corpus_tools.extract import extract
+from swelm.corpus_tools.filter import filter_document
 
 
 def site_texts(site: str, every: int = 1) -> dict[str, str]:

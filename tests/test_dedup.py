@@ -7,11 +7,11 @@ import random
 import numpy as np
 import pytest
 
-import corpus_tools.weight as weight_mod
-from corpus_tools.dedup import (MinHasher, boilerplate_keys, connected_components,
+import swelm.corpus_tools.weight as weight_mod
+from swelm.corpus_tools.dedup import (MinHasher, boilerplate_keys, connected_components,
                                 containment_duplicates, estimate_jaccard, exact_key, jaccard,
                                 line_keys, shingles, strip_lines)
-from corpus_tools.weight import factors, mix_report, repeats
+from swelm.corpus_tools.weight import factors, mix_report, repeats
 
 BASE = ("春はあけぼの。やうやう白くなりゆく山ぎは、すこしあかりて、紫だちたる雲のほそくたなびきたる。"
         "夏は夜。月のころはさらなり、やみもなほ、ほたるの多く飛びちがひたる。また、ただ一つ二つなど、"

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from tokenizer.emoji_table import KAOMOJI, REPRESENTATIVES, build_emoji_table, classify
+from swelm.tokenizer.emoji_table import KAOMOJI, REPRESENTATIVES, build_emoji_table, classify
 
 emoji = pytest.importorskip("emoji", reason="the emoji package builds the table")
 
@@ -47,7 +47,7 @@ def test_representatives_and_determinism(table):
 
 
 def test_encoder_keeps_sequences_whole(table, tmp_path, upstream_files):
-    from tokenizer import SWEEncoder
+    from swelm.tokenizer import SWEEncoder
     path = tmp_path / "emoji.json"
     path.write_text(json.dumps(table, ensure_ascii=False), encoding="utf-8")
     enc = SWEEncoder.load(upstream_files[0], path)

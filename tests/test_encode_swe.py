@@ -5,9 +5,9 @@ import os
 import numpy as np
 import pytest
 
-from tokenizer import SWEEncoder
-from tokenizer.encode_swe import main
-from tokenizer.shards import iter_rows, read_manifest
+from swelm.tokenizer import SWEEncoder
+from swelm.cli import encode_swe as main
+from swelm.tokenizer.shards import iter_rows, read_manifest
 
 DOCS = {
     "a/01.txt": "吾輩は猫である。名前はまだ無い。\nどこで生れたかとんと見当がつかぬ。",

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import fixture_lines, write_fixture
-from tokenizer import SWEEncoder, VocabularyError
+from swelm.tokenizer import SWEEncoder, VocabularyError
 
 
 def toks(enc, text, **kw):
@@ -170,8 +170,8 @@ def test_trailing_newline_is_accepted(tmp_path):
 
 
 def test_load_without_bundled_vocabulary_explains(monkeypatch):
-    from tokenizer import encoder
+    from swelm.tokenizer import encoder
     monkeypatch.delenv("SWELM_VOCAB", raising=False)
-    monkeypatch.setattr(encoder, "_bundled_path", lambda name: None)
+    monkeypatch.setattr(encoder, "bundled_path", lambda name: None)
     with pytest.raises(VocabularyError, match="ja-swe36k.txt.*make vocab"):
         SWEEncoder.load()

@@ -2,8 +2,8 @@
 
 import pytest
 
-from pipelines.cli import main
-from tokenizer import SWEEncoder
+from swelm.cli import main
+from swelm.tokenizer import SWEEncoder
 
 TEXTS = ["吾輩は猫である。名前はまだ無い。", "東京都渋谷区で2024年にAIを使ったサービスを開始！",
          "慶應義塾と髙橋さん😀", "している。ています", "The quick brown fox"]

@@ -9,9 +9,9 @@ import unicodedata
 import pytest
 
 from conftest import site_html
-from corpus_tools.charset import codec_name, decode_html, detect, sniff
-from corpus_tools.extract import anchor_chars, extract, looks_binary
-from corpus_tools.sites import Extract
+from swelm.corpus_tools.charset import codec_name, decode_html, detect, sniff
+from swelm.corpus_tools.extract import anchor_chars, extract, looks_binary
+from swelm.corpus_tools.sites import Extract
 
 TEXT = "吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。"
 
@@ -120,7 +120,7 @@ def test_shift_jis_statutes_decoded():
 
 
 def test_libreoffice_base_href_and_index():
-    from corpus_tools.fetch import extract_links
+    from swelm.corpus_tools.fetch import extract_links
     (name, body), = site_html("libreoffice-help-ja", names=("ja/text/swriter/main0110.html",))
     html = decode_html(body)[0]
     assert "<base" in html.lower()

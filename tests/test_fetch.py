@@ -6,7 +6,7 @@ import time
 import pytest
 
 from httpkit import ScriptedHandler, start, stop
-from corpus_tools.fetch import (Fetcher, HostClock, extract_links, normalize_url, OUTCOMES,
+from swelm.corpus_tools.fetch import (Fetcher, HostClock, extract_links, normalize_url, OUTCOMES,
                                 USER_AGENT)
 
 SJIS_PAGE = "<html><head><meta charset='utf-8'><title>法令</title></head><body>第一条　この法律は、".encode("cp932")

@@ -5,9 +5,9 @@ import doctest
 
 import pytest
 
-import corpus_tools.filter as filter_mod
-from corpus_tools.filter import NGWords, decide, filter_document, metrics
-from corpus_tools.sites import THRESHOLDS
+import swelm.corpus_tools.filter as filter_mod
+from swelm.corpus_tools.filter import NGWords, decide, filter_document, metrics
+from swelm.corpus_tools.sites import THRESHOLDS
 
 # A varied, natural paragraph: passes every default rule once it is long enough.
 GOOD = ("私たちの町では、毎年秋になると小さな祭りが開かれます。"
@@ -125,3 +125,20 @@ def test_metrics_are_deterministic_and_rounded():
 
 def test_doctests():
     assert doctest.testmod(filter_mod).failed == 0
+
+
+def test_rules_table_and_doctests():
+    """One table of rules (name, default, metric function), each metric documented by a doctest
+    that passes; the doctests of the Document module pass too."""
+    import doctest
+    import swelm.corpus_tools.document as document
+    from swelm.corpus_tools.filter import RULES, THRESHOLDS
+    from swelm.corpus_tools.sites import THRESHOLDS as SITE_THRESHOLDS
+    assert SITE_THRESHOLDS is THRESHOLDS and list(THRESHOLDS) == [r.name for r in RULES]
+    for r in RULES:
+        kind, _, metric = r.name.partition("_")
+        assert kind in ("min", "max") and r.metric.__name__ == metric, r
+        assert ">>>" in (r.metric.__doc__ or ""), r.name
+    for module in (filter_mod, document):
+        result = doctest.testmod(module)
+        assert result.failed == 0 and result.attempted > 0, module.__name__

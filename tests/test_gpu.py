@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 if not torch.cuda.is_available():
     pytest.skip("needs a CUDA GPU (these tests check the GPU paths)", allow_module_level=True)
 
-from model.model import SwitchLM, make_config  # noqa: E402
+from swelm.model.model import SwitchLM, make_config  # noqa: E402
 
 DEV = torch.device("cuda")
 

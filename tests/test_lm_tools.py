@@ -24,7 +24,7 @@ def run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def lm(run):
-    from model import LM
+    from swelm.model import LM
     return LM.load(str(run))
 
 

@@ -6,7 +6,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from model.model import SwitchConfig, SwitchFFN, SwitchLM, make_config  # noqa: E402
+from swelm.model.model import (ModelError, SwitchConfig, SwitchFFN, SwitchLM,  # noqa: E402
+                               make_config)
 
 torch.set_num_threads(1)
 
@@ -209,7 +210,7 @@ def _random_hf(tmp_path, n_ext=1):
 
 
 def test_convert_from_transformers_gptsan_matches_logits(tmp_path):
-    from model.checkpoint import load_model
+    from swelm.model.checkpoint import load_model
     from tests.lmkit import swelm
     hf, d = _random_hf(tmp_path)
     swelm("convert", "from-hf", d, "--out", tmp_path / "ours")
@@ -250,8 +251,8 @@ def test_convert_errors(tmp_path):
 
 
 def test_add_ext_starts_as_identity(tmp_path):
-    from model.checkpoint import load_model, save_weights
-    from model.convert import add_ext
+    from swelm.model.checkpoint import load_model, save_weights
+    from swelm.model.convert import add_ext
     m = tiny().eval().set_unlimited_capacity()
     save_weights(m, m.cfg, str(tmp_path / "base"))
     new = add_ext(str(tmp_path / "base"), 2).set_unlimited_capacity()
@@ -267,14 +268,14 @@ def test_add_ext_starts_as_identity(tmp_path):
 
 # ---------------------------------------------------------------------------- data
 def test_compress_runs():
-    from model.data import compress_runs
+    from swelm.model.data import compress_runs
     assert compress_runs(np.array([1, 1, 1, 1, 2, 3, 3, 3, 4, 4]), 99).tolist() == \
         [1, 99, 2, 3, 99, 4, 4]
     assert compress_runs(np.array([5, 5]), 99).tolist() == [5, 5]
 
 
 def test_permute_is_a_bijection():
-    from model.data import permute
+    from swelm.model.data import permute
     for n in (1, 2, 7, 100, 1000):
         got = sorted(permute(i, n, 42) for i in range(n))
         assert got == list(range(n))
@@ -282,7 +283,7 @@ def test_permute_is_a_bijection():
 
 
 def test_sequence_layouts():
-    from model.data import Layout, build_sequence
+    from swelm.model.data import Layout, build_sequence
     cfg = make_config("tiny")
     lay = Layout(20, cfg.vocab_size, cfg.special)
     S, SEG, EOT, PAD, MASK = (cfg.token(t) for t in
@@ -310,7 +311,7 @@ def test_sequence_layouts():
 
 
 def test_mlm_masking_rate():
-    from model.data import Layout, build_sequence
+    from swelm.model.data import Layout, build_sequence
     cfg = make_config("tiny")
     lay = Layout(1000, cfg.vocab_size, cfg.special)
     chunk = np.arange(1000, 1990)
@@ -322,7 +323,7 @@ def test_mlm_masking_rate():
 
 
 def test_sequence_data_is_deterministic_and_weighted(tmp_path):
-    from model.data import Layout, SequenceData, parse_sources
+    from swelm.model.data import Layout, SequenceData, parse_sources
     from tests.lmkit import encode_corpus
     a = encode_corpus(tmp_path / "a", repeat=2)
     b = encode_corpus(tmp_path / "b", texts=["短い文。"], repeat=5)
@@ -344,7 +345,7 @@ def test_sequence_data_is_deterministic_and_weighted(tmp_path):
     assert classes.count(3) == 10 and classes.count(-1) == 24
     d3 = SequenceData(specs, "hybrid", lay, 4, seed=8)
     assert not torch.equal(d1.batch(0)[0], d3.batch(0)[0])
-    with pytest.raises(FileNotFoundError, match="no token shards"):
+    with pytest.raises(ModelError, match="no token shards"):
         parse_sources([str(tmp_path / "none" / "*.arrow")])
 
 

@@ -1,8 +1,8 @@
 """corpus_tools.normalize: every rule, what it changes and what it leaves alone."""
 import pytest
 
-from corpus_tools.normalize import TAGS, NormalizeOptions, Normalizer, normalize
-from tokenizer.variants import load_bundled_variants
+from swelm.corpus_tools.normalize import TAGS, NormalizeOptions, Normalizer, normalize
+from swelm.tokenizer.variants import load_bundled_variants
 
 ONLY = {name: NormalizeOptions(**{k: (k == name) if k != "tags" else () for k in
                                   ("controls", "whitespace", "width", "variants")}, tags=(), max_run=0)

@@ -8,7 +8,7 @@ def test_c_core_is_built():
     """The compiled core must be built wherever a C compiler exists (it is the fast path)."""
     if os.environ.get("SWELM_ALLOW_PURE_PYTHON"):
         pytest.skip("SWELM_ALLOW_PURE_PYTHON is set")
-    from tokenizer import encoder
+    from swelm.tokenizer import encoder
     assert encoder._swe is not None, "tokenizer._swe was not built; run `make test` or pip install ."
 
 

@@ -17,8 +17,8 @@ import pytest
 
 from conftest import ROOT, shared
 from httpkit import ScriptedHandler, start, stop
-from pipelines.cli import main
-from pipelines.demo_site import SITES_TOML, render, serve
+from swelm.cli import main
+from swelm.pipelines.demo_site import SITES_TOML, render, serve
 
 pytest.importorskip("apache_beam")
 
@@ -68,11 +68,11 @@ def test_demo_pipeline_end_to_end(demo):
     assert site["kept_docs"] == len(corpus) and stats["rejected_docs"] == len(rejected)
     assert (demo / "build" / "stats.md").exists() and (demo / "build" / "plots" / "sites.png").exists()
     manifest = json.loads((demo / "shards" / "manifest.json").read_text())
-    from tokenizer import SWEEncoder
+    from swelm.tokenizer import SWEEncoder
     enc = SWEEncoder.load()
     assert manifest["vocabulary"]["sha256"] == enc.vocab.sha256
     assert manifest["tokens"] > 500 and manifest["tokens_per_genre"]["blog"] == manifest["tokens"]
-    from tokenizer.shards import iter_rows
+    from swelm.tokenizer.shards import iter_rows
     rows = list(iter_rows(str(demo / "shards")))
     assert all(r.size <= 128 for r in rows) and sum(r.size for r in rows) == manifest["tokens"]
     assert "将棋" in enc.decode([int(t) for r in rows for t in r])
@@ -108,7 +108,7 @@ def test_other_runners_path_gives_the_same_corpus(demo, tmp_path):
 
 
 def _cmd(*args):
-    return [sys.executable, "-c", "import sys; from pipelines.cli import main; sys.exit(main())",
+    return [sys.executable, "-c", "import sys; from swelm.cli import main; sys.exit(main())",
             *args]
 
 
@@ -237,7 +237,7 @@ def shared_sites(tmp_path_factory):
     rules = root / "sites.toml"
     polite = ("politeness = { requests_per_second = 1000, concurrency = 8, max_pages = 3000, "
               "max_bytes = 10000000 }")
-    from corpus_tools.sites import THRESHOLDS
+    from swelm.corpus_tools.sites import THRESHOLDS
     # documentation and statutes: only the language, length and hiragana rules stay on
     open_ = {k: (0 if k.startswith("min_") else 1e9) for k in THRESHOLDS}
     docs = dict(open_, min_japanese_ratio=0.3, min_length=100, min_hiragana_ratio=0.05)

@@ -2,7 +2,7 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from tokenizer import SWEEncoder
+from swelm.tokenizer import SWEEncoder
 
 TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=60)
 

@@ -1,7 +1,7 @@
 """Site rules: the minimal form, every field, and errors naming the site and the field."""
 import pytest
 
-from corpus_tools.sites import POLITENESS, THRESHOLDS, SiteRulesError, load_sites
+from swelm.corpus_tools.sites import POLITENESS, THRESHOLDS, SiteRulesError, load_sites
 
 MINIMAL = '''
 [[sites]]

@@ -56,7 +56,7 @@ def test_training_writes_run_and_learns(trained):
             "config.json", "model.safetensors", "state.pt"]
     assert not [p for p in os.listdir(trained) if p.startswith(".")]
     cfg = json.load(open(trained / "config.json"))
-    from tokenizer import SWEEncoder
+    from swelm.tokenizer import SWEEncoder
     assert cfg["vocab_sha256"] == SWEEncoder.load().vocab_sha256
 
 
@@ -67,7 +67,7 @@ def test_resume_after_kill_gives_the_same_losses(shards, tmp_path):
     swelm("train", *common, "--out", ref)
     run = tmp_path / "killed"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "train", *map(str, common),
+    proc = subprocess.Popen([sys.executable, "-m", "swelm", "train", *map(str, common),
                              "--out", str(run)], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
@@ -99,8 +99,8 @@ def test_resume_refuses_changed_arguments(shards, tmp_path):
 
 
 def test_loader_workers_give_the_same_batches(shards):
-    from model.data import Layout, SequenceData, loader, parse_sources
-    from model.model import make_config
+    from swelm.model.data import Layout, SequenceData, loader, parse_sources
+    from swelm.model.model import make_config
     cfg = make_config("tiny")
     data = SequenceData(parse_sources([str(shards[0])]), "hybrid",
                         Layout(48, cfg.vocab_size, cfg.special), 4, seed=1)
@@ -116,7 +116,7 @@ def test_ddp_two_processes_on_gloo(shards, tmp_path):
     run = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                        "--standalone", "-m", "pipelines.cli", "train", *TRAIN_ARGS,
+                        "--standalone", "-m", "swelm", "train", *TRAIN_ARGS,
                         "--device", "cpu", "--data", str(shards[0]), "--steps", "6",
                         "--save-every", "3",
                         "--out", str(run)], cwd=ROOT, env=env, capture_output=True, text=True,
@@ -162,26 +162,28 @@ def test_train_errors(shards, tmp_path):
 
 # ---------------------------------------------------------------------------- sampling
 def test_sampling(trained):
-    from model.generate import load, sample
+    from swelm.model.inference import load
+    from swelm.model.lm import LM
     model, enc = load(str(trained))
-    greedy = sample(model, enc, "吾輩は", max_new_tokens=12, temperature=0)
-    nocache = sample(model, enc, "吾輩は", max_new_tokens=12, temperature=0, use_cache=False)
+    sample = LM(model, enc).sample
+    greedy = sample("吾輩は", max_new_tokens=12, temperature=0)
+    nocache = sample("吾輩は", max_new_tokens=12, temperature=0, use_cache=False)
     assert greedy[0].ids == nocache[0].ids
     assert all(abs(a - b) < 1e-4 for a, b in zip(greedy[0].logprobs, nocache[0].logprobs))
-    topk1 = sample(model, enc, "吾輩は", max_new_tokens=12, top_k=1, seed=5)
+    topk1 = sample("吾輩は", max_new_tokens=12, top_k=1, seed=5)
     assert topk1[0].ids == greedy[0].ids
-    s1 = sample(model, enc, "吾輩は", max_new_tokens=10, num_samples=3, seed=1, top_p=0.9)
-    s2 = sample(model, enc, "吾輩は", max_new_tokens=10, num_samples=3, seed=1, top_p=0.9)
+    s1 = sample("吾輩は", max_new_tokens=10, num_samples=3, seed=1, top_p=0.9)
+    s2 = sample("吾輩は", max_new_tokens=10, num_samples=3, seed=1, top_p=0.9)
     assert [s.ids for s in s1] == [s.ids for s in s2] and len(s1) == 3
     eot = model.cfg.token("endoftext")
-    for s in sample(model, enc, "", max_new_tokens=8, num_samples=4, seed=2, min_new_tokens=8):
+    for s in sample("", max_new_tokens=8, num_samples=4, seed=2, min_new_tokens=8):
         assert eot not in s.ids and len(s.ids) == 8
     for s in s1:
         assert len(s.ids) <= 10 and (eot not in s.ids[:-1])
         assert all(lp <= 0 for lp in s.logprobs)
-    pre = sample(model, enc, "", prefix="吾輩は猫である。", max_new_tokens=5, temperature=0)
+    pre = sample("", prefix="吾輩は猫である。", max_new_tokens=5, temperature=0)
     assert len(pre[0].ids) >= 1
-    sp = sample(model, enc, "吾輩は", max_new_tokens=5, temperature=0, spout=2)
+    sp = sample("吾輩は", max_new_tokens=5, temperature=0, spout=2)
     assert len(sp[0].ids) >= 1
 
 
@@ -203,7 +205,7 @@ def test_generate_cli(trained):
 
 
 def test_decode_expands_bag_of_tokens(trained):
-    from model.generate import decode, load
+    from swelm.model.inference import decode, load
     model, enc = load(str(trained))
     ha = enc.encode("は")[0]
     assert decode(enc, [ha, model.cfg.token("bagoftoken"), model.cfg.token("endoftext"), ha],
@@ -214,7 +216,7 @@ def test_decode_expands_bag_of_tokens(trained):
 def test_clip_and_step_equals_clip_grad_norm_then_step(fused):
     """Clipping folded into a fused optimizer's step (its grad_scale) or done by division:
     the same parameters as clip_grad_norm_ followed by a plain step."""
-    from model.train import clip_and_step
+    from swelm.model.train import clip_and_step
     torch.manual_seed(0)
     ref = [torch.nn.Parameter(torch.randn(7, 5)), torch.nn.Parameter(torch.randn(5))]
     ours = [torch.nn.Parameter(p.detach().clone()) for p in ref]

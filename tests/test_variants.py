@@ -2,7 +2,7 @@
 unicode-data package is installed, on the real Unihan data."""
 import pytest
 
-from tokenizer.variants import build_variant_table, compatibility_variants, find_unihan_dir
+from swelm.tokenizer.variants import build_variant_table, compatibility_variants, find_unihan_dir
 
 
 def u(c):

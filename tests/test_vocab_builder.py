@@ -7,11 +7,11 @@ import re
 import pytest
 
 from conftest import FIXTURE_EMOJI, ROOT
-from tokenizer import SWEEncoder
-from tokenizer.builder import (SCRIPTS, TAIL, BuildOptions, build_vocabulary, compression,
+from swelm.tokenizer import SWEEncoder
+from swelm.tokenizer.builder import (SCRIPTS, TAIL, BuildOptions, build_vocabulary, compression,
                                iter_texts, jis_x_0208)
-from tokenizer.variants import VariantTable
-from tokenizer.vocab import EmojiTable, parse_vocabulary
+from swelm.tokenizer.variants import VariantTable
+from swelm.tokenizer.vocab import EmojiTable, parse_vocabulary
 
 CORPUS = [
     "吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。",

@@ -10,7 +10,7 @@ import pytest
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from corpus_tools.warc import iter_range, per_record_gzip, plan, ranges
+from swelm.corpus_tools.warc import iter_range, per_record_gzip, plan, ranges
 
 
 def _record(writer, url: str, body: bytes):
@@ -172,7 +172,8 @@ def _rules(tmp_path):
 
 
 def test_build_corpus_reader_counts_damage_and_reads_on(warc, tmp_path):
-    from pipelines.corpus import ReadWarc
+    from apache_beam.pvalue import TaggedOutput
+    from swelm.pipelines.stages import ReadWarc
     path, bodies = warc
     data = bytearray(path.read_bytes())
     size = len(data)
@@ -185,17 +186,17 @@ def test_build_corpus_reader_counts_damage_and_reads_on(warc, tmp_path):
     path.write_bytes(bytes(data))
     read = ReadWarc(_rules(tmp_path))
     out = [r for s, e in cut for r in read((str(path), s, e))]
-    pages = [r["url"] for r in out if "_event" not in r]
-    events = [r for r in out if "_event" in r]
-    assert [e["_event"] for e in events] == ["damaged_warc"]
-    assert str(path) in events[0]["url"] and events[0]["error"]
+    pages = [r.url for r in out if not isinstance(r, TaggedOutput)]
+    events = [r.value for r in out if isinstance(r, TaggedOutput)]
+    assert [e[0] for e in events] == ["damaged_warc"]
+    assert events[0][1] == str(path) and events[0][2]
     assert len(pages) == len(bodies) - 1 and len(set(pages)) == len(pages)
 
 
 def test_build_corpus_reader_reports_a_missing_file_once(tmp_path):
-    from pipelines.corpus import ReadWarc
+    from swelm.pipelines.stages import ReadWarc
     read = ReadWarc(_rules(tmp_path))
     gone = str(tmp_path / "gone.warc.gz")
-    out = [r for rng in ((0, 100), (100, 200), (200, 300)) for r in read((gone, *rng))]
-    assert [(r["_event"], r["url"]) for r in out] == [("unreadable_warc", gone)]
+    out = [r.value for rng in ((0, 100), (100, 200), (200, 300)) for r in read((gone, *rng))]
+    assert [(e[0], e[1]) for e in out] == [("unreadable_warc", gone)]
 

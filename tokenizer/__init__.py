@@ -3,7 +3,8 @@
 No Beam and no torch here (see DESIGN.md).
 """
 from .encoder import SWEEncoder
-from .vocab import VocabularyError, Vocabulary, EmojiTable, load_vocabulary, load_emoji
+from .vocab import (SPECIAL_TOKENS, EmojiTable, Vocabulary, VocabularyError, load_emoji,
+                    load_vocabulary)
 
-__all__ = ["SWEEncoder", "VocabularyError", "Vocabulary", "EmojiTable", "load_vocabulary",
+__all__ = ["SWEEncoder", "SPECIAL_TOKENS", "VocabularyError", "Vocabulary", "EmojiTable", "load_vocabulary",
            "load_emoji"]

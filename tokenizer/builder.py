@@ -38,14 +38,15 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from .variants import VariantTable
-from .vocab import FINAL_SPECIALS, N_BYTE_TOKENS, REQUIRED_TAGS, EmojiTable, parse_vocabulary
+from .vocab import (N_BYTE_TOKENS, REQUIRED_TAGS, SPECIAL_TOKENS, EmojiTable, VocabularyError,
+                    parse_vocabulary)
 
 # The reference's tail: tags, emoji classes, byte tokens, special tokens (ids size-285 ...).
 TAIL = (["<BR>", "<SP>", "<TAB>", "<URL>", "<EMAIL>", "<TEL>", "<DATE>", "<PRICE>", "<BLOCK>",
          "<KIGOU>", "<U2000U2BFF>"]
         + [f"<|emoji{i}|>" for i in range(1, 13)]
         + [f"<|byte{i}|>" for i in range(N_BYTE_TOKENS)]
-        + list(FINAL_SPECIALS))
+        + list(SPECIAL_TOKENS))
 assert len(TAIL) == 285 and set(REQUIRED_TAGS) <= set(TAIL)
 
 # Scripts whose characters may form subword entries, and the longest entry for each.
@@ -102,7 +103,7 @@ def iter_texts(paths: Iterable[str]) -> Iterator[str]:
                     try:
                         t = json.loads(line)["text"]
                     except (json.JSONDecodeError, KeyError, TypeError) as e:
-                        raise ValueError(f"{path}:{n}: expected a JSON object with a "
+                        raise VocabularyError(f"{path}:{n}: expected a JSON object with a "
                                          f"\"text\" field ({e})") from None
                     if t:
                         yield t
@@ -207,7 +208,7 @@ def _filler_chars(have: set[str], variants: VariantTable, emoji: EmojiTable, n: 
             seen.add(c)
             if len(out) == n:
                 return out
-    raise ValueError(f"cannot fill the vocabulary: {n} more entries needed")
+    raise VocabularyError(f"cannot fill the vocabulary: {n} more entries needed")
 
 
 def _ideographic(c: str) -> bool:
@@ -278,7 +279,7 @@ def build_vocabulary(texts: Iterable[str], variants: VariantTable, emoji: EmojiT
                      log=lambda msg: None) -> str:
     opts = opts or BuildOptions()
     if not 8000 <= opts.size <= 65536:
-        raise ValueError(f"vocabulary size must be between 8000 and 65536, got {opts.size}")
+        raise VocabularyError(f"vocabulary size must be between 8000 and 65536, got {opts.size}")
     counter = NgramCounter(variants, opts.max_table)
     # The sample the order is tuned on: every stride-th document, the stride doubling
     # whenever the sample outgrows twice its budget (uniform over the stream, deterministic).
@@ -297,14 +298,14 @@ def build_vocabulary(texts: Iterable[str], variants: VariantTable, emoji: EmojiT
                 sample = [(j, u) for j, u in sample if j % stride == 0]
                 sample_chars = sum(len(u) for _, u in sample)
     if counter.n_chars == 0:
-        raise ValueError("no text in the input")
+        raise VocabularyError("no text in the input")
     log(f"counted {counter.n_chars} characters, {len(counter.chars)} distinct characters, "
         f"{len(counter.grams)} n-grams")
     texts_sample = [t for _, t in sample]
     singles = _single_chars(counter, variants, emoji, opts)
     budget = opts.size - len(TAIL) - len(singles)
     if budget < 0:
-        raise ValueError(f"size {opts.size} is too small for {len(singles)} single characters")
+        raise VocabularyError(f"size {opts.size} is too small for {len(singles)} single characters")
     by_count = sorted(counter.grams.items(), key=lambda x: (-x[1], x[0]))
     ranked = [g for g, c in by_count if c >= opts.min_ngram_count]
     if len(ranked) < budget:
@@ -314,7 +315,7 @@ def build_vocabulary(texts: Iterable[str], variants: VariantTable, emoji: EmojiT
         singles = singles + extra
         budget = opts.size - len(TAIL) - len(singles)
     if opts.order not in ORDERS:
-        raise ValueError(f"order must be one of {ORDERS}, got {opts.order!r}")
+        raise VocabularyError(f"order must be one of {ORDERS}, got {opts.order!r}")
     by_length = opts.order.startswith("length")
     count = counter.grams
     multis = ranked[:budget]

@@ -230,13 +230,8 @@ def build_emoji_table(data: dict | None = None) -> dict:
 
 
 def write_emoji_table(path: str, data: dict | None = None) -> dict:
-    import os
-    from .shards import temporary_sibling
+    from swelm.publish import write_text
     table = build_emoji_table(data)
-    tmp = temporary_sibling(path, "tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(table, f, ensure_ascii=False, indent=0)
-        f.write("\n")
-    os.replace(tmp, path)
+    write_text(path, json.dumps(table, ensure_ascii=False, indent=0) + "\n")
     return table
 

@@ -27,10 +27,12 @@ from multiprocessing import get_context
 import numpy as np
 
 from .encoder import SWEEncoder
-from .shards import ShardWriter, temporary_sibling, publish, remove_stale_temporaries
-from .vocab import VocabularyError
+from swelm.errors import UsageError
+from swelm.publish import atomic_path, remove_stale_temporaries
 
-log = logging.getLogger("encode_swe")
+from .shards import ShardWriter
+
+log = logging.getLogger("swelm.encode_swe")
 
 _ENC: SWEEncoder | None = None
 _CLEAN = False
@@ -68,11 +70,14 @@ def find_text_files(src_dir: str) -> list[str]:
     return found
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="encode_swe",
-        description="Encode every .txt file under a folder with the SWE tokenizer into token "
-                    "shards (Arrow IPC, uint16, with manifest.json) or the reference .npz layout.")
+DESCRIPTION = ("Encode every .txt file under a folder with the SWE tokenizer into token shards "
+               "(Arrow IPC, uint16, with manifest.json) or the reference .npz layout.  The flags "
+               "are those of the reference encode_swe.py, plus --emoji, --format and "
+               "--shard_tokens.")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of ``encode_swe`` (and ``swelm encode-swe``, the same command)."""
     p.add_argument("--src_dir", required=True, help="folder searched recursively for .txt files (UTF-8)")
     p.add_argument("--dst_file", required=True,
                    help="output: a shard directory (--format arrow) or an .npz file (--format npz)")
@@ -93,27 +98,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard_tokens", type=int, default=1 << 26,
                    help="start a new shard after this many tokens (arrow format)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+def run(args: argparse.Namespace) -> int:
+    """Encode ``args.src_dir`` into ``args.dst_file``; a bad flag or input raises
+    :class:`~swelm.errors.SwelmError`."""
     if not os.path.isdir(args.src_dir):
-        log.error("%s: source folder not found", args.src_dir)
-        return 2
+        raise UsageError(f"--src_dir {args.src_dir}: source folder not found")
     if args.num_process < 1:
-        log.error("--num_process must be at least 1")
-        return 2
-    try:
-        enc = SWEEncoder.load(args.vocabulary, args.emoji)
-    except VocabularyError as e:
-        log.error("%s", e)
-        return 2
+        raise UsageError(f"--num_process {args.num_process}: must be at least 1")
+    enc = SWEEncoder.load(args.vocabulary, args.emoji)
     files = find_text_files(args.src_dir)
     if not files:
-        log.error("%s: no .txt files found", args.src_dir)
-        return 2
+        raise UsageError(f"--src_dir {args.src_dir}: no .txt files found")
     from tqdm import tqdm
 
     start = time.time()
@@ -137,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     dtype = np.uint16 if len(enc) <= 65536 else np.int64
     sink = (ShardWriter(args.dst_file, vocab_sha256=enc.vocab_sha256, vocab_size=len(enc),
                         shard_tokens=args.shard_tokens,
-                        extra={"source": {"tool": "encode_swe", "clean_text": args.clean_text,
-                                          "combine": args.combine}})
+                        source={"tool": "encode_swe", "clean_text": args.clean_text,
+                                "combine": args.combine})
             if arrow else contextlib.nullcontext())
     with sink:
         emit = sink.add if arrow else chunks.append
@@ -158,16 +155,14 @@ def main(argv: list[str] | None = None) -> int:
         if pending:
             emit(np.concatenate(pending))
         if arrow:
-            sink.extra.update(documents=n_docs, characters=n_chars, skipped_files=len(skipped))
+            sink.fields.update(documents=n_docs, characters=n_chars, skipped_files=len(skipped))
     if arrow:
         n_rows, n_tokens, n_shards = sink.rows, sink.tokens, len(sink.shards)
     else:
         dst = args.dst_file if args.dst_file.endswith(".npz") else args.dst_file + ".npz"
         remove_stale_temporaries(dst)
-        tmp = temporary_sibling(dst, "tmp")
-        with open(tmp, "wb") as f:
+        with atomic_path(dst) as tmp, open(tmp, "wb") as f:
             np.savez_compressed(f, *[c.astype(np.int64) for c in chunks])
-        publish(tmp, dst)
         n_rows, n_tokens, n_shards = len(chunks), sum(int(c.size) for c in chunks), 1
         args.dst_file = dst
     log.info("encoded %d files (%d characters) into %d tokens, %d rows, %d shard(s) in %.1fs: %s",
@@ -179,5 +174,3 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

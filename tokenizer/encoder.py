@@ -25,7 +25,8 @@ from importlib import resources
 from typing import Iterable, Sequence
 
 from .clean import clean_text
-from .vocab import (EmojiTable, Vocabulary, VocabularyError, load_emoji, load_vocabulary)
+from .vocab import (EmojiTable, TokenizerError, Vocabulary, VocabularyError, load_emoji,
+                    load_vocabulary)
 
 try:  # the compiled core; the pure-Python path below gives identical ids
     from . import _swe  # type: ignore[attr-defined]
@@ -39,10 +40,11 @@ _DECODE_NAMED = {"<SP>": " ", "<BR>": "\n", "<TAB>": "\t", "<BLOCK>": "▀", "<K
                  "<U2000U2BFF>": "‖"}
 
 
-def _bundled_path(name: str) -> str | None:
-    """Path of a bundled data file: the package's ``data/`` or the source tree."""
+def bundled_path(name: str) -> str | None:
+    """Path of a bundled data file: the installed package's ``data/`` (importlib.resources), or
+    the source tree's ``vocab/`` and top folder in a checkout (editable install)."""
     try:
-        p = resources.files("tokenizer").joinpath("data", name)
+        p = resources.files(__package__).joinpath("data", name)
         if p.is_file():
             return str(p)
     except (ModuleNotFoundError, FileNotFoundError):  # pragma: no cover
@@ -109,7 +111,7 @@ class SWEEncoder:
              *, use_c: bool = True) -> "SWEEncoder":
         """Load a vocabulary and emoji table; without arguments, the bundled ones."""
         if vocab is None:
-            vocab = os.environ.get("SWELM_VOCAB") or _bundled_path(_BUNDLED_VOCAB)
+            vocab = os.environ.get("SWELM_VOCAB") or bundled_path(_BUNDLED_VOCAB)
             if vocab is None:
                 raise VocabularyError(
                     "the bundled vocabulary vocab/ja-swe36k.txt is missing: build it with "
@@ -119,7 +121,7 @@ class SWEEncoder:
             emoji = os.environ.get("SWELM_EMOJI")
             if emoji is None:
                 beside = os.path.join(os.path.dirname(os.fspath(vocab)), _BUNDLED_EMOJI)
-                emoji = beside if os.path.isfile(beside) else _bundled_path(_BUNDLED_EMOJI)
+                emoji = beside if os.path.isfile(beside) else bundled_path(_BUNDLED_EMOJI)
             if emoji is None:
                 raise VocabularyError(
                     f"no emoji file found beside {vocab} and the bundled emoji.json is "
@@ -151,7 +153,7 @@ class SWEEncoder:
 
     def _check_id(self, i: int) -> None:
         if not isinstance(i, int) or not 0 <= i < len(self.vocab):
-            raise ValueError(f"token id {i!r} is out of range for a vocabulary of "
+            raise TokenizerError(f"token id {i!r} is out of range for a vocabulary of "
                              f"{len(self.vocab)} tokens")
 
     # ------------------------------------------------------------------ encoding
@@ -162,7 +164,7 @@ class SWEEncoder:
         bad = (self._core.find_surrogate(text) if self._core is not None
                else (m.start() if (m := _SURROGATE.search(text)) else -1))
         if bad >= 0:
-            raise ValueError(f"lone surrogate U+{ord(text[bad]):04X} at position {bad}: "
+            raise TokenizerError(f"lone surrogate U+{ord(text[bad]):04X} at position {bad}: "
                              "text must be valid Unicode")
         text = (text.replace(" ", "<SP>").replace("\u3000", "<SP>").replace("\r\n", "<BR>")
                 .replace("\n", "<BR>").replace("\r", "<BR>").replace("\t", "<TAB>")
@@ -205,11 +207,11 @@ class SWEEncoder:
         gives the reference ids.
         """
         if not 0.0 <= dropout <= 1.0:
-            raise ValueError(f"dropout must be in [0, 1], got {dropout}")
+            raise TokenizerError(f"dropout must be in [0, 1], got {dropout}")
         text = self.preprocess(text, clean)
         if dropout > 0.0:
             if rng is None:
-                raise ValueError("dropout > 0 needs rng, a numpy.random.Generator")
+                raise TokenizerError("dropout > 0 needs rng, a numpy.random.Generator")
             return self._match_py(text, dropout, rng)
         if self._core is not None:
             return self._core.encode(text)

@@ -1,81 +1,163 @@
-"""Arrow IPC token shards and their manifest (the format between encoding and training).
+"""Arrow IPC token shards and their manifest: the one owner of the format between encoding and
+training (writer, reader, manifest schema, validation).  ``encode_swe``, ``swelm encode`` and the
+trainer all go through this module.
 
-A shard set is a directory::
+A shard set is a folder::
 
     shard-00000.arrow   Arrow IPC *file* format (memory-mappable), one column
     shard-00001.arrow   ``tokens: list<uint16>``, one row per document or packed sequence
-    manifest.json       vocabulary sha256 and size, shard list, token/row/document counts
+    manifest.json       written last (see :func:`make_manifest`)
 
-The directory is written under a temporary name beside the destination and renamed when
-complete, so a reader never sees a partial set and a killed run leaves nothing behind
-that a rerun would pick up.
+Manifest, version 1 (JSON, keys sorted)::
+
+    format            "swelm-token-shards"
+    version           1
+    dtype             "uint16"
+    vocabulary        {"sha256": hex of the vocabulary file, "size": tokens}
+    shards            [{"file": "shard-00000.arrow", "rows": int, "tokens": int}, ...]
+    rows, tokens      totals
+    tokens_per_genre  {genre: tokens}
+    source            {"tool": "encode_swe" | "swelm encode", and the tool's options}
+    ...               producer fields (documents, characters, mode, seq_len, seed, ...)
+
+The folder is written under a temporary name beside the destination and published when complete
+(:mod:`swelm.publish`), so a reader never sees a partial set.
 """
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import uuid
 from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
 
+from swelm.errors import SwelmError
+from swelm.publish import atomic_path, json_text, remove_stale_temporaries
+
 FORMAT = "swelm-token-shards"
 VERSION = 1
 SCHEMA = pa.schema([pa.field("tokens", pa.list_(pa.uint16()))])
 MANIFEST = "manifest.json"
+MAX_VOCAB = 65536
 
 
-def temporary_sibling(dst: str, tag: str) -> str:
-    parent, name = os.path.split(os.path.abspath(dst))
-    return os.path.join(parent, f".{name}.{tag}-{uuid.uuid4().hex[:8]}")
+class ShardFormatError(SwelmError, ValueError):
+    """A token shard set that is missing, malformed or inconsistent; the message names it."""
 
 
-def remove_stale_temporaries(dst: str) -> None:
-    """Remove temporaries a killed run left beside ``dst``."""
-    parent, name = os.path.split(os.path.abspath(dst))
-    if not os.path.isdir(parent):
-        return
-    for entry in os.listdir(parent):
-        if entry.startswith(f".{name}.tmp-") or entry.startswith(f".{name}.old-"):
-            path = os.path.join(parent, entry)
-            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+def shard_name(index: int) -> str:
+    return f"shard-{index:05d}.arrow"
 
 
-def publish(tmp: str, dst: str) -> None:
-    """Atomically move a finished file or directory to ``dst`` (replacing an old one)."""
-    if os.path.isdir(dst) and not os.path.islink(dst):
-        old = temporary_sibling(dst, "old")
-        os.rename(dst, old)
-        os.rename(tmp, dst)
-        shutil.rmtree(old)
-    else:
-        os.replace(tmp, dst)
+def check_vocab_size(size: int) -> None:
+    if size > MAX_VOCAB:
+        raise ShardFormatError(f"a vocabulary of {size} tokens does not fit uint16 shards "
+                               f"(at most {MAX_VOCAB})")
+
+
+def record_batch(rows: list[np.ndarray]) -> pa.RecordBatch:
+    """One record batch of ``rows`` (uint16 arrays)."""
+    lengths = np.fromiter((r.size for r in rows), dtype=np.int64, count=len(rows))
+    offsets = np.zeros(len(rows) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    values = pa.array(np.concatenate(rows) if rows else np.zeros(0, np.uint16), type=pa.uint16())
+    arr = pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), values)
+    return pa.record_batch([arr], schema=SCHEMA)
+
+
+def write_shard(path: str, rows: list[np.ndarray]) -> dict:
+    """Write one shard file of ``rows`` in one record batch (atomically); its manifest entry."""
+    with atomic_path(path) as tmp, pa.ipc.new_file(tmp, SCHEMA) as w:
+        w.write_batch(record_batch(rows))
+    return {"file": os.path.basename(path), "rows": len(rows),
+            "tokens": int(sum(r.size for r in rows))}
+
+
+def make_manifest(*, vocab_sha256: str, vocab_size: int, shards: list[dict],
+                  tokens_per_genre: dict, source: dict, **fields) -> dict:
+    """The manifest of a shard set (schema in the module docstring)."""
+    if "tool" not in source:
+        raise ValueError("source must name the tool")
+    return {"format": FORMAT, "version": VERSION, "dtype": "uint16",
+            "vocabulary": {"sha256": vocab_sha256, "size": vocab_size},
+            "shards": [{k: s[k] for k in ("file", "rows", "tokens")} for s in shards],
+            "rows": sum(s["rows"] for s in shards), "tokens": sum(s["tokens"] for s in shards),
+            "tokens_per_genre": dict(sorted(tokens_per_genre.items())), "source": source,
+            **fields}
+
+
+def write_manifest(folder: str, manifest: dict) -> None:
+    """Write ``manifest.json`` into the (temporary) folder of a shard set: the last file."""
+    validate_manifest(manifest, os.path.join(folder, MANIFEST))
+    with open(os.path.join(folder, MANIFEST), "w", encoding="utf-8") as f:
+        f.write(json_text(manifest))
+
+
+def validate_manifest(m, where: str) -> dict:
+    """``m`` if it is a valid manifest, else :class:`ShardFormatError` naming ``where``."""
+    def bad(field: str, want: str):
+        got = m.get(field) if isinstance(m, dict) else m
+        return ShardFormatError(f"{where}: field '{field}': expected {want}, got {got!r}")
+    if not isinstance(m, dict):
+        raise ShardFormatError(f"{where}: expected a JSON object, got {type(m).__name__}")
+    if m.get("format") != FORMAT:
+        raise bad("format", repr(FORMAT))
+    if not isinstance(m.get("version"), int) or not 1 <= m["version"] <= VERSION:
+        raise bad("version", f"1..{VERSION} (a newer swelm wrote it?)")
+    if m.get("dtype") != "uint16":
+        raise bad("dtype", "'uint16'")
+    v = m.get("vocabulary")
+    if not (isinstance(v, dict) and isinstance(v.get("sha256"), str)
+            and isinstance(v.get("size"), int) and 0 < v["size"] <= MAX_VOCAB):
+        raise bad("vocabulary", f"{{sha256, size ≤ {MAX_VOCAB}}}")
+    shards = m.get("shards")
+    if not isinstance(shards, list) or not all(
+            isinstance(s, dict) and isinstance(s.get("file"), str) and "/" not in s["file"]
+            and isinstance(s.get("rows"), int) and isinstance(s.get("tokens"), int)
+            for s in shards):
+        raise bad("shards", "a list of {file, rows, tokens}")
+    for field in ("rows", "tokens"):
+        if m.get(field) != sum(s[field] for s in shards):
+            raise bad(field, f"the sum over the shards ({sum(s[field] for s in shards)})")
+    return m
+
+
+def read_manifest(shard_dir: str) -> dict:
+    """The validated manifest of a shard set."""
+    path = os.path.join(shard_dir, MANIFEST)
+    try:
+        with open(path, encoding="utf-8") as f:
+            m = json.load(f)
+    except FileNotFoundError:
+        raise ShardFormatError(f"{path}: no manifest; not a complete token shard folder") from None
+    except (OSError, ValueError) as e:
+        raise ShardFormatError(f"{path}: unreadable manifest: {e}") from None
+    return validate_manifest(m, path)
 
 
 class ShardWriter:
-    """Write rows of uint16 tokens into numbered shards, then a manifest.
+    """Write rows of uint16 tokens into numbered shards, then the manifest.
 
-    Use as a context manager; the set appears at ``out_dir`` only when the block ends
-    without an exception.
+    Use as a context manager; the set appears at ``out_dir`` only when the block ends without
+    an exception.  ``source`` names the producing tool and its options; ``fields`` adds
+    producer fields to the manifest (also settable later through ``writer.fields``).
     """
 
-    def __init__(self, out_dir: str, *, vocab_sha256: str, vocab_size: int,
-                 shard_tokens: int = 1 << 26, batch_rows: int = 1024,
-                 extra: dict | None = None) -> None:
-        if vocab_size > 65536:
-            raise ValueError(f"a vocabulary of {vocab_size} tokens does not fit uint16 shards")
+    def __init__(self, out_dir: str, *, vocab_sha256: str, vocab_size: int, source: dict,
+                 shard_tokens: int = 1 << 26, batch_rows: int = 1024, **fields) -> None:
+        check_vocab_size(vocab_size)
         if shard_tokens <= 0:
             raise ValueError("shard_tokens must be positive")
         self.out_dir = out_dir
-        self.vocab = {"sha256": vocab_sha256, "size": vocab_size}
+        self.vocab_sha256, self.vocab_size = vocab_sha256, vocab_size
+        self.source, self.fields = source, dict(fields)
         self.shard_tokens = shard_tokens
         self.batch_rows = batch_rows
-        self.extra = dict(extra or {})
         self.shards: list[dict] = []
         self.tokens = self.rows = 0
         self.counts: dict[str, int] = {}
+        self._publish = None
         self._tmp = None
         self._writer = None
         self._pending: list[np.ndarray] = []
@@ -83,20 +165,20 @@ class ShardWriter:
 
     def __enter__(self) -> "ShardWriter":
         remove_stale_temporaries(self.out_dir)
-        self._tmp = temporary_sibling(self.out_dir, "tmp")
+        self._publish = atomic_path(self.out_dir)
+        self._tmp = self._publish.__enter__()
         os.makedirs(self._tmp)
         return self
 
     def add(self, tokens: np.ndarray, genre: str = "all") -> None:
         tokens = np.asarray(tokens)
         if tokens.dtype != np.uint16:
-            if tokens.size and (tokens.min() < 0 or tokens.max() >= self.vocab["size"]):
+            if tokens.size and (tokens.min() < 0 or tokens.max() >= self.vocab_size):
                 raise ValueError("token id out of the vocabulary's range")
             tokens = tokens.astype(np.uint16)
         if self._writer is None:
-            name = f"shard-{len(self.shards):05d}.arrow"
-            self._cur = {"file": name, "rows": 0, "tokens": 0}
-            self._writer = pa.ipc.new_file(os.path.join(self._tmp, name), SCHEMA)
+            self._cur = {"file": shard_name(len(self.shards)), "rows": 0, "tokens": 0}
+            self._writer = pa.ipc.new_file(os.path.join(self._tmp, self._cur["file"]), SCHEMA)
         self._pending.append(tokens)
         self._cur["rows"] += 1
         self._cur["tokens"] += int(tokens.size)
@@ -109,16 +191,9 @@ class ShardWriter:
             self._close_shard()
 
     def _flush(self) -> None:
-        if not self._pending:
-            return
-        lengths = np.fromiter((a.size for a in self._pending), dtype=np.int64,
-                              count=len(self._pending))
-        offsets = np.zeros(len(lengths) + 1, dtype=np.int32)
-        np.cumsum(lengths, out=offsets[1:])
-        values = pa.array(np.concatenate(self._pending), type=pa.uint16())
-        arr = pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), values)
-        self._writer.write_batch(pa.record_batch([arr], schema=SCHEMA))
-        self._pending = []
+        if self._pending:
+            self._writer.write_batch(record_batch(self._pending))
+            self._pending = []
 
     def _close_shard(self) -> None:
         self._flush()
@@ -128,43 +203,82 @@ class ShardWriter:
         self._cur = None
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
-            if self._writer is not None:
-                self._writer.close()
-            shutil.rmtree(self._tmp, ignore_errors=True)
-            return
-        if self._writer is not None:
-            self._close_shard()
-        manifest = {"format": FORMAT, "version": VERSION, "dtype": "uint16",
-                    "vocabulary": self.vocab, "shards": self.shards, "rows": self.rows,
-                    "tokens": self.tokens, "tokens_per_genre": self.counts, **self.extra}
-        with open(os.path.join(self._tmp, MANIFEST), "w", encoding="utf-8") as f:
-            json.dump(manifest, f, ensure_ascii=False, indent=1, sort_keys=True)
-            f.write("\n")
-        publish(self._tmp, self.out_dir)
+        if exc_type is None:
+            try:
+                if self._writer is not None:
+                    self._close_shard()
+                write_manifest(self._tmp, make_manifest(
+                    vocab_sha256=self.vocab_sha256, vocab_size=self.vocab_size,
+                    shards=self.shards, tokens_per_genre=self.counts, source=self.source,
+                    **self.fields))
+            except BaseException as e:
+                self._publish.__exit__(type(e), e, e.__traceback__)
+                raise
+        elif self._writer is not None:
+            self._writer.close()
+        self._publish.__exit__(exc_type, exc, tb)
 
 
-def read_manifest(shard_dir: str) -> dict:
-    path = os.path.join(shard_dir, MANIFEST)
-    try:
-        with open(path, encoding="utf-8") as f:
-            m = json.load(f)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no manifest; not a token shard directory") from None
-    if m.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a {FORMAT} manifest")
-    return m
+class TokenRows:
+    """The rows of one shard set, memory-mapped (nothing copied into Python lists)."""
+
+    def __init__(self, shard_dir: str) -> None:
+        self.dir = shard_dir
+        self.manifest = read_manifest(shard_dir)
+        self.offsets, self.values, self.classes = [], [], []
+        counts = []
+        for s in self.manifest["shards"]:
+            path = os.path.join(shard_dir, s["file"])
+            try:
+                reader = pa.ipc.open_file(pa.memory_map(path))
+            except (OSError, pa.ArrowInvalid) as e:
+                raise ShardFormatError(f"{path}: not an Arrow token shard: {e}") from None
+            if reader.schema.field(0).type != pa.list_(pa.uint16()):
+                raise ShardFormatError(f"{path}: column 0 is {reader.schema.field(0).type}, "
+                                       "expected list<uint16>")
+            has_class = "class" in reader.schema.names
+            for b in range(reader.num_record_batches):
+                batch = reader.get_batch(b)
+                col = batch.column(0)
+                self.offsets.append(col.offsets.to_numpy())
+                self.values.append(col.values.to_numpy(zero_copy_only=False))
+                self.classes.append(batch.column("class").to_numpy() if has_class else None)
+                counts.append(len(col))
+        self.starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self.n_rows = int(self.starts[-1])
+        self.lengths = (np.concatenate([np.diff(o) for o in self.offsets]).astype(np.int64)
+                        if self.offsets else np.zeros(0, np.int64))
+
+    @property
+    def vocab(self) -> dict:
+        return self.manifest["vocabulary"]
+
+    def _batch(self, i: int) -> tuple[int, int]:
+        b = int(np.searchsorted(self.starts, i, side="right")) - 1
+        return b, i - int(self.starts[b])
+
+    def row(self, i: int, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Tokens ``start:stop`` of row ``i`` (a view of the mapped file)."""
+        b, j = self._batch(i)
+        off = self.offsets[b]
+        lo, hi = int(off[j]), int(off[j + 1])
+        end = hi if stop is None else min(hi, lo + stop)
+        return self.values[b][lo + start:end]
+
+    def row_class(self, i: int) -> int:
+        """The row's spout class (column ``class``), −1 without one."""
+        b, j = self._batch(i)
+        c = self.classes[b]
+        return -1 if c is None else int(c[j])
+
+    def __len__(self) -> int:
+        return self.n_rows
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for i in range(self.n_rows):
+            yield self.row(i)
 
 
 def iter_rows(shard_dir: str) -> Iterator[np.ndarray]:
     """Every row of every shard, in order, as uint16 arrays (memory-mapped)."""
-    m = read_manifest(shard_dir)
-    for s in m["shards"]:
-        with pa.memory_map(os.path.join(shard_dir, s["file"])) as src:
-            reader = pa.ipc.open_file(src)
-            for b in range(reader.num_record_batches):
-                col = reader.get_batch(b).column(0)
-                offsets = col.offsets.to_numpy()
-                values = col.values.to_numpy(zero_copy_only=False)
-                for i in range(len(col)):
-                    yield values[offsets[i]:offsets[i + 1]]
+    yield from TokenRows(shard_dir)

@@ -51,7 +51,7 @@ SUPPLEMENT = {
     "穩": "穏", "數": "数", "圍": "囲", "鹽": "塩", "醬": "醤", "隨": "随", "髓": "髄", "嶽": "岳",
     "巖": "巌", "處": "処", "據": "拠", "鑛": "鉱", "參": "参", "慘": "惨", "鐵": "鉄", "體": "体",
     "舊": "旧", "號": "号", "辯": "弁", "瓣": "弁", "辨": "弁", "淺": "浅", "錢": "銭", "殘": "残",
-    "踐": "践", "晝": "昼", "盡": "尽", "收": "収", "假": "仮", "讓": "譲",
+    "踐": "践", "晝": "昼", "盡": "尽", "收": "収", "讓": "譲",
 }
 
 _OLD_KANA = {"ゐ": "い", "ゑ": "え", "ヰ": "イ", "ヱ": "エ"}
@@ -88,13 +88,10 @@ class VariantTable:
 
     def write_tsv(self, path: str) -> None:
         """``variant<TAB>standard`` lines, sorted (shipped beside the vocabulary)."""
-        from .shards import temporary_sibling
-        tmp = temporary_sibling(path, "tmp")
-        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-            f.write("# variant\tstandard  (tokenizer.variants; rebuilt by make vocab)\n")
-            for v, s in sorted(self.to_standard.items()):
-                f.write(f"{v}\t{s}\n")
-        os.replace(tmp, path)
+        from swelm.publish import write_text
+        lines = ["# variant\tstandard  (tokenizer.variants; rebuilt by make vocab)\n"]
+        lines += [f"{v}\t{s}\n" for v, s in sorted(self.to_standard.items())]
+        write_text(path, "".join(lines))
 
     @classmethod
     def read_tsv(cls, path: str) -> "VariantTable":
@@ -116,8 +113,8 @@ class VariantTable:
 
 def load_bundled_variants() -> VariantTable:
     """The variant table shipped with the bundled vocabulary (no Unihan data needed)."""
-    from .encoder import _bundled_path
-    path = _bundled_path("variants.tsv")
+    from .encoder import bundled_path
+    path = bundled_path("variants.tsv")
     if path is None:
         raise FileNotFoundError("the bundled vocab/variants.tsv is missing: build it with `make vocab`")
     return VariantTable.read_tsv(path)

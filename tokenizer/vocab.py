@@ -15,17 +15,24 @@ import json
 import os
 from dataclasses import dataclass, field
 
+from swelm.errors import SwelmError
+
 #: Fallback and tag tokens every SWE vocabulary must contain.
 REQUIRED_TAGS = ("<SP>", "<BR>", "<TAB>", "<URL>", "<EMAIL>", "<TEL>", "<DATE>",
                  "<PRICE>", "<BLOCK>", "<KIGOU>", "<U2000U2BFF>")
 #: The special tokens that close every SWE vocabulary, in this order.
-FINAL_SPECIALS = ("<|startoftext|>", "<|inputmask|>", "<|separator|>", "<|nottoken|>",
+SPECIAL_TOKENS = ("<|startoftext|>", "<|inputmask|>", "<|separator|>", "<|nottoken|>",
                   "<|bagoftoken|>", "<|segmenter|>", "<|endoftext|>")
 N_BYTE_TOKENS = 255  # <|byte0|> ... <|byte254|>; UTF-8 never produces 0xFF
 
 
-class VocabularyError(ValueError):
-    """A vocabulary or emoji file is malformed.  The message names the file."""
+class TokenizerError(SwelmError, ValueError):
+    """Input the tokenizer cannot take (an out-of-range id, a lone surrogate, ...)."""
+
+
+class VocabularyError(TokenizerError):
+    """A vocabulary or emoji file is malformed (or cannot be built).  The message names the
+    file."""
 
 
 def split_line(line: str) -> list[str]:
@@ -95,10 +102,10 @@ def parse_vocabulary(text: str, path: str = "<vocabulary>", sha256: str = "") ->
             detail.append("unexpected " + " ".join(extra[:5]))
         raise _fail(path, f"wrong count of byte tokens: found {len(byte_tokens)}, expected "
                           f"{N_BYTE_TOKENS} (<|byte0|> … <|byte254|>): " + "; ".join(detail))
-    tail = lines[-len(FINAL_SPECIALS):]
-    if tuple(tail) != FINAL_SPECIALS:
+    tail = lines[-len(SPECIAL_TOKENS):]
+    if tuple(tail) != SPECIAL_TOKENS:
         raise _fail(path, "the last 7 lines must be the special tokens "
-                          + " ".join(FINAL_SPECIALS) + f", found {tail!r}")
+                          + " ".join(SPECIAL_TOKENS) + f", found {tail!r}")
     return Vocabulary(path=path, spellings=spellings, token_to_id=tok2id, sha256=sha256)
 
 

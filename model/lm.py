@@ -1,4 +1,5 @@
-"""LM tools on a trained Switch-LM: beam search, fill-in-the-blank, scoring, sentence vectors.
+"""A trained language model with its tokenizer, and every tool on it: sampling, beam search,
+fill-in-the-blank, scoring, sentence vectors.
 
 ``LM`` bundles a model with its tokenizer (the vocabulary hash is checked) and mirrors the CLI::
 
@@ -18,22 +19,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .generate import (InputError, Sample, check_length, decode, layout_ids, load, sample,
-                       spout_vector)
+from .inference import (Generation, InputError, check_length, decode, filter_logits,
+                        layout_ids, load, spout_vector)
 
 MASK = "[MASK]"
-
-
-@dataclass
-class Beam:
-    ids: list[int]
-    logprobs: list[float]
-    text: str
-    score: float                     # sum of log-probabilities / length ** length_penalty
-
-    @property
-    def total(self) -> float:
-        return float(sum(self.logprobs))
 
 
 @dataclass
@@ -85,21 +74,83 @@ class LM:
                  max_new_tokens: int = 100, min_new_tokens: int = 0, top_k: int = 0,
                  top_p: float = 1.0, temperature: float = 1.0, seed: int = 0,
                  spout: int | None = None, length_penalty: float = 1.0):
-        """Samples (``beam`` 0) or the ``beam`` best beams, best first."""
+        """Samples (``beam`` 0, :meth:`sample`) or the ``beam`` best beams, best first
+        (:meth:`beam_search`); either way a list of :class:`Generation`."""
         ctx = self._nonempty(context) if prefix is None else self._ids(context)
         pre = None if prefix is None else self._nonempty(prefix, "prefix")
         if beam:
             return self.beam_search(ctx, prefix=pre, beam=beam, max_new_tokens=max_new_tokens,
                                     min_new_tokens=min_new_tokens, spout=spout,
                                     length_penalty=length_penalty)
-        return sample(self.model, self.enc, ctx, prefix=pre, max_new_tokens=max_new_tokens,
-                      min_new_tokens=min_new_tokens, top_k=top_k, top_p=top_p,
-                      temperature=temperature, num_samples=num_samples, seed=seed, spout=spout)
+        return self.sample(ctx, prefix=pre, max_new_tokens=max_new_tokens,
+                           min_new_tokens=min_new_tokens, top_k=top_k, top_p=top_p,
+                           temperature=temperature, num_samples=num_samples, seed=seed,
+                           spout=spout)
+
+    @torch.no_grad()
+    def sample(self, context="", *, prefix=None, max_new_tokens: int = 100,
+               min_new_tokens: int = 0, top_k: int = 0, top_p: float = 1.0,
+               temperature: float = 1.0, num_samples: int = 1, seed: int = 0,
+               spout: int | None = None, use_cache: bool = True) -> list[Generation]:
+        """``num_samples`` continuations of ``context`` (text or token ids): KV cache, top-k,
+        top-p, temperature, min/max new tokens, stop at ``<|endoftext|>``, a spout class, a
+        bidirectional ``prefix``.  Each result's score is its summed log-probability."""
+        if max_new_tokens < 1:
+            raise InputError("max_new_tokens must be at least 1")
+        if not 0 < top_p <= 1:
+            raise InputError("top_p must be in (0, 1]")
+        if temperature < 0:
+            raise InputError("temperature must be ≥ 0")
+        model, cfg = self.model, self.cfg
+        ids, npc = layout_ids(model, self.enc, context, prefix)
+        room = check_length(model, len(ids), spout is not None)
+        max_new = min(max_new_tokens, room)
+        dev = model.head.weight.device
+        B = num_samples
+        x = torch.tensor([ids] * B, device=dev)
+        sp = spout_vector(model, spout, B)
+        gen = torch.Generator(device=dev).manual_seed(seed)
+        eot = cfg.token("endoftext")
+        cache = model.new_cache(B, spout=sp) if use_cache else None
+        out_ids = torch.empty(B, 0, dtype=torch.long, device=dev)
+        out_lp = torch.empty(B, 0, device=dev)
+        done = torch.zeros(B, dtype=torch.bool, device=dev)
+        step_in = x
+        for i in range(max_new):
+            if use_cache:
+                logits = model(step_in, num_precontext=npc if i == 0 else None, cache=cache,
+                               last_only=True).logits[:, -1].float()
+            else:
+                full = torch.cat([x, out_ids], 1)
+                logits = model(full, num_precontext=npc, spout=sp, last_only=True).logits[:, -1]
+                logits = logits.float()
+            logp = logits.log_softmax(-1)
+            if i < min_new_tokens:
+                logits[:, eot] = float("-inf")
+            if temperature == 0:
+                nxt = logits.argmax(-1)
+            else:
+                probs = filter_logits(logits / temperature, top_k, top_p).softmax(-1)
+                nxt = torch.multinomial(probs, 1, generator=gen)[:, 0]
+            nxt = torch.where(done, torch.full_like(nxt, eot), nxt)
+            out_lp = torch.cat([out_lp, logp.gather(1, nxt[:, None])], 1)
+            out_ids = torch.cat([out_ids, nxt[:, None]], 1)
+            done |= nxt == eot
+            if bool(done.all()):
+                break
+            step_in = nxt[:, None]
+        samples = []
+        for b in range(B):
+            row = out_ids[b].tolist()
+            n = row.index(eot) + 1 if eot in row else len(row)
+            lp = out_lp[b, :n].tolist()
+            samples.append(Generation(row[:n], lp, decode(self.enc, row[:n], cfg), float(sum(lp))))
+        return samples
 
     @torch.no_grad()
     def beam_search(self, context, *, prefix=None, beam: int = 4, max_new_tokens: int = 50,
                     min_new_tokens: int = 0, spout: int | None = None,
-                    length_penalty: float = 1.0) -> list[Beam]:
+                    length_penalty: float = 1.0) -> list[Generation]:
         """Beam search over new tokens; hypotheses end at ``<|endoftext|>`` or at
         ``max_new_tokens``; ranked by summed log-probability / length ** ``length_penalty``."""
         if beam < 1:
@@ -174,7 +225,7 @@ class LM:
             if tuple(s) in seen:
                 continue
             seen.add(tuple(s))
-            out.append(Beam(s, lp, decode(self.enc, s, cfg), sc))
+            out.append(Generation(s, lp, decode(self.enc, s, cfg), sc))
             if len(out) == N:
                 break
         return out
@@ -332,4 +383,4 @@ class LM:
         return np.stack(out)
 
 
-__all__ = ["LM", "Beam", "Filled", "Scored", "Sample", "MASK"]
+__all__ = ["LM", "Generation", "Filled", "Scored", "MASK"]

@@ -1,4 +1,4 @@
-"""``make demo``: the main job end to end on embedded default inputs, as far as the project
+"""``swelm demo`` (``make demo``): the main job end to end on embedded default inputs, as far as the project
 goes today:
 
 1. the SWE tokenizer and ``encode_swe`` on a few embedded texts;
@@ -10,11 +10,9 @@ goes today:
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OUT = os.environ.get("SWELM_DEMO_OUT", os.path.join(ROOT, "out", "demo"))
 
 # Embedded default input: short texts written for the project.
 DOCS = {
@@ -32,8 +30,8 @@ def say(msg: str = "") -> None:
 
 
 def find_vocabulary() -> tuple[str | None, str | None, str]:
-    from tokenizer.encoder import _bundled_path
-    bundled = _bundled_path("ja-swe36k.txt")
+    from swelm.tokenizer.encoder import bundled_path
+    bundled = bundled_path("ja-swe36k.txt")
     if bundled:
         return bundled, None, "the bundled vocabulary"
     shared = os.environ.get("JA_SHARED_DATA", os.path.join(ROOT, "..", "shared", "data"))
@@ -45,7 +43,9 @@ def find_vocabulary() -> tuple[str | None, str | None, str]:
     return None, None, ""
 
 
-def main() -> int:
+def main(out: str) -> int:
+    """Run the demo, writing everything under ``out``."""
+    OUT = out
     start = time.time()
     vocab, emoji, what = find_vocabulary()
     if vocab is None:
@@ -54,9 +54,9 @@ def main() -> int:
             "  Build it with `make vocab` once the vocabulary builder exists, or set "
             "SWELM_VOCAB/SWELM_EMOJI to a vocabulary in the SWE format.")
         return 1
-    from tokenizer import SWEEncoder
-    from tokenizer.encode_swe import main as encode_swe
-    from tokenizer.shards import iter_rows, read_manifest
+    from swelm.tokenizer import SWEEncoder
+    from swelm.cli import encode_swe
+    from swelm.tokenizer.shards import iter_rows, read_manifest
 
     say(f"== swelm demo: tokenizer and token shards\n   vocabulary: {vocab}\n   ({what})")
     enc = SWEEncoder.load(vocab, emoji)
@@ -95,7 +95,7 @@ def main() -> int:
     say(f"   first row decoded: {enc.decode(first)!r}")
 
     say("\n4. swelm pipeline --demo: serve the demo site, crawl -> WARC -> corpus -> shards")
-    from pipelines.cli import main as swelm
+    from swelm.cli import main as swelm
     run = os.path.join(OUT, "pipeline")
     rc = swelm(["pipeline", "--demo", "--out", run, "--seq-len", "256", "--workers", "2"])
     if rc != 0:
@@ -122,7 +122,7 @@ def main() -> int:
         if rc != 0:
             say(f"make demo: FAILED: swelm {argv[0]} exited with {rc}")
             return rc
-    from model import LM
+    from swelm.model import LM
     lm = LM.load(model_dir)
     r = lm.score(["東京の天気は晴れです。"])[0]
     say(f"   score: {r.text}\t{r.total:.2f} nats over {len(r.tokens)} tokens")
@@ -137,6 +137,3 @@ def main() -> int:
         f"\n   model  : {model_dir} (safetensors, metrics.jsonl, loss.png)")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

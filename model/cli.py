@@ -1,0 +1,274 @@
+"""The model's ``swelm`` subcommands and every handler of them: train, convert, generate, fill,
+score, vectorize.  Registered by :mod:`swelm.cli`; torch is imported only when a command runs,
+so ``swelm --help`` and the tokenizer commands stay fast."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from swelm.errors import UsageError
+
+
+# ---------------------------------------------------------------------------- handlers
+def cmd_train(args) -> int:
+    import torch
+    from .train import TrainConfig, train
+    if os.environ.get("OMP_NUM_THREADS"):
+        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    if args.config is None:
+        args.config = "small" if torch.cuda.is_available() else "tiny"
+        if args.config == "tiny" and int(os.environ.get("RANK", "0")) == 0:
+            print("swelm train: no CUDA device: using the tiny preset (small, the default on a "
+                  "GPU, would take days on a CPU; --config small to insist)", file=sys.stderr)
+    last = train(TrainConfig.from_args(args))
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(json.dumps({"run": args.out, **last}))
+    return 0
+
+
+def cmd_convert(args) -> int:
+    import hashlib
+    from .checkpoint import CheckpointError, save_weights
+    from .convert import add_ext, from_hf, hf_config
+    if args.what == "from-hf":
+        hf_config(args.src)                     # a clear error before anything else
+        vocab = args.vocabulary or os.path.join(args.src, "vocab.txt")
+        if not os.path.exists(vocab):
+            raise CheckpointError(f"{args.src}: no vocab.txt; give the vocabulary the weights "
+                                  "were trained with (--vocabulary FILE)")
+        with open(vocab, "rb") as f:
+            model = from_hf(args.src, hashlib.sha256(f.read()).hexdigest())
+    else:
+        model = add_ext(args.src, args.layers, args.ext_hidden)
+    save_weights(model, model.cfg, args.out)
+    print(f"wrote {args.out}/model.safetensors and config.json "
+          f"({model.num_params() / 1e6:.1f}M parameters, {model.cfg.n_switch_layers} switch + "
+          f"{model.cfg.n_ext_layers} ext layers)")
+    return 0
+
+
+def _lm(args):
+    from .lm import LM
+    return LM.load(args.model, args.device, args.vocabulary, args.emoji)
+
+
+def cmd_generate(args) -> int:
+    lm = _lm(args)
+    out = lm.generate(args.context, prefix=args.prefix, beam=args.beam,
+                      num_samples=args.num_samples, max_new_tokens=args.max_new_tokens,
+                      min_new_tokens=args.min_new_tokens, top_k=args.top_k, top_p=args.top_p,
+                      temperature=args.temperature, seed=args.seed, spout=args.spout,
+                      length_penalty=args.length_penalty)
+    for s in out:
+        if args.json:
+            print(json.dumps({"text": args.context + s.text, "new_text": s.text, "ids": s.ids,
+                              "tokens": [lm.token_text(i) for i in s.ids],
+                              "logprobs": s.logprobs, "score": s.score}, ensure_ascii=False))
+        else:
+            print(args.context + s.text)
+    return 0
+
+
+def _lines(path: str) -> list[str]:
+    from .inference import InputError
+    if path == "-":
+        return sys.stdin.read().splitlines()
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: no such file")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().splitlines()
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+
+
+def cmd_fill(args) -> int:
+    r = _lm(args).fill(args.context, mask_tokens=args.mask_tokens)
+    if args.json:
+        print(json.dumps({"text": r.text, "tokens": r.tokens, "ids": r.ids, "scores": r.scores},
+                         ensure_ascii=False))
+        return 0
+    print(r.text)
+    for k, (toks, scores) in enumerate(zip(r.tokens, r.scores), 1):
+        print(f"[MASK {k}]\t" + " ".join(f"{t}({s:.3f})" for t, s in zip(toks, scores)))
+    return 0
+
+
+def cmd_score(args) -> int:
+    lines = _lines(args.file)
+    out = _lm(args).score(lines, exclude_end=args.exclude_end, batch_size=args.batch_size)
+    for r in out:
+        if args.tokens:
+            for t, lp in zip(r.tokens, r.logprobs):
+                print(f"{t}\t{lp:.3f}")
+        print(f"{r.text}\t{r.total:.3f}")
+        if args.tokens:
+            print()
+    return 0
+
+
+def cmd_vectorize(args) -> int:
+    import numpy as np
+    from swelm.publish import atomic_path, write_text
+    if (args.context is None) == (args.input is None):
+        raise UsageError("give exactly one of --context TEXT and --input FILE")
+    texts = [args.context] if args.context is not None else _lines(args.input)
+    vecs = _lm(args).vectorize(texts, pos=args.pos, layers=args.layers,
+                               batch_size=args.batch_size)
+    if args.output and args.output.endswith(".npy"):
+        with atomic_path(args.output) as tmp, open(tmp, "wb") as f:
+            np.save(f, vecs)
+    else:
+        rows = [json.dumps({"text": t, "vector": [round(float(x), 6) for x in v]},
+                           ensure_ascii=False) for t, v in zip(texts, vecs)]
+        if args.output:
+            write_text(args.output, "\n".join(rows) + "\n")
+        else:
+            print("\n".join(rows))
+    if args.output:
+        print(f"wrote {len(vecs)} vectors of {vecs.shape[1]} values to {args.output}",
+              file=sys.stderr)
+    return 0
+
+
+# ---------------------------------------------------------------------------- parsers
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default=None,
+                   help="preset (tiny, small, gptsan-2.8b) or a config.json (default: small "
+                        "with CUDA, tiny without)")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a config field, e.g. --set n_experts=8 (repeatable)")
+    p.add_argument("--init", default=None,
+                   help="start from the weights (and config) of this run or checkpoint folder")
+    p.add_argument("--data", nargs="+", required=True,
+                   help="token shard folders or 'DIR/*.arrow' globs; DIR:WEIGHT mixes sources "
+                        "by weight, DIR@CLASS gives every row a spout class")
+    p.add_argument("--valid", nargs="*", default=[],
+                   help="held-back token shards for validation (loss and bits per character)")
+    p.add_argument("--out", required=True, help="run folder (a rerun continues from its last "
+                                                "checkpoint)")
+    p.add_argument("--mode", default="lm", choices=("lm", "mlm", "hybrid"),
+                   help="sequence layout built from the shards")
+    p.add_argument("--steps", type=int, default=1000, help="optimizer steps")
+    p.add_argument("--batch-size", type=int, default=8, help="sequences per micro-batch and rank")
+    p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per step")
+    p.add_argument("--seq-len", type=int, default=None, help="sequence length (default n_ctx)")
+    p.add_argument("--lr", type=float, default=3e-4, help="peak learning rate")
+    p.add_argument("--min-lr-ratio", type=float, default=0.1,
+                   help="final learning rate as a fraction of --lr")
+    p.add_argument("--warmup", type=int, default=None,
+                   help="warmup steps (default: 1%% of --steps, at least 1)")
+    p.add_argument("--weight-decay", type=float, default=0.1, help="AdamW weight decay")
+    p.add_argument("--grad-clip", type=float, default=1.0, help="max gradient norm (0: off)")
+    p.add_argument("--seed", type=int, default=0, help="seed of weights, data order and masking")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--moe-impl", default=None, choices=("auto", "loop", "grouped"),
+                   help="expert implementation (default: grouped on CUDA, loop on CPU)")
+    p.add_argument("--train-only", default="all", choices=("all", "ext"),
+                   help="ext: freeze everything but the ext layers (fine-tuning)")
+    p.add_argument("--eval-every", type=int, default=200, help="validate every N steps")
+    p.add_argument("--eval-batches", type=int, default=20, help="validation micro-batches")
+    p.add_argument("--save-every", type=int, default=500, help="checkpoint every N steps")
+    p.add_argument("--keep", type=int, default=2, help="checkpoints kept")
+    p.add_argument("--log-every", type=int, default=10, help="metrics line every N steps")
+    p.add_argument("--workers", type=int, default=1,
+                   help="data loader processes per rank (0: build batches in the trainer)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_model_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="run folder or checkpoint folder")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--vocabulary", default=None,
+                   help="SWE vocabulary (default: the bundled one); its sha256 must match the "
+                        "model's")
+    p.add_argument("--emoji", default=None, help="emoji table (default: beside the vocabulary)")
+
+
+def register(add) -> None:
+    """Add the model's subcommands with ``add(name, help=, description=, func=)``."""
+    t = add("train", help="train the Switch-LM on token shards", func=cmd_train,
+            description="Train (or continue training) the Switch-LM on Arrow token shards.  "
+                        "Under torchrun it trains data-parallel.")
+    add_train_arguments(t)
+
+    c = add("convert", help="convert weights: from-hf DIR, add-ext", func=cmd_convert,
+            description="from-hf: load a transformers 4.x GPTSanJapanese checkpoint into a "
+                        "Switch-LM.  add-ext: append dense ext layers (they start as the "
+                        "identity) for cheap fine-tuning.")
+    c.add_argument("what", choices=("from-hf", "add-ext"), help="the conversion")
+    c.add_argument("src", help="from-hf: the transformers checkpoint folder; add-ext: a run or "
+                               "checkpoint folder")
+    c.add_argument("--out", required=True, help="folder for model.safetensors + config.json")
+    c.add_argument("--layers", type=int, default=1, help="add-ext: ext layers to add")
+    c.add_argument("--ext-hidden", type=int, default=0,
+                   help="add-ext: hidden size of new ext layers (0: 4·d_model)")
+    c.add_argument("--vocabulary", default=None,
+                   help="from-hf: vocabulary of the weights (default: DIR/vocab.txt)")
+
+    g = add("generate", help="sample text from a Switch-LM", func=cmd_generate,
+            description="Continue a context with the model (KV cache): top-k, top-p, "
+                        "temperature, several samples, a spout class, and a bidirectional "
+                        "prefix; or beam search.")
+    add_model_flags(g)
+    g.add_argument("--context", default="", help="text to continue")
+    g.add_argument("--prefix", default=None,
+                   help="text given as the bidirectional prefix (prefix-LM) before the context")
+    g.add_argument("--max-new-tokens", "--max-length", type=int, default=100,
+                   help="new tokens at most")
+    g.add_argument("--min-new-tokens", "--min-length", type=int, default=0,
+                   help="<|endoftext|> is not chosen before this many new tokens")
+    g.add_argument("--beam", type=int, default=0,
+                   help="beam search with N beams: prints the N best, best first (length-"
+                        "normalised log-probability); sampling flags are then ignored (0: "
+                        "sample)")
+    g.add_argument("--length-penalty", type=float, default=1.0,
+                   help="beam score = log-probability / length ** this")
+    g.add_argument("--top-k", type=int, default=0, help="keep the k most likely tokens (0: all)")
+    g.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1: off)")
+    g.add_argument("--temperature", type=float, default=1.0, help="0 means greedy")
+    g.add_argument("--num-samples", type=int, default=1, help="samples per call")
+    g.add_argument("--seed", type=int, default=0, help="sampling seed")
+    g.add_argument("--spout", type=int, default=None, metavar="CLASS",
+                   help="spout class (one-hot vector) the model was trained with")
+    g.add_argument("--json", action="store_true",
+                   help="JSON lines with text, token ids and log-probabilities")
+
+    f = add("fill", help="fill every [MASK] in a text (hybrid/MLM model)", func=cmd_fill,
+            description="Fill-in-the-blank: the context is given as the bidirectional prefix; "
+                        "every [MASK] becomes --mask-tokens tokens (repeat [MASK] for more), "
+                        "most confident first.  Prints the completed text, then each mask's "
+                        "tokens and log-probabilities.")
+    add_model_flags(f)
+    f.add_argument("--context", required=True, help="text with one or more [MASK]")
+    f.add_argument("--mask-tokens", type=int, default=1, help="tokens per [MASK]")
+    f.add_argument("--json", action="store_true", help="one JSON object instead of text")
+
+    s = add("score", help="log-probability of each line of a file", func=cmd_score,
+            description="Per line, the total natural-log probability of the text (with "
+                        "<|endoftext|> after it unless --exclude-end), printed as TEXT<TAB>SCORE; "
+                        "with --tokens one TOKEN<TAB>LOGPROB line per token after it.  Long "
+                        "lines are scored in overlapping windows of the model's context.")
+    add_model_flags(s)
+    s.add_argument("file", help="text file, or - for standard input")
+    s.add_argument("--tokens", action="store_true", help="also one line per token")
+    s.add_argument("--exclude-end", action="store_true", help="do not score <|endoftext|>")
+    s.add_argument("--batch-size", type=int, default=16, help="lines per forward pass")
+
+    v = add("vectorize", help="sentence vectors from the hidden states", func=cmd_vectorize,
+            description="The hidden state at token position --pos (default: the position after "
+                        "the last token), concatenated over layers.  --context gives one text; "
+                        "--input FILE one vector per line.")
+    add_model_flags(v)
+    v.add_argument("--context", default=None, help="one text")
+    v.add_argument("--input", default=None, help="file with one text per line")
+    v.add_argument("--pos", type=int, default=None,
+                   help="token position (0-based, negative from the end)")
+    v.add_argument("--layers", default="all", choices=("all", "last"),
+                   help="hidden states of every layer, or of the last")
+    v.add_argument("--output", default=None,
+                   help="out.json / out.jsonl (JSON lines) or out.npy (default: JSON on stdout)")
+    v.add_argument("--batch-size", type=int, default=16, help="texts per forward pass")

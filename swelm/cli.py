@@ -1,0 +1,157 @@
+"""The ``swelm`` command line.  This module owns the parser; each package registers its own
+subcommands from its own ``cli`` module (``swelm.tokenizer.cli``, ``swelm.pipelines.cli``,
+``swelm.model.cli``), and every handler is called the same way: ``handler(args) -> exit status``.
+
+A :class:`~swelm.errors.SwelmError` is caught here, once: its message goes to stderr as one line
+and the exit status is 2.  Any other exception is a bug and keeps its traceback.  Beam's and
+other libraries' INFO logs stay off the console unless ``--verbose``.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import sys
+from typing import Callable
+
+from . import __version__
+from .errors import SwelmError
+
+# libraries whose INFO lines (and start-up warnings) are noise on the console
+QUIET_LOGGERS = ("apache_beam", "apitools", "oauth2client", "google", "urllib3", "absl",
+                 "matplotlib", "PIL")
+_ROLE = re.compile(r":(?:mod|class|func|meth|attr|data):`~?([^`]*)`")
+_LITERAL = re.compile(r"``([^`]*)``|`([^`]*)`")
+
+
+def plain(text: str | None) -> str | None:
+    """Docstring text as plain help text: Sphinx roles and backticks removed."""
+    if not text:
+        return text
+    text = _ROLE.sub(r"\1", text)
+    return _LITERAL.sub(lambda m: m.group(1) if m.group(1) is not None else m.group(2), text)
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions as written (paragraphs kept); every option's default shown, unless its help
+    already speaks of it or there is none to show."""
+
+    def _get_help_string(self, action):
+        help_ = action.help or ""
+        if ("%(default)" in help_ or "default" in help_ or action.default is None
+                or action.default is False or action.default == []
+                or action.default is argparse.SUPPRESS
+                or (not action.option_strings and action.nargs is None)):
+            return help_
+        return help_ + " (default: %(default)s)"
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    g = common.add_argument_group("output")
+    g.add_argument("--verbose", action="store_true",
+                   help="show the libraries' INFO logs (Beam, ...) on the console")
+    g.add_argument("--debug", action="store_true",
+                   help="show a traceback for errors (also SWELM_DEBUG=1)")
+    return common
+
+
+AddCommand = Callable[..., argparse.ArgumentParser]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="swelm", formatter_class=HelpFormatter,
+        description="Japanese corpus building, the SWE tokenizer and Switch/GPT language "
+                    "models.  `swelm COMMAND --help` explains each command.".replace("`", ""))
+    p.add_argument("--version", action="version", version=f"swelm {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = _common()
+
+    def add(name: str, *, help: str, description: str | None = None,
+            func: Callable[[argparse.Namespace], int], beam_options: bool = False,
+            add_help: bool = True) -> argparse.ArgumentParser:
+        """A subcommand with the shared formatter and flags; ``beam_options``: unknown flags are
+        passed to Beam as pipeline options (``args.beam_args``)."""
+        sp = sub.add_parser(name, help=help, description=plain(description or help),
+                            formatter_class=HelpFormatter, parents=[common], add_help=add_help)
+        sp.set_defaults(func=func, beam_options=beam_options)
+        return sp
+
+    from .tokenizer.cli import register as tokenizer_commands
+    from .pipelines.cli import register as pipeline_commands
+    from .model.cli import register as model_commands
+    tokenizer_commands(add)
+    pipeline_commands(add)
+    model_commands(add)
+    d = add("demo", help="the main job end to end on embedded inputs (make demo)",
+            description="Tokenizer and encode_swe on a few embedded texts, then the embedded "
+                        "demo site crawled, built into a corpus and encoded (swelm pipeline "
+                        "--demo), then a tiny model trained for 60 steps and sampled.",
+            func=_demo)
+    d.add_argument("--out", default=os.environ.get("SWELM_DEMO_OUT", os.path.join("out", "demo")),
+                   help="output folder")
+    return p
+
+
+def _demo(args) -> int:
+    from .demo import main as demo
+    return demo(os.path.abspath(args.out))
+
+
+class _Console(logging.Formatter):
+    """``NAME: message`` with the last part of our logger names (``encode_swe: ...``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        name = record.name.rsplit(".", 1)[-1] if record.name.startswith("swelm.") else record.name
+        return f"{name}: {record.getMessage()}" + (
+            "\n" + self.formatException(record.exc_info) if record.exc_info else "")
+
+
+def _ours(verbose: bool):
+    def keep(record: logging.LogRecord) -> bool:
+        return (verbose or record.levelno >= logging.ERROR or record.name == "swelm"
+                or record.name.startswith("swelm."))
+    return keep
+
+
+def configure_logging(verbose: bool) -> None:
+    """Our messages (loggers ``swelm.*``) at INFO on stderr; the libraries' (Beam's INFO lines,
+    its apitools warnings, ...) only with ``--verbose``, or when they are errors."""
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "swelm_console", False)]:
+        root.removeHandler(old)
+    handler = logging.StreamHandler()
+    handler.swelm_console = True
+    handler.setFormatter(_Console())
+    handler.addFilter(_ours(verbose))
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.ERROR)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not args.beam_options:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.beam_args = extra
+    configure_logging(args.verbose)
+    debug = args.debug or os.environ.get("SWELM_DEBUG") == "1"
+    try:
+        return int(args.func(args) or 0)
+    except SwelmError as e:
+        if debug:
+            raise
+        print(f"swelm {args.command}: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"swelm {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def encode_swe(argv: list[str] | None = None) -> int:
+    """The ``encode_swe`` console script: the same command as ``swelm encode-swe``."""
+    return main(["encode-swe", *(sys.argv[1:] if argv is None else argv)])

@@ -1,0 +1,180 @@
+"""Each composite stage of build-corpus (swelm.pipelines.stages) on small hand-made input, with
+Beam's TestPipeline and assert_that (the whole pipeline is tested in test_pipelines.py)."""
+from __future__ import annotations
+
+import io
+import json
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+import pytest
+from apache_beam.testing import test_pipeline
+from apache_beam.testing.util import assert_that, equal_to
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+from swelm.corpus_tools.dedup import MinHasher
+from swelm.corpus_tools.document import Document, doc_id
+from swelm.pipelines import stages as st
+from swelm.pipelines.beam_util import pack
+
+PROSE = ("吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。何でも薄暗いじめじめした"
+         "所でニャーニャー泣いていた事だけは記憶している。吾輩はここで始めて人間というものを見た。")
+OTHER = ("春はあけぼの。やうやう白くなりゆく山ぎは、すこしあかりて、紫だちたる雲のほそくたなびきたる。"
+         "夏は夜。月のころはさらなり、やみもなほ、蛍の多く飛びちがひたる。また、ただ一つ二つなど。")
+
+
+def runner():
+    return test_pipeline.TestPipeline(runner="FnApiRunner")
+
+
+def doc(i: str, text: str, site: str = "s", **kw) -> Document:
+    return Document(id=i, url=f"http://example.jp/{i}", site=site, genre="novel", text=text,
+                    chars=kw.pop("chars", len(text)), **kw)
+
+
+@pytest.fixture()
+def rules(tmp_path):
+    path = tmp_path / "sites.toml"
+    path.write_text('[[sites]]\nname = "s"\nseeds = ["http://example.jp/"]\ngenre = "novel"\n'
+                    'filters = { min_length = 50, min_mean_sentence_length = 0 }\n', encoding="utf-8")
+    return str(path)
+
+
+def _response(w, url, body, status="200 OK", ctype="text/html; charset=utf-8"):
+    http = StatusAndHeaders(status, [("Content-Type", ctype)], protocol="HTTP/1.1")
+    return w.create_warc_record(url, "response", payload=io.BytesIO(body), http_headers=http)
+
+
+def test_read_pages(tmp_path, rules):
+    warc = tmp_path / "a.warc.gz"
+    page = f"<html><head><title>猫</title></head><body><p>{PROSE}</p></body></html>"
+    with open(warc, "wb") as f:
+        w = WARCWriter(f, gzip=True)
+        w.write_record(_response(w, "http://example.jp/1", page.encode()))
+        w.write_record(_response(w, "http://example.jp/1", (page + "<p>追記。</p>").encode()))
+        w.write_record(_response(w, "http://other.jp/x", page.encode()))      # no site
+        w.write_record(_response(w, "http://example.jp/404", b"<p>no</p>", status="404 NF"))
+    size = warc.stat().st_size
+    with runner() as p:
+        captures, events = p | st.ReadPages(rules, {(str(warc), 0, size): size}, bins=1)
+        assert_that(captures | beam.Map(lambda c: (c[0].id, c[0].title, c[0].text.endswith(
+            "追記。"), c[0].rejected)), equal_to([(doc_id("http://example.jp/1"), "猫", True,
+                                                 False)]), label="OneCapturePerUrl")
+        assert_that(events, equal_to([("no_site", "http://other.jp/x", "http://other.jp/x")]),
+                    label="Events")
+
+
+def test_boilerplate(tmp_path):
+    menu = "ホーム | 目次 | 検索"
+    docs = [doc(f"d{i}", f"{menu}\n本文その{i}です。") for i in range(6)]
+    docs += [doc("e0", f"{menu}\n別サイト。", site="t")]
+    with runner() as p:
+        keys = p | beam.Create(docs) | st.Boilerplate(buckets=4, share=0.5)
+        assert_that(keys | beam.Map(lambda kv: kv[0]), equal_to(["s"]))
+
+
+def test_local_balance():
+    docs = [doc(f"d{i}", "あ" * (i * 100)) for i in range(8)]
+    with runner() as p:
+        out = p | beam.Create([(d, pack(d)) for d in docs]) | st.LocalBalance(workers=3)
+        assert_that(out, equal_to(docs))
+
+
+def test_quality(rules):
+    docs = [doc("good", f"ホーム\n{PROSE}"), doc("short", "ホーム\n短い。"),
+            doc("wide", "ホーム\n" + PROSE.replace("吾輩", "ＡＢ"))]
+    with runner() as p:
+        boiler = p | "Boiler" >> beam.Create([("s", _line_key("ホーム"))])
+        out = p | "Docs" >> beam.Create(docs) | st.Quality(rules, boiler)
+        assert_that(out | beam.Map(lambda d: (d.id, d.rule, d.text.startswith("ホーム"),
+                                              "ＡＢ" in d.text)),
+                    equal_to([("good", None, False, False), ("short", "min_length", False, False),
+                              ("wide", None, False, False)]))
+
+
+def _line_key(line):
+    from swelm.corpus_tools.dedup import line_key
+    return line_key(line)
+
+
+def test_exact_dups():
+    docs = [doc("b", PROSE), doc("a", PROSE.replace("。", "。 ")), doc("c", OTHER)]
+    with runner() as p:
+        out = p | beam.Create(docs) | st.ExactDups()
+        assert_that(out, equal_to([]))      # whitespace differs inside a line: not exact
+    docs[1] = doc("a", PROSE)
+    with runner() as p:
+        out = p | beam.Create(docs) | st.ExactDups()
+        assert_that(out, equal_to([("b", ("exact_duplicate", "a"))]))
+
+
+def test_near_dups():
+    near = PROSE[:-6] + "のである。"
+    docs = [doc("x", PROSE * 3), doc("y", (near + PROSE) * 2 + PROSE[:40]), doc("z", OTHER * 3)]
+    with runner() as p:
+        dups, labels = p | beam.Create(docs) | st.NearDups(MinHasher(), 0.5, 100, rounds=3)
+        assert_that(dups, equal_to([("y", ("near_duplicate", "x"))]), label="Dups")
+        assert_that(labels, equal_to([("x", "x"), ("y", "x")]), label="Labels")
+
+
+def test_containment():
+    parts = [PROSE + f"第{i}章。" for i in range(3)]
+    docs = [doc(f"p{i}", t) for i, t in enumerate(parts)] + [doc("big", "\n".join(parts)),
+                                                               doc("solo", OTHER)]
+    with runner() as p:
+        out = p | beam.Create(docs) | st.Containment(min_chars=30, buckets=4, threshold=0.8)
+        assert_that(out, equal_to([("big", ("near_duplicate_containment", ""))]))
+
+
+def test_mark_dups():
+    kept = [doc("a", PROSE), doc("b", PROSE), doc("c", OTHER)]
+    with runner() as p:
+        k = p | "Kept" >> beam.Create(kept)
+        d1 = p | "D1" >> beam.Create([("b", ("near_duplicate", "a"))])
+        d2 = p | "D2" >> beam.Create([("b", ("exact_duplicate", "a"))])
+        out = (k, (d1, d2)) | st.MarkDups()
+        assert_that(out | beam.Map(lambda d: (d.id, d.rule, d.cluster)),
+                    equal_to([("a", None, None), ("b", "exact_duplicate", "a"),
+                              ("c", None, None)]))
+
+
+def test_write_corpus_and_rejects(tmp_path):
+    corpus = [doc(f"k{i}", PROSE, site="s" if i % 2 else "t") for i in range(5)]
+    rejects = [doc("r0", "短い。", rule="min_length"), doc("r1", "", rule="extract_empty",
+                                                        chars=None)]
+    with runner() as p:
+        sizes = p | "Corpus" >> beam.Create(corpus) | st.WriteCorpus(
+            str(tmp_path / "corpus"), 2, {"s": 2.0, "t": 0.5}, None)
+        stats = {"A": p | "Rej" >> beam.Create(rejects + corpus[:1])} | st.WriteRejects(
+            str(tmp_path / "rejected"), 2)
+        assert_that(sizes, equal_to([("s", 2 * len(PROSE)), ("t", 3 * len(PROSE))]),
+                    label="Sizes")
+        assert_that(stats, equal_to([(("s", "novel", "min_length"), (1, 3, 0.0)),
+                                     (("s", "novel", "extract_empty"), (1, 0, 0.0))]),
+                    label="RejectStats")
+    rows = pq.read_table(str(tmp_path / "corpus")).to_pylist()
+    assert sorted(r["id"] for r in rows) == [d.id for d in corpus]
+    assert {r["site"]: r["weight"] for r in rows} == {"s": 2.0, "t": 0.5}
+    rej = pq.read_table(str(tmp_path / "rejected")).to_pylist()
+    assert {r["id"]: r["rule"] for r in rej} == {"r0": "min_length", "r1": "extract_empty"}
+    assert [r["chars"] for r in sorted(rej, key=lambda r: r["id"])] == [3, None]
+
+
+def test_stats(tmp_path):
+    corpus = [doc("k0", PROSE), doc("k1", OTHER)]
+    path = str(tmp_path / "rows")
+    with runner() as p:
+        c = p | "Corpus" >> beam.Create(corpus)
+        sizes = p | "Sizes" >> beam.Create([("s", len(PROSE) + len(OTHER))])
+        rej = p | "Rej" >> beam.Create([(("s", "novel", "min_length"), (2, 10, 0.0))])
+        events = p | "Events" >> beam.Create([("no_site", "u1", "u1"), ("no_site", "u2", "u2")])
+        labels = p | "Labels" >> beam.Create([("k0", "k0"), ("k9", "k0")])
+        _ = (c, sizes, rej, events, labels) | st.Stats(path, {"s": 2.0}, None, {"s": "novel"})
+    rows = sorted(json.loads(line) for line in open(path + ".jsonl", encoding="utf-8"))
+    n = len(PROSE) + len(OTHER)
+    assert rows == sorted([["", "", "cluster_member", 2, 0, 0.0],
+                           ["", "", "near_duplicate_clusters", 1, 0, 0.0],
+                           ["", "", "no_site", 2, 0, 0.0],
+                           ["s", "novel", "kept", 2, n, 2.0 * n],
+                           ["s", "novel", "min_length", 2, 10, 0.0]])

@@ -1,0 +1,155 @@
+"""The tokenizer's ``swelm`` subcommands: tokenize, decode, encode-swe, build-vocab, build-emoji,
+export-hf.  Registered by :mod:`swelm.cli`; no Beam and no torch are imported here."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from swelm.errors import UsageError
+
+
+def _add_vocab_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--vocabulary", default=None,
+                   help="SWE vocabulary file (default: the bundled vocab/ja-swe36k.txt)")
+    p.add_argument("--emoji", default=None,
+                   help="emoji table (default: emoji.json beside the vocabulary, else the "
+                        "bundled one)")
+
+
+def _load(args):
+    from .encoder import SWEEncoder
+    return SWEEncoder.load(args.vocabulary, args.emoji)
+
+
+def cmd_tokenize(args) -> int:
+    enc = _load(args)
+    text = args.text if args.text is not None else sys.stdin.read()
+    lines = [text] if not args.lines else text.splitlines()
+    for line in lines:
+        ids = enc.encode(line, clean=args.clean)
+        if args.tokens:
+            print(json.dumps([enc.id_to_token(i) for i in ids], ensure_ascii=False))
+        else:
+            print(" ".join(map(str, ids)))
+    return 0
+
+
+def cmd_decode(args) -> int:
+    enc = _load(args)
+    src = args.ids if args.ids else sys.stdin.read().split()
+    try:
+        ids = [int(x) for x in src]
+    except ValueError as e:
+        raise UsageError(f"token ids must be integers: {e}") from None
+    print(enc.decode(ids))
+    return 0
+
+
+def cmd_encode_swe(args) -> int:
+    from .encode_swe import run
+    return run(args)
+
+
+def cmd_build_emoji(args) -> int:
+    from .emoji_table import write_emoji_table
+    table = write_emoji_table(args.out)
+    print(f"wrote {len(table['emoji'])} emoji keys in 12 classes to {args.out}")
+    return 0
+
+
+def cmd_build_vocab(args) -> int:
+    import logging
+    from swelm.publish import write_text
+    from .builder import BuildOptions, build_vocabulary, iter_texts
+    from .variants import build_variant_table
+    from .vocab import load_emoji, parse_vocabulary, read_emoji_file
+    log = logging.getLogger("swelm.build-vocab").info
+    for path in args.input:
+        if not os.path.exists(path):
+            raise UsageError(f"--input {path}: input not found")
+    try:
+        variants = build_variant_table(args.unihan)
+    except FileNotFoundError as e:
+        raise UsageError(str(e)) from None
+    log(f"variant table: {len(variants.to_standard)} variant spellings from {variants.source}")
+    emoji = read_emoji_file(args.emoji)   # checked against the finished vocabulary below
+    opts = BuildOptions(size=args.size, order=args.order, rounds=args.rounds,
+                        min_char_count=args.min_char_count)
+    text = build_vocabulary(iter_texts(args.input), variants, emoji, opts,
+                            progress=not args.quiet, log=log)
+    load_emoji(args.emoji, parse_vocabulary(text, args.out))     # validates both
+    write_text(args.out, text)
+    log(f"wrote {args.out}: {opts.size} tokens")
+    if args.variants_out:
+        variants.write_tsv(args.variants_out)
+        log(f"wrote {args.variants_out}: {len(variants.to_standard)} variant spellings")
+    return 0
+
+
+def cmd_export_hf(args) -> int:
+    import shutil
+    enc = _load(args)
+    os.makedirs(args.dir, exist_ok=True)
+    shutil.copyfile(enc.vocab.path, os.path.join(args.dir, "vocab.txt"))
+    shutil.copyfile(enc.emoji.path, os.path.join(args.dir, "emoji.json"))
+    print(f"wrote {args.dir}/vocab.txt and {args.dir}/emoji.json (for "
+          "transformers.GPTNeoXJapaneseTokenizer(vocab_file=..., emoji_file=...))")
+    return 0
+
+
+def register(add) -> None:
+    """Add the tokenizer's subcommands with ``add(name, help=, description=, func=)``."""
+    t = add("tokenize", help="text -> token ids (one line of ids per input)",
+            description="Encode text with the SWE tokenizer.", func=cmd_tokenize)
+    t.add_argument("text", nargs="?", help="text to encode (default: standard input)")
+    t.add_argument("--lines", action="store_true", help="encode each input line separately")
+    t.add_argument("--clean", action="store_true",
+                   help="replace URL/EMAIL/TEL/DATE/PRICE/BLOCK by tags")
+    t.add_argument("--tokens", action="store_true", help="print the tokens (JSON) instead of ids")
+    _add_vocab_flags(t)
+
+    d = add("decode", help="token ids -> text", description="Decode token ids.", func=cmd_decode)
+    d.add_argument("ids", nargs="*",
+                   help="token ids (default: whitespace-separated on standard input)")
+    _add_vocab_flags(d)
+
+    from .encode_swe import DESCRIPTION, add_arguments
+    e = add("encode-swe", help="a folder of .txt files -> token shards (same as encode_swe)",
+            description=DESCRIPTION, func=cmd_encode_swe)
+    add_arguments(e)
+
+    v = add("build-vocab", help="build an SWE vocabulary from text",
+            description="Build a vocabulary in the SWE format from JSON lines (text field, .gz "
+                        "allowed), .txt files or Parquet (text column).", func=cmd_build_vocab)
+    v.add_argument("--input", nargs="+", required=True, help="input files or folders")
+    v.add_argument("--out", required=True, help="vocabulary file to write")
+    v.add_argument("--emoji", default="emoji.json", help="emoji table the vocabulary is used with")
+    v.add_argument("--size", type=int, default=36000, help="total tokens, 8000-65536")
+    v.add_argument("--order", default="length-usage",
+                   choices=("count", "length", "usage", "length-usage"),
+                   help="order of the subword entries (length-usage: the best measured)")
+    v.add_argument("--rounds", type=int, default=4, help="re-ranking rounds for the usage orders")
+    v.add_argument("--min-char-count", type=int, default=5,
+                   help="characters outside JIS X 0208 need this many occurrences")
+    v.add_argument("--unihan", default=None,
+                   help="folder with the Unihan files (default: /usr/share/unicode from "
+                        "unicode-data)")
+    v.add_argument("--variants-out", default=None,
+                   help="also write the variant table used (variant<TAB>standard), for the "
+                        "normaliser")
+    v.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    b = add("build-emoji", help="build emoji.json from the emoji package's data",
+            description="Build the emoji table: every emoji of the emoji package (ZWJ, "
+                        "skin-tone and VS16 forms too) and a kaomoji list mapped to 12 classes "
+                        "<|emoji1|>…<|emoji12|>, longest keys first.", func=cmd_build_emoji)
+    b.add_argument("--out", default="emoji.json", help="output file")
+
+    h = add("export-hf", help="write the vocabulary for transformers' GPTNeoXJapaneseTokenizer",
+            description="Write vocab.txt and emoji.json into DIR so that "
+                        "GPTNeoXJapaneseTokenizer(vocab_file=DIR/vocab.txt, "
+                        "emoji_file=DIR/emoji.json) loads them.", func=cmd_export_hf)
+    h.add_argument("dir", help="output folder")
+    _add_vocab_flags(h)
