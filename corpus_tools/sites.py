@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import posixpath
 import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -75,7 +76,8 @@ class Site:
     extract: Extract = Extract()
     encoding: str | None = None
     filters: dict = field(default_factory=lambda: dict(THRESHOLDS))
-    ng_words: str | None = None
+    ng_words: str | None = None         # where the NG-word list was read from
+    ng_word_list: tuple = ()            # its words (they travel with the rules)
     politeness: dict = field(default_factory=lambda: dict(POLITENESS))
 
     def in_scope(self, url: str) -> bool:
@@ -85,13 +87,23 @@ class Site:
         return not any(p.search(url) for p in self.deny)
 
 
-def _read(path: str) -> dict:
-    low = path.lower()
+def read_local(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _read_file(path: str, reader, what: str) -> bytes:
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
+        return reader(path)
     except FileNotFoundError:
-        raise SiteRulesError(f"{path}: site rules file not found") from None
+        raise SiteRulesError(f"{path}: {what} not found") from None
+    except OSError as e:
+        raise SiteRulesError(f"{path}: cannot read the {what}: {e}") from None
+
+
+def _read(path: str, reader) -> dict:
+    low = path.lower()
+    raw = _read_file(path, reader, "site rules file")
     if low.endswith((".yaml", ".yml")):
         try:
             import yaml
@@ -116,10 +128,11 @@ def _read(path: str) -> dict:
     return data
 
 
-def load_sites(path: str | os.PathLike) -> list[Site]:
-    """Read and validate a site rules file."""
+def load_sites(path: str | os.PathLike, reader=read_local) -> list[Site]:
+    """Read and validate a site rules file; ``reader(path) -> bytes`` reads it and the NG-word
+    lists it names (the pipelines pass one for any filesystem)."""
     path = os.fspath(path)
-    data = _read(path)
+    data = _read(path, reader)
     unknown = set(data) - {"sites", "defaults"}
     if unknown:
         raise SiteRulesError(f"{path}: unknown top-level field(s) {sorted(unknown)}; "
@@ -131,14 +144,15 @@ def load_sites(path: str | os.PathLike) -> list[Site]:
     if not isinstance(sites, list) or not sites:
         raise SiteRulesError(f"{path}: 'sites' must be a non-empty list of site tables")
     out, names = [], set()
-    base = os.path.dirname(os.path.abspath(path))
+    remote = "://" in path
+    base = posixpath.dirname(path) if remote else os.path.dirname(os.path.abspath(path))
     for i, raw in enumerate(sites, 1):
         where = f"{path}: site #{i}"
         if not isinstance(raw, dict):
             raise SiteRulesError(f"{where}: expected a table")
         if isinstance(raw.get("name"), str):
             where = f"{path}: site '{raw['name']}'"
-        site = _site(raw, defaults, where, base)
+        site = _site(raw, defaults, where, base, reader)
         if site.name in names:
             raise SiteRulesError(f"{where}: field 'name': duplicate site name")
         names.add(site.name)
@@ -197,7 +211,7 @@ def _extract(value, where) -> Extract:
     raise _err(where, "extract", 'must be "auto" or a table {keep = [...], drop = [...]}')
 
 
-def _site(raw: dict, defaults: dict, where: str, base: str) -> Site:
+def _site(raw: dict, defaults: dict, where: str, base: str, reader=read_local) -> Site:
     unknown = set(raw) - _SITE_FIELDS
     if unknown:
         raise SiteRulesError(f"{where}: unknown field(s) {sorted(unknown)}")
@@ -233,13 +247,18 @@ def _site(raw: dict, defaults: dict, where: str, base: str) -> Site:
     politeness.update(_number_table(raw.get("politeness", {}), POLITENESS, "politeness", where))
     if politeness["requests_per_second"] <= 0 or politeness["concurrency"] < 1:
         raise _err(where, "politeness", "requests_per_second must be > 0 and concurrency >= 1")
-    ng = raw.get("ng_words")
+    ng, words = raw.get("ng_words"), ()
     if ng is not None:
         if not isinstance(ng, str):
             raise _err(where, "ng_words", "must be a path")
-        ng = ng if os.path.isabs(ng) else os.path.join(base, ng)
-        if not os.path.isfile(ng):
-            raise _err(where, "ng_words", f"file not found: {ng}")
+        if "://" not in ng and not os.path.isabs(ng):
+            ng = posixpath.join(base, ng) if "://" in base else os.path.join(base, ng)
+        try:
+            words = tuple(reader(ng).decode("utf-8").splitlines())
+        except FileNotFoundError:
+            raise _err(where, "ng_words", f"file not found: {ng}") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise _err(where, "ng_words", f"cannot read {ng}: {e}") from None
     return Site(name=name, seeds=seeds, genre=genre, weight=float(weight), allow=allow, deny=deny,
                 extract=extract, encoding=encoding, filters=filters, ng_words=ng,
-                politeness=politeness)
+                ng_word_list=words, politeness=politeness)

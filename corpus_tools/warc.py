@@ -18,17 +18,25 @@ record header, so one damaged record does not lose the rest of the file.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import BinaryIO
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
 _SCAN = 1 << 16            # bytes read at a time while looking for a member start
 _PROBE = 1 << 12           # compressed bytes decompressed to check a candidate member
 
+#: ``opener(path)`` → a seekable binary file; the pipelines pass one that reads any filesystem
+Opener = Callable[[str], BinaryIO]
 
-def per_record_gzip(path: str, probe: int = 1 << 16) -> bool:
+
+def open_local(path: str) -> BinaryIO:
+    return open(path, "rb")
+
+
+def per_record_gzip(path: str, probe: int = 1 << 16, opener: Opener = open_local) -> bool:
     """Whether ``path`` is gzip with its first record in a member of its own (the first member
     ends within ``probe`` bytes and another member or the end of the file follows)."""
-    with open(path, "rb") as f:
+    with opener(path) as f:
         head = f.read(probe)
     if not head.startswith(GZIP_MAGIC):
         return False
@@ -43,16 +51,17 @@ def per_record_gzip(path: str, probe: int = 1 << 16) -> bool:
     return rest.startswith(GZIP_MAGIC) or (not rest and len(head) < probe)
 
 
-def ranges(path: str, size: int, piece: int, reach: int = 4 << 20) -> list[tuple[int, int]]:
+def ranges(path: str, size: int, piece: int, reach: int = 4 << 20, opener: Opener = open_local
+           ) -> list[tuple[int, int]]:
     """``[(start, end)]`` covering ``path`` (``size`` bytes) in pieces of about ``piece`` bytes,
     each cut moved forward to the next record (looked for within ``reach`` bytes), so that a
     range's length is the compressed size of the records it holds; one range when the file is
     small or cannot be cut."""
     k = max(1, round(size / max(1, piece)))
-    if k == 1 or not per_record_gzip(path):
+    if k == 1 or not per_record_gzip(path, opener=opener):
         return [(0, size)]
     cuts = [0]
-    with open(path, "rb") as f:
+    with opener(path) as f:
         for i in range(1, k):
             at = max(size * i // k, cuts[-1] + 1)
             if at >= size:
@@ -122,13 +131,14 @@ def next_member(f, start: int, end: int) -> int | None:
     return None
 
 
-def iter_range(path: str, start: int, end: int) -> Iterator[tuple[str, object]]:
+def iter_range(path: str, start: int, end: int, opener: Opener = open_local
+               ) -> Iterator[tuple[str, object]]:
     """``("record", warcio record)`` for each record whose member starts in ``[start, end)``,
     in file order, and ``("damaged", "offset N: error")`` where the bytes could not be read (the
     reader then resumes at the next record header in the range). A record must be consumed
     before the next item is taken, as with warcio's ``ArchiveIterator``."""
     from warcio.archiveiterator import ArchiveIterator
-    with open(path, "rb") as f:
+    with opener(path) as f:
         pos = start if start == 0 else next_member(f, start, end)
         while pos is not None and pos < end:
             f.seek(pos)
@@ -147,10 +157,11 @@ def iter_range(path: str, start: int, end: int) -> Iterator[tuple[str, object]]:
                 pos = next_member(f, at + 1, end)
 
 
-def plan(sizes: dict[str, int], piece: int) -> dict[tuple[str, int, int], int]:
+def plan(sizes: dict[str, int], piece: int, opener: Opener = open_local
+         ) -> dict[tuple[str, int, int], int]:
     """``{(path, start, end): bytes}`` for every range of every file (``{path: bytes}``)."""
     out = {}
     for p, size in sorted(sizes.items()):
-        for s, e in ranges(p, size, piece):
+        for s, e in ranges(p, size, piece, opener=opener):
             out[(p, s, e)] = e - s
     return out

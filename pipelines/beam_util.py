@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import glob
 import hashlib
 import os
 import re
@@ -70,6 +69,14 @@ def make_pipeline(args):
         return beam.Pipeline(options=PipelineOptions(["--runner", args.runner, *beam_args]))
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
     flags = list(beam_args)
+    if any(f.startswith("--environment_type") for f in flags):
+        # workers of a portable environment, e.g. a worker pool (--environment_type=EXTERNAL
+        # --environment_config=HOST:PORT): the protocol Dataflow and Flink use
+        from apache_beam.options.pipeline_options import PortableOptions
+        from apache_beam.transforms.environments import Environment
+        options = PipelineOptions(flags)
+        env = Environment.from_options(options.view_as(PortableOptions))
+        return beam.Pipeline(runner=FnApiRunner(default_environment=env), options=options)
     if args.workers <= 1:
         return beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(flags))
     from . import LOCAL_WORKER_ENV
@@ -107,14 +114,29 @@ def shard_of(key: str, shards: int) -> int:
     return stable_hash(key) % shards
 
 
-def take_json_lines(path: str) -> list:
-    """Read the JSON lines a pipeline wrote with ``WriteToText(path, shard_name_template="")``,
-    then remove the file and the ``beam-temp-*`` folders Beam leaves beside it."""
+def write_json_lines(pcoll, path: str, fs_options, label: str = "WriteResults"):
+    """The elements of a small PCollection (JSON-serialisable) as one JSON-lines file at
+    ``path`` (any filesystem), for the driver to read back with :func:`take_json_lines`.
+    Written by our own DoFn, which carries the filesystem options to the workers (Beam's own
+    sinks do not get them in worker processes started by a worker pool or the local runner)."""
     import json
-    import shutil
-    with open(path, encoding="utf-8") as f:
-        rows = [json.loads(line) for line in f]
-    os.remove(path)
-    for leftover in glob.glob(os.path.join(os.path.dirname(path), "beam-temp-*")):
-        shutil.rmtree(leftover, ignore_errors=True)
+    import apache_beam as beam
+    from . import fs
+
+    def write(rows):
+        fs.configure(fs_options)
+        fs.write_text(path, "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n"
+                                    for r in sorted(rows, key=json.dumps)))
+        return path
+    return (pcoll | f"{label}/Gather" >> beam.combiners.ToList()
+            | f"{label}/Write" >> beam.Map(write))
+
+
+def take_json_lines(path: str) -> list:
+    """Read the JSON lines :func:`write_json_lines` wrote (any filesystem), then remove the
+    file."""
+    import json
+    from . import fs
+    rows = [json.loads(line) for line in fs.read_text(path).splitlines() if line]
+    fs.delete([path])
     return rows

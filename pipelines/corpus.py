@@ -30,8 +30,6 @@ corpus_tools.document.COLUMNS), stats.json, stats.md and plots/*.png.
 from __future__ import annotations
 
 import dataclasses
-import glob
-import os
 
 from swelm.corpus_tools.dedup import DEFAULT_BANDS, DEFAULT_ROWS
 from swelm.errors import UsageError
@@ -49,40 +47,44 @@ def run(args) -> int:
     from swelm.corpus_tools.warc import plan as warc_plan
     from swelm.corpus_tools.weight import effective_weight
     from swelm.publish import remove_temporaries
+    from . import fs
     from . import stages as st
     from .beam_util import make_pipeline, take_json_lines
     from .report import write_report
 
-    rules = os.path.abspath(args.sites)
-    sites = load_sites(rules)
-    paths = sorted(set(p for pattern in args.warc for p in glob.glob(pattern)))
-    if not paths:
+    beam_args = list(getattr(args, "beam_args", None) or [])
+    opts = fs.Options(beam_args)
+    fs.configure(opts)
+    sites = load_sites(fs.absolute(args.sites), reader=fs.read_bytes)
+    sizes = fs.match(list(args.warc))
+    if not sizes:
         raise UsageError(f"--warc {' '.join(args.warc)}: no WARC files match")
-    sizes = {p: os.path.getsize(p) for p in paths}
     runner = getattr(args, "runner", None)
-    pieces = warc_plan(sizes, st.range_bytes(sum(sizes.values()), args.workers, runner))
-    out = os.path.abspath(args.out)
+    pieces = warc_plan(sizes, st.range_bytes(sum(sizes.values()), args.workers, runner),
+                       opener=fs.open_read)
+    out = fs.absolute(args.out)
     for sub in ("corpus", "rejected"):
-        os.makedirs(os.path.join(out, sub), exist_ok=True)
-        for old in glob.glob(os.path.join(out, sub, "part-*.parquet")):
-            os.remove(old)                          # a rerun replaces the whole output
-    remove_temporaries(out)
+        fs.makedirs(fs.join(out, sub))
+        # a rerun replaces the whole output
+        fs.delete(list(fs.match([fs.join(out, sub, "part-*.parquet")])))
+    if not fs.is_remote(out):
+        remove_temporaries(out)
     weights = {s.name: effective_weight(s.weight, s.genre, args.genre_weight) for s in sites}
     buckets = args.line_buckets or st.line_buckets_for(sum(sizes.values()))
-    stats_rows = os.path.join(out, "stats-rows")
+    stats_rows = fs.join(out, "stats-rows.jsonl")
 
     with make_pipeline(args) as p:
         # one bin of WARC ranges per local worker (the local runner deals shuffle keys out in
         # turn); other runners get one key per range
         bins = len(pieces) if runner else max(1, args.workers)
-        captures, events = p | "ReadPages" >> st.ReadPages(rules, pieces, bins)
+        captures, events = p | "ReadPages" >> st.ReadPages(sites, pieces, bins, opts)
         docs = captures | "Doc" >> beam.Map(lambda c: c[0])
         extracted_packed = captures | "Extracted" >> beam.Filter(lambda c: not c[0].rejected)
         extracted = extracted_packed | "ExtractedDoc" >> beam.Map(lambda c: c[0])
         boiler = extracted | "Boilerplate" >> st.Boilerplate(buckets, args.boilerplate_share)
         to_clean = (extracted if runner else
                     extracted_packed | "LocalBalance" >> st.LocalBalance(args.workers))
-        filtered = to_clean | "Quality" >> st.Quality(rules, boiler)
+        filtered = to_clean | "Quality" >> st.Quality(sites, boiler)
         kept = filtered | "Kept" >> beam.Filter(lambda d: not d.rejected)
         exact = kept | "ExactDups" >> st.ExactDups()
         near, labels = kept | "NearDups" >> st.NearDups(
@@ -95,17 +97,17 @@ def run(args) -> int:
         final = (kept, (exact, near, contained)) | "MarkDups" >> st.MarkDups()
         corpus = final | "Corpus" >> beam.Filter(lambda d: not d.rejected)
         site_chars = corpus | "WriteCorpus" >> st.WriteCorpus(
-            os.path.join(out, "corpus"), args.shards, weights, args.budget)
+            fs.join(out, "corpus"), args.shards, weights, args.budget, opts)
         reject_stats = {"Dup": final, "Filter": filtered, "Extract": docs} | (
-            "WriteRejects" >> st.WriteRejects(os.path.join(out, "rejected"), args.shards))
+            "WriteRejects" >> st.WriteRejects(fs.join(out, "rejected"), args.shards, opts))
         _ = (corpus, site_chars, reject_stats, events, labels) | "Stats" >> st.Stats(
-            stats_rows, weights, args.budget, {s.name: s.genre for s in sites})
-    table = sorted(take_json_lines(stats_rows + ".jsonl"))
+            stats_rows, weights, args.budget, {s.name: s.genre for s in sites}, opts)
+    table = sorted(take_json_lines(stats_rows))
     settings = {"command": "build-corpus", **{k: getattr(args, k) for k in SETTINGS}}
     stats = write_report(out, table, sites, settings)
     print(f"corpus: {stats['kept']['docs']} documents ({stats['kept']['chars']} characters) in "
-          f"{os.path.join(out, 'corpus')}; rejected: {stats['rejected_docs']} in "
-          f"{os.path.join(out, 'rejected')}; report: {os.path.join(out, 'stats.md')}")
+          f"{fs.join(out, 'corpus')}; rejected: {stats['rejected_docs']} in "
+          f"{fs.join(out, 'rejected')}; report: {fs.join(out, 'stats.md')}")
     return 0
 
 

@@ -12,17 +12,19 @@ finished segments, skips every URL they hold and continues from the links found 
 from __future__ import annotations
 
 import collections
+import contextlib
 import glob
 import io
 import json
 import logging
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 from swelm.corpus_tools.fetch import HTML_TYPES as _HTML
 from swelm.corpus_tools.fetch import Fetcher, extract_links, normalize_url
 from swelm.corpus_tools.sites import Site, load_sites
-from swelm.publish import publish, remove_temporaries, temporary_sibling, write_json
+from swelm.publish import remove_temporaries
+
+from . import fs
 
 log = logging.getLogger(__name__)
 
@@ -35,15 +37,16 @@ def _fetcher(site: Site) -> Fetcher:
 
 
 class _Segment:
-    """One WARC + log pair under temporary names, published together."""
+    """One WARC + log pair (any filesystem), each published whole when the segment closes: the
+    WARC first, since it is what a rerun resumes from."""
 
     def __init__(self, out: str, site: str, seq: int):
         from warcio.warcwriter import WARCWriter
-        self.warc = os.path.join(out, "warc", f"{site}-{seq:05d}.warc.gz")
-        self.log = os.path.join(out, "log", f"{site}-{seq:05d}.jsonl")
-        self._tmp = temporary_sibling(self.warc), temporary_sibling(self.log)
-        self._wf = open(self._tmp[0], "wb")
-        self._lf = open(self._tmp[1], "w", encoding="utf-8")
+        self.warc = fs.join(out, "warc", f"{site}-{seq:05d}.warc.gz")
+        self.log = fs.join(out, "log", f"{site}-{seq:05d}.jsonl")
+        self._stack = contextlib.ExitStack()
+        self._lf = io.StringIO()
+        self._wf = self._stack.enter_context(fs.create(self.warc))
         self.writer = WARCWriter(self._wf, gzip=True)
         self.count = 0
 
@@ -71,10 +74,14 @@ class _Segment:
         self.writer.write_request_response_pair(request, response)
 
     def close(self) -> None:
-        self._wf.close()
-        self._lf.close()
-        publish(self._tmp[0], self.warc)      # the WARC first: it is what resumes
-        publish(self._tmp[1], self.log)
+        self._stack.close()                     # the WARC first: it is what resumes
+        fs.write_text(self.log, self._lf.getvalue())
+
+
+def _segments(out: str, sub: str, site: str, suffix: str) -> list[str]:
+    """The finished segment files of ``site`` in ``out/sub``."""
+    pattern = fs.join(out, sub, f"{glob.escape(site)}-*{suffix}")
+    return sorted(fs.match([pattern]))
 
 
 def _resume(out: str, site: Site) -> tuple[set[str], list[str], int]:
@@ -82,17 +89,17 @@ def _resume(out: str, site: Site) -> tuple[set[str], list[str], int]:
     from warcio.archiveiterator import ArchiveIterator
     from swelm.corpus_tools.document import page_from_record
     done, links, seq = set(), [], 0
-    for path in sorted(glob.glob(os.path.join(out, "log", f"{glob.escape(site.name)}-*.jsonl"))):
+    for path in _segments(out, "log", site.name, ".jsonl"):
         seq = max(seq, int(path.rsplit("-", 1)[1].split(".")[0]) + 1)
-        with open(path, encoding="utf-8") as f:
-            for line in f:
+        for line in fs.read_text(path).splitlines():
+            if line:
                 rec = json.loads(line)
                 done.add(rec["url"])
                 if rec.get("final_url"):
                     done.add(rec["final_url"])
-    for path in sorted(glob.glob(os.path.join(out, "warc", f"{glob.escape(site.name)}-*.warc.gz"))):
+    for path in _segments(out, "warc", site.name, ".warc.gz"):
         seq = max(seq, int(path.rsplit("-", 1)[1].split(".")[0]) + 1)
-        with open(path, "rb") as f:
+        with fs.open_read(path) as f:
             for rec in ArchiveIterator(f):
                 if rec.rec_type != "response":
                     continue
@@ -110,7 +117,7 @@ def crawl_site(site: Site, out: str, segment_pages: int = 200, fetcher: Fetcher 
     """Crawl one site breadth-first into WARC segments; return its counts."""
     from swelm.corpus_tools.charset import decode_html
     for sub in ("warc", "log"):
-        os.makedirs(os.path.join(out, sub), exist_ok=True)
+        fs.makedirs(fs.join(out, sub))
     fetcher = fetcher or _fetcher(site)
     done, old_links, seq = _resume(out, site)
     max_pages = int(site.politeness["max_pages"])
@@ -154,33 +161,44 @@ def crawl_site(site: Site, out: str, segment_pages: int = 200, fetcher: Fetcher 
             "frontier_left": len(queue)}
 
 
+class CrawlSite:
+    """Crawls one site (by name) of the rules, which travel with the DoFn, into ``out``."""
+
+    def __init__(self, sites: list, out: str, segment_pages: int, fs_options: fs.Options):
+        self.sites, self.out, self.segment_pages = sites, out, segment_pages
+        self.fs_options = fs_options
+
+    def __call__(self, name: str) -> dict:
+        fs.configure(self.fs_options)
+        site = next(s for s in self.sites if s.name == name)
+        return crawl_site(site, self.out, self.segment_pages)
+
+
 def run(args) -> int:
     import apache_beam as beam
-    from .beam_util import make_pipeline, take_json_lines
-    sites = load_sites(args.sites)
-    os.makedirs(args.out, exist_ok=True)
-    removed = remove_temporaries(args.out)
-    if removed:
-        log.info("removed %d temporary files of an interrupted run", removed)
-    names = [s.name for s in sites if not args.site or s.name in args.site]
-    rules, out, seg = os.path.abspath(args.sites), os.path.abspath(args.out), args.segment_pages
-
-    def crawl(name):
-        site = next(s for s in load_sites(rules) if s.name == name)
-        return crawl_site(site, out, seg)
-
-    summary_path = os.path.join(args.out, "crawl-summary.jsonl")
+    from .beam_util import make_pipeline, take_json_lines, write_json_lines
+    opts = fs.Options(getattr(args, "beam_args", None))
+    fs.configure(opts)
+    sites = load_sites(fs.absolute(args.sites), reader=fs.read_bytes)
+    out = fs.absolute(args.out)
+    fs.makedirs(out)
+    if not fs.is_remote(out):
+        removed = remove_temporaries(out)
+        if removed:
+            log.info("removed %d temporary files of an interrupted run", removed)
+    chosen = [s for s in sites if not args.site or s.name in args.site]
+    summary_path = fs.join(out, "crawl-summary.jsonl")
     with make_pipeline(args) as p:
-        (p | "Sites" >> beam.Create(names) | "Reshuffle" >> beam.Reshuffle()
-           | "Crawl" >> beam.Map(crawl)
-           | "ToJson" >> beam.Map(lambda d: json.dumps(d, sort_keys=True, ensure_ascii=False))
-           | "Summary" >> beam.io.WriteToText(summary_path, shard_name_template=""))
+        counts = (p | "Sites" >> beam.Create([s.name for s in chosen])
+                  | "Reshuffle" >> beam.Reshuffle()
+                  | "Crawl" >> beam.Map(CrawlSite(chosen, out, args.segment_pages, opts)))
+        write_json_lines(counts, summary_path, opts, "Summary")
     rows = sorted(take_json_lines(summary_path), key=lambda r: r["site"])
-    write_json(os.path.join(args.out, "crawl-summary.json"), rows)
+    fs.write_json(fs.join(out, "crawl-summary.json"), rows)
     for r in rows:
         print(f"{r['site']}: {r['fetched_total']} URLs fetched in total; this run "
               f"{r['this_run']}; {r['frontier_left']} left in the frontier")
-    print(f"WARC files in {os.path.join(args.out, 'warc')}, crawl log in {os.path.join(args.out, 'log')}")
+    print(f"WARC files in {fs.join(out, 'warc')}, crawl log in {fs.join(out, 'log')}")
     return 0
 
 

@@ -17,29 +17,35 @@ from __future__ import annotations
 
 from swelm.errors import UsageError
 
-import glob
-import json
 import os
 
 import numpy as np
 
+from . import fs
 
-def read_parquet(path: str):
-    import pyarrow.parquet as pq
-    table = pq.read_table(path, columns=["id", "genre", "text", "weight"])
-    for row in table.to_pylist():
-        yield row
+
+class ReadParquet:
+    """The rows (id, genre, text, weight) of one Parquet file of the corpus (any filesystem)."""
+
+    def __init__(self, fs_options: fs.Options):
+        self.fs_options = fs_options
+
+    def __call__(self, path: str):
+        import pyarrow.parquet as pq
+        fs.configure(self.fs_options)
+        with fs.open_read(path) as f:
+            table = pq.read_table(f, columns=["id", "genre", "text", "weight"])
+        yield from table.to_pylist()
 
 
 class Tokenize:
-    def __init__(self, vocabulary, emoji, seed: int):
-        self.vocabulary, self.emoji, self.seed, self.enc = vocabulary, emoji, seed, None
+    """A document's token ids, repeated by its weight; the encoder travels with the DoFn."""
+
+    def __init__(self, enc, seed: int):
+        self.enc, self.seed = enc, seed
 
     def __call__(self, doc: dict):
         from swelm.corpus_tools.weight import repeats
-        if self.enc is None:
-            from swelm.tokenizer import SWEEncoder
-            self.enc = SWEEncoder.load(self.vocabulary, self.emoji)
         n = repeats(doc["id"], float(doc.get("weight") or 1.0), self.seed)
         if n == 0 or not doc["text"]:
             return
@@ -48,9 +54,11 @@ class Tokenize:
             yield f"{doc['id']}:{k}", doc["genre"] or "other", ids
 
 
-def pack_shard(item, tmp: str, seq_len: int, mode: str, eot: int, seed: int) -> dict:
-    from swelm.tokenizer.shards import shard_name, write_shard
+def pack_shard(item, folder: str, seq_len: int, mode: str, eot: int, seed: int,
+               fs_options: fs.Options = fs.Options()) -> dict:
+    from swelm.tokenizer.shards import shard_name, write_shard_to
     from .beam_util import stable_hash
+    fs.configure(fs_options)
     shard, copies = item
     copies = sorted(copies, key=lambda c: (stable_hash(f"{seed}:{c[0]}"), c[0]))
     rows, genres = [], {}
@@ -68,58 +76,72 @@ def pack_shard(item, tmp: str, seq_len: int, mode: str, eot: int, seed: int) -> 
             for i in range(0, max(1, ids.size), seq_len):
                 rows.append(ids[i:i + seq_len])
             genres[genre] = genres.get(genre, 0) + ids.size
-    entry = write_shard(os.path.join(tmp, shard_name(shard)), rows)
+    name = shard_name(shard)
+    with fs.create(fs.join(folder, name)) as f:
+        entry = write_shard_to(f, name, rows)
     return dict(entry, genres=genres, documents=len(copies))
 
 
 def run(args) -> int:
     from swelm.publish import atomic_path, remove_stale_temporaries
     from swelm.tokenizer import SWEEncoder
-    from swelm.tokenizer.shards import check_vocab_size
+    from swelm.tokenizer.shards import MANIFEST, check_vocab_size, manifest_text
 
-    paths = sorted(set(p for pattern in args.corpus for p in glob.glob(pattern)))
+    opts = fs.Options(getattr(args, "beam_args", None))
+    fs.configure(opts)
+    paths = list(fs.match(list(args.corpus)))
     if not paths:
         raise UsageError(f"--corpus {' '.join(args.corpus)}: no Parquet files match")
     enc = SWEEncoder.load(args.vocabulary, args.emoji)
     check_vocab_size(len(enc))
-    out = os.path.abspath(args.out.rstrip("/"))
-    remove_stale_temporaries(out)
-    with atomic_path(out) as tmp:
-        manifest = _encode(args, paths, enc, tmp)
-    print(f"{manifest['tokens']} tokens in {manifest['rows']} rows, {len(manifest['shards'])} shards: {out}")
+    out = fs.absolute(args.out.rstrip("/"))
+    if fs.is_remote(out):
+        # an object store has no folder rename: the set is incomplete (no manifest) while the
+        # shards are rewritten under their final names; stale shards go; the manifest is last
+        manifest_path = fs.join(out, MANIFEST)
+        fs.delete([manifest_path])
+        manifest = _encode(args, paths, enc, out, opts)
+        keep = {fs.join(out, s["file"]) for s in manifest["shards"]}
+        fs.delete([p for p in fs.match([fs.join(out, "shard-*.arrow")]) if p not in keep])
+        fs.write_text(manifest_path, manifest_text(manifest, manifest_path))
+    else:
+        remove_stale_temporaries(out)
+        with atomic_path(out) as tmp:
+            manifest = _encode(args, paths, enc, tmp, opts)
+            fs.write_text(os.path.join(tmp, MANIFEST),
+                          manifest_text(manifest, os.path.join(out, MANIFEST)))
+    print(f"{manifest['tokens']} tokens in {manifest['rows']} rows, "
+          f"{len(manifest['shards'])} shards: {out}")
     return 0
 
 
-def _encode(args, paths: list[str], enc, tmp: str) -> dict:
-    """Run the pipeline into the folder ``tmp``; the manifest written there."""
+def _encode(args, paths: list[str], enc, folder: str, opts: fs.Options) -> dict:
+    """Run the pipeline, writing the shards into ``folder``; their manifest (not written)."""
     import apache_beam as beam
-    from swelm.tokenizer.shards import make_manifest, write_manifest
-    from .beam_util import make_pipeline, shard_of, take_json_lines
-    os.makedirs(tmp)
+    from swelm.tokenizer.shards import make_manifest
+    from .beam_util import make_pipeline, shard_of, take_json_lines, write_json_lines
+    fs.makedirs(folder)
     eot = enc.token_to_id("<|endoftext|>")
-    info = os.path.join(tmp, "shards-info")
-    vocab, emoji = enc.vocab.path, enc.emoji.path
+    info = fs.join(folder, "shards-info.jsonl")
     with make_pipeline(args) as p:
-        (p | "Files" >> beam.Create(paths) | "Spread" >> beam.Reshuffle()
-         | "Read" >> beam.FlatMap(read_parquet)
-         | "Tokenize" >> beam.FlatMap(Tokenize(vocab, emoji, args.seed))
-         | "Shard" >> beam.Map(lambda c: (shard_of(c[0], args.shards), c))
-         | "Group" >> beam.GroupByKey()
-         | "Pack" >> beam.Map(pack_shard, tmp, args.seq_len, args.mode, eot, args.seed)
-         | "Info" >> beam.Map(json.dumps)
-         | "WriteInfo" >> beam.io.WriteToText(info, shard_name_template="", file_name_suffix=".jsonl"))
-    shards = sorted(take_json_lines(info + ".jsonl"), key=lambda s: s["file"])
+        shards = (p | "Files" >> beam.Create(paths) | "Spread" >> beam.Reshuffle()
+                  | "Read" >> beam.FlatMap(ReadParquet(opts))
+                  | "Tokenize" >> beam.FlatMap(Tokenize(enc, args.seed))
+                  | "Shard" >> beam.Map(lambda c: (shard_of(c[0], args.shards), c))
+                  | "Group" >> beam.GroupByKey()
+                  | "Pack" >> beam.Map(pack_shard, folder, args.seq_len, args.mode, eot,
+                                       args.seed, opts))
+        write_json_lines(shards, info, opts, "Info")
+    shards = sorted(take_json_lines(info), key=lambda s: s["file"])
     genres: dict[str, int] = {}
     for s in shards:
         for g, n in s.pop("genres").items():
             genres[g] = genres.get(g, 0) + n
-    manifest = make_manifest(
+    return make_manifest(
         vocab_sha256=enc.vocab.sha256, vocab_size=len(enc), shards=shards,
         tokens_per_genre=genres, source={"tool": "swelm encode"},
         documents=sum(s["documents"] for s in shards), mode=args.mode, seq_len=args.seq_len,
         seed=args.seed)
-    write_manifest(tmp, manifest)
-    return manifest
 
 
 def add_shard_options(p) -> None:

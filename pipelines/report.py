@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import collections
 import logging
-import os
 
-from swelm.publish import atomic_path, write_json, write_text
+import io
+
+from . import fs
 
 log = logging.getLogger(__name__)
 _EVENTS = ("no_site", "unreadable_warc", "damaged_warc", "truncated_record")
@@ -60,7 +61,7 @@ def write_report(out: str, table: list, sites, settings: dict) -> dict:
     plots into ``out``; returns the summary."""
     stats = summarise(table)
     stats["settings"] = dict(sorted(settings.items()))
-    write_json(os.path.join(out, "stats.json"), stats)
+    fs.write_json(fs.join(out, "stats.json"), stats)
     plots = _plots(out, stats)
     lines = ["# Corpus build report", "",
              f"Kept **{stats['kept']['docs']}** documents, {stats['kept']['chars']:,} characters "
@@ -83,7 +84,7 @@ def write_report(out: str, table: list, sites, settings: dict) -> dict:
         lines += ["", "## Input problems", ""] + [f"- {k}: {v}" for k, v in stats["events"].items()]
     if plots:
         lines += ["", "## Plots", ""] + [f"![{p}](plots/{p})" for p in plots]
-    write_text(os.path.join(out, "stats.md"), "\n".join(lines) + "\n")
+    fs.write_text(fs.join(out, "stats.md"), "\n".join(lines) + "\n")
     return stats
 
 
@@ -95,16 +96,16 @@ def _plots(out: str, stats: dict) -> list[str]:
     except ImportError:
         log.info("matplotlib not installed: report without plots")
         return []
-    folder = os.path.join(out, "plots")
-    os.makedirs(folder, exist_ok=True)
+    folder = fs.join(out, "plots")
+    fs.makedirs(folder)
     made = []
 
     def save(fig, name):
-        path = os.path.join(folder, name)
         fig.tight_layout()
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=90, metadata={"Software": None})
+        png = io.BytesIO()
+        fig.savefig(png, format="png", dpi=90, metadata={"Software": None})
         plt.close(fig)
+        fs.write_bytes(fs.join(folder, name), png.getvalue())
         made.append(name)
 
     names = list(stats["sites"])

@@ -4,7 +4,6 @@ TestPipeline test on hand-made input (tests/test_corpus_stages.py); per-document
 swelm.corpus_tools (the Document type and its recipe are in corpus_tools.document)."""
 from __future__ import annotations
 
-import json
 import os
 import re
 
@@ -14,24 +13,19 @@ import numpy as np
 from swelm.corpus_tools.dedup import bucket_pairs, exact_key, is_contained, line_votes
 from swelm.corpus_tools.document import Document, to_table
 
-from .beam_util import pack, shard_of, unpack
+from . import fs
+from .beam_util import pack, shard_of, unpack, write_json_lines
 
 EVENTS = "events"
 
 
 # -- per-element functions (wiring around corpus_tools) ---------------------------------------
 class _Sites:
-    """The site rules, loaded once per worker from the rules file."""
+    """The site rules (read by the driver; they travel with the pipeline), and the filesystem
+    options of the DoFns that read or write files."""
 
-    def __init__(self, rules: str):
-        self.rules, self._sites = rules, None
-
-    @property
-    def sites(self) -> list:
-        if self._sites is None:
-            from swelm.corpus_tools.sites import load_sites
-            self._sites = load_sites(self.rules)
-        return self._sites
+    def __init__(self, sites: list, fs_options: fs.Options = fs.Options()):
+        self.sites, self.fs_options = list(sites), fs_options
 
     def by_url(self, url: str):
         return next((s for s in self.sites if s.in_scope(url)), None)
@@ -49,9 +43,10 @@ class ReadWarc(_Sites):
         from swelm.corpus_tools.document import extract_page, page_from_record
         from swelm.corpus_tools.warc import iter_range
         path, start, end = piece
+        fs.configure(self.fs_options)
         read = False
         try:
-            for kind, rec in iter_range(path, start, end):
+            for kind, rec in iter_range(path, start, end, opener=fs.open_read):
                 read = True
                 if kind == "damaged":       # the reader resumes at the next record
                     yield beam.pvalue.TaggedOutput(EVENTS, ("damaged_warc", path, rec))
@@ -73,8 +68,8 @@ class CleanPage(_Sites):
     """corpus_tools.document.clean_page with the site's rules, boilerplate lines (a side
     input) and NG words, each set up once per worker."""
 
-    def __init__(self, rules: str):
-        super().__init__(rules)
+    def __init__(self, sites: list):
+        super().__init__(sites)
         self.norm, self.ng, self.boiler = None, {}, {}
 
     def __call__(self, doc: Document, boiler: dict) -> Document:
@@ -86,8 +81,8 @@ class CleanPage(_Sites):
         site = self.by_name(doc.site)
         if doc.site not in self.boiler:     # the side input is the same for every document
             self.boiler[doc.site] = set(boiler[doc.site])
-        if site.ng_words and site.name not in self.ng:
-            self.ng[site.name] = NGWords.from_file(site.ng_words)
+        if site.ng_word_list and site.name not in self.ng:
+            self.ng[site.name] = NGWords(site.ng_word_list, source=site.ng_words)
         return clean_page(doc, site, self.boiler[doc.site], self.norm, self.ng.get(site.name))
 
 
@@ -150,16 +145,20 @@ def _mark(kv):
         yield doc.replace(rule=dup[0][0], cluster=dup[0][1]) if dup else doc
 
 
-class WriteCorpusShard:
-    """Writes one corpus shard with each document's repeat factor set; the factors are computed
-    once per worker from the per-site sizes (a side input, the same for every shard)."""
+class WriteShard:
+    """Writes one Parquet shard of packed documents into ``folder`` (any filesystem); with
+    ``weights``, each document's repeat factor is set, computed once per worker from the
+    per-site sizes (a side input, the same for every shard)."""
 
-    def __init__(self, folder: str, weights: dict, budget):
-        self.folder, self.weights, self.budget, self._factors = folder, weights, budget, None
+    def __init__(self, folder: str, fs_options: fs.Options = fs.Options(),
+                 weights: dict | None = None, budget=None):
+        self.folder, self.fs_options = folder, fs_options
+        self.weights, self.budget, self._factors = weights, budget, None
 
-    def __call__(self, item, sizes: dict):
+    def __call__(self, item, sizes: dict | None = None):
         from swelm.corpus_tools.weight import factors
-        if self._factors is None:
+        fs.configure(self.fs_options)
+        if self.weights is not None and self._factors is None:
             self._factors = factors(sizes, self.weights, self.budget)
         return write_shard(item, self.folder, factors=self._factors)
 
@@ -313,16 +312,17 @@ class ReadPages(beam.PTransform):
     where)`` of the input problems.  The ranges go to ``bins`` groups of about equal
     bytes (see balanced_bins)."""
 
-    def __init__(self, rules: str, pieces: dict, bins: int):
+    def __init__(self, sites: list, pieces: dict, bins: int,
+                 fs_options: fs.Options = fs.Options()):
         super().__init__()
-        self.rules, self.pieces, self.bins = rules, pieces, bins
+        self.sites, self.pieces, self.bins, self.fs_options = sites, pieces, bins, fs_options
 
     def expand(self, p):
         read = (p | "WarcRanges" >> beam.Create(balanced_bins(self.pieces, self.bins),
                                                 reshuffle=False)
                 | "Spread" >> beam.GroupByKey()
                 | "Ranges" >> beam.FlatMap(lambda kv: sorted(kv[1]))
-                | "ReadWarc" >> beam.FlatMap(ReadWarc(self.rules)).with_outputs(
+                | "ReadWarc" >> beam.FlatMap(ReadWarc(self.sites, self.fs_options)).with_outputs(
                     EVENTS, main="pages"))
         # extraction is fused with reading (HTML never crosses a shuffle); then the same
         # URL in several WARCs (recrawls) keeps one capture, the one with the most text
@@ -370,13 +370,13 @@ class Quality(beam.PTransform):
     """Documents and the boilerplate lines -> documents cleaned and filtered (CleanPage);
     rejected ones carry their rule."""
 
-    def __init__(self, rules: str, boilerplate):
+    def __init__(self, sites: list, boilerplate):
         super().__init__()
-        self.rules, self.boilerplate = rules, boilerplate
+        self.sites, self.boilerplate = sites, boilerplate
 
     def expand(self, docs):
         return docs | "StripNormaliseFilter" >> beam.Map(
-            CleanPage(self.rules), boiler=beam.pvalue.AsMultiMap(self.boilerplate))
+            CleanPage(self.sites), boiler=beam.pvalue.AsMultiMap(self.boilerplate))
 
 class ExactDups(beam.PTransform):
     """Kept documents -> ``(id, ("exact_duplicate", smallest id))`` for every document
@@ -457,9 +457,11 @@ class WriteCorpus(beam.PTransform):
     """Kept documents -> Parquet shards in ``folder`` with each document's repeat factor
     set from the per-site sizes; returns ``(site, kept characters)``."""
 
-    def __init__(self, folder: str, shards: int, weights: dict, budget):
+    def __init__(self, folder: str, shards: int, weights: dict, budget,
+                 fs_options: fs.Options = fs.Options()):
         super().__init__()
         self.folder, self.shards, self.weights, self.budget = folder, shards, weights, budget
+        self.fs_options = fs_options
 
     def expand(self, corpus):
         shards = self.shards
@@ -469,8 +471,8 @@ class WriteCorpus(beam.PTransform):
         # corpus is not materialised a second time to wait for the sizes
         (corpus | "ShardCorpus" >> beam.Map(lambda d: (shard_of(d.id, shards), pack(d)))
          | "GroupCorpus" >> beam.GroupByKey()
-         | "Write" >> beam.Map(WriteCorpusShard(self.folder, self.weights, self.budget),
-                               sizes=beam.pvalue.AsDict(sizes)))
+         | "Write" >> beam.Map(WriteShard(self.folder, self.fs_options, self.weights,
+                                          self.budget), sizes=beam.pvalue.AsDict(sizes)))
         return sizes
 
 class WriteRejects(beam.PTransform):
@@ -478,9 +480,9 @@ class WriteRejects(beam.PTransform):
     returns their stats rows.  Rejects are keyed, packed and counted in the stage that
     rejects them, so the shuffle to the writers only moves bytes."""
 
-    def __init__(self, folder: str, shards: int):
+    def __init__(self, folder: str, shards: int, fs_options: fs.Options = fs.Options()):
         super().__init__()
-        self.folder, self.shards = folder, shards
+        self.folder, self.shards, self.fs_options = folder, shards, fs_options
 
     def expand(self, stages):
         keyed, stats = [], []
@@ -492,16 +494,18 @@ class WriteRejects(beam.PTransform):
             stats.append(rej | f"Stat{name}Rejects" >> beam.Map(
                 lambda d: ((d.site, d.genre, d.rule), (1, d.chars or 0, 0.0))))
         (keyed | "AllRejects" >> beam.Flatten() | "GroupRejects" >> beam.GroupByKey()
-         | "Write" >> beam.Map(write_shard, self.folder))
+         | "Write" >> beam.Map(WriteShard(self.folder, self.fs_options)))
         return stats | "AllRejectStats" >> beam.Flatten()
 
 class Stats(beam.PTransform):
-    """The statistics rows ``[site, genre, key, docs, chars, weighted chars]`` as JSON
-    lines in ``path`` (small per-key sums, gathered once)."""
+    """The statistics rows ``[site, genre, key, docs, chars, weighted chars]`` as a JSON-lines
+    file at ``path`` (small per-key sums, gathered once)."""
 
-    def __init__(self, path: str, weights: dict, budget, genre_of: dict):
+    def __init__(self, path: str, weights: dict, budget, genre_of: dict,
+                 fs_options: fs.Options = fs.Options()):
         super().__init__()
         self.path, self.weights, self.budget, self.genre_of = path, weights, budget, genre_of
+        self.fs_options = fs_options
 
     def expand(self, inputs):
         corpus, sizes, reject_stats, events, labels = inputs
@@ -520,24 +524,22 @@ class Stats(beam.PTransform):
                 lambda c: (("", "", "near_duplicate_clusters"), (1, 0, 0.0))))
             | "AllStats" >> beam.Flatten()
             | "SumStats" >> beam.CombinePerKey(_sum_tuples)
-            | "StatJson" >> beam.Map(lambda kv: json.dumps([*kv[0], *kv[1]],
-                                                           ensure_ascii=False)))
-        return rows | "WriteStats" >> beam.io.WriteToText(
-            self.path, shard_name_template="", file_name_suffix=".jsonl")
+            | "StatRow" >> beam.Map(lambda kv: [*kv[0], *kv[1]]))
+        return write_json_lines(rows, self.path, self.fs_options, "WriteStats")
 
 
 # -- writing -----------------------------------------------------------------------------------
 def write_shard(item, folder: str, prefix: str = "part", factors: dict | None = None
                 ) -> tuple[str, int]:
-    """Write ``(shard, packed documents)`` as ``folder/part-NNNNN.parquet`` (atomically), sorted
-    by id, with each document's repeat factor set when ``factors`` (per site) is given."""
+    """Write ``(shard, packed documents)`` as ``folder/part-NNNNN.parquet`` (any filesystem,
+    published whole), sorted by id, with each document's repeat factor set when ``factors``
+    (per site) is given."""
     import pyarrow.parquet as pq
-    from swelm.publish import atomic_path
     shard, blobs = item
     docs = sorted(map(unpack, blobs), key=lambda d: d.id)
     if factors is not None:
         docs = [d.replace(weight=round(factors[d.site], 6)) for d in docs]
-    path = os.path.join(folder, f"{prefix}-{shard:05d}.parquet")
-    with atomic_path(path) as tmp:
-        pq.write_table(to_table(docs), tmp, compression="zstd")
+    path = fs.join(folder, f"{prefix}-{shard:05d}.parquet")
+    with fs.create(path) as f:
+        pq.write_table(to_table(docs), f, compression="zstd")
     return path, len(docs)

@@ -14,6 +14,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from swelm.corpus_tools.dedup import MinHasher
+from swelm.corpus_tools.sites import load_sites
 from swelm.corpus_tools.document import Document, doc_id
 from swelm.pipelines import stages as st
 from swelm.pipelines.beam_util import pack
@@ -38,7 +39,7 @@ def rules(tmp_path):
     path = tmp_path / "sites.toml"
     path.write_text('[[sites]]\nname = "s"\nseeds = ["http://example.jp/"]\ngenre = "novel"\n'
                     'filters = { min_length = 50, min_mean_sentence_length = 0 }\n', encoding="utf-8")
-    return str(path)
+    return load_sites(str(path))
 
 
 def _response(w, url, body, status="200 OK", ctype="text/html; charset=utf-8"):
@@ -163,7 +164,7 @@ def test_write_corpus_and_rejects(tmp_path):
 
 def test_stats(tmp_path):
     corpus = [doc("k0", PROSE), doc("k1", OTHER)]
-    path = str(tmp_path / "rows")
+    path = str(tmp_path / "rows.jsonl")
     with runner() as p:
         c = p | "Corpus" >> beam.Create(corpus)
         sizes = p | "Sizes" >> beam.Create([("s", len(PROSE) + len(OTHER))])
@@ -171,7 +172,7 @@ def test_stats(tmp_path):
         events = p | "Events" >> beam.Create([("no_site", "u1", "u1"), ("no_site", "u2", "u2")])
         labels = p | "Labels" >> beam.Create([("k0", "k0"), ("k9", "k0")])
         _ = (c, sizes, rej, events, labels) | st.Stats(path, {"s": 2.0}, None, {"s": "novel"})
-    rows = sorted(json.loads(line) for line in open(path + ".jsonl", encoding="utf-8"))
+    rows = sorted(json.loads(line) for line in open(path, encoding="utf-8"))
     n = len(PROSE) + len(OTHER)
     assert rows == sorted([["", "", "cluster_member", 2, 0, 0.0],
                            ["", "", "near_duplicate_clusters", 1, 0, 0.0],

@@ -173,6 +173,7 @@ def _rules(tmp_path):
 
 def test_build_corpus_reader_counts_damage_and_reads_on(warc, tmp_path):
     from apache_beam.pvalue import TaggedOutput
+    from swelm.corpus_tools.sites import load_sites
     from swelm.pipelines.stages import ReadWarc
     path, bodies = warc
     data = bytearray(path.read_bytes())
@@ -184,7 +185,7 @@ def test_build_corpus_reader_counts_damage_and_reads_on(warc, tmp_path):
     for i in range(mid + 20, mid + 60):
         data[i] ^= 0x5A
     path.write_bytes(bytes(data))
-    read = ReadWarc(_rules(tmp_path))
+    read = ReadWarc(load_sites(_rules(tmp_path)))
     out = [r for s, e in cut for r in read((str(path), s, e))]
     pages = [r.url for r in out if not isinstance(r, TaggedOutput)]
     events = [r.value for r in out if isinstance(r, TaggedOutput)]
@@ -194,8 +195,9 @@ def test_build_corpus_reader_counts_damage_and_reads_on(warc, tmp_path):
 
 
 def test_build_corpus_reader_reports_a_missing_file_once(tmp_path):
+    from swelm.corpus_tools.sites import load_sites
     from swelm.pipelines.stages import ReadWarc
-    read = ReadWarc(_rules(tmp_path))
+    read = ReadWarc(load_sites(_rules(tmp_path)))
     gone = str(tmp_path / "gone.warc.gz")
     out = [r.value for rng in ((0, 100), (100, 200), (200, 300)) for r in read((gone, *rng))]
     assert [(e[0], e[1]) for e in out] == [("unreadable_warc", gone)]

