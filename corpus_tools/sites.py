@@ -87,6 +87,16 @@ class Site:
         return not any(p.search(url) for p in self.deny)
 
 
+#: the name of the catch-all site of a whole-web build (``build-corpus --all-sites``)
+WEB_SITE = "all-web"
+
+
+def web_site(name: str = WEB_SITE) -> Site:
+    """A site that takes every http(s) URL, genre ``other``, with the default (web) filters:
+    appended after the listed sites, it keeps the pages no listed site claims."""
+    return Site(name=name, seeds=(), genre="other", allow=(re.compile(r"^https?://"),))
+
+
 def read_local(path: str) -> bytes:
     with open(path, "rb") as f:
         return f.read()

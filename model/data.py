@@ -83,6 +83,13 @@ def parse_sources(specs: list[str]) -> list[SourceSpec]:
     ``@CLASS`` (spout class of every row), e.g. ``wiki/:2@3``."""
     out = []
     for spec in specs:
+        if "://" in spec:
+            scheme = spec.split("://", 1)[0]
+            copy = {"s3": f"aws s3 cp --recursive {spec} ./shards/",
+                    "gs": f"gcloud storage cp -r {spec} ./shards/"}.get(
+                scheme, "copy the folder with its manifest.json")
+            raise ModelError(f"--data {spec}: training reads local shard folders (memory-mapped);"
+                             f" copy the set first ({copy}) and pass --data ./shards")
         klass, weight = -1, 1.0
         if "@" in spec:
             spec, c = spec.rsplit("@", 1)

@@ -39,29 +39,65 @@ SETTINGS = ("shards", "seed", "bands", "rows", "jaccard", "max_bucket", "cc_roun
             "containment", "min_line_chars", "boilerplate_share", "budget", "genre_weight")
 
 
+def read_warc_list(path: str, prefix: str) -> list[str]:
+    """The WARC URLs of a Common Crawl path list (``warc.paths.gz``, any filesystem or
+    http(s)): ``prefix`` + each line."""
+    import gzip
+    from . import fs
+    try:
+        data = fs.read_bytes(fs.absolute(path))
+    except (FileNotFoundError, IsADirectoryError) as e:
+        raise UsageError(f"--warc-list {path}: cannot read it ({type(e).__name__})") from None
+    except OSError as e:
+        raise UsageError(f"--warc-list {path}: {e}") from None
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    lines = [line.strip() for line in data.decode("utf-8").splitlines() if line.strip()]
+    if not lines:
+        raise UsageError(f"--warc-list {path}: no WARC paths in it")
+    if not prefix.endswith("/"):
+        prefix += "/"
+    return [line if "://" in line else prefix + line.lstrip("/") for line in lines]
+
+
 def run(args) -> int:
     """Build the corpus of ``args`` (the flags, or a CorpusOptions)."""
     import apache_beam as beam
     from swelm.corpus_tools.dedup import MinHasher
-    from swelm.corpus_tools.sites import load_sites
+    from swelm.corpus_tools.sites import WEB_SITE, load_sites, web_site
     from swelm.corpus_tools.warc import plan as warc_plan
     from swelm.corpus_tools.weight import effective_weight
     from swelm.publish import remove_temporaries
     from . import fs
     from . import stages as st
-    from .beam_util import make_pipeline, take_json_lines
-    from .report import write_report
+    from .beam_util import make_pipeline, take_json_lines, write_json_lines
+    from .report import FILE_EVENTS, write_report
 
     beam_args = list(getattr(args, "beam_args", None) or [])
     opts = fs.Options(beam_args)
     fs.configure(opts)
-    sites = load_sites(fs.absolute(args.sites), reader=fs.read_bytes)
-    sizes = fs.match(list(args.warc))
-    if not sizes:
-        raise UsageError(f"--warc {' '.join(args.warc)}: no WARC files match")
+    sites = (load_sites(fs.absolute(args.sites), reader=fs.read_bytes) if args.sites else [])
+    if getattr(args, "all_sites", False):
+        if any(s.name == WEB_SITE for s in sites):
+            raise UsageError(f"--all-sites: the rules already have a site named {WEB_SITE!r}")
+        sites.append(web_site())
+    elif not sites:
+        raise UsageError("give --sites FILE, --all-sites, or both")
     runner = getattr(args, "runner", None)
-    pieces = warc_plan(sizes, st.range_bytes(sum(sizes.values()), args.workers, runner),
-                       opener=fs.open_read)
+    if getattr(args, "warc_list", None):
+        # Common Crawl: tens of thousands of files; each is one piece of work, read in Range
+        # requests by a worker, with nothing fetched by the driver but the list
+        urls = read_warc_list(args.warc_list, args.warc_prefix)
+        pieces = {(u, 0, 1 << 62): 1 for u in urls}
+        sizes = {u: 1 << 30 for u in urls}          # for the line tables: about 1 GiB each
+    else:
+        if not args.warc:
+            raise UsageError("give --warc PATTERN... or --warc-list FILE")
+        sizes = fs.match(list(args.warc))
+        if not sizes:
+            raise UsageError(f"--warc {' '.join(args.warc)}: no WARC files match")
+        pieces = warc_plan(sizes, st.range_bytes(sum(sizes.values()), args.workers, runner),
+                           opener=fs.open_read)
     out = fs.absolute(args.out)
     for sub in ("corpus", "rejected"):
         fs.makedirs(fs.join(out, sub))
@@ -72,6 +108,7 @@ def run(args) -> int:
     weights = {s.name: effective_weight(s.weight, s.genre, args.genre_weight) for s in sites}
     buckets = args.line_buckets or st.line_buckets_for(sum(sizes.values()))
     stats_rows = fs.join(out, "stats-rows.jsonl")
+    file_events = fs.join(out, "file-events.jsonl")
 
     with make_pipeline(args) as p:
         # one bin of WARC ranges per local worker (the local runner deals shuffle keys out in
@@ -102,9 +139,13 @@ def run(args) -> int:
             "WriteRejects" >> st.WriteRejects(fs.join(out, "rejected"), args.shards, opts))
         _ = (corpus, site_chars, reject_stats, events, labels) | "Stats" >> st.Stats(
             stats_rows, weights, args.budget, {s.name: s.genre for s in sites}, opts)
+        write_json_lines(events | "FileEvents" >> beam.Filter(lambda e: e[0] in FILE_EVENTS),
+                         file_events, opts, "WriteFileEvents")
     table = sorted(take_json_lines(stats_rows))
     settings = {"command": "build-corpus", **{k: getattr(args, k) for k in SETTINGS}}
-    stats = write_report(out, table, sites, settings)
+    if getattr(args, "all_sites", False):
+        settings["all_sites"] = True
+    stats = write_report(out, table, sites, settings, take_json_lines(file_events))
     print(f"corpus: {stats['kept']['docs']} documents ({stats['kept']['chars']} characters) in "
           f"{fs.join(out, 'corpus')}; rejected: {stats['rejected_docs']} in "
           f"{fs.join(out, 'rejected')}; report: {fs.join(out, 'stats.md')}")
@@ -115,9 +156,12 @@ def run(args) -> int:
 class CorpusOptions:
     """Every option of build-corpus with its default: the command line's flags are made from
     these fields, and ``swelm pipeline`` builds one directly."""
-    warc: list                        # WARC files or glob patterns
-    sites: str                        # the site rules file
+    warc: list                        # WARC files or glob patterns (or [] with warc_list)
+    sites: str | None                 # the site rules file
     out: str                          # output folder
+    all_sites: bool = False           # pages of no listed site go to a catch-all web site
+    warc_list: str | None = None      # Common Crawl's warc.paths.gz
+    warc_prefix: str = "https://data.commoncrawl.org/"
     shards: int = 4                   # Parquet shards per output
     seed: int = 0                     # MinHash seed
     # near duplicates: LSH with bands x rows hashes, then the signature Jaccard check
@@ -143,11 +187,22 @@ class CorpusOptions:
 
 
 def add_arguments(p) -> None:
+    from swelm.corpus_tools.sites import WEB_SITE
     from .beam_util import add_beam_flags
     d = CorpusOptions(warc=[], sites="", out="")
-    p.add_argument("--warc", nargs="+", required=True, help="WARC files or glob patterns")
-    p.add_argument("--sites", required=True, help="site rules file (TOML or YAML)")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--warc", nargs="+", default=[],
+                   help="WARC files or glob patterns (any filesystem)")
+    p.add_argument("--warc-list", default=None, metavar="FILE",
+                   help="Common Crawl's warc.paths.gz (or a text file of WARC paths or URLs): "
+                        "each file is read by a worker in HTTP Range requests with retries")
+    p.add_argument("--warc-prefix", default=d.warc_prefix,
+                   help="prefix of the --warc-list paths, e.g. s3://commoncrawl/")
+    p.add_argument("--sites", default=None, help="site rules file (TOML or YAML; any filesystem)")
+    p.add_argument("--all-sites", action="store_true",
+                   help="a whole-web build: pages of no listed site are kept too, as the site "
+                        f"{WEB_SITE!r} (genre other, the default web filters), instead of being "
+                        "counted and dropped")
+    p.add_argument("--out", required=True, help="output folder or prefix (any filesystem)")
     p.add_argument("--shards", type=int, default=d.shards, help="Parquet shards per output")
     p.add_argument("--seed", type=int, default=d.seed, help="MinHash seed")
     p.add_argument("--bands", type=int, default=d.bands, help="LSH bands")

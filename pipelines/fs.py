@@ -23,6 +23,7 @@ import re
 from typing import Iterator
 
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
+_HTTP = re.compile(r"^https?://", re.I)
 # Beam pipeline options that configure a filesystem (they travel with I/O DoFns)
 _FS_FLAG = re.compile(r"^--(s3_|gcs_|hdfs_|azure_|blob_|project\b|region\b)")
 _configured: tuple | None = None
@@ -96,9 +97,111 @@ def is_dir(path: str) -> bool:
     return bool(match([join(path, "*")]))
 
 
+class HttpReader(io.RawIOBase):
+    """A seekable reader of a file served over HTTP(S) (Common Crawl's
+    https://data.commoncrawl.org/), in ``block``-sized Range requests.  429, 5xx, timeouts
+    and connection errors are retried with exponential backoff and jitter (``Retry-After``
+    honoured up to ``max_wait``); ``retries`` counts them; after ``attempts`` failures of one
+    request an OSError names the URL and the last problem."""
+
+    RETRY = {429, 500, 502, 503, 504}
+
+    def __init__(self, url: str, block: int = 8 << 20, attempts: int = 8, base: float = 0.5,
+                 max_wait: float = 60.0, timeout: float = 60.0):
+        self.url, self.block, self.attempts, self.base = url, block, attempts, base
+        self.max_wait, self.timeout = max_wait, timeout
+        self.pos, self.size, self.retries = 0, None, 0
+        self._buf, self._buf_at = b"", 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence == 2:
+            offset += self._size()
+        elif whence == 1:
+            offset += self.pos
+        self.pos = max(0, offset)
+        return self.pos
+
+    def _size(self) -> int:
+        if self.size is None:
+            self._get(0)
+        return self.size
+
+    def _get(self, start: int) -> bytes:
+        import random
+        import time
+        import urllib3
+        pool = _http_pool()
+        problem = ""
+        for attempt in range(self.attempts):
+            if attempt:
+                self.retries += 1
+                wait = min(self.max_wait, self.base * 2 ** (attempt - 1)) * (0.5 + random.random())
+                time.sleep(wait if not problem.startswith("retry-after ") else
+                           min(self.max_wait, float(problem.split()[1])))
+            try:
+                r = pool.request("GET", self.url, preload_content=True, retries=False,
+                                 timeout=urllib3.Timeout(connect=min(10.0, self.timeout),
+                                                         read=self.timeout),
+                                 headers={"Range": f"bytes={start}-{start + self.block - 1}"})
+            except urllib3.exceptions.HTTPError as e:       # connection errors, timeouts
+                problem = f"{type(e).__name__}: {e}"
+                continue
+            if r.status in self.RETRY:
+                after = r.headers.get("Retry-After", "")
+                problem = (f"retry-after {after}" if after.isdigit() else f"HTTP {r.status}")
+                continue
+            if r.status == 416:                     # past the end
+                return b""
+            if r.status not in (200, 206):
+                raise OSError(f"{self.url}: HTTP {r.status}")
+            total = r.headers.get("Content-Range", "").rpartition("/")[2]
+            if r.status == 206 and total.isdigit():
+                self.size = int(total)
+                return r.data
+            self.size = len(r.data)                 # no Range support: the whole body
+            return r.data[start:start + self.block]
+        raise OSError(f"{self.url}: gave up after {self.attempts} attempts ({problem})")
+
+    def readinto(self, b) -> int:
+        if self.size is not None and self.pos >= self.size:
+            return 0
+        if not self._buf_at <= self.pos < self._buf_at + len(self._buf):
+            self._buf, self._buf_at = self._get(self.pos), self.pos
+            if not self._buf:
+                return 0
+        i = self.pos - self._buf_at
+        n = min(len(b), len(self._buf) - i)
+        b[:n] = self._buf[i:i + n]
+        self.pos += n
+        return n
+
+
+_POOL = None
+
+
+def _http_pool():
+    global _POOL
+    if _POOL is None:
+        import urllib3
+        _POOL = urllib3.PoolManager(num_pools=16, maxsize=8)
+    return _POOL
+
+
 def open_read(path: str):
-    """A seekable binary reader (no decompression)."""
+    """A seekable binary reader (no decompression); http(s):// URLs are read in Range requests
+    with retries (:class:`HttpReader`)."""
     from apache_beam.io.filesystem import CompressionTypes
+    if _HTTP.match(path):
+        return io.BufferedReader(HttpReader(path), buffer_size=1 << 16)
     if not is_remote(path):
         return open(path, "rb")
     if not exists(path):

@@ -9,7 +9,9 @@ import io
 from . import fs
 
 log = logging.getLogger(__name__)
-_EVENTS = ("no_site", "unreadable_warc", "damaged_warc", "truncated_record")
+_EVENTS = ("no_site", "unreadable_warc", "damaged_warc", "truncated_record", "retried_reads")
+#: the events about a whole input file, listed by file in stats.json
+FILE_EVENTS = ("unreadable_warc", "damaged_warc", "retried_reads")
 
 
 def summarise(table: list) -> dict:
@@ -56,11 +58,16 @@ def summarise(table: list) -> dict:
     }
 
 
-def write_report(out: str, table: list, sites, settings: dict) -> dict:
-    """stats.json (the summary of ``table`` with the build's ``settings``), stats.md and the
-    plots into ``out``; returns the summary."""
+def write_report(out: str, table: list, sites, settings: dict, file_events=()) -> dict:
+    """stats.json (the summary of ``table`` with the build's ``settings``, and the input files
+    with problems, by file), stats.md and the plots into ``out``; returns the summary."""
     stats = summarise(table)
     stats["settings"] = dict(sorted(settings.items()))
+    files: dict = {}
+    for kind, where, detail in sorted(map(tuple, file_events)):
+        files.setdefault(kind, {}).setdefault(where, []).append(detail)
+    if files:
+        stats["input_files"] = files
     fs.write_json(fs.join(out, "stats.json"), stats)
     plots = _plots(out, stats)
     lines = ["# Corpus build report", "",
@@ -82,6 +89,8 @@ def write_report(out: str, table: list, sites, settings: dict) -> dict:
     lines += [f"| {g} | {v:.1%} |" for g, v in stats["genre_mix"].items()]
     if stats["events"]:
         lines += ["", "## Input problems", ""] + [f"- {k}: {v}" for k, v in stats["events"].items()]
+    for kind, files in stats.get("input_files", {}).items():
+        lines += ["", f"### {kind}", ""] + [f"- {w}: {'; '.join(d)}" for w, d in files.items()]
     if plots:
         lines += ["", "## Plots", ""] + [f"![{p}](plots/{p})" for p in plots]
     fs.write_text(fs.join(out, "stats.md"), "\n".join(lines) + "\n")

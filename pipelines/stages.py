@@ -44,9 +44,15 @@ class ReadWarc(_Sites):
         from swelm.corpus_tools.warc import iter_range
         path, start, end = piece
         fs.configure(self.fs_options)
+        opened = []
+
+        def opener(p):
+            f = fs.open_read(p)
+            opened.append(f)
+            return f
         read = False
         try:
-            for kind, rec in iter_range(path, start, end, opener=fs.open_read):
+            for kind, rec in iter_range(path, start, end, opener=opener):
                 read = True
                 if kind == "damaged":       # the reader resumes at the next record
                     yield beam.pvalue.TaggedOutput(EVENTS, ("damaged_warc", path, rec))
@@ -62,6 +68,9 @@ class ReadWarc(_Sites):
         except OSError as exc:
             if start == 0 or read:          # an unopenable file is reported once, not per range
                 yield beam.pvalue.TaggedOutput(EVENTS, ("unreadable_warc", path, str(exc)))
+        retries = sum(getattr(getattr(f, "raw", f), "retries", 0) for f in opened)
+        if retries:                         # transient HTTP errors that were retried
+            yield beam.pvalue.TaggedOutput(EVENTS, ("retried_reads", path, str(retries)))
 
 
 class CleanPage(_Sites):

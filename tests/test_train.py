@@ -233,3 +233,10 @@ def test_clip_and_step_equals_clip_grad_norm_then_step(fused):
         assert not hasattr(opt, "grad_scale")
         for p, q in zip(ref, ours):
             assert torch.allclose(p, q, atol=1e-6), step
+
+
+def test_remote_data_is_refused_with_how_to_copy(tmp_path):
+    r = swelm("train", *TRAIN_ARGS, "--data", "s3://bucket/shards", "--out", tmp_path / "o",
+              check=False)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    assert "reads local shard folders" in r.stderr and "aws s3 cp --recursive" in r.stderr

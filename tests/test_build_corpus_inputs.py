@@ -1,0 +1,175 @@
+"""build-corpus inputs: pages of hosts no site lists are counted and dropped, or kept as the
+catch-all web site with --all-sites."""
+from __future__ import annotations
+
+import io
+import json
+
+import pyarrow.parquet as pq
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+from swelm.cli import main
+
+PROSE = ("吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。何でも薄暗いじめじめした"
+         "所でニャーニャー泣いていた事だけは記憶している。吾輩はここで始めて人間というものを見た。") * 4
+
+
+def _warc(path, pages):
+    with open(path, "wb") as f:
+        w = WARCWriter(f, gzip=True)
+        for url, text in pages:
+            http = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")],
+                                    protocol="HTTP/1.1")
+            body = f"<html><body><p>{text}</p></body></html>".encode()
+            w.write_record(w.create_warc_record(url, "response", payload=io.BytesIO(body),
+                                                http_headers=http))
+
+
+def test_all_sites_keeps_pages_of_unlisted_hosts(tmp_path, capsys):
+    _warc(tmp_path / "a.warc.gz", [("http://listed.jp/1", PROSE),
+                                   ("http://elsewhere.jp/2", PROSE.replace("吾輩", "我輩"))])
+    rules = tmp_path / "sites.toml"
+    rules.write_text('[[sites]]\nname = "listed"\nseeds = ["http://listed.jp/"]\n'
+                     'genre = "novel"\n', encoding="utf-8")
+    warc = str(tmp_path / "*.warc.gz")
+    assert main(["build-corpus", "--warc", warc, "--sites", str(rules), "--out",
+                 str(tmp_path / "listed")]) == 0
+    stats = json.loads((tmp_path / "listed" / "stats.json").read_text())
+    assert stats["events"] == {"no_site": 1} and "all_sites" not in stats["settings"]
+    assert stats["rejected_docs"] + stats["kept"]["docs"] == 1
+    for argv in (["--sites", str(rules), "--all-sites"], ["--all-sites"]):
+        out = tmp_path / f"all{len(argv)}"
+        assert main(["build-corpus", "--warc", warc, *argv, "--out", str(out)]) == 0
+        rows = [r for part in ("corpus", "rejected")
+                for r in pq.read_table(str(out / part)).to_pylist()]
+        sites = {r["url"]: (r["site"], r["genre"]) for r in rows}
+        assert sites["http://elsewhere.jp/2"] == ("all-web", "other")
+        if len(argv) == 3:
+            assert sites["http://listed.jp/1"] == ("listed", "novel")
+        assert json.loads((out / "stats.json").read_text())["settings"]["all_sites"] is True
+    capsys.readouterr()
+    assert main(["build-corpus", "--warc", warc, "--out", str(tmp_path / "x")]) == 2
+    assert "--sites FILE, --all-sites" in capsys.readouterr().err
+
+
+class _FlakyRangeServer:
+    """Serves a folder on 127.0.0.1 with Range support; every third request is answered 503
+    (then served normally), so a reader must retry."""
+
+    def __init__(self, root):
+        import functools
+        import http.server
+        import threading
+        self.requests, self.failed = 0, 0
+        outer = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                outer.requests += 1
+                if outer.requests % 3 == 0:
+                    outer.failed += 1
+                    self.send_response(503)
+                    self.send_header("Retry-After", "0")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                path = self.translate_path(self.path)
+                try:
+                    data = open(path, "rb").read()
+                except OSError:
+                    self.send_error(404)
+                    return
+                rng = self.headers.get("Range")
+                if rng:
+                    a, _, b = rng.split("=", 1)[1].partition("-")
+                    a, b = int(a), min(int(b or len(data) - 1), len(data) - 1)
+                    if a >= len(data):
+                        self.send_response(416)
+                        self.send_header("Content-Range", f"bytes */{len(data)}")
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {a}-{b}/{len(data)}")
+                    body = data[a:b + 1]
+                else:
+                    self.send_response(200)
+                    body = data
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_common_crawl_path_list_over_http_with_retries(tmp_path):
+    import gzip
+    import pyarrow.parquet as pq
+    data = tmp_path / "cc"
+    seg = data / "crawl-data" / "CC-TEST" / "warc"
+    seg.mkdir(parents=True)
+    names = []
+    for i in range(3):
+        name = f"CC-TEST-{i:05d}.warc.gz"
+        _warc(seg / name, [(f"http://listed.jp/{i}/{k}", PROSE[k * 7:] + f"第{i}章第{k}節。")
+                           for k in range(4)])
+        names.append(f"crawl-data/CC-TEST/warc/{name}")
+    (data / "warc.paths.gz").write_bytes(gzip.compress("\n".join(names).encode()))
+    rules = tmp_path / "sites.toml"
+    rules.write_text('[[sites]]\nname = "listed"\nseeds = ["http://listed.jp/"]\n'
+                     'genre = "novel"\nfilters = { min_length = 10, min_mean_sentence_length = 0,'
+                     ' max_dup_5gram_ratio = 1, max_dup_6gram_ratio = 1, max_dup_7gram_ratio = 1,'
+                     ' max_dup_8gram_ratio = 1, max_dup_9gram_ratio = 1,'
+                     ' max_dup_10gram_ratio = 1 }\n', encoding="utf-8")
+    server = _FlakyRangeServer(data)
+    try:
+        assert main(["build-corpus", "--warc-list", server.base + "warc.paths.gz",
+                     "--warc-prefix", server.base, "--sites", str(rules),
+                     "--out", str(tmp_path / "http")]) == 0
+    finally:
+        server.stop()
+    assert server.failed > 0                     # the transient 503s happened and were retried
+    assert main(["build-corpus", "--warc", str(seg / "*.warc.gz"), "--sites", str(rules),
+                 "--out", str(tmp_path / "local")]) == 0
+    for part in ("corpus", "rejected"):
+        a = sorted(p.name for p in (tmp_path / "http" / part).glob("*.parquet"))
+        assert a == sorted(p.name for p in (tmp_path / "local" / part).glob("*.parquet"))
+        for name in a:
+            assert ((tmp_path / "http" / part / name).read_bytes()
+                    == (tmp_path / "local" / part / name).read_bytes())
+    read = sum(pq.read_table(str(tmp_path / "http" / part)).num_rows
+               for part in ("corpus", "rejected"))
+    assert read == 12                            # every page of every listed file
+    stats = json.loads((tmp_path / "http" / "stats.json").read_text())
+    retried = stats["input_files"]["retried_reads"]
+    assert set(retried) <= {server.base + n for n in names} and retried
+
+
+def test_unreachable_files_are_reported_by_file(tmp_path):
+    listing = tmp_path / "paths.txt"
+    listing.write_text("crawl-data/a.warc.gz\ncrawl-data/b.warc.gz\n", encoding="utf-8")
+    rules = tmp_path / "sites.toml"
+    rules.write_text('[[sites]]\nname = "x"\nseeds = ["http://x.jp/"]\ngenre = "blog"\n',
+                     encoding="utf-8")
+    server = _FlakyRangeServer(tmp_path / "nothing")
+    try:
+        assert main(["build-corpus", "--warc-list", str(listing), "--warc-prefix", server.base,
+                     "--sites", str(rules), "--out", str(tmp_path / "o")]) == 0
+    finally:
+        server.stop()
+    stats = json.loads((tmp_path / "o" / "stats.json").read_text())
+    failed = stats["input_files"]["unreadable_warc"]
+    assert sorted(failed) == [server.base + "crawl-data/a.warc.gz",
+                              server.base + "crawl-data/b.warc.gz"]
+    assert all("HTTP 404" in d[0] for d in failed.values())
