@@ -124,19 +124,24 @@ def write_json_lines(pcoll, path: str, fs_options, label: str = "WriteResults"):
     from . import fs
 
     def write(rows):
+        if not rows:        # no file: an empty object cannot be written to every store
+            return path
         fs.configure(fs_options)
         fs.write_text(path, "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n"
                                     for r in sorted(rows, key=json.dumps)))
         return path
+    fs.delete([path])       # what a killed run left
     return (pcoll | f"{label}/Gather" >> beam.combiners.ToList()
             | f"{label}/Write" >> beam.Map(write))
 
 
 def take_json_lines(path: str) -> list:
-    """Read the JSON lines :func:`write_json_lines` wrote (any filesystem), then remove the
-    file."""
+    """Read the JSON lines :func:`write_json_lines` wrote (any filesystem; none were written
+    for no rows), then remove the file."""
     import json
     from . import fs
+    if not fs.exists(path):
+        return []
     rows = [json.loads(line) for line in fs.read_text(path).splitlines() if line]
     fs.delete([path])
     return rows

@@ -4,9 +4,10 @@ or any filesystem Beam has.  Remote paths are never made absolute or created wit
 are prefixes.
 
 Publishing.  A local file is written under a temporary name and renamed (swelm.publish); an
-object is streamed to its final, deterministic name and appears when its upload completes (a
-write that fails is deleted), so a retried bundle writes the same bytes again and leaves no
-duplicate.  A set of files (corpus, shard set, crawl) is complete when its
+object is written whole to a spool (memory, then a temporary file past 64 MB) and uploaded
+under its final, deterministic name when complete, the upload retried as a whole if the store
+fails it; it appears when its upload completes, so a retried bundle writes the same bytes again
+and leaves no duplicate or partial object.  A set of files (corpus, shard set, crawl) is complete when its
 manifest, written last, exists.
 
 Workers.  The filesystem options (--s3_endpoint_url, credentials, ...) are part of the pipeline
@@ -69,17 +70,25 @@ def _fs():
     return FileSystems
 
 
-def match(patterns: list[str]) -> dict[str, int]:
-    """``{path: size}`` of the files matching any of the glob patterns, sorted by path."""
+def match(patterns: list[str], attempts: int = 6) -> dict[str, int]:
+    """``{path: size}`` of the files matching any of the glob patterns, sorted by path.  A
+    listing the store fails (503 SlowDown, a restart) is retried with backoff, then raises
+    OSError: an error is never taken for "no files"."""
+    import random
+    import time
     from apache_beam.io.filesystem import BeamIOError
     out = {}
     for pattern in patterns:
         if not is_remote(pattern):
             pattern = os.path.abspath(pattern)
-        try:
-            results = _fs().match([pattern])
-        except BeamIOError:
-            continue
+        for attempt in range(attempts):
+            try:
+                results = _fs().match([pattern])
+                break
+            except BeamIOError as e:
+                if attempt == attempts - 1:
+                    raise OSError(f"{pattern}: cannot list it: {e}") from None
+                time.sleep(min(30.0, 0.5 * 2 ** attempt) * (0.5 + random.random()))
         for m in results[0].metadata_list:
             if not m.path.endswith("/"):
                 out[m.path] = m.size_in_bytes
@@ -227,17 +236,32 @@ def create(path: str) -> Iterator[io.RawIOBase]:
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             yield f
         return
+    import tempfile
+    with tempfile.SpooledTemporaryFile(max_size=64 << 20) as spool:
+        yield spool         # complete before anything is uploaded
+        _upload(path, spool)
+
+
+def _upload(path: str, spool, attempts: int = 6) -> None:
+    """Upload ``spool`` as the object ``path``, the whole upload retried (backoff with jitter)
+    when the store fails it (503 SlowDown, a restart, a lost multipart upload)."""
+    import random
+    import shutil
+    import time
     from apache_beam.io.filesystem import CompressionTypes
-    f = _fs().create(path, mime_type="application/octet-stream",
-                     compression_type=CompressionTypes.UNCOMPRESSED)
-    try:
-        yield f             # streamed (multipart upload); the object appears on close
-    except BaseException:
-        with contextlib.suppress(Exception):
-            f.close()
-            delete([path])  # never left behind half written (no manifest names it anyway)
-        raise
-    f.close()
+    last = None
+    for attempt in range(attempts):
+        if attempt:
+            time.sleep(min(30.0, 0.5 * 2 ** (attempt - 1)) * (0.5 + random.random()))
+        spool.seek(0)
+        try:
+            with _fs().create(path, mime_type="application/octet-stream",
+                              compression_type=CompressionTypes.UNCOMPRESSED) as f:
+                shutil.copyfileobj(spool, f, 8 << 20)
+            return
+        except Exception as e:      # Beam wraps the store's errors in several types
+            last = e
+    raise OSError(f"{path}: upload failed after {attempts} attempts: {last}")
 
 
 def write_bytes(path: str, data: bytes) -> None:

@@ -118,3 +118,74 @@ def start(folder: str, timeout: float = 60.0) -> ObjectStore:
     with open(log, encoding="utf-8", errors="replace") as f:
         tail = f.read()[-2000:]
     raise RuntimeError(f"SeaweedFS did not start ({last}):\n{tail}")
+
+
+class FlakyProxy:
+    """An HTTP proxy in front of the object store on 127.0.0.1 that answers ``503 SlowDown``
+    to every ``every``-th request (headers, Host included, are passed on unchanged, so the
+    clients' signatures stay valid)."""
+
+    def __init__(self, upstream: str, every: int = 5):
+        import http.client
+        import http.server
+        import threading
+        from urllib.parse import urlsplit
+        up = urlsplit(upstream)
+        self.count, self.refused = 0, 0
+        lock = threading.Lock()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def _relay(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                with lock:
+                    outer.count += 1
+                    refuse = outer.count % every == 0
+                if refuse:
+                    outer.refused += 1
+                    msg = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown'
+                           b'</Code><Message>Please reduce your request rate.</Message></Error>')
+                    self.send_response(503)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(msg)))
+                    self.end_headers()
+                    self.wfile.write(msg)
+                    return
+                conn = http.client.HTTPConnection(up.hostname, up.port, timeout=120)
+                headers = {k: v for k, v in self.headers.items()}
+                conn.request(self.command, self.path, body=body, headers=headers)
+                r = conn.getresponse()
+                data = r.read()
+                self.send_response(r.status, r.reason)
+                head = self.command == "HEAD"       # its Content-Length is the object's
+                for k, v in r.getheaders():
+                    if k.lower() in ("transfer-encoding", "connection") or (
+                            k.lower() == "content-length" and not head):
+                        continue
+                    self.send_header(k, v)
+                if not head:
+                    self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _relay
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def beam_args(self) -> list[str]:
+        return [f"--s3_endpoint_url={self.endpoint}", f"--s3_access_key_id={ACCESS}",
+                f"--s3_secret_access_key={SECRET}", "--s3_region_name=us-east-1"]
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -196,3 +196,27 @@ def test_worker_pool_that_cannot_see_the_driver_disk(store, site, local_crawl, t
     assert _objects(store, bucket, "build") == _files(local / "build")
     assert _objects(store, bucket, "shards") == _files(local / "shards")
     assert sorted(p.name for p in driver.iterdir()) == ["sites.toml"]
+
+
+def test_a_flaky_object_store_is_retried(store, site, local_crawl, tmp_path):
+    """With every fifth request answered 503 SlowDown, build-corpus and encode s3 -> s3 retry
+    and finish with the same bytes as on local disk."""
+    bucket = store.bucket("swelm-flaky")
+    for w in sorted((local_crawl / "warc").glob("*.warc.gz")):
+        store.put(bucket, f"in/{w.name}", w.read_bytes())
+    proxy = objectstore.FlakyProxy(store.endpoint, every=5)
+    try:
+        swelm("build-corpus", "--warc", f"s3://{bucket}/in/*.warc.gz", "--sites", site,
+              "--out", f"s3://{bucket}/build", *proxy.beam_args(), cwd=tmp_path)
+        swelm("encode", "--corpus", f"s3://{bucket}/build/corpus/*.parquet", "--out",
+              f"s3://{bucket}/shards", "--seq-len", "128", *proxy.beam_args(), cwd=tmp_path)
+    finally:
+        proxy.stop()
+    assert proxy.refused >= 5
+    local = tmp_path / "local"
+    swelm("build-corpus", "--warc", local_crawl / "warc" / "*.warc.gz", "--sites", site,
+          "--out", local / "build", cwd=tmp_path)
+    swelm("encode", "--corpus", local / "build" / "corpus" / "*.parquet", "--out",
+          local / "shards", "--seq-len", "128", cwd=tmp_path)
+    assert _objects(store, bucket, "build") == _files(local / "build")
+    assert _objects(store, bucket, "shards") == _files(local / "shards")
