@@ -92,7 +92,8 @@ def start(folder: str, timeout: float = 60.0) -> ObjectStore:
     log = os.path.join(folder, "weed.log")
     cmd = [binary, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false",
            f"-dir={data}", f"-master.port={master}", f"-master.port.grpc={grpc[0]}",
-           f"-volume.port={volume}", f"-volume.port.grpc={grpc[1]}", "-volume.max=30",
+           f"-volume.port={volume}", f"-volume.port.grpc={grpc[1]}", "-volume.max=400",
+           "-master.volumeSizeLimitMB=64",   # each bucket takes volumes of its own
            "-filer", f"-filer.port={filer}", f"-filer.port.grpc={grpc[2]}",
            "-s3", f"-s3.port={s3}", f"-s3.port.grpc={grpc[3]}", f"-s3.config={config}",
            "-s3.port.iceberg=0", "-s3.port.lance=0"]

@@ -179,3 +179,24 @@ def test_stats(tmp_path):
                            ["", "", "no_site", 2, 0, 0.0],
                            ["s", "novel", "kept", 2, n, 2.0 * n],
                            ["s", "novel", "min_length", 2, 10, 0.0]])
+
+
+def test_every_io_dofn_pickles_with_its_payload(rules, tmp_path):
+    """The DoFns carry what they need (rules, word lists, the encoder, filesystem options) and
+    survive Beam's pickler, as they must to reach workers that cannot see the driver's files."""
+    from apache_beam.internal import pickler
+    from swelm.pipelines import crawl, encode, fs
+    from swelm.tokenizer import SWEEncoder
+    opts = fs.Options(["--s3_endpoint_url=http://127.0.0.1:1", "--runner=X", "--workers=2"])
+    assert tuple(opts) == ("--s3_endpoint_url=http://127.0.0.1:1",)
+    enc = SWEEncoder.load()
+    fns = [st.ReadWarc(rules, opts), st.CleanPage(rules), st.WriteShard(str(tmp_path), opts),
+           encode.ReadParquet(opts), encode.Tokenize(enc, 0),
+           crawl.CrawlSite(rules, str(tmp_path), 10, opts)]
+    for fn in fns:
+        back = pickler.loads(pickler.dumps(fn))
+        assert type(back) is type(fn)
+    tok = pickler.loads(pickler.dumps(fns[4]))
+    doc = {"id": "a", "genre": "novel", "text": "吾輩は猫である。", "weight": 1.0}
+    assert [c[2].tolist() for c in tok(doc)] == [c[2].tolist() for c in fns[4](doc)]
+    assert pickler.loads(pickler.dumps(fns[0])).sites == rules

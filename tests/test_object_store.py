@@ -113,6 +113,18 @@ def test_build_and_encode_s3_to_s3_equal_local(store, site, local_crawl, tmp_pat
     assert list(cwd.iterdir()) == []
 
 
+def _assert_same_as_local(store, bucket, site, local_crawl, tmp_path):
+    """The objects build/ and shards/ in ``bucket`` equal build-corpus and encode of the same
+    WARCs on local disk with the in-process runner."""
+    local = tmp_path / "local"
+    swelm("build-corpus", "--warc", local_crawl / "warc" / "*.warc.gz", "--sites", site,
+          "--out", local / "build", cwd=tmp_path)
+    swelm("encode", "--corpus", local / "build" / "corpus" / "*.parquet", "--out",
+          local / "shards", "--seq-len", "128", cwd=tmp_path)
+    assert _objects(store, bucket, "build") == _files(local / "build")
+    assert _objects(store, bucket, "shards") == _files(local / "shards")
+
+
 def _free_port() -> int:
     import socket
     with socket.socket() as s:
@@ -188,13 +200,7 @@ def test_worker_pool_that_cannot_see_the_driver_disk(store, site, local_crawl, t
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
-    local = tmp_path / "local"
-    swelm("build-corpus", "--warc", local_crawl / "warc" / "*.warc.gz", "--sites", site,
-          "--out", local / "build", cwd=tmp_path)
-    swelm("encode", "--corpus", local / "build" / "corpus" / "*.parquet", "--out",
-          local / "shards", "--seq-len", "128", cwd=tmp_path)
-    assert _objects(store, bucket, "build") == _files(local / "build")
-    assert _objects(store, bucket, "shards") == _files(local / "shards")
+    _assert_same_as_local(store, bucket, site, local_crawl, tmp_path)
     assert sorted(p.name for p in driver.iterdir()) == ["sites.toml"]
 
 
@@ -213,10 +219,4 @@ def test_a_flaky_object_store_is_retried(store, site, local_crawl, tmp_path):
     finally:
         proxy.stop()
     assert proxy.refused >= 5
-    local = tmp_path / "local"
-    swelm("build-corpus", "--warc", local_crawl / "warc" / "*.warc.gz", "--sites", site,
-          "--out", local / "build", cwd=tmp_path)
-    swelm("encode", "--corpus", local / "build" / "corpus" / "*.parquet", "--out",
-          local / "shards", "--seq-len", "128", cwd=tmp_path)
-    assert _objects(store, bucket, "build") == _files(local / "build")
-    assert _objects(store, bucket, "shards") == _files(local / "shards")
+    _assert_same_as_local(store, bucket, site, local_crawl, tmp_path)
