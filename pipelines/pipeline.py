@@ -13,24 +13,28 @@ from swelm.errors import UsageError
 
 
 def run(args) -> int:
-    from . import corpus, crawl, encode
-    out = os.path.abspath(args.out)
-    os.makedirs(out, exist_ok=True)
+    from . import corpus, crawl, encode, fs
+    fs.configure(fs.Options(args.beam_args))
+    out = fs.absolute(args.out)
+    fs.makedirs(out)
     server = None
     sites = args.sites
     if args.demo:
+        import tempfile
         from .demo_site import SITES_TOML, render, serve
-        render(os.path.join(out, "demo-site"))
-        server, base = serve(os.path.join(out, "demo-site"))
-        sites = os.path.join(out, "sites.toml")
-        with open(sites, "w", encoding="utf-8") as f:
-            f.write(SITES_TOML.format(base=base))
+        # the demo site is served from local files (beside a local --out)
+        site_dir = (os.path.join(tempfile.mkdtemp(prefix="swelm-demo-"), "demo-site")
+                    if fs.is_remote(out) else os.path.join(out, "demo-site"))
+        render(site_dir)
+        server, base = serve(site_dir)
+        sites = fs.join(out, "sites.toml")
+        fs.write_text(sites, SITES_TOML.format(base=base))
     if not sites:
         raise UsageError("give --sites FILE (or --demo)")
     runner = dict(workers=args.workers, runner=args.runner, beam_args=args.beam_args,
                   verbose=args.verbose)
     try:
-        rc = crawl.run(argparse.Namespace(sites=sites, out=os.path.join(out, "crawl"), site=None,
+        rc = crawl.run(argparse.Namespace(sites=sites, out=fs.join(out, "crawl"), site=None,
                                           segment_pages=200, **runner))
         if rc:
             return rc
@@ -38,14 +42,14 @@ def run(args) -> int:
         if server is not None:
             server.shutdown()
             server.server_close()
-    build = os.path.join(out, "build")
+    build = fs.join(out, "build")
     rc = corpus.run(corpus.CorpusOptions(
-        warc=[os.path.join(out, "crawl", "warc", "*.warc.gz")], sites=sites, out=build,
+        warc=[fs.join(out, "crawl", "warc", "*.warc.gz")], sites=sites, out=build,
         shards=args.shards, seed=args.seed, **runner))
     if rc:
         return rc
     return encode.run(argparse.Namespace(
-        corpus=[os.path.join(build, "corpus", "*.parquet")], out=os.path.join(out, "shards"),
+        corpus=[fs.join(build, "corpus", "*.parquet")], out=fs.join(out, "shards"),
         vocabulary=args.vocabulary, emoji=None, seq_len=args.seq_len, mode=args.mode,
         shards=args.shards, seed=args.seed, **runner))
 

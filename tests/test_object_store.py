@@ -220,3 +220,14 @@ def test_a_flaky_object_store_is_retried(store, site, local_crawl, tmp_path):
         proxy.stop()
     assert proxy.refused >= 5
     _assert_same_as_local(store, bucket, site, local_crawl, tmp_path)
+
+
+def test_pipeline_demo_into_the_object_store(store, tmp_path):
+    bucket = store.bucket("swelm-pipeline")
+    swelm("pipeline", "--demo", "--out", f"s3://{bucket}/run", "--seq-len", "128",
+          *store.beam_args, cwd=tmp_path)
+    keys = store.keys(bucket, "run/")
+    for key in ("run/sites.toml", "run/crawl/crawl-summary.json", "run/build/stats.json",
+                "run/shards/manifest.json"):
+        assert key in keys
+    assert list(tmp_path.iterdir()) == []
