@@ -161,15 +161,11 @@ class TextStats:
         return _duplicates(self.paragraphs)
 
 
-def stats_of(text: str, **kw) -> TextStats:
-    return TextStats(text, **kw)
-
-
 # -- the metrics, one function each ------------------------------------------------------------
 def length(s: TextStats) -> int:
     """Non-whitespace characters.
 
-    >>> length(stats_of("吾輩は 猫"))
+    >>> length(TextStats("吾輩は 猫"))
     4
     """
     return s.n
@@ -178,7 +174,7 @@ def length(s: TextStats) -> int:
 def japanese_ratio(s: TextStats) -> float:
     """Hiragana, katakana, kanji (with 々〆〇) and Japanese punctuation, over all characters.
 
-    >>> japanese_ratio(stats_of("日本語とABCD"))
+    >>> japanese_ratio(TextStats("日本語とABCD"))
     0.5
     """
     return (s.hiragana + s.katakana + s.count(*_KANJI) + s.count(
@@ -188,7 +184,7 @@ def japanese_ratio(s: TextStats) -> float:
 def hiragana_ratio(s: TextStats) -> float:
     """Hiragana over all characters.
 
-    >>> hiragana_ratio(stats_of("ひらがなカタカナ"))
+    >>> hiragana_ratio(TextStats("ひらがなカタカナ"))
     0.5
     """
     return s.hiragana / max(1, s.n)
@@ -197,7 +193,7 @@ def hiragana_ratio(s: TextStats) -> float:
 def katakana_ratio(s: TextStats) -> float:
     """Katakana (full and half width) over all characters.
 
-    >>> katakana_ratio(stats_of("ひらがなカタカナｶﾀｶﾅ"))
+    >>> katakana_ratio(TextStats("ひらがなカタカナｶﾀｶﾅ"))
     0.6666666666666666
     """
     return s.katakana / max(1, s.n)
@@ -206,7 +202,7 @@ def katakana_ratio(s: TextStats) -> float:
 def mean_sentence_length(s: TextStats) -> float:
     """Mean sentence length in characters.
 
-    >>> mean_sentence_length(stats_of("短い。少し長い文。"))
+    >>> mean_sentence_length(TextStats("短い。少し長い文。"))
     3.5
     """
     return sum(s.sentences) / max(1, len(s.sentences))
@@ -215,7 +211,7 @@ def mean_sentence_length(s: TextStats) -> float:
 def sentence_length(s: TextStats) -> int:
     """The longest sentence, in characters (a long code or URL line counts as one).
 
-    >>> sentence_length(stats_of("短い。少し長い文。"))
+    >>> sentence_length(TextStats("短い。少し長い文。"))
     5
     """
     return max(s.sentences, default=0)
@@ -224,7 +220,7 @@ def sentence_length(s: TextStats) -> int:
 def ellipsis_line_ratio(s: TextStats) -> float:
     """Lines ending in … ・ ... ‥ (truncated teasers), over all lines.
 
-    >>> ellipsis_line_ratio(stats_of("続きは…\\n本文。"))
+    >>> ellipsis_line_ratio(TextStats("続きは…\\n本文。"))
     0.5
     """
     return sum(1 for line in s.lines if line.endswith(_ELLIPSIS_END)) / max(1, len(s.lines))
@@ -234,9 +230,9 @@ def duplicate_ratio(unit: str, chars: bool):
     """Gopher: ``unit`` elements (lines, or blank-line separated paragraphs) that repeat an
     earlier one, over all of them; with ``chars`` the same in characters.
 
-    >>> duplicate_ratio("line", False)(stats_of("a\\nb\\na\\na"))
+    >>> duplicate_ratio("line", False)(TextStats("a\\nb\\na\\na"))
     0.5
-    >>> duplicate_ratio("paragraph", True)(stats_of("aa\\n\\nb\\n\\naa"))
+    >>> duplicate_ratio("paragraph", True)(TextStats("aa\\n\\nb\\n\\naa"))
     0.4
     """
     def metric(s: TextStats) -> float:
@@ -250,9 +246,9 @@ def ngram_ratio(kind: str, n: int):
     """Gopher's repetition of character ``n``-grams: ``top``, the characters covered by the
     most frequent one; ``dup``, the characters covered by those that occur more than once.
 
-    >>> ngram_ratio("top", 2)(stats_of("ababab"))
+    >>> ngram_ratio("top", 2)(TextStats("ababab"))
     1.0
-    >>> ngram_ratio("dup", 5)(stats_of("あいうえおかあいうえお"))
+    >>> ngram_ratio("dup", 5)(TextStats("あいうえおかあいうえお"))
     0.9090909090909091
     """
     name = f"{kind}_{n}gram_ratio"
@@ -266,7 +262,7 @@ def ngram_ratio(kind: str, n: int):
 def ng_word_ratio(s: TextStats) -> float:
     """Characters matched by the site's NG-word list.
 
-    >>> ng_word_ratio(stats_of("悪い言葉を含む", ng_words=NGWords(["悪い"])))
+    >>> ng_word_ratio(TextStats("悪い言葉を含む", ng_words=NGWords(["悪い"])))
     0.2857142857142857
     """
     return (s.ng_words.chars(s.text) / max(1, s.n)) if s.ng_words else 0.0
@@ -275,7 +271,7 @@ def ng_word_ratio(s: TextStats) -> float:
 def link_ratio(s: TextStats) -> float:
     """Share of the page's visible text inside <a> (measured at extraction).
 
-    >>> link_ratio(stats_of("x", link_ratio=0.25))
+    >>> link_ratio(TextStats("x", link_ratio=0.25))
     0.25
     """
     return s.link

@@ -63,11 +63,10 @@ def pack_shard(item, folder: str, seq_len: int, mode: str, eot: int, seed: int,
     copies = sorted(copies, key=lambda c: (stable_hash(f"{seed}:{c[0]}"), c[0]))
     rows, genres = [], {}
     if mode == "lm":
-        stream, owner = [], []
+        stream = []
         for key, genre, ids in copies:
             stream.append(ids)
             stream.append(np.array([eot], dtype=np.uint16))
-            owner.append((genre, ids.size + 1))
             genres[genre] = genres.get(genre, 0) + ids.size + 1
         flat = np.concatenate(stream) if stream else np.zeros(0, dtype=np.uint16)
         rows = [flat[i:i + seq_len] for i in range(0, flat.size, seq_len)]

@@ -99,13 +99,6 @@ def exists(path: str) -> bool:
     return _fs().exists(path)
 
 
-def is_dir(path: str) -> bool:
-    """A local folder, or a remote prefix holding at least one object."""
-    if not is_remote(path):
-        return os.path.isdir(path)
-    return bool(match([join(path, "*")]))
-
-
 class HttpReader(io.RawIOBase):
     """A seekable reader of a file served over HTTP(S) (Common Crawl's
     https://data.commoncrawl.org/), in ``block``-sized Range requests.  429, 5xx, timeouts

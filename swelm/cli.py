@@ -18,9 +18,6 @@ from typing import Callable
 from . import __version__
 from .errors import SwelmError
 
-# libraries whose INFO lines (and start-up warnings) are noise on the console
-QUIET_LOGGERS = ("apache_beam", "apitools", "oauth2client", "google", "urllib3", "absl",
-                 "matplotlib", "PIL")
 _ROLE = re.compile(r":(?:mod|class|func|meth|attr|data):`~?([^`]*)`")
 _LITERAL = re.compile(r"``([^`]*)``|`([^`]*)`")
 
@@ -128,8 +125,6 @@ def configure_logging(verbose: bool) -> None:
     handler.addFilter(_ours(verbose))
     root.addHandler(handler)
     root.setLevel(logging.INFO)
-    for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.ERROR)
 
 
 def main(argv: list[str] | None = None) -> int:
