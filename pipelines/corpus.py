@@ -33,6 +33,15 @@ import dataclasses
 
 from swelm.corpus_tools.dedup import DEFAULT_BANDS, DEFAULT_ROWS
 from swelm.errors import UsageError
+from swelm.publish import Kind, json_marker
+
+#: a build-corpus output: stats.json (written last) names the command
+BUILD = Kind("a build-corpus output",
+             entries=("stats.json", "stats.md", "plots/*.png", "corpus/part-*.parquet",
+                      "rejected/part-*.parquet", "stats-rows.jsonl", "file-events.jsonl"),
+             marker="stats.json",
+             recognise=json_marker(lambda m: isinstance(m.get("settings"), dict)
+                                   and m["settings"].get("command") == "build-corpus"))
 
 #: the options recorded in stats.json (what decides the output, not where it is)
 SETTINGS = ("shards", "seed", "bands", "rows", "jaccard", "max_bucket", "cc_rounds",
@@ -62,16 +71,11 @@ def read_warc_list(path: str, prefix: str) -> list[str]:
 
 def run(args) -> int:
     """Build the corpus of ``args`` (the flags, or a CorpusOptions)."""
-    import apache_beam as beam
-    from swelm.corpus_tools.dedup import MinHasher
     from swelm.corpus_tools.sites import WEB_SITE, load_sites, web_site
     from swelm.corpus_tools.warc import plan as warc_plan
     from swelm.corpus_tools.weight import effective_weight
-    from swelm.publish import remove_temporaries
     from . import fs
     from . import stages as st
-    from .beam_util import make_pipeline, take_json_lines, write_json_lines
-    from .report import FILE_EVENTS, write_report
 
     beam_args = list(getattr(args, "beam_args", None) or [])
     opts = fs.Options(beam_args)
@@ -96,17 +100,34 @@ def run(args) -> int:
         sizes = fs.match(list(args.warc))
         if not sizes:
             raise UsageError(f"--warc {' '.join(args.warc)}: no WARC files match")
+    out = fs.absolute(args.out)
+    local_inputs = [p for p in sizes if not fs.is_remote(p)]
+    fs.check_output(out, BUILD, sources=local_inputs)       # before any work
+    if not getattr(args, "warc_list", None):
         pieces = warc_plan(sizes, st.range_bytes(sum(sizes.values()), args.workers, runner),
                            opener=fs.open_read)
-    out = fs.absolute(args.out)
-    for sub in ("corpus", "rejected"):
-        fs.makedirs(fs.join(out, sub))
-        # a rerun replaces the whole output
-        fs.delete(list(fs.match([fs.join(out, sub, "part-*.parquet")])))
-    if not fs.is_remote(out):
-        remove_temporaries(out)
     weights = {s.name: effective_weight(s.weight, s.genre, args.genre_weight) for s in sites}
     buckets = args.line_buckets or st.line_buckets_for(sum(sizes.values()))
+    # the previous output stays whole until the new one is complete
+    with fs.output_folder(out, BUILD, sources=local_inputs) as folder:
+        stats = _build(args, (sites, pieces, buckets, weights, opts, runner), folder)
+    print(f"corpus: {stats['kept']['docs']} documents ({stats['kept']['chars']} characters) in "
+          f"{fs.join(out, 'corpus')}; rejected: {stats['rejected_docs']} in "
+          f"{fs.join(out, 'rejected')}; report: {fs.join(out, 'stats.md')}")
+    return 0
+
+
+def _build(args, setup, out: str) -> dict:
+    """Run the pipeline with its output in the folder ``out``; the report's summary."""
+    import apache_beam as beam
+    from swelm.corpus_tools.dedup import MinHasher
+    from . import fs
+    from . import stages as st
+    from .beam_util import make_pipeline, take_json_lines, write_json_lines
+    from .report import FILE_EVENTS, write_report
+    sites, pieces, buckets, weights, opts, runner = setup
+    for sub in ("corpus", "rejected"):
+        fs.makedirs(fs.join(out, sub))
     stats_rows = fs.join(out, "stats-rows.jsonl")
     file_events = fs.join(out, "file-events.jsonl")
 
@@ -145,11 +166,7 @@ def run(args) -> int:
     settings = {"command": "build-corpus", **{k: getattr(args, k) for k in SETTINGS}}
     if getattr(args, "all_sites", False):
         settings["all_sites"] = True
-    stats = write_report(out, table, sites, settings, take_json_lines(file_events))
-    print(f"corpus: {stats['kept']['docs']} documents ({stats['kept']['chars']} characters) in "
-          f"{fs.join(out, 'corpus')}; rejected: {stats['rejected_docs']} in "
-          f"{fs.join(out, 'rejected')}; report: {fs.join(out, 'stats.md')}")
-    return 0
+    return write_report(out, table, sites, settings, take_json_lines(file_events))
 
 
 @dataclasses.dataclass

@@ -22,11 +22,22 @@ from concurrent.futures import ThreadPoolExecutor
 from swelm.corpus_tools.fetch import HTML_TYPES as _HTML
 from swelm.corpus_tools.fetch import Fetcher, extract_links, normalize_url
 from swelm.corpus_tools.sites import Site, load_sites
-from swelm.publish import remove_temporaries
+from swelm.publish import Kind, remove_temporaries
 
 from . import fs
 
 log = logging.getLogger(__name__)
+
+
+def _is_summary(data: bytes) -> bool:
+    rows = json.loads(data.decode("utf-8"))
+    return isinstance(rows, list) and all(isinstance(r, dict) and "site" in r for r in rows)
+
+
+#: a crawl folder, which a rerun continues (crawl-summary.json is written at the end of a run)
+CRAWL = Kind("a crawl", entries=("warc/*.warc.gz", "log/*.jsonl", "crawl-summary.json",
+                                 "crawl-summary.jsonl"),
+             marker="crawl-summary.json", recognise=_is_summary)
 
 
 def _fetcher(site: Site) -> Fetcher:
@@ -181,6 +192,7 @@ def run(args) -> int:
     fs.configure(opts)
     sites = load_sites(fs.absolute(args.sites), reader=fs.read_bytes)
     out = fs.absolute(args.out)
+    fs.check_output(out, CRAWL)             # a crawl is continued, anything else refused
     fs.makedirs(out)
     if not fs.is_remote(out):
         removed = remove_temporaries(out)

@@ -82,36 +82,48 @@ def pack_shard(item, folder: str, seq_len: int, mode: str, eot: int, seed: int,
 
 
 def run(args) -> int:
-    from swelm.publish import atomic_path, remove_stale_temporaries
     from swelm.tokenizer import SWEEncoder
-    from swelm.tokenizer.shards import MANIFEST, check_vocab_size, manifest_text
+    from swelm.tokenizer.shards import MANIFEST, SHARD_SET, check_vocab_size, manifest_text
 
     opts = fs.Options(getattr(args, "beam_args", None))
     fs.configure(opts)
     paths = list(fs.match(list(args.corpus)))
     if not paths:
         raise UsageError(f"--corpus {' '.join(args.corpus)}: no Parquet files match")
+    check_complete_builds(paths)
+    out = fs.absolute(args.out.rstrip("/"))
+    local_inputs = [p for p in paths if not fs.is_remote(p)]
+    fs.check_output(out, SHARD_SET, sources=local_inputs)      # before any work
     enc = SWEEncoder.load(args.vocabulary, args.emoji)
     check_vocab_size(len(enc))
-    out = fs.absolute(args.out.rstrip("/"))
-    if fs.is_remote(out):
-        # an object store has no folder rename: the set is incomplete (no manifest) while the
-        # shards are rewritten under their final names; stale shards go; the manifest is last
-        manifest_path = fs.join(out, MANIFEST)
-        fs.delete([manifest_path])
-        manifest = _encode(args, paths, enc, out, opts)
-        keep = {fs.join(out, s["file"]) for s in manifest["shards"]}
-        fs.delete([p for p in fs.match([fs.join(out, "shard-*.arrow")]) if p not in keep])
-        fs.write_text(manifest_path, manifest_text(manifest, manifest_path))
-    else:
-        remove_stale_temporaries(out)
-        with atomic_path(out) as tmp:
-            manifest = _encode(args, paths, enc, tmp, opts)
-            fs.write_text(os.path.join(tmp, MANIFEST),
-                          manifest_text(manifest, os.path.join(out, MANIFEST)))
+    # the previous shard set stays whole until the new one is complete
+    with fs.output_folder(out, SHARD_SET, sources=local_inputs) as folder:
+        manifest = _encode(args, paths, enc, folder, opts)
+        fs.write_text(fs.join(folder, MANIFEST),
+                      manifest_text(manifest, fs.join(out, MANIFEST)))
     print(f"{manifest['tokens']} tokens in {manifest['rows']} rows, "
           f"{len(manifest['shards'])} shards: {out}")
     return 0
+
+
+def check_complete_builds(paths: list[str]) -> None:
+    """Refuse Parquet parts of a build-corpus output that has no stats.json (written last):
+    an interrupted build, whose parts may be a mix of two builds."""
+    import posixpath
+    import re
+    seen = {}
+    for p in paths:
+        parent = posixpath.dirname(p) if fs.is_remote(p) else os.path.dirname(p)
+        name = posixpath.basename(p)
+        if posixpath.basename(parent.rstrip("/")) in ("corpus", "rejected") and re.fullmatch(
+                r"part-\d{5}\.parquet", name):
+            build = posixpath.dirname(parent) if fs.is_remote(p) else os.path.dirname(parent)
+            if build not in seen:
+                seen[build] = fs.exists(fs.join(build, "stats.json"))
+            if not seen[build]:
+                raise UsageError(f"--corpus {p}: {build} is not a complete build-corpus output "
+                                 "(no stats.json, which is written last); run build-corpus "
+                                 "again")
 
 
 def _encode(args, paths: list[str], enc, folder: str, opts: fs.Options) -> dict:

@@ -282,3 +282,132 @@ def makedirs(path: str) -> None:
     """A local folder is created; a remote prefix needs nothing."""
     if not is_remote(path):
         os.makedirs(path, exist_ok=True)
+
+
+def _retried(what: str, call, attempts: int = 6):
+    """``call()``, retried with backoff and jitter when the store fails it (503 SlowDown, a
+    restart); the last failure raises OSError naming ``what``."""
+    import random
+    import time
+    for attempt in range(attempts):
+        try:
+            return call()
+        except Exception as e:          # Beam wraps the store's errors in several types
+            if attempt == attempts - 1:
+                raise OSError(f"{what}: {e}") from None
+            time.sleep(min(30.0, 0.5 * 2 ** attempt) * (0.5 + random.random()))
+
+
+def rename(pairs: list[tuple[str, str]]) -> None:
+    """Move files (``(source, destination)``; a server-side copy and delete on object stores),
+    retrying what the store fails; a source already moved is not moved again."""
+    def move():
+        todo = [(a, b) for a, b in pairs if exists(a)]
+        if todo:
+            _fs().rename([a for a, _ in todo], [b for _, b in todo])
+    if pairs:
+        _retried(f"moving {pairs[0][0]} and {len(pairs) - 1} more", move)
+
+
+# -- output folders: the destination rule and publication on any filesystem -------------------
+from swelm import publish as _publish     # noqa: E402  (after the helpers it builds on)
+
+
+class ObjectStore(_publish.Store):
+    """The destination rule's view of any Beam filesystem (local paths are the local disk's)."""
+
+    def state(self, path: str) -> str:
+        if not is_remote(path):
+            return _publish.LOCAL.state(path)
+        path = path.rstrip("/")
+        if _retried(f"{path}: cannot check it", lambda: exists(path)):
+            return "file"
+        return "folder" if self._all(path) else "missing"
+
+    def _all(self, folder: str) -> list[str]:
+        """Every object under the prefix ``folder``, relative."""
+        folder = folder.rstrip("/")
+        return [p[len(folder) + 1:] for p in match([folder + "/**"]) if p.startswith(folder + "/")]
+
+    def listing(self, folder: str) -> list[str]:
+        if not is_remote(folder):
+            return _publish.LOCAL.listing(folder)
+        return [r for r in self._all(folder)
+                if not any(_publish.is_temporary(part) for part in r.split("/"))]
+
+    def head(self, path: str, n: int = 1 << 20) -> bytes:
+        if not is_remote(path):
+            return _publish.LOCAL.head(path, n)
+        return read_bytes(path)[:n]
+
+    def same_or_inside(self, a: str, b: str) -> bool:
+        if is_remote(a) != is_remote(b):
+            return False
+        if not is_remote(a):
+            return _publish.LOCAL.same_or_inside(a, b)
+        a, b = a.rstrip("/"), b.rstrip("/")
+        return a == b or a.startswith(b + "/")
+
+
+STORE = ObjectStore()
+
+
+def check_output(dst: str, kind: _publish.Kind, sources=(), flag: str = "--out") -> None:
+    """The destination rule (swelm.publish.check_destination) on any filesystem."""
+    _publish.check_destination(dst, kind, flag=flag, sources=sources, store=STORE)
+
+
+def remove_stale(dst: str) -> int:
+    """What a killed run left: temporaries beside a local ``dst`` (an interrupted swap gets
+    the old folder back), or staging prefixes inside a remote one."""
+    if not is_remote(dst):
+        return _publish.remove_stale_temporaries(dst)
+    stale = [p for p in STORE._all(dst)
+             if any(_publish.is_temporary(part) for part in p.split("/"))]
+    delete([join(dst, p) for p in stale])
+    return len(stale)
+
+
+@contextlib.contextmanager
+def output_folder(dst: str, kind: _publish.Kind, sources=(), flag: str = "--out"
+                  ) -> Iterator[str]:
+    """A folder (or prefix) to write an output of ``kind`` into, published as ``dst`` when the
+    block ends without an exception; the previous output at ``dst`` stays whole until then.
+
+    Local: a temporary folder beside ``dst``, swapped in (swelm.publish).  Object store (no
+    folder rename): a staging prefix inside ``dst``; when complete, the old marker goes, the new
+    objects are moved in (server-side copies), old objects the new output does not have go,
+    and the marker moves in last.  A run killed during those moves leaves an output without its
+    marker, which readers refuse and a rerun replaces.  The caller writes the marker
+    (``kind.marker``) into the folder it was given."""
+    check_output(dst, kind, sources, flag)
+    remove_stale(dst)
+    if not is_remote(dst):
+        with _publish.atomic_path(dst, kind) as tmp:
+            os.makedirs(tmp)
+            yield tmp
+        return
+    import uuid
+    dst = dst.rstrip("/")
+    stage = join(dst, f".{posixpath.basename(dst) or 'out'}.{_publish.TMP}-{uuid.uuid4().hex[:8]}")
+    try:
+        yield stage
+        check_output(dst, kind, sources, flag)
+        _move_in(stage, dst, kind)
+    finally:
+        delete([join(stage, p) for p in STORE._all(stage)])
+
+
+def _move_in(stage: str, dst: str, kind: _publish.Kind) -> None:
+    new = STORE._all(stage)
+    if kind.marker and kind.marker not in new:
+        raise RuntimeError(f"{stage}: no {kind.marker} was written")
+    old = STORE.listing(dst)
+    if kind.marker:
+        _retried(f"{dst}: cannot remove the old {kind.marker}",
+                 lambda: delete([join(dst, kind.marker)]))
+    rename([(join(stage, p), join(dst, p)) for p in new if p != kind.marker])
+    gone = [join(dst, p) for p in old if p not in new]
+    _retried(f"{dst}: cannot remove the old output's files", lambda: delete(gone))
+    if kind.marker:
+        rename([(join(stage, kind.marker), join(dst, kind.marker))])

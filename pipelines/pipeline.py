@@ -10,12 +10,23 @@ import argparse
 import os
 
 from swelm.errors import UsageError
+from swelm.publish import Kind
+
+
+#: the output folder of swelm pipeline: its three stages' outputs and the demo's rules and site
+PIPELINE = Kind("a swelm pipeline output", entries=("sites.toml", "demo-site/*", "crawl/*",
+                                                    "build/*", "shards/*"))
 
 
 def run(args) -> int:
+    from swelm.tokenizer.shards import SHARD_SET
     from . import corpus, crawl, encode, fs
     fs.configure(fs.Options(args.beam_args))
     out = fs.absolute(args.out)
+    # every stage's destination is checked before the first one starts
+    fs.check_output(out, PIPELINE)
+    for sub, kind in (("crawl", crawl.CRAWL), ("build", corpus.BUILD), ("shards", SHARD_SET)):
+        fs.check_output(fs.join(out, sub), kind)
     fs.makedirs(out)
     server = None
     sites = args.sites

@@ -9,16 +9,30 @@ Temporaries a killed run left behind are recognised by their names and removed b
     with atomic_path("out/model.npy") as tmp:      # a file or a folder, written at tmp
         numpy.save(tmp, array)
     write_json("out/stats.json", stats)             # indent 1, sorted keys, UTF-8, final newline
+
+The destination rule.  An existing destination is replaced (or, for a resumable output such as a
+crawl or a training run, continued) only if it is an output of the same :class:`Kind` written by
+swelm: a folder holding nothing but that kind's files, with its marker (the file written last)
+when it has one, or a file the kind recognises.  Anything else is refused with
+:class:`DestinationError` before any work starts (:func:`check_destination`), and checked again
+when the result is published, so a user's folder is never renamed aside and deleted.  A
+destination that overlaps the command's inputs is refused too.  The same check serves object
+stores (swelm.pipelines.fs passes its own :class:`Store`).
 """
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import glob
 import json
 import os
 import shutil
+import stat
 import uuid
-from typing import Iterator
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+from swelm.errors import SwelmError
 
 TMP = "tmp"
 OLD = "old"
@@ -45,14 +59,19 @@ def _remove(path: str) -> None:
 
 
 def remove_stale_temporaries(dst: str) -> int:
-    """Remove the temporaries of ``dst`` that a killed run left beside it; return how many."""
+    """Remove the temporaries of ``dst`` that a killed run left beside it; return how many.  A
+    run killed in the middle of a swap (the old folder renamed aside, the new one not yet in)
+    gets the old folder back, so the previous output is never lost."""
     parent, name = os.path.split(os.path.abspath(dst))
     if not os.path.isdir(parent):
         return 0
     n = 0
-    for entry in os.listdir(parent):
-        if entry.startswith((f".{name}.{TMP}-", f".{name}.{OLD}-")):
-            _remove(os.path.join(parent, entry))
+    for entry in sorted(os.listdir(parent)):
+        path = os.path.join(parent, entry)
+        if entry.startswith(f".{name}.{OLD}-") and not os.path.lexists(dst):
+            os.rename(path, dst)            # the swap was interrupted: the old output returns
+        elif entry.startswith((f".{name}.{TMP}-", f".{name}.{OLD}-")):
+            _remove(path)
             n += 1
     return n
 
@@ -67,9 +86,142 @@ def remove_temporaries(folder: str) -> int:
     return n
 
 
-def publish(tmp: str, dst: str) -> None:
-    """Move a finished file or folder ``tmp`` to ``dst``, replacing what is there atomically."""
+class DestinationError(SwelmError, ValueError):
+    """An output path that would replace something that is not swelm's output of that kind."""
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind of output: what a destination may hold to be replaced (or continued).
+
+    ``entries`` are the ``fnmatch`` patterns of the files (relative paths with ``/``) such an
+    output holds; ``marker`` is the file written last, whose content ``recognise(bytes)`` accepts
+    as this kind (a folder without its marker is accepted when every file matches the entries:
+    an output whose publication was interrupted); ``is_file`` kinds are single files, recognised
+    by ``recognise(first bytes)``."""
+    name: str
+    entries: tuple = ()
+    marker: str | None = None
+    recognise: Callable[[bytes], bool] | None = None
+    is_file: bool = False
+
+
+class Store:
+    """The view of a filesystem the destination rule needs; this one is the local disk
+    (swelm.pipelines.fs has the object-store one)."""
+
+    def state(self, path: str) -> str:
+        """``missing``, ``file``, ``folder``, ``link`` (a symbolic link) or ``other`` (a FIFO,
+        a device, a socket)."""
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return "missing"
+        except NotADirectoryError:
+            return "missing"
+        if stat.S_ISLNK(st.st_mode):
+            return "link"
+        if stat.S_ISDIR(st.st_mode):
+            return "folder"
+        return "file" if stat.S_ISREG(st.st_mode) else "other"
+
+    def listing(self, folder: str) -> list[str]:
+        """Every entry under ``folder`` but swelm's temporaries, relative, ``/``-separated
+        (links and special files included, as entries)."""
+        out = []
+        for cur, dirs, files in os.walk(folder):
+            dirs[:] = [d for d in dirs if not is_temporary(d)]
+            rel = os.path.relpath(cur, folder)
+            for name in files + [d for d in dirs if os.path.islink(os.path.join(cur, d))]:
+                if not is_temporary(name):
+                    out.append(name if rel == "." else f"{rel}/{name}".replace(os.sep, "/"))
+        return sorted(out)
+
+    def head(self, path: str, n: int = 1 << 20) -> bytes:
+        with open(path, "rb") as f:
+            return f.read(n)
+
+    def same_or_inside(self, a: str, b: str) -> bool:
+        """Whether path ``a`` is ``b`` or inside it."""
+        a, b = os.path.realpath(a), os.path.realpath(b)
+        return a == b or a.startswith(b.rstrip(os.sep) + os.sep)
+
+
+LOCAL = Store()
+
+
+def _examples(names: list[str], n: int = 3) -> str:
+    more = f" and {len(names) - n} more" if len(names) > n else ""
+    return ", ".join(names[:n]) + more
+
+
+def check_destination(dst: str, kind: Kind, *, flag: str = "--out", sources=(),
+                      store: Store = LOCAL) -> None:
+    """Raise :class:`DestinationError` unless ``dst`` is absent, an empty folder, or an output
+    of ``kind`` written by swelm (see the module docstring); ``sources`` (input paths) must not
+    overlap it."""
+    where = f"{flag} {dst}"
+    for src in sources:
+        if store.same_or_inside(src, dst) or store.same_or_inside(dst, src):
+            raise DestinationError(f"{where}: overlaps the input {src}; write the output "
+                                   "elsewhere")
+    state = store.state(dst)
+    if state == "missing":
+        return
+    if state == "link":
+        raise DestinationError(f"{where}: is a symbolic link; give the path it points to")
+    if kind.is_file:
+        if state == "folder":
+            raise DestinationError(f"{where}: is a folder, expected {kind.name} file")
+        if state != "file":
+            raise DestinationError(f"{where}: is not a regular file (expected {kind.name})")
+        if kind.recognise is not None and not _recognised(kind, store, dst):
+            raise DestinationError(f"{where}: exists and is not {kind.name} written by swelm; "
+                                   "refusing to replace it")
+        return
+    if state != "folder":
+        raise DestinationError(f"{where}: is a file, expected a folder for {kind.name}")
+    files = store.listing(dst)
+    if not files:
+        return
+    foreign = [f for f in files if not any(fnmatch.fnmatchcase(f, p) for p in kind.entries)]
+    if foreign:
+        raise DestinationError(f"{where}: holds files that are not part of {kind.name} "
+                               f"written by swelm ({_examples(foreign)}); refusing to replace "
+                               "it: choose a new or empty folder")
+    if kind.marker and kind.marker in files and kind.recognise is not None:
+        if not _recognised(kind, store, _join(dst, kind.marker)):
+            raise DestinationError(f"{where}: its {kind.marker} was not written by swelm as "
+                                   f"{kind.name}; refusing to replace it")
+
+
+def _join(a: str, b: str) -> str:
+    return f"{a.rstrip('/')}/{b}" if "://" in a else os.path.join(a, b)
+
+
+def _recognised(kind: Kind, store: Store, path: str) -> bool:
+    try:
+        return bool(kind.recognise(store.head(path)))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+
+
+def json_marker(check: Callable[[dict], bool]) -> Callable[[bytes], bool]:
+    """A ``recognise`` for JSON markers: the JSON object ``check`` accepts."""
+    def recognise(data: bytes) -> bool:
+        obj = json.loads(data.decode("utf-8"))
+        return isinstance(obj, dict) and bool(check(obj))
+    return recognise
+
+
+def publish(tmp: str, dst: str, kind: Kind | None = None) -> None:
+    """Move a finished file or folder ``tmp`` to ``dst``, replacing what is there atomically.
+    A folder that is there is only replaced when it is an output of ``kind`` (the check is made
+    again here, so nothing else is ever renamed aside and deleted)."""
     if os.path.isdir(dst) and not os.path.islink(dst):
+        if kind is None:
+            raise DestinationError(f"{dst}: is a folder; refusing to replace it")
+        check_destination(dst, kind, flag="output")
         old = temporary_sibling(dst, OLD)
         os.rename(dst, old)
         os.rename(tmp, dst)
@@ -79,9 +231,10 @@ def publish(tmp: str, dst: str) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(dst: str) -> Iterator[str]:
+def atomic_path(dst: str, kind: Kind | None = None) -> Iterator[str]:
     """A temporary path to write a file or folder at; published as ``dst`` when the block ends
-    without an exception, removed otherwise."""
+    without an exception, removed otherwise.  A folder at ``dst`` is replaced only when it is
+    an output of ``kind`` (see :func:`publish`)."""
     parent = os.path.dirname(os.path.abspath(dst))
     os.makedirs(parent, exist_ok=True)
     tmp = temporary_sibling(dst)
@@ -90,7 +243,11 @@ def atomic_path(dst: str) -> Iterator[str]:
     except BaseException:
         _remove(tmp)
         raise
-    publish(tmp, dst)
+    try:
+        publish(tmp, dst, kind)
+    except BaseException:
+        _remove(tmp)
+        raise
 
 
 def write_bytes(dst: str, data: bytes) -> None:

@@ -28,9 +28,22 @@ import numpy as np
 
 from .encoder import SWEEncoder
 from swelm.errors import UsageError
-from swelm.publish import atomic_path, remove_stale_temporaries
+from swelm.publish import Kind, atomic_path, check_destination, remove_stale_temporaries
 
-from .shards import ShardWriter
+from .shards import SHARD_SET, ShardWriter
+
+
+def _is_npz(head: bytes) -> bool:
+    """Whether a file starts as a ``.npz`` of the reference layout (a zip whose first member is
+    ``arr_0.npy``)."""
+    if head[:4] != b"PK\x03\x04" or len(head) < 30:
+        return False
+    n = int.from_bytes(head[26:28], "little")
+    return head[30:30 + n] == b"arr_0.npy"
+
+
+#: the reference layout: one int array per chunk (arr_0, arr_1, ...) in a compressed .npz
+NPZ = Kind("an .npz token file", is_file=True, recognise=_is_npz)
 
 log = logging.getLogger("swelm.encode_swe")
 
@@ -107,6 +120,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--src_dir {args.src_dir}: source folder not found")
     if args.num_process < 1:
         raise UsageError(f"--num_process {args.num_process}: must be at least 1")
+    arrow = args.format == "arrow"
+    if not arrow and not args.dst_file.endswith(".npz"):
+        args.dst_file += ".npz"
+    check_destination(args.dst_file, SHARD_SET if arrow else NPZ, flag="--dst_file",
+                      sources=[args.src_dir])
     enc = SWEEncoder.load(args.vocabulary, args.emoji)
     files = find_text_files(args.src_dir)
     if not files:
@@ -130,7 +148,6 @@ def run(args: argparse.Namespace) -> int:
                       (args.vocabulary, args.emoji, args.clean_text)) as pool:
             yield from pool.imap(_encode_file, files, chunksize=4)
 
-    arrow = args.format == "arrow"
     dtype = np.uint16 if len(enc) <= 65536 else np.int64
     sink = (ShardWriter(args.dst_file, vocab_sha256=enc.vocab_sha256, vocab_size=len(enc),
                         shard_tokens=args.shard_tokens,
@@ -159,12 +176,12 @@ def run(args: argparse.Namespace) -> int:
     if arrow:
         n_rows, n_tokens, n_shards = sink.rows, sink.tokens, len(sink.shards)
     else:
-        dst = args.dst_file if args.dst_file.endswith(".npz") else args.dst_file + ".npz"
+        dst = args.dst_file
         remove_stale_temporaries(dst)
+        check_destination(dst, NPZ, flag="--dst_file")
         with atomic_path(dst) as tmp, open(tmp, "wb") as f:
             np.savez_compressed(f, *[c.astype(np.int64) for c in chunks])
         n_rows, n_tokens, n_shards = len(chunks), sum(int(c.size) for c in chunks), 1
-        args.dst_file = dst
     log.info("encoded %d files (%d characters) into %d tokens, %d rows, %d shard(s) in %.1fs: %s",
              n_docs, n_chars, n_tokens, n_rows, n_shards, time.time() - start, args.dst_file)
     if skipped:

@@ -33,13 +33,19 @@ import numpy as np
 import pyarrow as pa
 
 from swelm.errors import SwelmError
-from swelm.publish import atomic_path, json_text, remove_stale_temporaries
+from swelm.publish import Kind, atomic_path, check_destination, json_marker, json_text
+from swelm.publish import remove_stale_temporaries
 
 FORMAT = "swelm-token-shards"
 VERSION = 1
 SCHEMA = pa.schema([pa.field("tokens", pa.list_(pa.uint16()))])
 MANIFEST = "manifest.json"
 MAX_VOCAB = 65536
+
+
+#: what a shard set folder may hold to be replaced by a new one
+SHARD_SET = Kind("a token shard set", entries=("shard-*.arrow", "manifest.json"),
+                 marker="manifest.json", recognise=json_marker(lambda m: m.get("format") == FORMAT))
 
 
 class ShardFormatError(SwelmError, ValueError):
@@ -176,8 +182,9 @@ class ShardWriter:
         self._cur = None
 
     def __enter__(self) -> "ShardWriter":
+        check_destination(self.out_dir, SHARD_SET, flag="output")
         remove_stale_temporaries(self.out_dir)
-        self._publish = atomic_path(self.out_dir)
+        self._publish = atomic_path(self.out_dir, SHARD_SET)
         self._tmp = self._publish.__enter__()
         os.makedirs(self._tmp)
         return self

@@ -1,0 +1,238 @@
+"""The destination rule: an existing destination is replaced only if it is a complete output of
+the same kind written by swelm; anything else is refused (exit 2, one line, nothing touched);
+a rebuild keeps the previous output whole until the new one is complete."""
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT
+from swelm.cli import main
+from swelm.publish import (DestinationError, Kind, atomic_path, check_destination, json_marker,
+                           remove_stale_temporaries)
+
+
+def snapshot(folder) -> dict:
+    """Every file under ``folder`` with its bytes' digest (hidden files included)."""
+    out = {}
+    for path in sorted(glob.glob(os.path.join(str(folder), "**", "*"), recursive=True)
+                       + glob.glob(os.path.join(str(folder), "**", ".*"), recursive=True)):
+        if os.path.isfile(path):
+            with open(path, "rb") as f:
+                out[os.path.relpath(path, folder)] = hashlib.sha256(f.read()).hexdigest()
+    return out
+
+
+def refused(capsys, argv, *words) -> str:
+    """``swelm ARGV`` exits 2 with one line on stderr holding ``words``."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    for w in words:
+        assert w in err, err
+    return err
+
+
+@pytest.fixture
+def texts(tmp_path):
+    src = tmp_path / "texts"
+    src.mkdir()
+    (src / "a.txt").write_text("吾輩は猫である。名前はまだ無い。", encoding="utf-8")
+    (src / "b.txt").write_text("どこで生れたかとんと見当がつかぬ。", encoding="utf-8")
+    return src
+
+
+def encode_swe(src, dst, *extra):
+    return ["encode-swe", "--src_dir", str(src), "--dst_file", str(dst), "--quiet",
+            "--num_process", "1", *extra]
+
+
+# -- the rule itself -----------------------------------------------------------------------------
+KIND = Kind("a test output", entries=("part-*.bin", "done.json"), marker="done.json",
+            recognise=json_marker(lambda m: m.get("kind") == "test"))
+
+
+def test_rule_accepts_missing_empty_and_own_outputs(tmp_path):
+    check_destination(str(tmp_path / "new"), KIND)
+    (tmp_path / "empty").mkdir()
+    check_destination(str(tmp_path / "empty"), KIND)
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "part-0.bin").write_bytes(b"x")
+    (own / "done.json").write_text('{"kind": "test"}')
+    (own / ".part-1.bin.tmp-1234abcd").write_bytes(b"partial")     # a temporary: ours
+    check_destination(str(own), KIND)
+    (own / "done.json").unlink()           # an interrupted publication: still only our files
+    check_destination(str(own), KIND)
+
+
+@pytest.mark.parametrize("case", ["foreign file", "foreign marker", "file", "link", "overlap"])
+def test_rule_refuses_anything_else(tmp_path, case):
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    sources = ()
+    if case == "foreign file":
+        (dst / "part-0.bin").write_bytes(b"x")
+        (dst / "notes.txt").write_text("mine")
+    elif case == "foreign marker":
+        (dst / "done.json").write_text('{"kind": "other"}')
+    elif case == "file":
+        dst.rmdir()
+        dst.write_text("mine")
+    elif case == "link":
+        dst.rmdir()
+        (tmp_path / "real").mkdir()
+        dst.symlink_to(tmp_path / "real")
+    else:
+        sources = [str(dst / "inputs")]
+    with pytest.raises(DestinationError, match="--out"):
+        check_destination(str(dst), KIND, sources=sources)
+
+
+def test_publish_never_replaces_a_foreign_folder(tmp_path):
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    (dst / "mine.txt").write_text("precious")
+    with pytest.raises(DestinationError):
+        with atomic_path(str(dst), KIND) as tmp:
+            os.makedirs(tmp)
+            (open(os.path.join(tmp, "done.json"), "w")).write('{"kind": "test"}')
+    assert (dst / "mine.txt").read_text() == "precious"
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]   # the temporary went
+
+
+def test_an_interrupted_swap_gets_the_old_output_back(tmp_path):
+    """Killed between renaming the old folder aside and the new one in: the next run restores
+    the old output instead of deleting it as a temporary."""
+    dst = tmp_path / "out"
+    old = tmp_path / ".out.old-0123abcd"
+    old.mkdir()
+    (old / "done.json").write_text('{"kind": "test"}')
+    (tmp_path / ".out.tmp-89abcdef").mkdir()            # the new folder, incomplete
+    remove_stale_temporaries(str(dst))
+    assert (dst / "done.json").exists() and sorted(os.listdir(tmp_path)) == ["out"]
+
+
+# -- encode_swe and encode -----------------------------------------------------------------------
+def test_encode_swe_refuses_a_folder_of_the_users_files(capsys, texts, tmp_path):
+    dst = tmp_path / "mine"
+    dst.mkdir()
+    (dst / "notes.txt").write_text("precious")
+    before = snapshot(tmp_path)
+    refused(capsys, encode_swe(texts, dst), "--dst_file", str(dst), "not part of")
+    assert snapshot(tmp_path) == before
+
+
+def test_encode_swe_refuses_source_as_destination(capsys, texts, tmp_path, monkeypatch):
+    before = snapshot(tmp_path)
+    refused(capsys, encode_swe(texts, texts), "overlaps the input")
+    refused(capsys, encode_swe(texts, texts / "out"), "overlaps the input")
+    monkeypatch.chdir(tmp_path)
+    refused(capsys, encode_swe(texts, os.getcwd()), "--dst_file")      # --dst_file "$PWD"
+    assert snapshot(tmp_path) == before
+
+
+def test_encode_swe_npz_destination(capsys, texts, tmp_path):
+    (tmp_path / "d.npz").mkdir()
+    (tmp_path / "d.npz" / "x").write_text("mine")
+    refused(capsys, encode_swe(texts, tmp_path / "d.npz", "--format", "npz"), "is a folder")
+    (tmp_path / "e.npz").write_text("not an npz of ours")
+    refused(capsys, encode_swe(texts, tmp_path / "e", "--format", "npz"), "e.npz",
+            "not an .npz token file")
+    assert (tmp_path / "e.npz").read_text() == "not an npz of ours"
+    # our own npz is replaced by a rerun
+    assert main(encode_swe(texts, tmp_path / "f", "--format", "npz")) == 0
+    assert main(encode_swe(texts, tmp_path / "f", "--format", "npz")) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npz", "e.npz", "f.npz", "texts"]
+
+
+def test_encode_swe_replaces_its_own_shard_set_and_refuses_a_file(capsys, texts, tmp_path):
+    dst = tmp_path / "shards"
+    assert main(encode_swe(texts, dst)) == 0
+    assert main(encode_swe(texts, dst)) == 0
+    assert sorted(os.listdir(dst)) == ["manifest.json", "shard-00000.arrow"]
+    capsys.readouterr()
+    (tmp_path / "file").write_text("mine")
+    refused(capsys, encode_swe(texts, tmp_path / "file"), "is a file")
+
+
+def test_encode_refuses_a_foreign_destination_and_an_incomplete_build(capsys, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    build = tmp_path / "build"
+    (build / "corpus").mkdir(parents=True)
+    pq.write_table(pa.table({"id": ["a"], "genre": ["docs"], "text": ["吾輩は猫である。"],
+                             "weight": [1.0]}), build / "corpus" / "part-00000.parquet")
+    corpus = str(build / "corpus" / "*.parquet")
+    # no stats.json: an interrupted build is refused
+    refused(capsys, ["encode", "--corpus", corpus, "--out", str(tmp_path / "s")],
+            "not a complete build-corpus output")
+    (build / "stats.json").write_text(json.dumps({"settings": {"command": "build-corpus"}}))
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("precious")
+    refused(capsys, ["encode", "--corpus", corpus, "--out", str(mine)], "not part of")
+    refused(capsys, ["encode", "--corpus", corpus, "--out", str(build / "corpus")],
+            "overlaps the input")
+    assert (mine / "notes.txt").read_text() == "precious"
+    assert main(["encode", "--corpus", corpus, "--out", str(tmp_path / "s"), "--seq-len",
+                 "16"]) == 0
+
+
+# -- build-corpus, crawl, pipeline ---------------------------------------------------------------
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    assert main(["pipeline", "--demo", "--out", str(out), "--seq-len", "64"]) == 0
+    return out
+
+
+def test_build_corpus_refuses_foreign_destinations(capsys, demo, tmp_path):
+    args = ["build-corpus", "--warc", str(demo / "crawl" / "warc" / "*.warc.gz"), "--sites",
+            str(demo / "sites.toml")]
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("precious")
+    refused(capsys, [*args, "--out", str(mine)], "--out", "not part of a build-corpus output")
+    (tmp_path / "file").write_text("mine")
+    refused(capsys, [*args, "--out", str(tmp_path / "file")], "is a file")
+    refused(capsys, [*args, "--out", str(demo / "crawl")], "overlaps the input")
+    assert (mine / "notes.txt").read_text() == "precious"
+    for cmd in (["crawl", "--sites", str(demo / "sites.toml")],
+                ["pipeline", "--demo", "--seq-len", "64"]):
+        refused(capsys, [*cmd, "--out", str(mine)], "not part of")
+    assert sorted(os.listdir(mine)) == ["notes.txt"]
+
+
+def test_a_killed_rebuild_leaves_the_previous_output_whole(demo, tmp_path):
+    """A rebuild killed while its pipeline writes leaves the previous corpus and its report as
+    they were; the rerun then replaces them whole."""
+    out = tmp_path / "build"
+    args = ["build-corpus", "--warc", str(demo / "crawl" / "warc" / "*.warc.gz"), "--sites",
+            str(demo / "sites.toml"), "--out", str(out)]
+    assert main([*args, "--shards", "2"]) == 0
+    before = snapshot(out)
+    assert "stats.json" in before and any(k.startswith("corpus/") for k in before)
+    proc = subprocess.Popen([sys.executable, "-m", "swelm", *args, "--shards", "3"], cwd=ROOT,
+                            start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if glob.glob(str(tmp_path / ".build.tmp-*" / "*" / "part-*.parquet")):
+            break                           # the new build is writing its shards
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert snapshot(out) == before          # the old output, whole, with its own report
+    assert main([*args, "--shards", "3"]) == 0
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["settings"]["shards"] == 3
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]
