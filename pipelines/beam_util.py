@@ -8,6 +8,8 @@ import re
 import sys
 import threading
 
+from swelm.errors import SwelmError
+
 # the default logging format of Beam's worker processes: "INFO:apache_beam.runners...:text"
 _WORKER_NOISE = re.compile(rb"^(?:DEBUG|INFO|WARNING):[\w.]*:")
 
@@ -58,15 +60,57 @@ def add_beam_flags(p) -> None:
                         "Beam's in-process FnApiRunner, which downloads nothing")
 
 
+class PipelineStorageError(SwelmError):
+    """The pipeline failed because the store kept failing an operation (fs.StorageError in a
+    worker); the message is that error's one line."""
+
+
+_STORAGE = re.compile(r"StorageError: (.+?)(?: \[while running [^\]]*\])*$", re.M)
+
+
+def storage_problem(exc: BaseException) -> str | None:
+    """The message of a StorageError that ended a pipeline, if one did: raised in this process
+    (the exception or its cause) or reported in a worker's traceback text."""
+    from .fs import StorageError
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, StorageError):
+            return re.sub(r" \[while running [^\]]*\]", "", str(seen))
+        seen = seen.__cause__ or seen.__context__
+    found = _STORAGE.findall(str(exc))
+    return found[-1].strip() if found else None
+
+
+def _pipeline_class(quiet_workers: bool):
+    import apache_beam as beam
+
+    class Pipeline(beam.Pipeline):
+        """A Beam pipeline whose failure by a store error is one clear line
+        (PipelineStorageError); with ``quiet_workers``, local worker processes' INFO and
+        WARNING lines stay off the console."""
+
+        def run(self, *a, **kw):
+            try:
+                with filtered_worker_logs() if quiet_workers else contextlib.nullcontext():
+                    return super().run(*a, **kw)
+            except Exception as e:
+                problem = storage_problem(e)
+                if problem is None:
+                    raise
+                raise PipelineStorageError(problem) from e
+
+    return Pipeline
+
+
 def make_pipeline(args):
     """A ``beam.Pipeline`` for ``args.runner`` or the in-process runner with ``--workers``;
     ``args.beam_args`` are further Beam pipeline options.  Without ``args.verbose`` the local
     worker processes' INFO and WARNING lines stay off the console."""
-    import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
     beam_args = list(getattr(args, "beam_args", None) or [])
     if args.runner:
-        return beam.Pipeline(options=PipelineOptions(["--runner", args.runner, *beam_args]))
+        return _pipeline_class(False)(options=PipelineOptions(["--runner", args.runner,
+                                                               *beam_args]))
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
     flags = list(beam_args)
     if any(f.startswith("--environment_type") for f in flags):
@@ -76,20 +120,15 @@ def make_pipeline(args):
         from apache_beam.transforms.environments import Environment
         options = PipelineOptions(flags)
         env = Environment.from_options(options.view_as(PortableOptions))
-        return beam.Pipeline(runner=FnApiRunner(default_environment=env), options=options)
+        return _pipeline_class(False)(runner=FnApiRunner(default_environment=env),
+                                      options=options)
     if args.workers <= 1:
-        return beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(flags))
+        return _pipeline_class(False)(runner=FnApiRunner(), options=PipelineOptions(flags))
     from . import LOCAL_WORKER_ENV
     flags += [f"--direct_num_workers={args.workers}", "--direct_running_mode=multi_processing"]
     os.environ[LOCAL_WORKER_ENV] = "1"      # inherited by the worker processes
     quiet = not getattr(args, "verbose", False)
-
-    class LocalPipeline(beam.Pipeline):
-        def run(self, *a, **kw):
-            with filtered_worker_logs() if quiet else contextlib.nullcontext():
-                return super().run(*a, **kw)
-
-    return LocalPipeline(runner=FnApiRunner(), options=PipelineOptions(flags))
+    return _pipeline_class(quiet)(runner=FnApiRunner(), options=PipelineOptions(flags))
 
 
 def pack(doc: dict) -> bytes:
@@ -140,8 +179,10 @@ def take_json_lines(path: str) -> list:
     for no rows), then remove the file."""
     import json
     from . import fs
-    if not fs.exists(path):
+    try:
+        text = fs.read_text(path)
+    except FileNotFoundError:
         return []
-    rows = [json.loads(line) for line in fs.read_text(path).splitlines() if line]
+    rows = [json.loads(line) for line in text.splitlines() if line]
     fs.delete([path])
     return rows

@@ -109,7 +109,7 @@ def run(args) -> int:
     weights = {s.name: effective_weight(s.weight, s.genre, args.genre_weight) for s in sites}
     buckets = args.line_buckets or st.line_buckets_for(sum(sizes.values()))
     # the previous output stays whole until the new one is complete
-    with fs.output_folder(out, BUILD, sources=local_inputs) as folder:
+    with fs.output_folder(out, BUILD, local_inputs, checked=True) as folder:
         stats = _build(args, (sites, pieces, buckets, weights, opts, runner), folder)
     print(f"corpus: {stats['kept']['docs']} documents ({stats['kept']['chars']} characters) in "
           f"{fs.join(out, 'corpus')}; rejected: {stats['rejected_docs']} in "

@@ -97,7 +97,7 @@ def run(args) -> int:
     enc = SWEEncoder.load(args.vocabulary, args.emoji)
     check_vocab_size(len(enc))
     # the previous shard set stays whole until the new one is complete
-    with fs.output_folder(out, SHARD_SET, sources=local_inputs) as folder:
+    with fs.output_folder(out, SHARD_SET, local_inputs, checked=True) as folder:
         manifest = _encode(args, paths, enc, folder, opts)
         fs.write_text(fs.join(folder, MANIFEST),
                       manifest_text(manifest, fs.join(out, MANIFEST)))

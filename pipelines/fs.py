@@ -17,6 +17,7 @@ that does I/O carries them (:class:`Options`) and calls :func:`configure` once p
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import io
 import os
 import posixpath
@@ -28,6 +29,20 @@ _HTTP = re.compile(r"^https?://", re.I)
 # Beam pipeline options that configure a filesystem (they travel with I/O DoFns)
 _FS_FLAG = re.compile(r"^--(s3_|gcs_|hdfs_|azure_|blob_|project\b|region\b)")
 _configured: tuple | None = None
+#: tries of one store operation: the waits between them (backoff with jitter, at most 30 s each)
+#: add up to about two minutes, so a store restart or a spell of 503 SlowDown is survived
+ATTEMPTS = 10
+
+
+class StorageError(OSError):
+    """A store operation that still failed after :data:`ATTEMPTS` tries; the message names the
+    path.  The command line reports it as one line (see beam_util.run_pipeline)."""
+
+
+def backoff(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:
+    """Seconds to wait before try ``attempt + 1``: exponential, capped, with jitter."""
+    import random
+    return min(cap, base * 2 ** attempt) * (0.5 + random.random())
 
 
 def is_remote(path: str) -> bool:
@@ -59,10 +74,28 @@ def configure(options: Options | None) -> None:
     key = tuple(options or ())
     if key == _configured:
         return
+    import logging
     from apache_beam.io.filesystems import FileSystems
     from apache_beam.options.pipeline_options import PipelineOptions
     FileSystems.set_options(PipelineOptions(list(key)))
+    # the stores' clients log each failed request with a traceback (on their own loggers or
+    # the root one); the failures are retried here and a lasting one is reported as one line
+    # (StorageError)
+    for name in ("apache_beam.io.aws.s3io", "apache_beam.io.gcp.gcsio"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    root = logging.getLogger()
+    if not any(isinstance(f, _StoreClientNoise) for f in root.filters):
+        root.addFilter(_StoreClientNoise())
     _configured = key
+
+
+class _StoreClientNoise:
+    """Drops the records Beam's object-store clients log on the root logger."""
+    _where = (os.sep.join(("apache_beam", "io", "aws", "")),
+              os.sep.join(("apache_beam", "io", "gcp", "")))
+
+    def filter(self, record) -> bool:
+        return not (record.name == "root" and any(w in record.pathname for w in self._where))
 
 
 def _fs():
@@ -70,25 +103,15 @@ def _fs():
     return FileSystems
 
 
-def match(patterns: list[str], attempts: int = 6) -> dict[str, int]:
+def match(patterns: list[str]) -> dict[str, int]:
     """``{path: size}`` of the files matching any of the glob patterns, sorted by path.  A
     listing the store fails (503 SlowDown, a restart) is retried with backoff, then raises
-    OSError: an error is never taken for "no files"."""
-    import random
-    import time
-    from apache_beam.io.filesystem import BeamIOError
+    StorageError: an error is never taken for "no files"."""
     out = {}
     for pattern in patterns:
         if not is_remote(pattern):
             pattern = os.path.abspath(pattern)
-        for attempt in range(attempts):
-            try:
-                results = _fs().match([pattern])
-                break
-            except BeamIOError as e:
-                if attempt == attempts - 1:
-                    raise OSError(f"{pattern}: cannot list it: {e}") from None
-                time.sleep(min(30.0, 0.5 * 2 ** attempt) * (0.5 + random.random()))
+        results = _retried(f"{pattern}: cannot list it", lambda: _fs().match([pattern]))
         for m in results[0].metadata_list:
             if not m.path.endswith("/"):
                 out[m.path] = m.size_in_bytes
@@ -171,7 +194,7 @@ class HttpReader(io.RawIOBase):
                 return r.data
             self.size = len(r.data)                 # no Range support: the whole body
             return r.data[start:start + self.block]
-        raise OSError(f"{self.url}: gave up after {self.attempts} attempts ({problem})")
+        raise StorageError(f"{self.url}: gave up after {self.attempts} attempts ({problem})")
 
     def readinto(self, b) -> int:
         if self.size is not None and self.pos >= self.size:
@@ -198,17 +221,84 @@ def _http_pool():
     return _POOL
 
 
+class StoreReader(io.RawIOBase):
+    """A seekable reader of an object through Beam's filesystem that survives the store
+    failing a read (a restart, a dropped connection): the object is opened again at the same
+    position, with backoff and jitter, up to ``attempts`` times in a row."""
+
+    def __init__(self, path: str, attempts: int = ATTEMPTS):
+        self.path, self.attempts = path, attempts
+        self.pos, self.reopened, self._f, self._size = 0, 0, None, None
+        self._call(lambda f: None)          # opened now: a missing object raises here
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def _call(self, op):
+        import logging
+        import time
+        from apache_beam.io.filesystem import CompressionTypes
+        for attempt in range(self.attempts):
+            try:
+                if self._f is None:
+                    self._f = _fs().open(self.path,
+                                         compression_type=CompressionTypes.UNCOMPRESSED)
+                    self._f.seek(self.pos)
+                return op(self._f)
+            except FileNotFoundError:
+                raise
+            except Exception as e:          # the store's errors come in many types
+                with contextlib.suppress(Exception):
+                    self._f.close()
+                self._f = None
+                if attempt == self.attempts - 1:
+                    raise StorageError(f"{self.path}: read failed after {self.attempts} "
+                                       f"attempts: {e}") from None
+                self.reopened += 1
+                logging.getLogger(__name__).info("%s: read failed (%s); opening it again",
+                                                 self.path, e)
+                time.sleep(backoff(attempt))
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence == 2:
+            if self._size is None:
+                self._size = self._call(lambda f: f.seek(0, 2))
+            offset += self._size
+        elif whence == 1:
+            offset += self.pos
+        self.pos = max(0, offset)
+        if self._f is not None:
+            self._call(lambda f: f.seek(self.pos))
+        return self.pos
+
+    def readinto(self, b) -> int:
+        n = self._call(lambda f: f.readinto(b))
+        self.pos += n or 0
+        return n or 0
+
+    def close(self) -> None:
+        if self._f is not None:
+            with contextlib.suppress(Exception):
+                self._f.close()
+            self._f = None
+        super().close()
+
+
 def open_read(path: str):
     """A seekable binary reader (no decompression); http(s):// URLs are read in Range requests
-    with retries (:class:`HttpReader`)."""
-    from apache_beam.io.filesystem import CompressionTypes
+    with retries (:class:`HttpReader`), objects through Beam's filesystem with reopening
+    (:class:`StoreReader`)."""
     if _HTTP.match(path):
         return io.BufferedReader(HttpReader(path), buffer_size=1 << 16)
     if not is_remote(path):
         return open(path, "rb")
-    if not exists(path):
-        raise FileNotFoundError(path)
-    return _fs().open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    return io.BufferedReader(StoreReader(path), buffer_size=1 << 20)
 
 
 def read_bytes(path: str) -> bytes:
@@ -235,26 +325,18 @@ def create(path: str) -> Iterator[io.RawIOBase]:
         _upload(path, spool)
 
 
-def _upload(path: str, spool, attempts: int = 6) -> None:
+def _upload(path: str, spool) -> None:
     """Upload ``spool`` as the object ``path``, the whole upload retried (backoff with jitter)
     when the store fails it (503 SlowDown, a restart, a lost multipart upload)."""
-    import random
     import shutil
-    import time
     from apache_beam.io.filesystem import CompressionTypes
-    last = None
-    for attempt in range(attempts):
-        if attempt:
-            time.sleep(min(30.0, 0.5 * 2 ** (attempt - 1)) * (0.5 + random.random()))
+
+    def upload():
         spool.seek(0)
-        try:
-            with _fs().create(path, mime_type="application/octet-stream",
-                              compression_type=CompressionTypes.UNCOMPRESSED) as f:
-                shutil.copyfileobj(spool, f, 8 << 20)
-            return
-        except Exception as e:      # Beam wraps the store's errors in several types
-            last = e
-    raise OSError(f"{path}: upload failed after {attempts} attempts: {last}")
+        with _fs().create(path, mime_type="application/octet-stream",
+                          compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            shutil.copyfileobj(spool, f, 8 << 20)
+    _retried(f"{path}: upload failed", upload)
 
 
 def write_bytes(path: str, data: bytes) -> None:
@@ -272,10 +354,16 @@ def write_json(path: str, obj) -> None:
 
 
 def delete(paths: list[str]) -> None:
-    """Delete files (missing ones are fine)."""
-    paths = [p for p in paths if exists(p)]
-    if paths:
-        _fs().delete(paths)
+    """Delete files (missing ones are fine), retrying what the store fails.  Objects are
+    deleted in one batch (a store takes a missing key as deleted); local files one by one."""
+    local = [p for p in paths if not is_remote(p)]
+    for p in local:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(p)
+    remote = [p for p in paths if is_remote(p)]
+    if remote:
+        _retried(f"cannot delete {remote[0]} and {len(remote) - 1} more",
+                 lambda: _fs().delete(remote))
 
 
 def makedirs(path: str) -> None:
@@ -284,25 +372,32 @@ def makedirs(path: str) -> None:
         os.makedirs(path, exist_ok=True)
 
 
-def _retried(what: str, call, attempts: int = 6):
+def _retried(what: str, call, attempts: int = ATTEMPTS):
     """``call()``, retried with backoff and jitter when the store fails it (503 SlowDown, a
-    restart); the last failure raises OSError naming ``what``."""
-    import random
+    restart); the last failure raises StorageError naming ``what``."""
     import time
     for attempt in range(attempts):
         try:
             return call()
+        except FileNotFoundError:
+            raise
         except Exception as e:          # Beam wraps the store's errors in several types
             if attempt == attempts - 1:
-                raise OSError(f"{what}: {e}") from None
-            time.sleep(min(30.0, 0.5 * 2 ** attempt) * (0.5 + random.random()))
+                raise StorageError(f"{what} after {attempts} attempts: {e}") from None
+            time.sleep(backoff(attempt))
 
 
-def rename(pairs: list[tuple[str, str]]) -> None:
-    """Move files (``(source, destination)``; a server-side copy and delete on object stores),
-    retrying what the store fails; a source already moved is not moved again."""
+def rename(pairs: list[tuple[str, str]], folder: str) -> None:
+    """Move objects out of ``folder`` (``(source, destination)``; server-side copies and
+    deletes), retrying what the store fails; a source already moved is not moved again."""
+    tries = [0]
+
     def move():
-        todo = [(a, b) for a, b in pairs if exists(a)]
+        todo = pairs
+        if tries[0]:                        # a retry: only what is still in the folder
+            left = set(match([folder.rstrip("/") + "/**"]))
+            todo = [(a, b) for a, b in pairs if a in left]
+        tries[0] += 1
         if todo:
             _fs().rename([a for a, _ in todo], [b for _, b in todo])
     if pairs:
@@ -320,9 +415,9 @@ class ObjectStore(_publish.Store):
         if not is_remote(path):
             return _publish.LOCAL.state(path)
         path = path.rstrip("/")
-        if _retried(f"{path}: cannot check it", lambda: exists(path)):
-            return "file"
-        return "folder" if self._all(path) else "missing"
+        if self._all(path):
+            return "folder"
+        return "file" if _retried(f"{path}: cannot check it", lambda: exists(path)) else "missing"
 
     def _all(self, folder: str) -> list[str]:
         """Every object under the prefix ``folder``, relative."""
@@ -369,10 +464,11 @@ def remove_stale(dst: str) -> int:
 
 
 @contextlib.contextmanager
-def output_folder(dst: str, kind: _publish.Kind, sources=(), flag: str = "--out"
-                  ) -> Iterator[str]:
+def output_folder(dst: str, kind: _publish.Kind, sources=(), flag: str = "--out",
+                  checked: bool = False) -> Iterator[str]:
     """A folder (or prefix) to write an output of ``kind`` into, published as ``dst`` when the
     block ends without an exception; the previous output at ``dst`` stays whole until then.
+    The destination rule is checked first (``checked``: the caller already did).
 
     Local: a temporary folder beside ``dst``, swapped in (swelm.publish).  Object store (no
     folder rename): a staging prefix inside ``dst``; when complete, the old marker goes, the new
@@ -380,34 +476,41 @@ def output_folder(dst: str, kind: _publish.Kind, sources=(), flag: str = "--out"
     and the marker moves in last.  A run killed during those moves leaves an output without its
     marker, which readers refuse and a rerun replaces.  The caller writes the marker
     (``kind.marker``) into the folder it was given."""
-    check_output(dst, kind, sources, flag)
-    remove_stale(dst)
+    if not checked:
+        check_output(dst, kind, sources, flag)
     if not is_remote(dst):
+        remove_stale(dst)
         with _publish.atomic_path(dst, kind) as tmp:
             os.makedirs(tmp)
             yield tmp
         return
     import uuid
     dst = dst.rstrip("/")
+    remove_stale(dst)
     stage = join(dst, f".{posixpath.basename(dst) or 'out'}.{_publish.TMP}-{uuid.uuid4().hex[:8]}")
     try:
         yield stage
-        check_output(dst, kind, sources, flag)
-        _move_in(stage, dst, kind)
+        _move_in(stage, dst, kind, sources, flag)
     finally:
-        delete([join(stage, p) for p in STORE._all(stage)])
+        left = STORE._all(stage)
+        if left:
+            delete([join(stage, p) for p in left])
 
 
-def _move_in(stage: str, dst: str, kind: _publish.Kind) -> None:
+def _move_in(stage: str, dst: str, kind: _publish.Kind, sources, flag: str) -> None:
     new = STORE._all(stage)
     if kind.marker and kind.marker not in new:
         raise RuntimeError(f"{stage}: no {kind.marker} was written")
     old = STORE.listing(dst)
-    if kind.marker:
-        _retried(f"{dst}: cannot remove the old {kind.marker}",
-                 lambda: delete([join(dst, kind.marker)]))
-    rename([(join(stage, p), join(dst, p)) for p in new if p != kind.marker])
+    # the rule again, as the local swap does: nothing foreign appeared meanwhile
+    foreign = [p for p in old if not any(fnmatch.fnmatchcase(p, e) for e in kind.entries)]
+    if foreign:
+        check_output(dst, kind, sources, flag)
+    if kind.marker and kind.marker in old:
+        delete([join(dst, kind.marker)])
+    rename([(join(stage, p), join(dst, p)) for p in new if p != kind.marker], stage)
     gone = [join(dst, p) for p in old if p not in new]
-    _retried(f"{dst}: cannot remove the old output's files", lambda: delete(gone))
+    if gone:
+        delete(gone)
     if kind.marker:
-        rename([(join(stage, kind.marker), join(dst, kind.marker))])
+        rename([(join(stage, kind.marker), join(dst, kind.marker))], stage)

@@ -37,6 +37,8 @@ class ObjectStore:
     endpoint: str
     process: subprocess.Popen
     log: str
+    cmd: tuple = ()
+    folder: str = ""
 
     @property
     def beam_args(self) -> list[str]:
@@ -75,6 +77,14 @@ class ObjectStore:
             os.killpg(self.process.pid, signal.SIGKILL)   # weed may ignore SIGTERM for long
             self.process.wait(timeout=30)
 
+    def restart(self, down: float = 2.0, timeout: float = 60.0) -> None:
+        """Kill the server (SIGKILL, as a crash), wait ``down`` seconds, start it again on the
+        same ports and data; return when it answers."""
+        self.stop()
+        time.sleep(down)
+        self.process = _launch(list(self.cmd), self.folder, self.log)
+        _wait_ready(self, timeout)
+
 
 def start(folder: str, timeout: float = 60.0) -> ObjectStore:
     """Start ``weed server`` with master, volume, filer and S3 gateway on free loopback ports."""
@@ -97,10 +107,20 @@ def start(folder: str, timeout: float = 60.0) -> ObjectStore:
            "-filer", f"-filer.port={filer}", f"-filer.port.grpc={grpc[2]}",
            "-s3", f"-s3.port={s3}", f"-s3.port.grpc={grpc[3]}", f"-s3.config={config}",
            "-s3.port.iceberg=0", "-s3.port.lance=0"]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=folder,
+    store = ObjectStore(f"http://127.0.0.1:{s3}", _launch(cmd, folder, log), log, tuple(cmd),
+                        folder)
+    _wait_ready(store, timeout)
+    return store
+
+
+def _launch(cmd: list, folder: str, log: str) -> subprocess.Popen:
+    with open(log, "ab") as out:
+        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=folder,
                                 start_new_session=True)
-    store = ObjectStore(f"http://127.0.0.1:{s3}", proc, log)
+
+
+def _wait_ready(store: ObjectStore, timeout: float) -> None:
+    proc = store.process
     deadline = time.time() + timeout
     last = None
     while time.time() < deadline:
@@ -111,12 +131,12 @@ def start(folder: str, timeout: float = 60.0) -> ObjectStore:
             store.client().create_bucket(Bucket=name)
             store.put(name, "ready", b"1")
             if store.get(name, "ready") == b"1":
-                return store
+                return
         except Exception as e:      # not up yet
             last = e
         time.sleep(0.5)
     store.stop()
-    with open(log, encoding="utf-8", errors="replace") as f:
+    with open(store.log, encoding="utf-8", errors="replace") as f:
         tail = f.read()[-2000:]
     raise RuntimeError(f"SeaweedFS did not start ({last}):\n{tail}")
 

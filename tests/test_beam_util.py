@@ -32,3 +32,24 @@ def test_local_worker_quick_exit_keeps_the_exit_status(tmp_path, fail):
     env.pop("SWELM_LOCAL_WORKER")
     r = subprocess.run([sys.executable, str(script), str(mark)], env=env)
     assert mark.exists()                            # not a local worker: no quick exit
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_lasting_store_failure_ends_the_pipeline_with_one_line(workers):
+    """A StorageError raised in a worker (a store that kept failing after every retry) ends
+    the pipeline as PipelineStorageError with that error's message, in this process or from a
+    worker process's traceback text."""
+    import argparse
+    import apache_beam as beam
+    from swelm.pipelines.beam_util import PipelineStorageError, make_pipeline
+    from swelm.pipelines.fs import StorageError
+
+    def fail(x):
+        raise StorageError("s3://b/out/part-00000.parquet: upload failed after 10 attempts: "
+                           "Could not connect")
+    args = argparse.Namespace(runner=None, workers=workers, beam_args=[], verbose=False)
+    with pytest.raises(PipelineStorageError) as e:
+        with make_pipeline(args) as p:
+            p | beam.Create([1]) | beam.Map(fail)
+    assert str(e.value) == ("s3://b/out/part-00000.parquet: upload failed after 10 attempts: "
+                            "Could not connect")
