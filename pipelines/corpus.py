@@ -145,7 +145,7 @@ def _build(args, setup, out: str) -> dict:
         filtered = to_clean | "Quality" >> st.Quality(sites, boiler)
         kept = filtered | "Kept" >> beam.Filter(lambda d: not d.rejected)
         exact = kept | "ExactDups" >> st.ExactDups()
-        near, labels = kept | "NearDups" >> st.NearDups(
+        near, labels, largest = kept | "NearDups" >> st.NearDups(
             MinHasher(bands=args.bands, rows=args.rows, seed=args.seed), args.jaccard,
             args.max_bucket, args.cc_rounds)
         # containment runs over every extracted page: a split page rejected for quality still
@@ -158,7 +158,7 @@ def _build(args, setup, out: str) -> dict:
             fs.join(out, "corpus"), args.shards, weights, args.budget, opts)
         reject_stats = {"Dup": final, "Filter": filtered, "Extract": docs} | (
             "WriteRejects" >> st.WriteRejects(fs.join(out, "rejected"), args.shards, opts))
-        _ = (corpus, site_chars, reject_stats, events, labels) | "Stats" >> st.Stats(
+        _ = (corpus, site_chars, reject_stats, events, labels, largest) | "Stats" >> st.Stats(
             stats_rows, weights, args.budget, {s.name: s.genre for s in sites}, opts)
         write_json_lines(events | "FileEvents" >> beam.Filter(lambda e: e[0] in FILE_EVENTS),
                          file_events, opts, "WriteFileEvents")
@@ -185,7 +185,7 @@ class CorpusOptions:
     bands: int = DEFAULT_BANDS
     rows: int = DEFAULT_ROWS
     jaccard: float = 0.8
-    max_bucket: int = 1000            # documents compared per LSH bucket at most
+    max_bucket: int = 1000            # members of an LSH band group at most (larger split)
     cc_rounds: int = 6                # label-propagation rounds for the clusters
     # containment: share of a page's long lines owned by smaller pages
     containment: float = 0.8
@@ -227,7 +227,8 @@ def add_arguments(p) -> None:
     p.add_argument("--jaccard", type=float, default=d.jaccard,
                    help="signature Jaccard a candidate pair must reach")
     p.add_argument("--max-bucket", type=int, default=d.max_bucket,
-                   help="documents compared per LSH bucket at most")
+                   help="members of one LSH band group at most: a larger bucket is split into "
+                        "groups of about half this, whose leaders are compared in turn")
     p.add_argument("--cc-rounds", type=int, default=d.cc_rounds,
                    help="label-propagation rounds for near-duplicate clusters")
     p.add_argument("--containment", type=float, default=d.containment,

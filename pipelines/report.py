@@ -19,7 +19,7 @@ def summarise(table: list) -> dict:
     per_site = collections.defaultdict(lambda: {"in_docs": 0, "in_chars": 0, "kept_docs": 0,
                                                 "kept_chars": 0, "rejected": {}})
     genres = collections.defaultdict(float)
-    events, clusters, members = {}, 0, 0
+    events, clusters, members, largest = {}, 0, 0, 0
     kept = {"docs": 0, "chars": 0, "weighted_chars": 0.0}
     rules = collections.Counter()
     for site, genre, key, docs, chars, weighted in table:
@@ -31,6 +31,9 @@ def summarise(table: list) -> dict:
             continue
         if key == "cluster_member":
             members = docs
+            continue
+        if key == "largest_band_group":
+            largest = docs
             continue
         s = per_site[site]
         s["in_docs"] += docs
@@ -53,6 +56,7 @@ def summarise(table: list) -> dict:
         "rejected_docs": sum(rules.values()),
         "near_duplicate_clusters": clusters,
         "near_duplicate_cluster_members": members,
+        "largest_band_group": largest,
         "genre_mix": {g: round(v / total, 6) for g, v in sorted(genres.items())},
         "events": events,
     }

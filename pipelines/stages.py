@@ -396,12 +396,39 @@ class ExactDups(beam.PTransform):
                 | "GroupExact" >> beam.GroupByKey()
                 | "ExactDups" >> beam.FlatMap(_exact_dups))
 
+def _band_group(kv, hot: dict, cap: int):
+    """``((band key, part), (id, signature))``: a band bucket with more than ``cap`` members
+    (``hot``: its size) is split into parts of about ``cap / 2`` members by a hash of the id."""
+    from .beam_util import stable_hash
+    key, member = kv
+    n = hot.get(key)
+    return (key, stable_hash(member[0]) % -(-2 * n // cap) if n else 0), member
+
+
+def _group_pairs(kv, threshold: float, cap: int):
+    """The candidate pairs of one band group, and the group's leader (smallest id) for the
+    groups of a split bucket: ``("pair", (a, b))`` / ``("leader", (band key, member))`` /
+    ``("size", members)``."""
+    (key, part), members = kv
+    members = sorted(members)
+    yield "size", len(members)
+    for pair in bucket_pairs([(i, np.frombuffer(s, np.uint32)) for i, s in members],
+                             threshold, cap):
+        yield "pair", pair
+    yield "leader", (key, members[0])
+
+
 class NearDups(beam.PTransform):
-    """Kept documents -> ``(dups, labels)``: ``(id, ("near_duplicate", cluster))`` of
-    every member of a near-duplicate cluster but its smallest id, and ``(id, cluster)``
-    of every member.  Signatures cross the shuffle as raw bytes; each round of min-label
-    propagation is one shuffle (labels travel with the adjacency lists), so no worker
-    holds the graph."""
+    """Kept documents -> ``(dups, labels, largest)``: ``(id, ("near_duplicate", cluster))`` of
+    every member of a near-duplicate cluster but its smallest id, ``(id, cluster)`` of every
+    member, and the size of the largest band group compared on one worker.
+
+    Band buckets are grouped on their key; a bucket with more than ``max_bucket`` members (a
+    template shared by many pages) is split into groups of about half that by a hash of the
+    id, every pair inside a group is checked, and the groups' leaders (smallest ids) are checked
+    against each other, so no group is larger than the cap and clusters still join across
+    groups.  Signatures cross the shuffle as raw bytes; each round of min-label propagation
+    is one shuffle (labels travel with the adjacency lists), so no worker holds the graph."""
 
     def __init__(self, minhash, jaccard: float, max_bucket: int, rounds: int):
         super().__init__()
@@ -410,14 +437,31 @@ class NearDups(beam.PTransform):
 
     def expand(self, kept):
         mh, thr, cap = self.mh, self.jaccard, self.max_bucket
-        sigs = kept | "Signature" >> beam.Map(
+        bands = (kept | "Signature" >> beam.Map(
             lambda d: (d.id, mh.signature(d.text).tobytes()))
-        edges = (sigs | "BandKeys" >> beam.FlatMap(
-            lambda kv: [(k, kv) for k in mh.band_keys(np.frombuffer(kv[1], np.uint32))])
-            | "GroupBands" >> beam.GroupByKey()
-            | "Pairs" >> beam.FlatMap(lambda kv: bucket_pairs(
-                [(i, np.frombuffer(s, np.uint32)) for i, s in kv[1]], thr, cap))
+            | "BandKeys" >> beam.FlatMap(
+                lambda kv: [(k, kv) for k in mh.band_keys(np.frombuffer(kv[1], np.uint32))]))
+        hot = (bands | "BandMember" >> beam.Map(lambda kv: (kv[0], 1))
+               | "BucketSizes" >> beam.CombinePerKey(sum)
+               | "HotBuckets" >> beam.Filter(lambda kv: kv[1] > cap))
+        found = (bands | "SplitHot" >> beam.Map(_band_group, hot=beam.pvalue.AsDict(hot),
+                                                 cap=cap)
+                 | "GroupBands" >> beam.GroupByKey()
+                 | "Pairs" >> beam.FlatMap(_group_pairs, thr, cap))
+        leaders = (found | "Leaders" >> beam.FlatMap(
+            lambda t: [t[1]] if t[0] == "leader" else [])
+            | "LeadersOfSplit" >> beam.Filter(
+                lambda kv, hot: kv[0] in hot, hot=beam.pvalue.AsDict(hot))
+            | "GroupLeaders" >> beam.GroupByKey()
+            | "LeaderPairs" >> beam.FlatMap(lambda kv: bucket_pairs(
+                [(i, np.frombuffer(s, np.uint32)) for i, s in kv[1]], thr, cap)))
+        edges = ((found | "GroupPairs" >> beam.FlatMap(
+            lambda t: [t[1]] if t[0] == "pair" else []), leaders)
+            | "AllPairs" >> beam.Flatten()
             | "DistinctPairs" >> beam.Distinct())
+        largest = (found | "GroupSizes" >> beam.FlatMap(
+            lambda t: [t[1]] if t[0] == "size" else [])
+            | "Largest" >> beam.CombineGlobally(max).without_defaults())
         state = (edges | "BothWays" >> beam.FlatMap(lambda e: [(e[0], e[1]), (e[1], e[0])])
                  | "Adjacency" >> beam.GroupByKey()
                  | "Init" >> beam.Map(lambda kv: (kv[0], (kv[0], sorted(set(kv[1]))))))
@@ -427,7 +471,7 @@ class NearDups(beam.PTransform):
         labels = state | "Labels" >> beam.Map(lambda kv: (kv[0], kv[1][0]))
         dups = labels | "NearDups" >> beam.FlatMap(
             lambda kv: [(kv[0], ("near_duplicate", kv[1]))] if kv[1] != kv[0] else [])
-        return dups, labels
+        return dups, labels, largest
 
 class Containment(beam.PTransform):
     """Documents -> ``(id, ("near_duplicate_containment", ""))`` of every page whose long
@@ -517,7 +561,7 @@ class Stats(beam.PTransform):
         self.fs_options = fs_options
 
     def expand(self, inputs):
-        corpus, sizes, reject_stats, events, labels = inputs
+        corpus, sizes, reject_stats, events, labels, largest = inputs
         rows = ((corpus | "StatKept" >> beam.Map(
             lambda d: ((d.site, d.genre, "kept"), (1, d.chars, 0.0))),
             sizes | "StatWeighted" >> beam.Map(
@@ -530,7 +574,9 @@ class Stats(beam.PTransform):
             labels | "ClusterIds" >> beam.Map(lambda kv: kv[1])
             | "DistinctClusters" >> beam.Distinct()
             | "CountClusters" >> beam.Map(
-                lambda c: (("", "", "near_duplicate_clusters"), (1, 0, 0.0))))
+                lambda c: (("", "", "near_duplicate_clusters"), (1, 0, 0.0))),
+            largest | "StatLargest" >> beam.Map(
+                lambda n: (("", "", "largest_band_group"), (n, 0, 0.0))))
             | "AllStats" >> beam.Flatten()
             | "SumStats" >> beam.CombinePerKey(_sum_tuples)
             | "StatRow" >> beam.Map(lambda kv: [*kv[0], *kv[1]]))

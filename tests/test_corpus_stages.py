@@ -114,9 +114,23 @@ def test_near_dups():
     near = PROSE[:-6] + "のである。"
     docs = [doc("x", PROSE * 3), doc("y", (near + PROSE) * 2 + PROSE[:40]), doc("z", OTHER * 3)]
     with runner() as p:
-        dups, labels = p | beam.Create(docs) | st.NearDups(MinHasher(), 0.5, 100, rounds=3)
+        dups, labels, largest = p | beam.Create(docs) | st.NearDups(MinHasher(), 0.5, 100,
+                                                                    rounds=3)
         assert_that(dups, equal_to([("y", ("near_duplicate", "x"))]), label="Dups")
         assert_that(labels, equal_to([("x", "x"), ("y", "x")]), label="Labels")
+        assert_that(largest, equal_to([2]), label="Largest")
+
+
+def test_near_dups_split_a_hot_bucket_and_still_join_one_cluster():
+    """60 near-identical pages share every band bucket: with a cap of 8 each bucket is split
+    into groups of at most 8 members, and the groups' leaders join them into one cluster."""
+    docs = [doc(f"d{i:02d}", PROSE * 4 + f"第{i}版。") for i in range(60)]
+    with runner() as p:
+        dups, labels, largest = p | beam.Create(docs) | st.NearDups(MinHasher(), 0.8, 8,
+                                                                    rounds=6)
+        assert_that(labels, equal_to([(d.id, "d00") for d in docs]), label="Labels")
+        assert_that(largest | beam.Map(lambda n: 1 <= n <= 8), equal_to([True]),
+                    label="Largest")
 
 
 def test_containment():
@@ -171,10 +185,13 @@ def test_stats(tmp_path):
         rej = p | "Rej" >> beam.Create([(("s", "novel", "min_length"), (2, 10, 0.0))])
         events = p | "Events" >> beam.Create([("no_site", "u1", "u1"), ("no_site", "u2", "u2")])
         labels = p | "Labels" >> beam.Create([("k0", "k0"), ("k9", "k0")])
-        _ = (c, sizes, rej, events, labels) | st.Stats(path, {"s": 2.0}, None, {"s": "novel"})
+        largest = p | "Largest" >> beam.Create([7])
+        _ = (c, sizes, rej, events, labels, largest) | st.Stats(path, {"s": 2.0}, None,
+                                                                 {"s": "novel"})
     rows = sorted(json.loads(line) for line in open(path, encoding="utf-8"))
     n = len(PROSE) + len(OTHER)
     assert rows == sorted([["", "", "cluster_member", 2, 0, 0.0],
+                           ["", "", "largest_band_group", 7, 0, 0.0],
                            ["", "", "near_duplicate_clusters", 1, 0, 0.0],
                            ["", "", "no_site", 2, 0, 0.0],
                            ["s", "novel", "kept", 2, n, 2.0 * n],
