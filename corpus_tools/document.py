@@ -90,7 +90,8 @@ def page_from_record(rec, site_for: Callable[[str], object | None]):
     with status 200 whose URL a site's rules accept (``site_for(url)``), else ``("skip",
     reason, url, detail)`` with reason ``None`` (not a page: requests, redirects, other types)
     or a counted event: ``truncated_record`` (a payload cut at the crawl's size cap),
-    ``no_site`` (no site's rules accept the URL), ``damaged_warc`` (an unreadable body)."""
+    ``no_site`` (no site's rules accept the URL), ``damaged_warc`` (an unreadable body, or
+    one shorter than the record's Content-Length: the file was cut inside it)."""
     from .charset import decode_html
     from .fetch import HTML_TYPES
     if rec.rec_type != "response" or rec.http_headers is None:
@@ -109,6 +110,10 @@ def page_from_record(rec, site_for: Callable[[str], object | None]):
         body = rec.content_stream().read()
     except Exception as exc:    # a damaged record body: the next read resyncs
         return "skip", "damaged_warc", url, f"{type(exc).__name__}: {exc}"
+    missing = getattr(rec.raw_stream, "limit", 0)
+    if missing:                 # the file ends inside the record (a cut or partial download)
+        return ("skip", "damaged_warc", url, f"{url}: record cut short ({missing} of its "
+                f"{rec.length} bytes missing)")
     return "page", url, site, decode_html(body, ctype, getattr(site, "encoding", None))[0]
 
 

@@ -43,6 +43,7 @@ OUTCOMES = (
     "too_many_redirects",   # more than max_redirects hops
     "redirect_loop",        # a redirect came back to a URL already visited in this chain
     "content_type",         # not an accepted content type (e.g. image/png)
+    "crawl_delay_too_long",  # robots.txt asks for a Crawl-delay over max_crawl_delay: host skipped
 )
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 ACCEPTED_TYPES = HTML_TYPES + ("text/plain",)
@@ -101,15 +102,99 @@ class HostClock:
         return delay
 
 
+class _Watchdog:
+    """A wall-clock limit per request: at its deadline the socket of the request is shut
+    down, which ends a read that is blocked or trickling (a server sending a byte a second
+    keeps every single read within its timeout, so read timeouts alone never end it).  One
+    thread per fetcher checks the armed requests four times a second."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._armed: dict[int, list] = {}        # thread id -> [deadline, connection]
+        self._thread: threading.Thread | None = None
+
+    def arm(self, deadline: float) -> None:
+        with self._lock:
+            self._armed[threading.get_ident()] = [deadline, None]
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="fetch-deadlines",
+                                                daemon=True)
+                self._thread.start()
+
+    def attach(self, connection) -> None:
+        """The connection the current thread's request goes over (called as it starts)."""
+        with self._lock:
+            item = self._armed.get(threading.get_ident())
+            if item is not None:
+                item[1] = connection
+
+    def disarm(self) -> None:
+        with self._lock:
+            self._armed.pop(threading.get_ident(), None)
+
+    def _run(self) -> None:
+        import socket
+        while True:
+            time.sleep(0.25)
+            now = time.monotonic()
+            with self._lock:
+                if not self._armed:
+                    self._thread = None
+                    return
+                late = [conn for deadline, conn in self._armed.values()
+                        if now >= deadline and conn is not None]
+            for conn in late:
+                sock = getattr(conn, "sock", None)
+                if sock is not None:
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+
+def _pool_manager(user_agent: str, watchdog: _Watchdog):
+    """A urllib3 PoolManager whose connections report themselves to ``watchdog`` when a
+    request starts on them."""
+    import urllib3
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+
+    class Watched(HTTPConnection):
+        def request(self, *a, **kw):
+            watchdog.attach(self)
+            return super().request(*a, **kw)
+
+    class WatchedTLS(HTTPSConnection):
+        def request(self, *a, **kw):
+            watchdog.attach(self)
+            return super().request(*a, **kw)
+
+    class Pool(urllib3.HTTPConnectionPool):
+        ConnectionCls = Watched
+
+    class PoolTLS(urllib3.HTTPSConnectionPool):
+        ConnectionCls = WatchedTLS
+
+    manager = urllib3.PoolManager(num_pools=64, maxsize=4, retries=False,
+                                  headers={"User-Agent": user_agent})
+    manager.pool_classes_by_scheme = {"http": Pool, "https": PoolTLS}
+    return manager
+
+
 class Fetcher:
-    """Fetch pages politely. One instance per crawl worker; thread-safe."""
+    """Fetch pages politely. One instance per crawl worker; thread-safe.
+
+    ``total_timeout`` is a wall-clock limit on one fetch, redirects and retries included;
+    ``max_crawl_delay`` caps the robots.txt ``Crawl-delay`` honoured: a host asking for more is
+    skipped for the run (outcome ``crawl_delay_too_long``, logged once per host) rather than
+    holding a worker for an hour per page."""
 
     def __init__(self, *, user_agent: str = USER_AGENT, requests_per_second: float = 1.0,
                  connect_timeout: float = 10.0, read_timeout: float = 20.0,
                  total_timeout: float = 60.0, max_bytes: int = 5_000_000,
                  max_redirects: int = 5, retries: int = 3, backoff: float = 1.0,
                  max_retry_after: float = 60.0, accepted_types=ACCEPTED_TYPES,
-                 respect_robots: bool = True, clock: HostClock | None = None):
+                 respect_robots: bool = True, clock: HostClock | None = None,
+                 max_crawl_delay: float = 60.0):
         import urllib3
         self.user_agent = user_agent
         self.interval = 1.0 / requests_per_second if requests_per_second > 0 else 0.0
@@ -126,8 +211,10 @@ class Fetcher:
         self.counts: collections.Counter = collections.Counter()
         self._robots: dict[str, tuple[urllib.robotparser.RobotFileParser | None, str]] = {}
         self._robots_lock = threading.Lock()
-        self._pool = urllib3.PoolManager(num_pools=64, maxsize=4, retries=False,
-                                         headers={"User-Agent": user_agent})
+        self.max_crawl_delay = max_crawl_delay
+        self._skipped_hosts: set[str] = set()
+        self._watchdog = _Watchdog()
+        self._pool = _pool_manager(user_agent, self._watchdog)
 
     # -- robots.txt ---------------------------------------------------------------------------
     def robots(self, url: str):
@@ -163,9 +250,10 @@ class Fetcher:
         parser, _ = self.robots(url)
         return parser is None or parser.can_fetch(self.user_agent, url)
 
-    def crawl_delay(self, url: str) -> float:
-        """Seconds between requests to ``url``'s host: the larger of ours and robots'."""
-        delay = self.interval
+    def robots_delay(self, url: str) -> float:
+        """The interval robots.txt asks for ``url``'s host (``Crawl-delay``, ``Request-rate``),
+        0 when none."""
+        delay = 0.0
         if self.respect_robots:
             parser, _ = self.robots(url)
             if parser is not None and parser is not _DISALLOW_ALL:
@@ -176,6 +264,11 @@ class Fetcher:
                 if rate and rate.requests:
                     delay = max(delay, rate.seconds / rate.requests)
         return delay
+
+    def crawl_delay(self, url: str) -> float:
+        """Seconds between requests to ``url``'s host: the larger of ours and robots' (at
+        most ``max_crawl_delay``; a host asking for more is not fetched at all)."""
+        return max(self.interval, min(self.robots_delay(url), self.max_crawl_delay))
 
     # -- fetching -----------------------------------------------------------------------------
     def fetch(self, url: str) -> FetchResult:
@@ -197,6 +290,16 @@ class Fetcher:
             if how in ("timeout", "connection_error"):
                 return FetchResult(url, how, final_url=norm, error="robots.txt unreachable")
             return FetchResult(url, "robots_disallowed", final_url=norm)
+        asked = self.robots_delay(norm)
+        if asked > self.max_crawl_delay:
+            host = urlsplit(norm).netloc
+            if host not in self._skipped_hosts:
+                self._skipped_hosts.add(host)
+                log.warning("%s: robots.txt asks for a Crawl-delay of %gs, over the cap of %gs "
+                            "(politeness max_crawl_delay): the host is skipped for this run",
+                            host, asked, self.max_crawl_delay)
+            return FetchResult(url, "crawl_delay_too_long", final_url=norm,
+                               error=f"Crawl-delay {asked:g}s > {self.max_crawl_delay:g}s")
         seen, hops = {norm}, []
         current = norm
         start = time.monotonic()
@@ -268,6 +371,17 @@ class Fetcher:
             return FetchResult(url, "timeout", error="total time limit reached")
         timeout = urllib3.Timeout(connect=min(self.timeout.connect_timeout, remaining),
                                   read=min(self.timeout.read_timeout, remaining))
+        self._watchdog.arm(deadline)
+        try:
+            return self._exchange(url, req_headers, timeout, check_type, max_bytes, deadline)
+        finally:
+            self._watchdog.disarm()
+
+    def _exchange(self, url, req_headers, timeout, check_type, max_bytes, deadline):
+        import urllib3
+
+        def late() -> bool:
+            return time.monotonic() >= deadline
         try:
             resp = self._pool.request("GET", url, headers=dict(req_headers), redirect=False,
                                       preload_content=False, timeout=timeout,
@@ -277,6 +391,9 @@ class Fetcher:
         except urllib3.exceptions.TimeoutError as exc:
             return FetchResult(url, "timeout", error=str(exc), request_headers=req_headers)
         except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            if late():
+                return FetchResult(url, "timeout", error="total time limit reached",
+                                   request_headers=req_headers)
             return FetchResult(url, "connection_error", error=f"{type(exc).__name__}: {exc}",
                                request_headers=req_headers)
         headers = list(resp.headers.items())
@@ -300,22 +417,31 @@ class Fetcher:
                 result.error = f"Content-Length {declared} > {max_bytes}"
                 return result
             chunks, size = [], 0
-            for chunk in resp.stream(65536, decode_content=True):
+            while True:
+                # read1: what has arrived (not a full 64 kB), so the deadline is checked often
+                chunk = resp.read1(65536, decode_content=True)
+                if not chunk:
+                    break
                 chunks.append(chunk)
                 size += len(chunk)
                 if size > max_bytes:
                     result.outcome, result.error = "too_large", f"body over {max_bytes} bytes"
                     break
-                if time.monotonic() > deadline:
+                if late():
                     result.outcome, result.error = "timeout", "total time limit reached"
                     break
+            if result.outcome == "ok" and late():      # the watchdog ended the body
+                result.outcome, result.error = "timeout", "total time limit reached"
             result.body = b"".join(chunks)[:max_bytes]
             return result
         except urllib3.exceptions.TimeoutError as exc:
             result.outcome, result.error = "timeout", str(exc)
             return result
         except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
-            result.outcome, result.error = "connection_error", f"{type(exc).__name__}: {exc}"
+            if late():
+                result.outcome, result.error = "timeout", "total time limit reached"
+            else:
+                result.outcome, result.error = "connection_error", f"{type(exc).__name__}: {exc}"
             return result
         finally:
             resp.release_conn()

@@ -20,10 +20,13 @@ deny            regular expressions that exclude a URL
 extract         ``"auto"`` (the extractor) or a table ``{keep = [...], drop = [...]}`` of CSS
                 selectors (keep: the page's text comes from these; drop: removed first)
 encoding        a Python codec name that overrides the page's declared charset
-filters         table of threshold overrides; names from :data:`THRESHOLDS`
+filters         table of threshold overrides; names from :data:`THRESHOLDS`; a rule is
+                switched off with ``"off"`` or ``false`` (TOML) or null (YAML)
 ng_words        path of an NG-word list (one word per line), relative to the rules file
 politeness      table: requests_per_second (default 1.0), concurrency (2), max_pages
-                (1000), max_bytes (5 MB per page), timeout (30 s), retries (3)
+                (1000), max_bytes (5 MB per page), timeout (30 s, a wall-clock limit per
+                page), retries (3), max_crawl_delay (60 s: a host whose robots.txt asks for
+                a longer Crawl-delay is skipped for the run)
 ==============  ==========================================================================
 
 A ``[defaults]`` table may give ``politeness``, ``filters`` and ``extract`` for every site.
@@ -33,6 +36,7 @@ the field.
 from __future__ import annotations
 
 import codecs
+import math
 import os
 import posixpath
 import re
@@ -48,7 +52,7 @@ GENRES = ("blog", "news", "novel", "dictionary", "qa", "docs", "legal", "encyclo
 #: Filter thresholds and their defaults, in checking order (the table is corpus_tools.filter.RULES).
 THRESHOLDS = _THRESHOLDS
 POLITENESS = {"requests_per_second": 1.0, "concurrency": 2, "max_pages": 1000,
-              "max_bytes": 5_000_000, "timeout": 30.0, "retries": 3}
+              "max_bytes": 5_000_000, "timeout": 30.0, "retries": 3, "max_crawl_delay": 60.0}
 _SITE_FIELDS = {"name", "seeds", "genre", "weight", "allow", "deny", "extract", "encoding",
                 "filters", "ng_words", "politeness"}
 _NAME = re.compile(r"[A-Za-z0-9._\-]+")
@@ -185,6 +189,47 @@ def _str_list(raw, fld, where, required=False) -> tuple[str, ...]:
     return tuple(v)
 
 
+def nested_quantifier(pattern: str) -> str | None:
+    """The part of a regular expression that repeats something that itself repeats (``(a+)+``,
+    ``(\\w*x?)*``), whose matching time can grow exponentially with the URL; None if there is
+    none."""
+    try:
+        from re import _parser as parser           # Python 3.11+
+    except ImportError:                             # pragma: no cover (3.10)
+        import sre_parse as parser
+    # possessive repeats and atomic groups never backtrack into themselves: they are safe
+    repeats = (parser.MAX_REPEAT, parser.MIN_REPEAT)
+
+    def repeating(items) -> bool:
+        for op, av in items:
+            if op in repeats and av[1] > 1:
+                return True
+            for sub in _children(op, av):
+                if repeating(sub):
+                    return True
+        return False
+
+    def _children(op, av):
+        if op in repeats:
+            return [av[2]]
+        if op == parser.SUBPATTERN:
+            return [av[-1]]
+        if op == parser.BRANCH:
+            return list(av[1])
+        if op in (parser.ASSERT, parser.ASSERT_NOT):
+            return [av[1]]
+        return []
+
+    def find(items):
+        for op, av in items:
+            if op in repeats and av[1] > 1 and repeating(av[2]):
+                return True
+            if any(find(sub) for sub in _children(op, av)):
+                return True
+        return False
+    return pattern if find(parser.parse(pattern)) else None
+
+
 def _patterns(raw, fld, where) -> tuple[re.Pattern, ...]:
     out = []
     for p in _str_list(raw, fld, where):
@@ -192,20 +237,53 @@ def _patterns(raw, fld, where) -> tuple[re.Pattern, ...]:
             out.append(re.compile(p))
         except re.error as e:
             raise _err(where, fld, f"invalid regular expression {p!r}: {e}") from None
+        if nested_quantifier(p):
+            raise _err(where, fld, f"{p!r} repeats a repeated group (as in (a+)+), which can "
+                                   "take exponential time on a long URL; write it without the "
+                                   "nested quantifier, or make the outer one possessive (++, "
+                                   "*+) or an atomic group (?>...)")
     return tuple(out)
 
 
-def _number_table(value, known: dict, fld, where) -> dict:
+_OFF = ("off", False, None)
+
+
+def _number_table(value, known: dict, fld, where, can_switch_off: bool = False) -> dict:
+    """The table's settings (``known``: their defaults); each a finite number >= 0, an integer
+    where the default is one; with ``can_switch_off``, ``"off"``, ``false`` (TOML) or null
+    (YAML) switch a setting off (None)."""
     if not isinstance(value, dict):
         raise _err(where, fld, "must be a table")
     out = {}
     for k, v in value.items():
         if k not in known:
             raise _err(where, f"{fld}.{k}", f"unknown setting; known: {', '.join(sorted(known))}")
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-            raise _err(where, f"{fld}.{k}", f"must be a number >= 0, got {v!r}")
-        out[k] = type(known[k])(v) if isinstance(known[k], int) and float(v).is_integer() else v
+        if can_switch_off and (v in _OFF and (v is None or v is False or v == "off")):
+            out[k] = None
+            continue
+        integer = isinstance(known[k], int)
+        off = ', or "off" / false to switch it off' if can_switch_off else ""
+        ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) and v >= 0
+        if ok and integer and not float(v).is_integer():
+            ok = False
+        if not ok:
+            want = "an integer >= 0" if integer else "a finite number >= 0"
+            raise _err(where, f"{fld}.{k}", f"must be {want}{off}, got {v!r}")
+        out[k] = int(v) if integer else v
     return out
+
+
+def _text_codec(encoding, where) -> str:
+    """The codec's canonical name, for text codecs only (base64, rot13 and the like are not
+    character encodings)."""
+    try:
+        info = codecs.lookup(encoding)
+        b"".decode(info.name)
+        "".encode(info.name)
+    except (LookupError, TypeError):
+        raise _err(where, "encoding", f"unknown character encoding {encoding!r}; expected "
+                                      "a text codec such as shift_jis, euc_jp or utf-8") from None
+    return info.name
 
 
 def _extract(value, where) -> Extract:
@@ -237,21 +315,21 @@ def _site(raw: dict, defaults: dict, where: str, base: str, reader=read_local) -
     if genre not in GENRES:
         raise _err(where, "genre", f"must be one of {', '.join(GENRES)}; got {genre!r}")
     weight = raw.get("weight", 1.0)
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight <= 0:
-        raise _err(where, "weight", f"must be a number > 0, got {weight!r}")
+    if (isinstance(weight, bool) or not isinstance(weight, (int, float))
+            or not math.isfinite(weight) or weight <= 0):
+        raise _err(where, "weight", f"must be a finite number > 0, got {weight!r}")
     allow = _patterns(raw, "allow", where) or tuple(
         re.compile("^" + re.escape(f"{urlsplit(s).scheme}://{urlsplit(s).netloc}/")) for s in seeds)
     deny = _patterns(raw, "deny", where)
     extract = _extract(raw.get("extract", defaults.get("extract", "auto")), where)
     encoding = raw.get("encoding")
     if encoding is not None:
-        try:
-            encoding = codecs.lookup(encoding).name
-        except (LookupError, TypeError):
-            raise _err(where, "encoding", f"unknown encoding {encoding!r}") from None
+        encoding = _text_codec(encoding, where)
     filters = dict(THRESHOLDS)
-    filters.update(_number_table(defaults.get("filters", {}), THRESHOLDS, "filters", where))
-    filters.update(_number_table(raw.get("filters", {}), THRESHOLDS, "filters", where))
+    filters.update(_number_table(defaults.get("filters", {}), THRESHOLDS, "filters", where,
+                                 can_switch_off=True))
+    filters.update(_number_table(raw.get("filters", {}), THRESHOLDS, "filters", where,
+                                 can_switch_off=True))
     politeness = dict(POLITENESS)
     politeness.update(_number_table(defaults.get("politeness", {}), POLITENESS, "politeness", where))
     politeness.update(_number_table(raw.get("politeness", {}), POLITENESS, "politeness", where))

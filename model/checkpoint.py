@@ -19,7 +19,7 @@ import shutil
 
 import torch
 
-from swelm.publish import atomic_path, write_json
+from swelm.publish import Kind, atomic_path, write_json
 from swelm.publish import remove_temporaries as publish_temporaries
 
 from .model import ModelError, SwitchConfig, SwitchLM
@@ -27,10 +27,17 @@ from .model import ModelError, SwitchConfig, SwitchLM
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 STATE = "state.pt"
+#: a checkpoint's completion marker, written last: the sha256 of each of its files
+CHECKSUMS = "checksums.json"
 
 
 class CheckpointError(ModelError):
     pass
+
+
+#: a run folder (swelm train continues one; convert writes its top-level files)
+RUN = Kind("a swelm model run", entries=(CONFIG, WEIGHTS, "train.json", "metrics.jsonl",
+                                         "loss.png", "checkpoints/*"))
 
 
 def state_dict_for_save(model: torch.nn.Module) -> dict:
@@ -63,10 +70,95 @@ def save_checkpoint(run_dir: str, step: int, model, cfg: SwitchConfig, state: di
     with atomic_path(final) as tmp:
         save_weights(model, cfg, tmp)
         torch.save(state, os.path.join(tmp, STATE))
+        write_json(os.path.join(tmp, CHECKSUMS),
+                   {name: _sha256(os.path.join(tmp, name)) for name in (WEIGHTS, CONFIG, STATE)})
     for old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
     save_weights(model, cfg, run_dir)
     return final
+
+
+def _sha256(path: str) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def damage(ck_dir: str) -> str | None:
+    """What is wrong with a checkpoint folder (a file missing, truncated or changed since it was
+    written), or None when it is intact.  Checkpoints written before the checksums existed are
+    checked by reading their weights and state."""
+    marker = os.path.join(ck_dir, CHECKSUMS)
+    if os.path.exists(marker):
+        try:
+            with open(marker, encoding="utf-8") as f:
+                sums = json.load(f)
+        except (OSError, ValueError) as e:
+            return f"{CHECKSUMS} unreadable: {e}"
+        for name, want in sorted(sums.items()):
+            path = os.path.join(ck_dir, name)
+            if not os.path.exists(path):
+                return f"{name} is missing"
+            if _sha256(path) != want:
+                return f"{name} does not match its checksum (truncated or changed)"
+        return None
+    from safetensors.torch import load_file
+    try:
+        load_file(os.path.join(ck_dir, WEIGHTS))
+        torch.load(os.path.join(ck_dir, STATE), map_location="cpu", weights_only=False)
+    except Exception as e:          # safetensors and torch raise their own error types
+        return f"unreadable: {type(e).__name__}: {str(e)[:200]}"
+    return None
+
+
+def latest_intact(run_dir: str, warn) -> str | None:
+    """The newest checkpoint of ``run_dir`` that is intact; each damaged newer one is reported
+    with ``warn(message)`` and skipped."""
+    for ck in reversed(list_checkpoints(run_dir)):
+        problem = damage(ck)
+        if problem is None:
+            return ck
+        warn(f"checkpoint {ck} is damaged ({problem}); using the one before it")
+    return None
+
+
+def _shape_problem(model, state: dict, where: str) -> str | None:
+    """The first tensor whose shape in ``state`` differs from the model's, said in terms of
+    the config field that makes the difference when one does."""
+    from .model import _BOUNDS
+    cfg = getattr(model, "cfg", None)
+    for name, want in model.state_dict().items():
+        got = state.get(name)
+        if got is None or tuple(got.shape) == tuple(want.shape):
+            continue
+        fields = []
+        if cfg is not None and len(got.shape) == len(want.shape):
+            for a, b in zip(got.shape, want.shape):
+                if a != b:
+                    fields += [f for f in _BOUNDS if getattr(cfg, f, None) == b
+                               and isinstance(getattr(cfg, f), int)]
+        if fields:
+            return (f"{where}: the weights do not fit the config: tensor {name} is "
+                    f"{tuple(got.shape)}, the config gives {tuple(want.shape)} (config field "
+                    f"{' or '.join(repr(f) for f in dict.fromkeys(fields))} differs from the "
+                    "model that was saved)")
+        return (f"{where}: the weights do not fit the config: tensor {name} is "
+                f"{tuple(got.shape)}, the config gives {tuple(want.shape)}")
+    return None
+
+
+def load_weights_into(model, state: dict, where: str) -> None:
+    """``state`` into ``model``, with one clear error for weights of another shape or set."""
+    problem = _shape_problem(model, state, where)
+    if problem:
+        raise CheckpointError(problem)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise CheckpointError(f"{where}: weights do not fit config.json "
+                              f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
 
 
 def load_checkpoint(ck_dir: str, model, opt, device: torch.device, rank: int = 0,
@@ -83,7 +175,7 @@ def load_checkpoint(ck_dir: str, model, opt, device: torch.device, rank: int = 0
             f"{run_dir}: its checkpoint was made with different "
             + ", ".join(f"{k} ({state['args'].get(k)} ≠ {expect[k]})" for k in bad)
             + "; use a new --out to start another run")
-    model.load_state_dict(load_file(os.path.join(ck_dir, WEIGHTS)))
+    load_weights_into(model, load_file(os.path.join(ck_dir, WEIGHTS)), ck_dir)
     opt.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["rng"][rank])
     if device.type == "cuda" and state.get("cuda_rng"):
@@ -142,9 +234,6 @@ def load_model(path: str, device: str | torch.device = "cpu", dtype=None) -> Swi
         state = load_file(os.path.join(folder, WEIGHTS))
     except Exception as e:     # safetensors raises its own error types
         raise CheckpointError(f"{os.path.join(folder, WEIGHTS)}: cannot read: {e}") from None
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise CheckpointError(f"{folder}: weights do not fit config.json "
-                              f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
+    load_weights_into(model, state, folder)
     model.to(device=device, dtype=dtype)
     return model.eval()

@@ -8,13 +8,19 @@ import json
 import os
 import sys
 
+from swelm.checks import integer_arg, number_arg
 from swelm.errors import UsageError
+from swelm.publish import Kind, check_destination
 
 
 # ---------------------------------------------------------------------------- handlers
 def cmd_train(args) -> int:
     import torch
+    from .checkpoint import RUN
     from .train import TrainConfig, train
+    # a run folder is continued; anything else is refused
+    check_destination(args.out, RUN, sources=[d.split(":")[0].split("@")[0] for d in args.data
+                                              if os.path.exists(d.split(":")[0].split("@")[0])])
     if os.environ.get("OMP_NUM_THREADS"):
         torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     if args.config is None:
@@ -30,8 +36,9 @@ def cmd_train(args) -> int:
 
 def cmd_convert(args) -> int:
     import hashlib
-    from .checkpoint import CheckpointError, save_weights
+    from .checkpoint import RUN, CheckpointError, save_weights
     from .convert import add_ext, from_hf, hf_config
+    check_destination(args.out, RUN, sources=[args.src])
     if args.what == "from-hf":
         hf_config(args.src)                     # a clear error before anything else
         vocab = args.vocabulary or os.path.join(args.src, "vocab.txt")
@@ -72,16 +79,23 @@ def cmd_generate(args) -> int:
 
 
 def _lines(path: str) -> list[str]:
-    from .inference import InputError
-    if path == "-":
-        return sys.stdin.read().splitlines()
-    if not os.path.isfile(path):
-        raise InputError(f"{path}: no such file")
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read().splitlines()
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    """The input lines of a file (``-``: standard input), split at newlines only."""
+    from swelm.textio import read_file, split_lines
+    return split_lines(read_file(path))
+
+
+def _is_npy(head: bytes) -> bool:
+    return head.startswith(b"\x93NUMPY")
+
+
+def _is_vectors_jsonl(head: bytes) -> bool:
+    first = head.split(b"\n", 1)[0]
+    return not first or "vector" in json.loads(first.decode("utf-8"))
+
+
+#: vectorize's outputs: a .npy array or JSON lines {"text", "vector"}
+VECTORS_NPY = Kind("a .npy array", is_file=True, recognise=_is_npy)
+VECTORS_JSONL = Kind("a JSON-lines vector file", is_file=True, recognise=_is_vectors_jsonl)
 
 
 def cmd_fill(args) -> int:
@@ -114,10 +128,16 @@ def cmd_vectorize(args) -> int:
     from swelm.publish import atomic_path, write_text
     if (args.context is None) == (args.input is None):
         raise UsageError("give exactly one of --context TEXT and --input FILE")
+    if args.output:
+        kind = {".npy": VECTORS_NPY, ".jsonl": VECTORS_JSONL}.get(
+            os.path.splitext(args.output)[1].lower())
+        if kind is None:
+            raise UsageError(f"--output {args.output}: expected a .npy or .jsonl file name")
+        check_destination(args.output, kind, flag="--output")
     texts = [args.context] if args.context is not None else _lines(args.input)
     vecs = _lm(args).vectorize(texts, pos=args.pos, layers=args.layers,
                                batch_size=args.batch_size)
-    if args.output and args.output.endswith(".npy"):
+    if args.output and args.output.lower().endswith(".npy"):
         with atomic_path(args.output) as tmp, open(tmp, "wb") as f:
             np.save(f, vecs)
     else:
@@ -151,30 +171,30 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                                                 "checkpoint)")
     p.add_argument("--mode", default="lm", choices=("lm", "mlm", "hybrid"),
                    help="sequence layout built from the shards")
-    p.add_argument("--steps", type=int, default=1000, help="optimizer steps")
-    p.add_argument("--batch-size", type=int, default=8, help="sequences per micro-batch and rank")
-    p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per step")
-    p.add_argument("--seq-len", type=int, default=None, help="sequence length (default n_ctx)")
-    p.add_argument("--lr", type=float, default=3e-4, help="peak learning rate")
-    p.add_argument("--min-lr-ratio", type=float, default=0.1,
+    p.add_argument("--steps", type=integer_arg(minimum=1), default=1000, help="optimizer steps")
+    p.add_argument("--batch-size", type=integer_arg(minimum=1), default=8, help="sequences per micro-batch and rank")
+    p.add_argument("--grad-accum", type=integer_arg(minimum=1), default=1, help="micro-batches per step")
+    p.add_argument("--seq-len", type=integer_arg(minimum=2), default=None, help="sequence length (default n_ctx)")
+    p.add_argument("--lr", type=number_arg(minimum=0, exclusive=True), default=3e-4, help="peak learning rate")
+    p.add_argument("--min-lr-ratio", type=number_arg(minimum=0, maximum=1), default=0.1,
                    help="final learning rate as a fraction of --lr")
-    p.add_argument("--warmup", type=int, default=None,
+    p.add_argument("--warmup", type=integer_arg(minimum=0), default=None,
                    help="warmup steps (default: 1%% of --steps, at least 1)")
-    p.add_argument("--weight-decay", type=float, default=0.1, help="AdamW weight decay")
-    p.add_argument("--grad-clip", type=float, default=1.0, help="max gradient norm (0: off)")
-    p.add_argument("--seed", type=int, default=0, help="seed of weights, data order and masking")
+    p.add_argument("--weight-decay", type=number_arg(minimum=0), default=0.1, help="AdamW weight decay")
+    p.add_argument("--grad-clip", type=number_arg(minimum=0), default=1.0, help="max gradient norm (0: off)")
+    p.add_argument("--seed", type=integer_arg(minimum=0), default=0, help="seed of weights, data order and masking")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--moe-impl", default=None, choices=("auto", "loop", "grouped"),
                    help="expert implementation (default: grouped on CUDA, loop on CPU)")
     p.add_argument("--train-only", default="all", choices=("all", "ext"),
                    help="ext: freeze everything but the ext layers (fine-tuning)")
-    p.add_argument("--eval-every", type=int, default=200, help="validate every N steps")
-    p.add_argument("--eval-batches", type=int, default=20, help="validation micro-batches")
-    p.add_argument("--save-every", type=int, default=500, help="checkpoint every N steps")
-    p.add_argument("--keep", type=int, default=2, help="checkpoints kept")
-    p.add_argument("--log-every", type=int, default=10, help="metrics line every N steps")
-    p.add_argument("--workers", type=int, default=1,
+    p.add_argument("--eval-every", type=integer_arg(minimum=1), default=200, help="validate every N steps")
+    p.add_argument("--eval-batches", type=integer_arg(minimum=1), default=20, help="validation micro-batches")
+    p.add_argument("--save-every", type=integer_arg(minimum=1), default=500, help="checkpoint every N steps")
+    p.add_argument("--keep", type=integer_arg(minimum=1), default=2, help="checkpoints kept")
+    p.add_argument("--log-every", type=integer_arg(minimum=1), default=10, help="metrics line every N steps")
+    p.add_argument("--workers", type=integer_arg(minimum=0), default=1,
                    help="data loader processes per rank (0: build batches in the trainer)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -203,8 +223,8 @@ def register(add) -> None:
     c.add_argument("src", help="from-hf: the transformers checkpoint folder; add-ext: a run or "
                                "checkpoint folder")
     c.add_argument("--out", required=True, help="folder for model.safetensors + config.json")
-    c.add_argument("--layers", type=int, default=1, help="add-ext: ext layers to add")
-    c.add_argument("--ext-hidden", type=int, default=0,
+    c.add_argument("--layers", type=integer_arg(minimum=1), default=1, help="add-ext: ext layers to add")
+    c.add_argument("--ext-hidden", type=integer_arg(minimum=0), default=0,
                    help="add-ext: hidden size of new ext layers (0: 4·d_model)")
     c.add_argument("--vocabulary", default=None,
                    help="from-hf: vocabulary of the weights (default: DIR/vocab.txt)")
@@ -217,22 +237,22 @@ def register(add) -> None:
     g.add_argument("--context", default="", help="text to continue")
     g.add_argument("--prefix", default=None,
                    help="text given as the bidirectional prefix (prefix-LM) before the context")
-    g.add_argument("--max-new-tokens", "--max-length", type=int, default=100,
+    g.add_argument("--max-new-tokens", "--max-length", type=integer_arg(minimum=1), default=100,
                    help="new tokens at most")
-    g.add_argument("--min-new-tokens", "--min-length", type=int, default=0,
+    g.add_argument("--min-new-tokens", "--min-length", type=integer_arg(minimum=0), default=0,
                    help="<|endoftext|> is not chosen before this many new tokens")
-    g.add_argument("--beam", type=int, default=0,
+    g.add_argument("--beam", type=integer_arg(minimum=0), default=0,
                    help="beam search with N beams: prints the N best, best first (length-"
                         "normalised log-probability); sampling flags are then ignored (0: "
                         "sample)")
-    g.add_argument("--length-penalty", type=float, default=1.0,
+    g.add_argument("--length-penalty", type=number_arg(), default=1.0,
                    help="beam score = log-probability / length ** this")
-    g.add_argument("--top-k", type=int, default=0, help="keep the k most likely tokens (0: all)")
-    g.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1: off)")
-    g.add_argument("--temperature", type=float, default=1.0, help="0 means greedy")
-    g.add_argument("--num-samples", type=int, default=1, help="samples per call")
-    g.add_argument("--seed", type=int, default=0, help="sampling seed")
-    g.add_argument("--spout", type=int, default=None, metavar="CLASS",
+    g.add_argument("--top-k", type=integer_arg(minimum=0), default=0, help="keep the k most likely tokens (0: all)")
+    g.add_argument("--top-p", type=number_arg(minimum=0, maximum=1, exclusive=True), default=1.0, help="nucleus sampling mass (1: off)")
+    g.add_argument("--temperature", type=number_arg(minimum=0), default=1.0, help="0 means greedy")
+    g.add_argument("--num-samples", type=integer_arg(minimum=1), default=1, help="samples per call")
+    g.add_argument("--seed", type=integer_arg(minimum=0), default=0, help="sampling seed")
+    g.add_argument("--spout", type=integer_arg(minimum=0), default=None, metavar="CLASS",
                    help="spout class (one-hot vector) the model was trained with")
     g.add_argument("--json", action="store_true",
                    help="JSON lines with text, token ids and log-probabilities")
@@ -244,7 +264,7 @@ def register(add) -> None:
                         "tokens and log-probabilities.")
     add_model_flags(f)
     f.add_argument("--context", required=True, help="text with one or more [MASK]")
-    f.add_argument("--mask-tokens", type=int, default=1, help="tokens per [MASK]")
+    f.add_argument("--mask-tokens", type=integer_arg(minimum=1), default=1, help="tokens per [MASK]")
     f.add_argument("--json", action="store_true", help="one JSON object instead of text")
 
     s = add("score", help="log-probability of each line of a file", func=cmd_score,
@@ -256,7 +276,7 @@ def register(add) -> None:
     s.add_argument("file", help="text file, or - for standard input")
     s.add_argument("--tokens", action="store_true", help="also one line per token")
     s.add_argument("--exclude-end", action="store_true", help="do not score <|endoftext|>")
-    s.add_argument("--batch-size", type=int, default=16, help="lines per forward pass")
+    s.add_argument("--batch-size", type=integer_arg(minimum=1), default=16, help="lines per forward pass")
 
     v = add("vectorize", help="sentence vectors from the hidden states", func=cmd_vectorize,
             description="The hidden state at token position --pos (default: the position after "
@@ -265,10 +285,10 @@ def register(add) -> None:
     add_model_flags(v)
     v.add_argument("--context", default=None, help="one text")
     v.add_argument("--input", default=None, help="file with one text per line")
-    v.add_argument("--pos", type=int, default=None,
+    v.add_argument("--pos", type=integer_arg(), default=None,
                    help="token position (0-based, negative from the end)")
     v.add_argument("--layers", default="all", choices=("all", "last"),
                    help="hidden states of every layer, or of the last")
     v.add_argument("--output", default=None,
                    help="out.json / out.jsonl (JSON lines) or out.npy (default: JSON on stdout)")
-    v.add_argument("--batch-size", type=int, default=16, help="texts per forward pass")
+    v.add_argument("--batch-size", type=integer_arg(minimum=1), default=16, help="texts per forward pass")

@@ -20,6 +20,7 @@ workers or more ranks sees exactly the same sequences.
 from __future__ import annotations
 
 import glob
+import math
 import os
 from dataclasses import dataclass
 
@@ -90,15 +91,20 @@ def parse_sources(specs: list[str]) -> list[SourceSpec]:
                 scheme, "copy the folder with its manifest.json")
             raise ModelError(f"--data {spec}: training reads local shard folders (memory-mapped);"
                              f" copy the set first ({copy}) and pass --data ./shards")
-        klass, weight = -1, 1.0
+        klass, weight, given = -1, 1.0, spec
         if "@" in spec:
             spec, c = spec.rsplit("@", 1)
+            if not c.isdigit():
+                raise ModelError(f"--data {given}: expected DIR[:WEIGHT][@CLASS] with CLASS a "
+                                 f"spout class number >= 0, got {c!r} (training reads local "
+                                 "shard folders)")
             klass = int(c)
         head, sep, tail = spec.rpartition(":")
         if sep and head and _is_number(tail):
             spec, weight = head, float(tail)
-        if weight < 0:
-            raise ModelError(f"{spec}: negative weight")
+            if not math.isfinite(weight) or weight < 0:
+                raise ModelError(f"--data {given}: WEIGHT must be a finite number >= 0, "
+                                 f"got {tail!r}")
         dirs = [spec] if os.path.isdir(spec) else sorted(
             {os.path.dirname(p) or "." for p in glob.glob(spec)})
         if not dirs:

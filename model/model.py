@@ -61,6 +61,18 @@ class SwitchConfig:
     vocab_sha256: str = ""
 
     def __post_init__(self) -> None:
+        from swelm.checks import number
+        for name, (integer, minimum, exclusive) in _BOUNDS.items():
+            number(getattr(self, name), f"config field {name!r}", minimum=minimum,
+                   exclusive=exclusive, integer=integer, error=ModelError)
+        for name in ("moe_impl", "vocab_sha256"):
+            if not isinstance(getattr(self, name), str):
+                raise ModelError(f"config field {name!r}: expected text, got "
+                                 f"{getattr(self, name)!r}")
+        if not isinstance(self.special, dict):
+            raise ModelError(f"config field 'special': expected an object, got {self.special!r}")
+        if self.n_switch_layers + self.n_ext_layers < 1:
+            raise ModelError("config: n_switch_layers + n_ext_layers must be at least 1")
         if self.expert_hidden <= 0:
             self.expert_hidden = 8 * self.d_model
         if self.ext_hidden <= 0:
@@ -87,6 +99,9 @@ class SwitchConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "SwitchConfig":
+        if not isinstance(d, dict):
+            raise ModelError(f"a config must be a JSON object of fields, got "
+                             f"{type(d).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
@@ -100,6 +115,17 @@ class SwitchConfig:
         switch = 2 * d * self.expert_hidden + d * d + d * self.n_experts
         ext = 2 * d * self.ext_hidden
         return self.n_layers * attn + self.n_switch_layers * switch + self.n_ext_layers * ext + d * d
+
+
+#: the numeric fields of SwitchConfig: (integer, minimum, exclusive minimum)
+_BOUNDS = {"vocab_size": (True, 1, False), "n_ctx": (True, 2, False), "d_model": (True, 1, False),
+           "n_head": (True, 1, False), "n_switch_layers": (True, 0, False),
+           "n_ext_layers": (True, 0, False), "n_experts": (True, 0, False),
+           "expert_hidden": (True, 0, False), "ext_hidden": (True, 0, False),
+           "capacity_factor_train": (False, 0, True), "capacity_factor_eval": (False, 0, True),
+           "min_capacity": (True, 1, False), "router_jitter": (False, 0, False),
+           "aux_loss_coef": (False, 0, False), "z_loss_coef": (False, 0, False),
+           "d_spout": (True, 0, False), "layer_norm_eps": (False, 0, True)}
 
 
 PRESETS: dict[str, dict] = {
@@ -126,8 +152,18 @@ def make_config(name_or_path: str, **overrides) -> SwitchConfig:
         except FileNotFoundError:
             raise ModelError(f"{name_or_path}: neither a preset ({', '.join(PRESETS)}) "
                              "nor a config file") from None
+        except (OSError, ValueError) as e:
+            raise ModelError(f"{name_or_path}: not a readable JSON config: {e}") from None
+        if not isinstance(d, dict):
+            raise ModelError(f"{name_or_path}: a config must be a JSON object of fields, got "
+                             f"{type(d).__name__}")
     d.update({k: v for k, v in overrides.items() if v is not None})
-    return SwitchConfig.from_dict(d)
+    try:
+        return SwitchConfig.from_dict(d)
+    except ModelError as e:
+        if name_or_path in PRESETS:
+            raise
+        raise ModelError(f"{name_or_path}: {e}") from None
 
 
 # --------------------------------------------------------------------------- KV cache

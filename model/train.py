@@ -22,7 +22,8 @@ import torch.nn.functional as F
 
 from swelm.publish import atomic_path, write_json
 
-from .checkpoint import (list_checkpoints, load_checkpoint, load_model, remove_temporaries,
+from .checkpoint import (CheckpointError, latest_intact, list_checkpoints, load_checkpoint,
+                         load_model, remove_temporaries,
                          save_checkpoint)
 from .data import (Layout, SequenceData, loader, manifest_vocab, parse_sources,
                    spout_vectors)
@@ -364,14 +365,18 @@ def _resume(r: _Run) -> int:
     if r.main:
         os.makedirs(args.out, exist_ok=True)
         remove_temporaries(args.out)
-    cks = list_checkpoints(args.out)
+    # the newest intact checkpoint (a truncated one, e.g. from a full disk, is skipped)
+    ck = latest_intact(args.out, log.warning if r.main else (lambda m: None))
     torch.manual_seed(args.seed * 1000 + r.rank + 1)      # router jitter stream of this rank
-    if not cks:
+    if ck is None:
+        if list_checkpoints(args.out):
+            raise CheckpointError(f"{args.out}: every checkpoint is damaged; use a new --out "
+                                  "(or remove checkpoints/) to start again")
         if r.main:
             write_json(os.path.join(args.out, "config.json"), json.loads(r.cfg.to_json()))
             _truncate_metrics(args.out, 0)
         return 0
-    state = load_checkpoint(cks[-1], r.model, r.opt, r.device, r.rank,
+    state = load_checkpoint(ck, r.model, r.opt, r.device, r.rank,
                             expect={k: r.run_args.get(k) for k in RESUME_KEYS})
     if r.main:
         log.info("resuming %s from step %d", args.out, state["step"])

@@ -8,6 +8,7 @@ import re
 import sys
 import threading
 
+from swelm.checks import integer_arg
 from swelm.errors import SwelmError
 
 # the default logging format of Beam's worker processes: "INFO:apache_beam.runners...:text"
@@ -53,7 +54,7 @@ def filtered_worker_logs():
 
 
 def add_beam_flags(p) -> None:
-    p.add_argument("--workers", type=int, default=1,
+    p.add_argument("--workers", type=integer_arg(minimum=1), default=1,
                    help="local worker processes for the in-process runner (default 1)")
     p.add_argument("--runner", default=None,
                    help="a Beam runner (DataflowRunner, FlinkRunner, SparkRunner, …); default: "

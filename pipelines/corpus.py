@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from swelm.checks import integer_arg, number_arg
 from swelm.corpus_tools.dedup import DEFAULT_BANDS, DEFAULT_ROWS
 from swelm.errors import UsageError
 from swelm.publish import Kind, json_marker
@@ -77,6 +78,7 @@ def run(args) -> int:
     from . import fs
     from . import stages as st
 
+    check_options(args)
     beam_args = list(getattr(args, "beam_args", None) or [])
     opts = fs.Options(beam_args)
     fs.configure(opts)
@@ -107,6 +109,10 @@ def run(args) -> int:
         pieces = warc_plan(sizes, st.range_bytes(sum(sizes.values()), args.workers, runner),
                            opener=fs.open_read)
     weights = {s.name: effective_weight(s.weight, s.genre, args.genre_weight) for s in sites}
+    if not any(weights.values()):
+        raise UsageError(f"--genre-weight {_weights_text(args.genre_weight)}: every site's "
+                         "weight is 0 (its site weight times its genre's), so nothing would "
+                         "be kept")
     buckets = args.line_buckets or st.line_buckets_for(sum(sizes.values()))
     # the previous output stays whole until the new one is complete
     with fs.output_folder(out, BUILD, local_inputs, checked=True) as folder:
@@ -220,38 +226,79 @@ def add_arguments(p) -> None:
                         f"{WEB_SITE!r} (genre other, the default web filters), instead of being "
                         "counted and dropped")
     p.add_argument("--out", required=True, help="output folder or prefix (any filesystem)")
-    p.add_argument("--shards", type=int, default=d.shards, help="Parquet shards per output")
-    p.add_argument("--seed", type=int, default=d.seed, help="MinHash seed")
-    p.add_argument("--bands", type=int, default=d.bands, help="LSH bands")
-    p.add_argument("--rows", type=int, default=d.rows, help="LSH rows per band")
-    p.add_argument("--jaccard", type=float, default=d.jaccard,
+    p.add_argument("--shards", type=integer_arg(minimum=1), default=d.shards, help="Parquet shards per output")
+    p.add_argument("--seed", type=integer_arg(minimum=0), default=d.seed, help="MinHash seed")
+    p.add_argument("--bands", type=integer_arg(minimum=1), default=d.bands, help="LSH bands")
+    p.add_argument("--rows", type=integer_arg(minimum=1), default=d.rows, help="LSH rows per band")
+    p.add_argument("--jaccard", type=number_arg(minimum=0, maximum=1), default=d.jaccard,
                    help="signature Jaccard a candidate pair must reach")
-    p.add_argument("--max-bucket", type=int, default=d.max_bucket,
+    p.add_argument("--max-bucket", type=integer_arg(minimum=2), default=d.max_bucket,
                    help="members of one LSH band group at most: a larger bucket is split into "
                         "groups of about half this, whose leaders are compared in turn")
-    p.add_argument("--cc-rounds", type=int, default=d.cc_rounds,
+    p.add_argument("--cc-rounds", type=integer_arg(minimum=1), default=d.cc_rounds,
                    help="label-propagation rounds for near-duplicate clusters")
-    p.add_argument("--containment", type=float, default=d.containment,
+    p.add_argument("--containment", type=number_arg(minimum=0, maximum=1, exclusive=True), default=d.containment,
                    help="share of a page's long lines owned by smaller pages that makes it a "
                         "near-duplicate")
-    p.add_argument("--min-line-chars", type=int, default=d.min_line_chars,
+    p.add_argument("--min-line-chars", type=integer_arg(minimum=1), default=d.min_line_chars,
                    help="lines this long count for containment")
-    p.add_argument("--boilerplate-share", type=float, default=d.boilerplate_share,
+    p.add_argument("--boilerplate-share", type=number_arg(minimum=0, maximum=1, exclusive=True), default=d.boilerplate_share,
                    help="lines on this share of a site's pages are boilerplate")
-    p.add_argument("--line-buckets", type=int, default=d.line_buckets,
+    p.add_argument("--line-buckets", type=integer_arg(minimum=0), default=d.line_buckets,
                    help="line tables per site for the boilerplate counts, and in all for the "
                         "containment check (0: 64, or one per 128 MB of WARC input if "
                         "that is more)")
-    p.add_argument("--budget", type=float, default=d.budget,
+    p.add_argument("--budget", type=number_arg(minimum=0, exclusive=True), default=d.budget,
                    help="characters wanted in the weighted corpus (default: weights as repeats)")
     p.add_argument("--genre-weight", type=_genre_weights, default=d.genre_weight,
                    help="genre weights, e.g. 'novel=2,docs=0.5'")
     add_beam_flags(p)
 
 
+def check_options(o) -> None:
+    """The options of a build (flags or a CorpusOptions) that cannot work, as UsageError."""
+    from swelm.checks import number
+    for name, kw in (("shards", dict(minimum=1, integer=True)),
+                     ("workers", dict(minimum=1, integer=True)),
+                     ("bands", dict(minimum=1, integer=True)),
+                     ("rows", dict(minimum=1, integer=True)),
+                     ("max_bucket", dict(minimum=2, integer=True)),
+                     ("cc_rounds", dict(minimum=1, integer=True)),
+                     ("min_line_chars", dict(minimum=1, integer=True)),
+                     ("line_buckets", dict(minimum=0, integer=True)),
+                     ("jaccard", dict(minimum=0, maximum=1)),
+                     ("containment", dict(minimum=0, maximum=1, exclusive=True)),
+                     ("boilerplate_share", dict(minimum=0, maximum=1, exclusive=True))):
+        number(getattr(o, name), "--" + name.replace("_", "-"), **kw)
+    if o.budget is not None:
+        number(o.budget, "--budget", minimum=0, exclusive=True)
+    for genre, w in (o.genre_weight or {}).items():
+        number(w, f"--genre-weight {genre}", minimum=0)
+
+
+def _weights_text(weights: dict) -> str:
+    return ",".join(f"{k}={v:g}" for k, v in weights.items()) or "(none)"
+
+
 def _genre_weights(text: str) -> dict:
+    """``'novel=2,docs=0.5'`` as ``{genre: weight}``; each genre known, each weight a finite
+    number >= 0."""
+    import argparse
+    import math
+    from swelm.corpus_tools.sites import GENRES
     out = {}
     for part in filter(None, text.split(",")):
-        k, _, v = part.partition("=")
-        out[k.strip()] = float(v)
+        k, eq, v = part.partition("=")
+        k = k.strip()
+        if k not in GENRES:
+            raise argparse.ArgumentTypeError(
+                f"unknown genre {k!r} in {text!r}; genres: {', '.join(GENRES)}")
+        try:
+            w = float(v)
+        except ValueError:
+            w = None
+        if not eq or w is None or not math.isfinite(w) or w < 0:
+            raise argparse.ArgumentTypeError(
+                f"{part!r}: expected GENRE=WEIGHT with a finite weight >= 0")
+        out[k] = w
     return out

@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from swelm.corpus_tools.fetch import HTML_TYPES as _HTML
 from swelm.corpus_tools.fetch import Fetcher, extract_links, normalize_url
 from swelm.corpus_tools.sites import Site, load_sites
+from swelm.checks import integer_arg
 from swelm.publish import Kind, remove_temporaries
 
 from . import fs
@@ -44,7 +45,8 @@ def _fetcher(site: Site) -> Fetcher:
     p = site.politeness
     return Fetcher(requests_per_second=p["requests_per_second"], max_bytes=int(p["max_bytes"]),
                    total_timeout=float(p["timeout"]), read_timeout=min(20.0, float(p["timeout"])),
-                   connect_timeout=min(10.0, float(p["timeout"])), retries=int(p["retries"]))
+                   connect_timeout=min(10.0, float(p["timeout"])), retries=int(p["retries"]),
+                   max_crawl_delay=float(p["max_crawl_delay"]))
 
 
 class _Segment:
@@ -90,9 +92,13 @@ class _Segment:
 
 
 def _segments(out: str, sub: str, site: str, suffix: str) -> list[str]:
-    """The finished segment files of ``site`` in ``out/sub``."""
+    """The finished segment files of ``site`` in ``out/sub``: ``SITE-NNNNN.SUFFIX`` exactly,
+    so site ``deb`` does not take site ``deb-faq``'s segments for its own."""
+    import posixpath
+    import re
     pattern = fs.join(out, sub, f"{glob.escape(site)}-*{suffix}")
-    return sorted(fs.match([pattern]))
+    own = re.compile(re.escape(site) + r"-\d{5,}" + re.escape(suffix))
+    return sorted(p for p in fs.match([pattern]) if own.fullmatch(posixpath.basename(p)))
 
 
 def _resume(out: str, site: Site) -> tuple[set[str], list[str], int]:
@@ -219,6 +225,6 @@ def add_arguments(p) -> None:
     p.add_argument("--sites", required=True, help="site rules file (TOML or YAML)")
     p.add_argument("--out", required=True, help="output folder (warc/, log/, crawl-summary.json)")
     p.add_argument("--site", action="append", help="crawl only this site (repeatable)")
-    p.add_argument("--segment-pages", type=int, default=200,
+    p.add_argument("--segment-pages", type=integer_arg(minimum=1), default=200,
                    help="fetches per WARC segment; a killed crawl loses at most one segment")
     add_beam_flags(p)

@@ -15,11 +15,12 @@ same bytes.
 """
 from __future__ import annotations
 
-from swelm.errors import UsageError
-
 import os
 
 import numpy as np
+
+from swelm.checks import integer_arg
+from swelm.errors import UsageError
 
 from . import fs
 
@@ -46,7 +47,9 @@ class Tokenize:
 
     def __call__(self, doc: dict):
         from swelm.corpus_tools.weight import repeats
-        n = repeats(doc["id"], float(doc.get("weight") or 1.0), self.seed)
+        weight = doc.get("weight")
+        # a weight of 0 means no copies (only a missing weight means 1)
+        n = repeats(doc["id"], 1.0 if weight is None else float(weight), self.seed)
         if n == 0 or not doc["text"]:
             return
         ids = np.asarray(self.enc.encode_array(doc["text"]), dtype=np.uint16)
@@ -158,11 +161,11 @@ def _encode(args, paths: list[str], enc, folder: str, opts: fs.Options) -> dict:
 def add_shard_options(p) -> None:
     """The flags that shape the shards: shared by ``swelm encode`` and ``swelm pipeline``."""
     p.add_argument("--vocabulary", default=None, help="SWE vocabulary (default: the bundled one)")
-    p.add_argument("--seq-len", type=int, default=1280, help="tokens per row")
+    p.add_argument("--seq-len", type=integer_arg(minimum=1), default=1280, help="tokens per row")
     p.add_argument("--mode", choices=("lm", "mlm", "hybrid"), default="lm",
                    help="lm: packed rows; mlm/hybrid: one row per document")
-    p.add_argument("--shards", type=int, default=4, help="number of shards")
-    p.add_argument("--seed", type=int, default=0, help="repeat and shuffle seed")
+    p.add_argument("--shards", type=integer_arg(minimum=1), default=4, help="number of shards")
+    p.add_argument("--seed", type=integer_arg(minimum=0), default=0, help="repeat and shuffle seed")
 
 
 def add_arguments(p) -> None:

@@ -135,7 +135,7 @@ def _plots(out: str, stats: dict) -> list[str]:
         ax.barh(rules, [stats["rules"][r] for r in rules], color="#c63")
         ax.set_xlabel("documents rejected")
         save(fig, "rules.png")
-    if stats["genre_mix"]:
+    if sum(stats["genre_mix"].values()) > 0:      # nothing to draw when every weight is 0
         fig, ax = plt.subplots(figsize=(5, 4))
         ax.pie(list(stats["genre_mix"].values()), labels=list(stats["genre_mix"]), autopct="%1.0f%%")
         save(fig, "genres.png")

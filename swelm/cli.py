@@ -57,8 +57,16 @@ def _common() -> argparse.ArgumentParser:
 AddCommand = Callable[..., argparse.ArgumentParser]
 
 
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr (exit status 2), naming the
+    flag, the value and what was expected, and where the help is."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="swelm", formatter_class=HelpFormatter,
         description="Japanese corpus building, the SWE tokenizer and Switch/GPT language "
                     "models.  `swelm COMMAND --help` explains each command.".replace("`", ""))

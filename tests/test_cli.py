@@ -122,10 +122,10 @@ def test_unexpected_errors_keep_their_traceback(monkeypatch):
 
 def test_debug_shows_the_traceback(monkeypatch):
     from swelm.errors import SwelmError
-    with pytest.raises(SwelmError, match="integers"):
+    with pytest.raises(SwelmError, match="expected an integer"):
         main(["decode", "x", "--debug"])
     monkeypatch.setenv("SWELM_DEBUG", "1")
-    with pytest.raises(SwelmError, match="integers"):
+    with pytest.raises(SwelmError, match="expected an integer"):
         main(["decode", "x"])
 
 

@@ -55,6 +55,21 @@ class Handler(ScriptedHandler):
             except (BrokenPipeError, ConnectionResetError):
                 pass
             self.close_connection = True
+        elif path in ("/drip", "/drip-headers"):   # a byte every 0.2 s, for ever
+            raw = self.wfile
+            head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 100000\r\n\r\n"
+            try:
+                if path == "/drip":
+                    raw.write(head)
+                    raw.flush()
+                    head = b""
+                for b in (head + b"<p>" + b"a" * 100000):
+                    raw.write(bytes([b]))
+                    raw.flush()
+                    time.sleep(0.2)
+            except (BrokenPipeError, ConnectionResetError, OSError):
+                pass
+            self.close_connection = True
         elif path == "/image":
             self.send(200, b"\x89PNG....", "image/png")
         elif path == "/wrong-charset":
@@ -219,3 +234,39 @@ def test_extract_links_with_base_href():
 def test_extract_links_relative_without_base():
     assert extract_links('<a href="b.html">b</a><a href="/c">c</a>', "http://h.jp/a/x.html") == [
         "http://h.jp/a/b.html", "http://h.jp/c"]
+
+
+@pytest.mark.parametrize("path", ["/drip", "/drip-headers"])
+def test_total_timeout_is_a_wall_clock_limit(server, path):
+    """A server sending a byte every 0.2 s keeps each read within the 0.5 s read timeout; the
+    fetch still ends at its 2 s total limit (headers or body), not when 64 kB have come."""
+    Handler.hits.clear()
+    f = Fetcher(requests_per_second=1000, connect_timeout=2, read_timeout=0.5, total_timeout=2,
+                retries=0)
+    t = time.monotonic()
+    r = f.fetch(server + path)
+    assert r.outcome == "timeout" and time.monotonic() - t < 4, (r.outcome, r.error)
+
+
+class DelayHandler(ScriptedHandler):
+    def do_GET(self):
+        if self.path == "/robots.txt":
+            self.send(200, b"User-agent: *\nCrawl-delay: 3600\n", "text/plain")
+        else:
+            self.send(200, b"<p>page</p>")
+
+
+def test_a_crawl_delay_over_the_cap_skips_the_host(caplog):
+    httpd, base = start(DelayHandler)
+    try:
+        f = Fetcher(requests_per_second=1000, max_crawl_delay=60)
+        t = time.monotonic()
+        results = [f.fetch(f"{base}/p{i}") for i in range(3)]
+        assert time.monotonic() - t < 5
+        assert [r.outcome for r in results] == ["crawl_delay_too_long"] * 3
+        assert f.counts["crawl_delay_too_long"] == 3
+        lines = [r for r in caplog.records if "Crawl-delay of 3600s" in r.getMessage()]
+        assert len(lines) == 1                  # logged once per host
+        assert "crawl_delay_too_long" in OUTCOMES
+    finally:
+        stop(httpd)

@@ -67,12 +67,24 @@ def test_every_field(tmp_path):
 
 @pytest.mark.parametrize("mutation, message", [
     (('genre = "docs"', 'genre = "poetry"'), "site 'example': field 'genre': must be one of"),
-    (("weight = 1.0", "weight = -1"), "site 'example': field 'weight': must be a number > 0"),
+    (("weight = 1.0", "weight = -1"), "site 'example': field 'weight': must be a finite number > 0"),
+    (("weight = 1.0", "weight = nan"), "field 'weight': must be a finite number > 0, got nan"),
+    (("weight = 1.0", "weight = inf"), "field 'weight': must be a finite number > 0, got inf"),
+    (("weight = 1.0", "weight = 1.0\nfilters = { min_length = nan }"),
+     "field 'filters.min_length': must be an integer >= 0"),
+    (("weight = 1.0", "weight = 1.0\nfilters = { max_link_ratio = inf }"),
+     "field 'filters.max_link_ratio': must be a finite number >= 0"),
+    (("weight = 1.0", "weight = 1.0\npoliteness = { concurrency = 2.5 }"),
+     "field 'politeness.concurrency': must be an integer >= 0, got 2.5"),
+    (("weight = 1.0", 'weight = 1.0\nencoding = "base64"'), "field 'encoding': unknown character"),
+    (("weight = 1.0", 'weight = 1.0\nencoding = "rot13"'), "field 'encoding': unknown character"),
+    (("weight = 1.0", 'weight = 1.0\nallow = ["(a+)+$"]'), "field 'allow': '(a+)+$' repeats a"),
+    (("weight = 1.0", 'weight = 1.0\ndeny = ["^http://x/(\\\\w*-?)*$"]'), "field 'deny'"),
     (('seeds = ["http://127.0.0.1:8000/"]', 'seeds = ["ftp://x/"]'), "field 'seeds': 'ftp://x/' is not"),
     (('seeds = ["http://127.0.0.1:8000/"]', "seeds = []"), "field 'seeds': must not be empty"),
     (('name = "example"', 'name = "has space"'), "field 'name'"),
     (("weight = 1.0", 'weight = 1.0\nallow = ["("]'), "field 'allow': invalid regular expression"),
-    (("weight = 1.0", 'weight = 1.0\nencoding = "klingon"'), "field 'encoding': unknown encoding"),
+    (("weight = 1.0", 'weight = 1.0\nencoding = "klingon"'), "field 'encoding': unknown character encoding"),
     (("weight = 1.0", "weight = 1.0\nfilters = { min_lenght = 3 }"), "field 'filters.min_lenght': unknown"),
     (("weight = 1.0", "weight = 1.0\npoliteness = { concurrency = 0 }"), "field 'politeness'"),
     (("weight = 1.0", 'weight = 1.0\ncolour = "red"'), "unknown field(s) ['colour']"),
@@ -84,6 +96,23 @@ def test_errors_name_site_and_field(tmp_path, mutation, message):
     with pytest.raises(SiteRulesError) as e:
         load_sites(p)
     assert message in str(e.value) and str(p) in str(e.value)
+
+
+def test_a_rule_is_switched_off_in_toml(tmp_path):
+    p = write(tmp_path, MINIMAL.replace("weight = 1.0", 'weight = 1.0\nfilters = { min_length = '
+                                        '"off", max_link_ratio = false, min_hiragana_ratio = 0.1 }'))
+    (site,) = load_sites(p)
+    assert site.filters["min_length"] is None and site.filters["max_link_ratio"] is None
+    assert site.filters["min_hiragana_ratio"] == 0.1
+
+
+def test_rules_files_that_are_folders_or_link_loops(tmp_path):
+    (tmp_path / "folder.toml").mkdir()
+    with pytest.raises(SiteRulesError, match="cannot read the site rules file"):
+        load_sites(tmp_path / "folder.toml")
+    (tmp_path / "loop.toml").symlink_to(tmp_path / "loop.toml")
+    with pytest.raises(SiteRulesError, match="cannot read the site rules file"):
+        load_sites(tmp_path / "loop.toml")
 
 
 def test_file_level_errors(tmp_path):

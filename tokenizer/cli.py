@@ -7,7 +7,26 @@ import json
 import os
 import sys
 
+from swelm.checks import integer_arg
 from swelm.errors import UsageError
+from swelm.publish import Kind, check_destination
+
+
+def _is_vocabulary(head: bytes) -> bool:
+    """A file in the SWE vocabulary format (its special tokens are among its lines)."""
+    return b"<|endoftext|>" in head
+
+
+def _is_emoji_table(head: bytes) -> bool:
+    return head.lstrip().startswith(b"{") and b'"emoji"' in head
+
+
+#: the tokenizer commands' outputs, for the destination rule
+VOCABULARY = Kind("an SWE vocabulary file", is_file=True, recognise=_is_vocabulary)
+EMOJI_TABLE = Kind("an emoji table (emoji.json)", is_file=True, recognise=_is_emoji_table)
+VARIANTS = Kind("a variant table", is_file=True,
+                recognise=lambda h: h.startswith(b"# variant\tstandard"))
+HF_EXPORT = Kind("a transformers tokenizer export", entries=("vocab.txt", "emoji.json"))
 
 
 def _add_vocab_flags(p: argparse.ArgumentParser) -> None:
@@ -24,9 +43,10 @@ def _load(args):
 
 
 def cmd_tokenize(args) -> int:
+    from swelm.textio import read_stdin, split_lines
     enc = _load(args)
-    text = args.text if args.text is not None else sys.stdin.read()
-    lines = [text] if not args.lines else text.splitlines()
+    text = args.text if args.text is not None else read_stdin()
+    lines = [text] if not args.lines else split_lines(text)
     for line in lines:
         ids = enc.encode(line, clean=args.clean)
         if args.tokens:
@@ -37,12 +57,19 @@ def cmd_tokenize(args) -> int:
 
 
 def cmd_decode(args) -> int:
+    from swelm.textio import read_stdin
     enc = _load(args)
-    src = args.ids if args.ids else sys.stdin.read().split()
-    try:
-        ids = [int(x) for x in src]
-    except ValueError as e:
-        raise UsageError(f"token ids must be integers: {e}") from None
+    src = args.ids if args.ids else read_stdin().split()
+    ids = []
+    for x in src:
+        try:
+            i = int(x)
+        except ValueError:
+            raise UsageError(f"token id {x!r}: expected an integer") from None
+        if not 0 <= i < len(enc):
+            raise UsageError(f"token id {x}: out of the vocabulary's range 0..{len(enc) - 1} "
+                             f"({enc.vocab.path})")
+        ids.append(i)
     print(enc.decode(ids))
     return 0
 
@@ -54,6 +81,7 @@ def cmd_encode_swe(args) -> int:
 
 def cmd_build_emoji(args) -> int:
     from .emoji_table import write_emoji_table
+    check_destination(args.out, EMOJI_TABLE)
     table = write_emoji_table(args.out)
     print(f"wrote {len(table['emoji'])} emoji keys in 12 classes to {args.out}")
     return 0
@@ -69,6 +97,9 @@ def cmd_build_vocab(args) -> int:
     for path in args.input:
         if not os.path.exists(path):
             raise UsageError(f"--input {path}: input not found")
+    check_destination(args.out, VOCABULARY, sources=args.input)
+    if args.variants_out:
+        check_destination(args.variants_out, VARIANTS, flag="--variants-out")
     try:
         variants = build_variant_table(args.unihan)
     except FileNotFoundError as e:
@@ -90,6 +121,7 @@ def cmd_build_vocab(args) -> int:
 
 def cmd_export_hf(args) -> int:
     import shutil
+    check_destination(args.dir, HF_EXPORT, flag="DIR")
     enc = _load(args)
     os.makedirs(args.dir, exist_ok=True)
     shutil.copyfile(enc.vocab.path, os.path.join(args.dir, "vocab.txt"))
@@ -126,12 +158,12 @@ def register(add) -> None:
     v.add_argument("--input", nargs="+", required=True, help="input files or folders")
     v.add_argument("--out", required=True, help="vocabulary file to write")
     v.add_argument("--emoji", default="emoji.json", help="emoji table the vocabulary is used with")
-    v.add_argument("--size", type=int, default=36000, help="total tokens, 8000-65536")
+    v.add_argument("--size", type=integer_arg(minimum=8000, maximum=65536), default=36000, help="total tokens, 8000-65536")
     v.add_argument("--order", default="length-usage",
                    choices=("count", "length", "usage", "length-usage"),
                    help="order of the subword entries (length-usage: the best measured)")
-    v.add_argument("--rounds", type=int, default=4, help="re-ranking rounds for the usage orders")
-    v.add_argument("--min-char-count", type=int, default=5,
+    v.add_argument("--rounds", type=integer_arg(minimum=0), default=4, help="re-ranking rounds for the usage orders")
+    v.add_argument("--min-char-count", type=integer_arg(minimum=1), default=5,
                    help="characters outside JIS X 0208 need this many occurrences")
     v.add_argument("--unihan", default=None,
                    help="folder with the Unihan files (default: /usr/share/unicode from "

@@ -26,10 +26,11 @@ from multiprocessing import get_context
 
 import numpy as np
 
-from .encoder import SWEEncoder
-from swelm.errors import UsageError
+from swelm.checks import integer_arg
+from swelm.errors import SwelmError, UsageError
 from swelm.publish import Kind, atomic_path, check_destination, remove_stale_temporaries
 
+from .encoder import SWEEncoder
 from .shards import SHARD_SET, ShardWriter
 
 
@@ -75,12 +76,31 @@ def _encode_file(path: str) -> tuple[str, int, bytes | None, str | None]:
     return path, len(text), ids.astype(np.uint16 if len(_ENC) <= 65536 else np.int64).tobytes(), None
 
 
-def find_text_files(src_dir: str) -> list[str]:
+def find_text_files(src_dir: str, skipped: list | None = None) -> list[str]:
+    """The regular ``.txt`` files under ``src_dir`` in sorted path order; others named
+    ``*.txt`` (FIFOs, devices, sockets, broken links, which would block or fail a reader) go
+    to ``skipped`` as ``(path, reason)``."""
+    import stat
     found = []
     for cur, dirs, files in os.walk(src_dir):
         dirs.sort()
-        found.extend(os.path.join(cur, f) for f in sorted(files) if f.lower().endswith(".txt"))
+        for f in sorted(files):
+            if not f.lower().endswith(".txt"):
+                continue
+            path = os.path.join(cur, f)
+            try:
+                mode = os.stat(path).st_mode
+            except OSError as e:
+                mode, why = None, f"cannot read: {e.strerror}"
+            if mode is not None and stat.S_ISREG(mode):
+                found.append(path)
+            elif skipped is not None:
+                skipped.append((path, why if mode is None else "not a regular file"))
     return found
+
+
+class EncodeError(SwelmError):
+    """encode_swe could not finish (nothing was published)."""
 
 
 DESCRIPTION = ("Encode every .txt file under a folder with the SWE tokenizer into token shards "
@@ -98,9 +118,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="SWE vocabulary file (default: the bundled vocab/ja-swe36k.txt)")
     p.add_argument("--emoji", default=None,
                    help="emoji table (default: emoji.json beside the vocabulary, else the bundled one)")
-    p.add_argument("--num_process", type=int, default=os.cpu_count() or 1,
+    p.add_argument("--num_process", type=integer_arg(minimum=1), default=os.cpu_count() or 1,
                    help="worker processes encoding files in parallel (default: CPU count)")
-    p.add_argument("--combine", type=int, default=50000,
+    p.add_argument("--combine", type=integer_arg(minimum=0), default=50000,
                    help="join consecutive files (each followed by <|endoftext|>) into chunks of at "
                         "least this many characters; each chunk is one row (0: one row per file)")
     p.add_argument("--clean_text", action="store_true",
@@ -108,7 +128,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "drawing by <URL> <EMAIL> <TEL> <DATE> <PRICE> <BLOCK>")
     p.add_argument("--format", choices=("arrow", "npz"), default="arrow",
                    help="arrow: shard directory with manifest.json (default); npz: reference layout")
-    p.add_argument("--shard_tokens", type=int, default=1 << 26,
+    p.add_argument("--shard_tokens", type=integer_arg(minimum=1), default=1 << 26,
                    help="start a new shard after this many tokens (arrow format)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -126,13 +146,15 @@ def run(args: argparse.Namespace) -> int:
     check_destination(args.dst_file, SHARD_SET if arrow else NPZ, flag="--dst_file",
                       sources=[args.src_dir])
     enc = SWEEncoder.load(args.vocabulary, args.emoji)
-    files = find_text_files(args.src_dir)
+    skipped: list[tuple[str, str]] = []
+    files = find_text_files(args.src_dir, skipped)
+    for path, err in skipped:
+        log.warning("%s: skipped: %s", path, err)
     if not files:
-        raise UsageError(f"--src_dir {args.src_dir}: no .txt files found")
+        raise UsageError(f"--src_dir {args.src_dir}: no readable .txt files found")
     from tqdm import tqdm
 
     start = time.time()
-    skipped: list[tuple[str, str]] = []
     n_docs = n_chars = 0
     chunks: list[np.ndarray] = []
     pending: list[np.ndarray] = []
@@ -143,10 +165,18 @@ def run(args: argparse.Namespace) -> int:
             _init_worker(args.vocabulary, args.emoji, args.clean_text)
             yield from map(_encode_file, files)
             return
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
         ctx = get_context("spawn" if sys.platform == "darwin" else "fork")
-        with ctx.Pool(args.num_process, _init_worker,
-                      (args.vocabulary, args.emoji, args.clean_text)) as pool:
-            yield from pool.imap(_encode_file, files, chunksize=4)
+        # a worker that dies (kill -9, the out-of-memory killer) breaks the pool, which ends
+        # the run with an error instead of waiting for its results for ever
+        with ProcessPoolExecutor(args.num_process, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(args.vocabulary, args.emoji, args.clean_text)) as pool:
+            try:
+                yield from pool.map(_encode_file, files, chunksize=4)
+            except BrokenProcessPool:
+                raise EncodeError("a worker process ended abruptly (killed, perhaps by the "
+                                  "out-of-memory killer); nothing was written") from None
 
     dtype = np.uint16 if len(enc) <= 65536 else np.int64
     sink = (ShardWriter(args.dst_file, vocab_sha256=enc.vocab_sha256, vocab_size=len(enc),
@@ -171,6 +201,10 @@ def run(args: argparse.Namespace) -> int:
                 pending, pending_chars = [], 0
         if pending:
             emit(np.concatenate(pending))
+        if not n_docs:
+            raise UsageError(f"--src_dir {args.src_dir}: every .txt file was skipped "
+                             f"({len(skipped)}; {skipped[0][0]}: {skipped[0][1]}); nothing "
+                             "was written")
         if arrow:
             sink.fields.update(documents=n_docs, characters=n_chars, skipped_files=len(skipped))
     if arrow:

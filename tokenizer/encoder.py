@@ -61,6 +61,23 @@ def _is_kigou(cp: int) -> bool:
             or 0x300 <= cp <= 0x362)
 
 
+_WARNED: set = set()
+
+
+def _warn_once(message: str) -> None:
+    import logging
+    if message not in _WARNED:
+        _WARNED.add(message)
+        logging.getLogger("swelm.tokenizer").warning(message)
+
+
+def _same_file(a, b) -> bool:
+    try:
+        return b is not None and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 class SWEEncoder:
     """Encode and decode text with an SWE vocabulary.
 
@@ -127,6 +144,11 @@ class SWEEncoder:
             if emoji is None:
                 beside = os.path.join(os.path.dirname(os.fspath(vocab)), _BUNDLED_EMOJI)
                 emoji = beside if os.path.isfile(beside) else bundled_path(_BUNDLED_EMOJI)
+                if emoji is not None and emoji != beside and not _same_file(
+                        vocab, bundled_path(_BUNDLED_VOCAB)):
+                    _warn_once(f"{vocab}: no emoji.json beside it; using the bundled emoji "
+                               f"table {emoji}, whose classes may give other ids than this "
+                               "vocabulary's own table (pass emoji= / --emoji)")
             if emoji is None:
                 raise VocabularyError(
                     f"no emoji file found beside {vocab} and the bundled emoji.json is "

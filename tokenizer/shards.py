@@ -14,7 +14,8 @@ Manifest, version 1 (JSON, keys sorted)::
     version           1
     dtype             "uint16"
     vocabulary        {"sha256": hex of the vocabulary file, "size": tokens}
-    shards            [{"file": "shard-00000.arrow", "rows": int, "tokens": int}, ...]
+    shards            [{"file": "shard-00000.arrow", "rows": int, "tokens": int,
+                        "max_id": int (the largest token id, -1 when empty)}, ...]
     rows, tokens      totals
     tokens_per_genre  {genre: tokens}
     source            {"tool": "encode_swe" | "swelm encode", and the tool's options}
@@ -77,7 +78,8 @@ def write_shard_to(sink, name: str, rows: list[np.ndarray]) -> dict:
     file object); its manifest entry, for the file ``name``."""
     with pa.ipc.new_file(sink, SCHEMA) as w:
         w.write_batch(record_batch(rows))
-    return {"file": name, "rows": len(rows), "tokens": int(sum(r.size for r in rows))}
+    return {"file": name, "rows": len(rows), "tokens": int(sum(r.size for r in rows)),
+            "max_id": max((int(r.max()) for r in rows if r.size), default=-1)}
 
 
 def write_shard(path: str, rows: list[np.ndarray]) -> dict:
@@ -93,7 +95,8 @@ def make_manifest(*, vocab_sha256: str, vocab_size: int, shards: list[dict],
         raise ValueError("source must name the tool")
     return {"format": FORMAT, "version": VERSION, "dtype": "uint16",
             "vocabulary": {"sha256": vocab_sha256, "size": vocab_size},
-            "shards": [{k: s[k] for k in ("file", "rows", "tokens")} for s in shards],
+            "shards": [{k: s[k] for k in ("file", "rows", "tokens", "max_id") if k in s}
+                       for s in shards],
             "rows": sum(s["rows"] for s in shards), "tokens": sum(s["tokens"] for s in shards),
             "tokens_per_genre": dict(sorted(tokens_per_genre.items())), "source": source,
             **fields}
@@ -133,8 +136,13 @@ def validate_manifest(m, where: str) -> dict:
     if not isinstance(shards, list) or not all(
             isinstance(s, dict) and isinstance(s.get("file"), str) and "/" not in s["file"]
             and isinstance(s.get("rows"), int) and isinstance(s.get("tokens"), int)
+            and isinstance(s.get("max_id", -1), int)
             for s in shards):
-        raise bad("shards", "a list of {file, rows, tokens}")
+        raise bad("shards", "a list of {file, rows, tokens, max_id}")
+    for sh in shards:
+        if sh.get("max_id", -1) >= v["size"]:
+            raise ShardFormatError(f"{where}: shard {sh['file']} holds token id {sh['max_id']}, "
+                                   f"outside the vocabulary of {v['size']} tokens")
     for field in ("rows", "tokens"):
         if m.get(field) != sum(s[field] for s in shards):
             raise bad(field, f"the sum over the shards ({sum(s[field] for s in shards)})")
@@ -196,11 +204,14 @@ class ShardWriter:
                 raise ValueError("token id out of the vocabulary's range")
             tokens = tokens.astype(np.uint16)
         if self._writer is None:
-            self._cur = {"file": shard_name(len(self.shards)), "rows": 0, "tokens": 0}
+            self._cur = {"file": shard_name(len(self.shards)), "rows": 0, "tokens": 0,
+                         "max_id": -1}
             self._writer = pa.ipc.new_file(os.path.join(self._tmp, self._cur["file"]), SCHEMA)
         self._pending.append(tokens)
         self._cur["rows"] += 1
         self._cur["tokens"] += int(tokens.size)
+        if tokens.size:
+            self._cur["max_id"] = max(self._cur["max_id"], int(tokens.max()))
         self.rows += 1
         self.tokens += int(tokens.size)
         self.counts[genre] = self.counts.get(genre, 0) + int(tokens.size)
@@ -256,13 +267,27 @@ class TokenRows:
                 raise ShardFormatError(f"{path}: column 0 is {reader.schema.field(0).type}, "
                                        "expected list<uint16>")
             has_class = "class" in reader.schema.names
+            rows = tokens = 0
+            top = -1
             for b in range(reader.num_record_batches):
                 batch = reader.get_batch(b)
                 col = batch.column(0)
-                self.offsets.append(col.offsets.to_numpy())
-                self.values.append(col.values.to_numpy(zero_copy_only=False))
+                offsets = col.offsets.to_numpy()
+                values = col.values.to_numpy(zero_copy_only=False)
+                self.offsets.append(offsets)
+                self.values.append(values)
                 self.classes.append(batch.column("class").to_numpy() if has_class else None)
                 counts.append(len(col))
+                rows += len(col)
+                tokens += int(offsets[-1] - offsets[0]) if len(offsets) else 0
+                if "max_id" not in s and values.size:     # older sets: read the ids once
+                    top = max(top, int(values[offsets[0]:offsets[-1]].max()))
+            if (rows, tokens) != (s["rows"], s["tokens"]):
+                raise ShardFormatError(f"{path}: holds {rows} rows and {tokens} tokens, its "
+                                       f"manifest says {s['rows']} and {s['tokens']}")
+            if "max_id" not in s and top >= self.manifest["vocabulary"]["size"]:
+                raise ShardFormatError(f"{path}: holds token id {top}, outside the vocabulary "
+                                       f"of {self.manifest['vocabulary']['size']} tokens")
         self.starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         self.n_rows = int(self.starts[-1])
         self.lengths = (np.concatenate([np.diff(o) for o in self.offsets]).astype(np.int64)

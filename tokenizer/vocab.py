@@ -116,11 +116,14 @@ def load_vocabulary(path: str | os.PathLike) -> Vocabulary:
             raw = f.read()
     except FileNotFoundError:
         raise VocabularyError(f"{path}: vocabulary file not found") from None
+    except OSError as e:            # a folder, a symbolic-link loop, no permission
+        raise VocabularyError(f"{path}: cannot read the vocabulary: {e.strerror}") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise _fail(path, f"not valid UTF-8 at byte {e.start}") from None
-    return parse_vocabulary(text, path, hashlib.sha256(raw).hexdigest())
+    # a byte-order mark is not part of token 0 (editors on Windows add one)
+    return parse_vocabulary(text.removeprefix("\ufeff"), path, hashlib.sha256(raw).hexdigest())
 
 
 @dataclass
@@ -155,11 +158,13 @@ def read_emoji_file(path: str | os.PathLike) -> EmojiTable:
     """An emoji table without checking it against a vocabulary (for building one)."""
     path = os.fspath(path)
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:
             data = json.load(f)
         return EmojiTable(path=path, emoji=dict(data["emoji"]), emoji_inv=dict(data["emoji_inv"]))
     except FileNotFoundError:
         raise VocabularyError(f"{path}: emoji file not found") from None
+    except OSError as e:            # a folder, a symbolic-link loop, no permission
+        raise VocabularyError(f"{path}: cannot read the emoji table: {e.strerror}") from None
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
         raise _fail(path, f'not an emoji table ("emoji" and "emoji_inv" objects): {e}') from None
 
@@ -167,10 +172,12 @@ def read_emoji_file(path: str | os.PathLike) -> EmojiTable:
 def load_emoji(path: str | os.PathLike, vocab: Vocabulary) -> EmojiTable:
     path = os.fspath(path)
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:
             data = json.load(f)
     except FileNotFoundError:
         raise VocabularyError(f"{path}: emoji file not found") from None
+    except OSError as e:            # a folder, a symbolic-link loop, no permission
+        raise VocabularyError(f"{path}: cannot read the emoji table: {e.strerror}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise _fail(path, f"not a valid UTF-8 JSON file: {e}") from None
     return parse_emoji(data, vocab, path)
