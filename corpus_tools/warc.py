@@ -148,6 +148,12 @@ def iter_range(path: str, start: int, end: int, opener: Opener = open_local
                     if it.offset >= end:
                         return
                     yield "record", rec
+                # the reader stopped at the end of the file: bytes after the last whole record
+                # are a record the file ends inside (a cut or partial download)
+                left = f.seek(0, 2) - it.offset
+                if left > 0 and it.offset < end:
+                    yield "damaged", (f"offset {it.offset}: the file ends inside a record "
+                                      f"({left} bytes cannot be read: a cut or partial file)")
                 return
             except Exception as exc:        # damaged bytes: report, then find the next record
                 at = max(it.offset, pos)

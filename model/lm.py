@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from swelm.checks import number
+
 from .inference import (Generation, InputError, check_length, decode, filter_logits,
                         layout_ids, load, spout_vector)
 
@@ -95,12 +97,12 @@ class LM:
         """``num_samples`` continuations of ``context`` (text or token ids): KV cache, top-k,
         top-p, temperature, min/max new tokens, stop at ``<|endoftext|>``, a spout class, a
         bidirectional ``prefix``.  Each result's score is its summed log-probability."""
-        if max_new_tokens < 1:
-            raise InputError("max_new_tokens must be at least 1")
-        if not 0 < top_p <= 1:
-            raise InputError("top_p must be in (0, 1]")
-        if temperature < 0:
-            raise InputError("temperature must be ≥ 0")
+        number(max_new_tokens, "max_new_tokens", minimum=1, integer=True, error=InputError)
+        number(min_new_tokens, "min_new_tokens", minimum=0, integer=True, error=InputError)
+        number(top_k, "top_k", minimum=0, integer=True, error=InputError)
+        number(top_p, "top_p", minimum=0, maximum=1, exclusive=True, error=InputError)
+        number(temperature, "temperature", minimum=0, error=InputError)
+        number(num_samples, "num_samples", minimum=1, integer=True, error=InputError)
         model, cfg = self.model, self.cfg
         ids, npc = layout_ids(model, self.enc, context, prefix)
         room = check_length(model, len(ids), spout is not None)
@@ -236,6 +238,7 @@ class LM:
         """Fill every ``[MASK]`` (each stands for ``mask_tokens`` tokens; repeat ``[MASK]`` for
         more) with the hybrid/MLM model, most confident position first.  Text outside the masks
         is returned unchanged."""
+        number(mask_tokens, "mask_tokens", minimum=1, integer=True, error=InputError)
         cfg = self.cfg
         m_id = cfg.token("inputmask")
         if isinstance(context, str):
@@ -298,6 +301,7 @@ class LM:
         them unless ``exclude_end``), each token conditioned on the ones before it.  Lines longer
         than the model's context are scored in overlapping windows: every token is scored once,
         with at least ``stride`` tokens of context (default: half the window)."""
+        number(batch_size, "batch_size", minimum=1, integer=True, error=InputError)
         cfg = self.cfg
         sot, seg, eot, pad = (cfg.token(t) for t in ("startoftext", "segmenter", "endoftext",
                                                       "nottoken"))
@@ -348,6 +352,7 @@ class LM:
         i.e. the ``<|segmenter|>`` that follows the context given as a bidirectional prefix),
         concatenated over every layer (``layers='all'``: n_layers × d_model values) or from the
         last layer only (``'last'``: d_model values)."""
+        number(batch_size, "batch_size", minimum=1, integer=True, error=InputError)
         if layers not in ("all", "last"):
             raise InputError("layers must be 'all' or 'last'")
         cfg = self.cfg

@@ -150,6 +150,13 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"swelm {args.command}: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        # the machine's refusal about a named file (no permission, a read-only or full disk):
+        # one line too; an OSError without a file name is a bug and keeps its traceback
+        if debug or not e.filename:
+            raise
+        print(f"swelm {args.command}: {e.filename}: {e.strerror or e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"swelm {args.command}: interrupted", file=sys.stderr)
         return 130

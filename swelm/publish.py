@@ -51,6 +51,8 @@ def is_temporary(name: str) -> bool:
 
 
 def _remove(path: str) -> None:
+    if not os.path.lexists(path):
+        return
     if os.path.isdir(path) and not os.path.islink(path):
         shutil.rmtree(path, ignore_errors=True)
     else:
@@ -166,6 +168,8 @@ def check_destination(dst: str, kind: Kind, *, flag: str = "--out", sources=(),
             raise DestinationError(f"{where}: overlaps the input {src}; write the output "
                                    "elsewhere")
     state = store.state(dst)
+    if store is LOCAL:
+        _check_writable(dst, where)
     if state == "missing":
         return
     if state == "link":
@@ -193,6 +197,23 @@ def check_destination(dst: str, kind: Kind, *, flag: str = "--out", sources=(),
         if not _recognised(kind, store, _join(dst, kind.marker)):
             raise DestinationError(f"{where}: its {kind.marker} was not written by swelm as "
                                    f"{kind.name}; refusing to replace it")
+
+
+def _check_writable(dst: str, where: str) -> None:
+    """That a temporary can be made beside ``dst`` (in its nearest existing folder): a
+    read-only disk or folder is reported before any work, not after it."""
+    parent = os.path.dirname(os.path.abspath(dst))
+    while not os.path.isdir(parent) and os.path.dirname(parent) != parent:
+        parent = os.path.dirname(parent)
+    probe = os.path.join(parent, f".{os.path.basename(dst) or 'out'}.{TMP}-probe{os.getpid()}")
+    try:
+        os.mkdir(probe)
+    except FileExistsError:
+        pass
+    except OSError as e:
+        raise DestinationError(f"{where}: cannot write in {parent}: {e.strerror}") from None
+    with contextlib.suppress(OSError):
+        os.rmdir(probe)
 
 
 def _join(a: str, b: str) -> str:

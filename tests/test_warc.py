@@ -202,3 +202,19 @@ def test_build_corpus_reader_reports_a_missing_file_once(tmp_path):
     out = [r.value for rng in ((0, 100), (100, 200), (200, 300)) for r in read((gone, *rng))]
     assert [(e[0], e[1]) for e in out] == [("unreadable_warc", gone)]
 
+
+
+def test_a_file_cut_inside_its_last_record_is_reported(tmp_path):
+    """A partial download whose last gzip member is cut before its record header can be read:
+    warcio stops there without an error; the reader reports the unread bytes."""
+    path = tmp_path / "cut.warc.gz"
+    write_warc(path, [b"<p>short page</p>"] * 3)
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) - 300])
+    items = list(iter_range(str(path), 0, len(data)))
+    kinds = [k for k, _ in items]
+    assert kinds[:-1] == ["record"] * (len(kinds) - 1) and kinds[-1] == "damaged"
+    assert "the file ends inside a record" in items[-1][1]
+    whole = tmp_path / "whole.warc.gz"
+    write_warc(whole, [b"<p>short page</p>"] * 3)
+    assert [k for k, _ in iter_range(str(whole), 0, whole.stat().st_size)] == ["record"] * 3

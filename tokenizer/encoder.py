@@ -139,6 +139,7 @@ class SWEEncoder:
                     "the bundled vocabulary vocab/ja-swe36k.txt is missing: build it with "
                     "`make vocab`, or pass SWEEncoder.load(vocab=PATH, emoji=PATH) "
                     "(or set SWELM_VOCAB) to use any vocabulary in the SWE format")
+        v = load_vocabulary(vocab)          # first: a bad vocabulary is the one problem
         if emoji is None:
             emoji = os.environ.get("SWELM_EMOJI")
             if emoji is None:
@@ -153,7 +154,6 @@ class SWEEncoder:
                 raise VocabularyError(
                     f"no emoji file found beside {vocab} and the bundled emoji.json is "
                     "missing: pass SWEEncoder.load(vocab=..., emoji=PATH)")
-        v = load_vocabulary(vocab)
         return cls(v, load_emoji(emoji, v), use_c=use_c)
 
     # ------------------------------------------------------------------ basic API
