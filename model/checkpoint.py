@@ -35,6 +35,8 @@ class CheckpointError(ModelError):
     pass
 
 
+#: one checkpoint folder (a damaged one is replaced when its step is saved again)
+CHECKPOINT = Kind("a checkpoint", entries=(WEIGHTS, CONFIG, STATE, CHECKSUMS, "train.json"))
 #: a run folder (swelm train continues one; convert writes its top-level files)
 RUN = Kind("a swelm model run", entries=(CONFIG, WEIGHTS, "train.json", "metrics.jsonl",
                                          "loss.png", "checkpoints/*"))
@@ -67,7 +69,7 @@ def save_checkpoint(run_dir: str, step: int, model, cfg: SwitchConfig, state: di
     root = os.path.join(run_dir, "checkpoints")
     os.makedirs(root, exist_ok=True)
     final = os.path.join(root, f"step-{step:08d}")
-    with atomic_path(final) as tmp:
+    with atomic_path(final, CHECKPOINT) as tmp:
         save_weights(model, cfg, tmp)
         torch.save(state, os.path.join(tmp, STATE))
         write_json(os.path.join(tmp, CHECKSUMS),

@@ -1,0 +1,151 @@
+"""Hostile input to the model commands (train, generate, fill, score, vectorize, convert): one
+line on stderr with exit status 2, no traceback, nothing written; a damaged checkpoint falls
+back to the one before it."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+
+from lmkit import TRAIN_ARGS, encode_corpus, swelm
+from test_hostile import refused
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    return encode_corpus(tmp_path_factory.mktemp("hshards") / "train")
+
+
+@pytest.fixture(scope="module")
+def run(shards, tmp_path_factory):
+    """A tiny hybrid model, 10 steps, checkpoints at 5 and 10."""
+    out = tmp_path_factory.mktemp("hrun") / "run"
+    swelm("train", *TRAIN_ARGS, "--data", shards, "--out", out, "--steps", "10",
+          "--save-every", "5", "--mode", "hybrid", "--keep", "3")
+    return out
+
+
+def train(shards, out, *extra):
+    return ["train", *TRAIN_ARGS, "--data", shards, "--out", out, *extra]
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--steps", "-5"], ["--steps", "'-5'"]),
+    (["--steps", "0"], ["--steps"]),
+    (["--batch-size", "0"], ["--batch-size"]),
+    (["--grad-accum", "0"], ["--grad-accum"]),
+    (["--log-every", "0"], ["--log-every"]),
+    (["--save-every", "0"], ["--save-every"]),
+    (["--lr", "nan"], ["--lr", "'nan'"]),
+    (["--set", "n_head=0"], ["config field 'n_head'", "got 0"]),
+    (["--set", "d_model=\"32\""], ["config field 'd_model'", "'32'"]),
+])
+def test_train_bad_flags(shards, tmp_path, extra, words):
+    refused(train(shards, tmp_path / "out", *extra), *words)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("spec, words", [
+    (":inf", ["WEIGHT must be a finite number", "'inf'"]),
+    (":nan", ["WEIGHT must be a finite number"]),
+    ("@host", ["CLASS a spout class number", "'host'"]),
+])
+def test_train_bad_data_specs(shards, tmp_path, spec, words):
+    refused(["train", *TRAIN_ARGS, "--data", f"{shards}{spec}", "--out", tmp_path / "o"], *words)
+
+
+def test_train_bad_configs(shards, tmp_path):
+    cfg = tmp_path / "list.json"
+    cfg.write_text("[1, 2]")
+    refused(["train", *TRAIN_ARGS[2:], "--config", cfg, "--data", shards, "--out",
+             tmp_path / "o"], str(cfg), "a config must be a JSON object")
+    cfg = tmp_path / "typed.json"
+    cfg.write_text(json.dumps({"d_model": "32", "n_head": 4}))
+    refused(["train", *TRAIN_ARGS[2:], "--config", cfg, "--data", shards, "--out",
+             tmp_path / "o"], str(cfg), "config field 'd_model'", "'32'")
+
+
+def test_train_refuses_a_folder_that_is_not_a_run(shards, tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("precious")
+    refused(train(shards, mine, "--steps", "2"), "not part of a swelm model run")
+    assert sorted(os.listdir(mine)) == ["notes.txt"]
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--top-k", "-1"], ["--top-k"]),
+    (["--temperature", "nan"], ["--temperature", "'nan'"]),
+    (["--num-samples", "0"], ["--num-samples"]),
+    (["--top-p", "0"], ["--top-p"]),
+])
+def test_generate_bad_flags(run, extra, words):
+    refused(["generate", "--model", run, "--context", "吾輩は", *extra], *words)
+
+
+def test_fill_needs_at_least_one_token_per_mask(run):
+    refused(["fill", "--model", run, "--context", "吾輩は[MASK]である。", "--mask-tokens", "0"],
+            "--mask-tokens")
+    from swelm.model import LM
+    from swelm.model.inference import InputError
+    with pytest.raises(InputError, match="mask_tokens"):
+        LM.load(str(run)).fill("吾輩は[MASK]である。", mask_tokens=-1)
+
+
+def test_score_inputs(run, tmp_path):
+    refused(["score", "--model", run, tmp_path], str(tmp_path), "cannot read")
+    lines = tmp_path / "lines.txt"
+    lines.write_text("一行目\x0cの続き\n二行目\u2028の続き\n", encoding="utf-8")
+    refused(["score", "--model", run, lines, "--batch-size", "0"], "--batch-size")
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"\xff\xfe")
+    refused(["score", "--model", run, bad], str(bad), "not valid UTF-8")
+    r = swelm("score", "--model", run, lines)
+    assert len(r.stdout.strip().split("\n")) == 2      # split at newlines only
+
+
+def test_vectorize_outputs(run, tmp_path):
+    refused(["vectorize", "--model", run, "--context", "猫", "--output", tmp_path],
+            "--output", "expected a .npy or .jsonl")
+    refused(["vectorize", "--model", run, "--context", "猫", "--output", tmp_path / "v.csv"],
+            "expected a .npy or .jsonl")
+    (tmp_path / "d.npy").mkdir()
+    refused(["vectorize", "--model", run, "--context", "猫", "--output", tmp_path / "d.npy"],
+            "is a folder")
+    (tmp_path / "mine.jsonl").write_text("my notes\n")
+    refused(["vectorize", "--model", run, "--context", "猫", "--output",
+             tmp_path / "mine.jsonl"], "not a JSON-lines vector file")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npy", "mine.jsonl"]
+
+
+def test_weights_of_another_shape_name_the_config_field(run, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(run, other)
+    cfg = json.loads((other / "config.json").read_text())
+    cfg["d_model"] = 96
+    (other / "config.json").write_text(json.dumps(cfg))
+    refused(["generate", "--model", other, "--context", "吾輩は"], "config field 'd_model'",
+            "tensor")
+
+
+def test_a_damaged_checkpoint_falls_back_to_the_previous_one(run, shards, tmp_path):
+    """The newest checkpoint's state.pt is truncated (a full disk): the rerun says so and
+    resumes from the one before it."""
+    out = tmp_path / "run"
+    shutil.copytree(run, out)
+    cks = sorted((out / "checkpoints").iterdir())
+    assert [c.name for c in cks] == ["step-00000005", "step-00000010"]
+    state = cks[-1] / "state.pt"
+    state.write_bytes(state.read_bytes()[:100])
+    r = swelm("train", *TRAIN_ARGS, "--data", shards, "--out", out, "--steps", "12",
+              "--save-every", "5", "--mode", "hybrid", "--keep", "3")
+    assert "step-00000010 is damaged" in r.stderr and "resuming" in r.stderr
+    assert "from step 5" in r.stderr
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["step"] == 12
+    for ck in (out / "checkpoints").iterdir():          # every checkpoint is whole again
+        assert (ck / "checksums.json").exists()
