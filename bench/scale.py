@@ -158,8 +158,10 @@ class PeakRss:
         """(driver MB, [worker MB, ...]): Python processes that run Beam's worker harness."""
         self._stop.set()
         self._thread.join()
+        # Beam's worker harnesses (the small helper processes beside them are left out)
         workers = [self.peak[p] / 1024 for p in sorted(self.peak)
-                   if p != self.pid and "worker" in self.cmd.get(p, "")]
+                   if p != self.pid and "worker" in self.cmd.get(p, "")
+                   and self.peak[p] > 64 << 10]
         return self.peak.get(self.pid, 0) / 1024, workers
 
 
@@ -186,6 +188,8 @@ def main(argv=None) -> None:
     ap.add_argument("--workers", default="1,2", help="local worker counts")
     ap.add_argument("--versions", type=int, default=30,
                     help="versions of each page: itself and its mirrored copies")
+    ap.add_argument("--shard-mb", type=int, default=16,
+                    help="MB of WARC input per Parquet shard (--shards grows with the input)")
     ap.add_argument("--extra", default="", help="extra build-corpus flags")
     ap.add_argument("--keep", default=None, help="keep the WARC sets and outputs here")
     args = ap.parse_args(argv)
@@ -210,9 +214,12 @@ def main(argv=None) -> None:
         records, mb = synthesise(folder, size, pages, args.versions)
         emit(bench="scale_synthesise", target_mb=size, records=records, warc_mb_gz=round(mb, 1),
              seconds=round(time.perf_counter() - t0, 1))
+        # the runbook's rule: a shard's writer sorts it in memory, so shards grow in number,
+        # not in size, with the input
+        shards = ["--shards", str(max(4, -(-int(mb) // args.shard_mb)))]
         for w in counts:
             r = build(os.path.join(folder, "*.warc.gz"), sites,
-                      os.path.join(tmp, f"out-{int(size)}-{w}"), w, args.extra.split())
+                      os.path.join(tmp, f"out-{int(size)}-{w}"), w, shards + args.extra.split())
             st = r["stats"]
             docs = sum(s["in_docs"] for s in st["sites"].values())
             per_core[(size, w)] = mb / r["seconds"] / w

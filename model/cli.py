@@ -38,7 +38,8 @@ def cmd_convert(args) -> int:
     import hashlib
     from .checkpoint import RUN, CheckpointError, save_weights
     from .convert import add_ext, from_hf, hf_config
-    check_destination(args.out, RUN, sources=[args.src])
+    # the source folder itself is never replaced (add-ext RUN --out RUN would overwrite it)
+    check_destination(args.out, RUN, sources=[args.src], inside_source_ok=True)
     if args.what == "from-hf":
         hf_config(args.src)                     # a clear error before anything else
         vocab = args.vocabulary or os.path.join(args.src, "vocab.txt")

@@ -116,7 +116,8 @@ def run(args) -> int:
     buckets = args.line_buckets or st.line_buckets_for(sum(sizes.values()))
     # the previous output stays whole until the new one is complete
     with fs.output_folder(out, BUILD, local_inputs, checked=True) as folder:
-        stats = _build(args, (sites, pieces, buckets, weights, opts, runner), folder)
+        stats = _build(args, (sites, pieces, buckets, weights, opts, runner,
+                              sum(sizes.values())), folder)
     print(f"corpus: {stats['kept']['docs']} documents ({stats['kept']['chars']} characters) in "
           f"{fs.join(out, 'corpus')}; rejected: {stats['rejected_docs']} in "
           f"{fs.join(out, 'rejected')}; report: {fs.join(out, 'stats.md')}")
@@ -131,7 +132,7 @@ def _build(args, setup, out: str) -> dict:
     from . import stages as st
     from .beam_util import make_pipeline, take_json_lines, write_json_lines
     from .report import FILE_EVENTS, write_report
-    sites, pieces, buckets, weights, opts, runner = setup
+    sites, pieces, buckets, weights, opts, runner, input_bytes = setup
     for sub in ("corpus", "rejected"):
         fs.makedirs(fs.join(out, sub))
     stats_rows = fs.join(out, "stats-rows.jsonl")
@@ -147,7 +148,8 @@ def _build(args, setup, out: str) -> dict:
         extracted = extracted_packed | "ExtractedDoc" >> beam.Map(lambda c: c[0])
         boiler = extracted | "Boilerplate" >> st.Boilerplate(buckets, args.boilerplate_share)
         to_clean = (extracted if runner else
-                    extracted_packed | "LocalBalance" >> st.LocalBalance(args.workers))
+                    extracted_packed | "LocalBalance" >> st.LocalBalance(
+                        args.workers, st.local_bins(args.workers, input_bytes)))
         filtered = to_clean | "Quality" >> st.Quality(sites, boiler)
         kept = filtered | "Kept" >> beam.Filter(lambda d: not d.rejected)
         exact = kept | "ExactDups" >> st.ExactDups()

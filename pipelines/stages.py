@@ -359,21 +359,30 @@ class Boilerplate(beam.PTransform):
                                            n=beam.pvalue.AsDict(site_pages),
                                            share=self.share))
 
+def local_bins(workers: int, total_bytes: int, per_bin: int = 32 << 20) -> int:
+    """Bins for LocalBalance: a multiple of ``workers``, one per ``per_bin`` bytes of WARC
+    input per worker at least, so that a bin (which a worker receives whole) stays small on
+    any input size."""
+    workers = max(1, workers)
+    return workers * min(max(1, -(-total_bytes // (workers * per_bin))), max(1, 4096 // workers))
+
+
 class LocalBalance(beam.PTransform):
     """``(Document, packed)`` -> Documents dealt evenly to the local runner's ``workers``
     processes.  The local runner hands a materialised collection out in chunks of several
-    MB but the keys of a shuffle one by one, so the documents go through a shuffle on one
-    key per worker, each to the least loaded (by its text).  The only runner-specific
-    step of build-corpus: other runners balance the work themselves."""
+    MB but the keys of a shuffle one by one, so the documents go through a shuffle on
+    ``bins`` keys (a multiple of the workers, more for a larger input: a worker receives a
+    bin whole), each to the least loaded (by its text).  The only runner-specific step of
+    build-corpus: other runners balance the work themselves."""
 
-    def __init__(self, workers: int):
+    def __init__(self, workers: int, bins: int | None = None):
         super().__init__()
-        self.workers = workers
+        self.workers, self.bins = workers, bins or workers
 
     def expand(self, captures):
-        return (captures | "KeyExtracted" >> beam.Map(DocBins(self.workers))
+        return (captures | "KeyExtracted" >> beam.Map(DocBins(self.bins))
                 | "SpreadExtracted" >> beam.GroupByKey()
-                | "Unpack" >> beam.FlatMap(lambda kv: [unpack(b) for b in kv[1]]))
+                | "Unpack" >> beam.FlatMap(lambda kv: (unpack(b) for b in kv[1])))
 
 class Quality(beam.PTransform):
     """Documents and the boilerplate lines -> documents cleaned and filtered (CleanPage);

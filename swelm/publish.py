@@ -158,13 +158,16 @@ def _examples(names: list[str], n: int = 3) -> str:
 
 
 def check_destination(dst: str, kind: Kind, *, flag: str = "--out", sources=(),
-                      store: Store = LOCAL) -> None:
+                      store: Store = LOCAL, inside_source_ok: bool = False) -> None:
     """Raise :class:`DestinationError` unless ``dst`` is absent, an empty folder, or an output
     of ``kind`` written by swelm (see the module docstring); ``sources`` (input paths) must not
-    overlap it."""
+    overlap it (with ``inside_source_ok``, ``dst`` may lie inside a source folder, as long as
+    it is not the source itself)."""
     where = f"{flag} {dst}"
     for src in sources:
-        if store.same_or_inside(src, dst) or store.same_or_inside(dst, src):
+        inside = store.same_or_inside(dst, src) and not (
+            inside_source_ok and not store.same_or_inside(src, dst))
+        if store.same_or_inside(src, dst) or inside:
             raise DestinationError(f"{where}: overlaps the input {src}; write the output "
                                    "elsewhere")
     state = store.state(dst)

@@ -53,7 +53,7 @@ def test_training_writes_run_and_learns(trained):
     assert cks == ["step-00000020", "step-00000040"]
     for c in cks:
         assert sorted(os.listdir(trained / "checkpoints" / c)) == [
-            "config.json", "model.safetensors", "state.pt"]
+            "checksums.json", "config.json", "model.safetensors", "state.pt"]
     assert not [p for p in os.listdir(trained) if p.startswith(".")]
     cfg = json.load(open(trained / "config.json"))
     from swelm.tokenizer import SWEEncoder
