@@ -214,59 +214,72 @@ def _long_line_buckets(doc: Document, min_chars: int, buckets: int):
         yield b, (doc.chars, doc.id, lines)
 
 
-def _table_combine(add, merge):
-    """A CombineFn into one dict: ``add(table, input)`` puts an input in, ``merge(table, key,
-    value)`` folds in an entry of another table (the smaller tables into the largest)."""
-    class TableCombine(beam.CombineFn):
-        def create_accumulator(self):
-            return {}
+class PartialTables(beam.DoFn):
+    """Elements -> ``(table key, partial table)``: the entries ``explode(element)`` yields as
+    ``(table key, item)`` are added to one dict per table key with ``add(table, item)``
+    (which returns how many entries it added), and the partial tables are emitted whenever
+    they hold ``max_entries`` entries in all, and at the end of the bundle.
 
-        def add_input(self, acc, item):
-            add(acc, item)
-            return acc
+    This is combiner lifting with a memory bound: a worker holds at most ``max_entries``
+    entries whatever its share of the input (Beam's own lifting keeps every key's accumulator
+    until the bundle ends, and on the local runner a bundle is a worker's whole share), while
+    only a few hundred tables per flush cross the shuffle instead of one element per entry."""
 
-        def merge_accumulators(self, accs):
-            accs = sorted(accs, key=len, reverse=True)
-            out = accs[0]
-            for acc in accs[1:]:
-                for key, value in acc.items():
-                    merge(out, key, value)
-            return out
+    def __init__(self, explode, add, max_entries: int = 200_000, **kwargs):
+        self.explode, self.add, self.max_entries, self.kwargs = explode, add, max_entries, kwargs
+        self.tables, self.entries = {}, 0
 
-        def extract_output(self, acc):
-            return acc
+    def start_bundle(self):
+        self.tables, self.entries = {}, 0
 
-    return TableCombine()
+    def process(self, element):
+        for key, item in self.explode(element, **self.kwargs):
+            self.entries += self.add(self.tables.setdefault(key, {}), item)
+            if self.entries >= self.max_entries:
+                yield from self.tables.items()
+                self.tables, self.entries = {}, 0
+
+    def finish_bundle(self):
+        from apache_beam.transforms.window import GlobalWindow
+        from apache_beam.utils.windowed_value import WindowedValue
+        window = GlobalWindow()
+        for kv in self.tables.items():
+            yield WindowedValue(kv, window.max_timestamp(), [window])
+        self.tables, self.entries = {}, 0
 
 
-def _count_add(table: dict, keys) -> None:
+def _merged(merge):
+    """``(key, partial tables)`` -> ``(key, one table)``, the smaller folded into the largest."""
+    def fold(kv):
+        tables = sorted(kv[1], key=len, reverse=True)
+        out = tables[0]
+        for t in tables[1:]:
+            for key, value in t.items():
+                merge(out, key, value)
+        return kv[0], out
+    return fold
+
+
+def _count_add(table: dict, keys) -> int:
+    before = len(table)
     for k in keys:
         table[k] = table.get(k, 0) + 1
+    return len(table) - before
 
 
 def _count_merge(table: dict, key, count: int) -> None:
     table[key] = table.get(key, 0) + count
 
 
-def count_keys():
-    """A CombineFn: in how many inputs (lists of distinct keys) each key is."""
-    return _table_combine(_count_add, _count_merge)
-
-
-def _holders_add(table: dict, page) -> None:
+def _holders_add(table: dict, page) -> int:
     chars, doc, lines = page
     for key, c in lines:
         table.setdefault(key, []).append((chars, doc, c))
+    return len(lines)
 
 
 def _holders_merge(table: dict, key, holders: list) -> None:
     table.setdefault(key, []).extend(holders)
-
-
-def line_holders():
-    """A CombineFn: ``{line key: [(page characters, page id, line characters), …]}`` of the
-    inputs ``(page characters, page id, [(line key, line characters), …])``."""
-    return _table_combine(_holders_add, _holders_merge)
 
 
 def _boilerplate_lines(kv, n: dict, share: float):
@@ -343,8 +356,8 @@ class ReadPages(beam.PTransform):
 class Boilerplate(beam.PTransform):
     """Extracted documents -> ``(site, line key)`` of every line on at least ``share`` of
     its site's pages (and on 5 or more).  Pages per line are counted in ``(site,
-    bucket)`` tables by a combiner, so a worker's partial counts cross the shuffle as a
-    few hundred tables, not one element per distinct line."""
+    bucket)`` tables before the shuffle with a memory bound (PartialTables), so a worker's
+    partial counts cross it as a few hundred tables, not one element per distinct line."""
 
     def __init__(self, buckets: int, share: float):
         super().__init__()
@@ -353,8 +366,10 @@ class Boilerplate(beam.PTransform):
     def expand(self, docs):
         site_pages = (docs | "SitePage" >> beam.Map(lambda d: (d.site, 1))
                       | "PagesPerSite" >> beam.CombinePerKey(sum))
-        return (docs | "LineKeys" >> beam.FlatMap(_line_buckets, buckets=self.buckets)
-                | "PagesPerLine" >> beam.CombinePerKey(count_keys())
+        return (docs | "LineKeys" >> beam.ParDo(PartialTables(
+            _line_buckets, _count_add, buckets=self.buckets))
+                | "GroupLineTables" >> beam.GroupByKey()
+                | "PagesPerLine" >> beam.Map(_merged(_count_merge))
                 | "Select" >> beam.FlatMap(_boilerplate_lines,
                                            n=beam.pvalue.AsDict(site_pages),
                                            share=self.share))
@@ -485,8 +500,9 @@ class NearDups(beam.PTransform):
 class Containment(beam.PTransform):
     """Documents -> ``(id, ("near_duplicate_containment", ""))`` of every page whose long
     lines (``min_chars`` or more) mostly (``threshold``) belong to smaller pages.  Each
-    page's long lines go to bucket tables (line key -> holders) combined before the
-    shuffle: a few hundred tables cross it, not one element per line."""
+    page's long lines go to bucket tables (line key -> holders) filled before the shuffle
+    with a memory bound (PartialTables): a few hundred tables cross it, not one element
+    per line."""
 
     def __init__(self, min_chars: int, buckets: int, threshold: float):
         super().__init__()
@@ -494,9 +510,10 @@ class Containment(beam.PTransform):
 
     def expand(self, docs):
         threshold = self.threshold
-        return (docs | "LongLines" >> beam.FlatMap(
-            _long_line_buckets, min_chars=self.min_chars, buckets=self.buckets)
-            | "GroupLines" >> beam.CombinePerKey(line_holders())
+        return (docs | "LongLines" >> beam.ParDo(PartialTables(
+            _long_line_buckets, _holders_add, min_chars=self.min_chars, buckets=self.buckets))
+            | "GroupLines" >> beam.GroupByKey()
+            | "Holders" >> beam.Map(_merged(_holders_merge))
             | "Votes" >> beam.FlatMap(lambda kv: (
                 (d, v) for holders in kv[1].values() for d, v, _ in line_votes(holders)))
             | "PerDoc" >> beam.CombinePerKey(_sum_tuples)

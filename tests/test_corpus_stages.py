@@ -217,3 +217,29 @@ def test_every_io_dofn_pickles_with_its_payload(rules, tmp_path):
     doc = {"id": "a", "genre": "novel", "text": "吾輩は猫である。", "weight": 1.0}
     assert [c[2].tolist() for c in tok(doc)] == [c[2].tolist() for c in fns[4](doc)]
     assert pickler.loads(pickler.dumps(fns[0])).sites == rules
+
+
+def test_partial_tables_flush_at_their_bound_and_merge_to_the_same_counts():
+    """The bounded pre-shuffle tables: with a bound of 2 entries many partial tables are
+    emitted, and merged after the shuffle they give the counts of one unbounded table."""
+    docs = [doc(f"d{i}", "\n".join(f"行{j}の文章です。" for j in range(i % 5 + 1)))
+            for i in range(12)]
+
+    def merged(max_entries):
+        with runner() as p:
+            out = (p | beam.Create(docs)
+                   | beam.ParDo(st.PartialTables(st._line_buckets, st._count_add,
+                                                 max_entries=max_entries, buckets=3))
+                   | beam.GroupByKey() | beam.Map(st._merged(st._count_merge))
+                   | beam.Map(lambda kv: (kv[0], sorted(kv[1].items()))))
+            assert_that(out, equal_to(expected), label="Tables")
+
+    from swelm.corpus_tools.dedup import line_keys
+    tables = {}
+    for d in docs:
+        for k in line_keys(d.text):
+            b = ("s", int(k[:8], 16) % 3)
+            tables.setdefault(b, {})[k] = tables.get(b, {}).get(k, 0) + 1
+    expected = [(b, sorted(t.items())) for b, t in tables.items()]
+    merged(2)
+    merged(1 << 20)
