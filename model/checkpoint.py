@@ -37,9 +37,10 @@ class CheckpointError(ModelError):
 
 #: one checkpoint folder (a damaged one is replaced when its step is saved again)
 CHECKPOINT = Kind("a checkpoint", entries=(WEIGHTS, CONFIG, STATE, CHECKSUMS, "train.json"))
-#: a run folder (swelm train continues one; convert writes its top-level files)
+#: a run folder (swelm train continues one; convert writes its top-level files); ``.tmp*`` is
+#: what a run killed while safetensors wrote a file leaves (removed when the run continues)
 RUN = Kind("a swelm model run", entries=(CONFIG, WEIGHTS, "train.json", "metrics.jsonl",
-                                         "loss.png", "checkpoints/*"))
+                                         "loss.png", "checkpoints/*", ".tmp*"))
 
 
 def state_dict_for_save(model: torch.nn.Module) -> dict:

@@ -141,6 +141,9 @@ def test_a_damaged_checkpoint_falls_back_to_the_previous_one(run, shards, tmp_pa
     assert [c.name for c in cks] == ["step-00000005", "step-00000010"]
     state = cks[-1] / "state.pt"
     state.write_bytes(state.read_bytes()[:100])
+    # what a kill during safetensors' own write leaves (its Rust temporaries are .tmpXXXXXX)
+    (out / ".tmpe2SAP5").write_bytes(b"partial")
+    (out / "checkpoints" / ".tmpQ1w2E3").write_bytes(b"partial")
     r = swelm("train", *TRAIN_ARGS, "--data", shards, "--out", out, "--steps", "12",
               "--save-every", "5", "--mode", "hybrid", "--keep", "3")
     assert "step-00000010 is damaged" in r.stderr and "resuming" in r.stderr
@@ -149,3 +152,4 @@ def test_a_damaged_checkpoint_falls_back_to_the_previous_one(run, shards, tmp_pa
     assert rows[-1]["step"] == 12
     for ck in (out / "checkpoints").iterdir():          # every checkpoint is whole again
         assert (ck / "checksums.json").exists()
+    assert not list(out.glob(".tmp*")) and not list(out.glob("checkpoints/.tmp*"))
