@@ -103,6 +103,33 @@ def _pipeline_class(quiet_workers: bool):
     return Pipeline
 
 
+def _end_late_workers() -> None:
+    """Make the in-process runner end a worker that connects after the pipeline was closed.
+
+    Beam's ``ControlConnection.close`` sends its end-of-stream only to a worker that has
+    already connected.  When a pipeline fails within its first second (a bad input found by the
+    first bundle), a worker process still starting up connects afterwards, waits for
+    instructions that never come, and the runner waits for that process to end: the command
+    hangs at 0% CPU.  Here a connection closed before its worker connected keeps the
+    end-of-stream queued, so a late worker is told to stop as soon as it connects.  (Applied
+    once, to the runner of this process; the end-of-stream is what a connected worker gets.)"""
+    from apache_beam.runners.portability.fn_api_runner import worker_handlers as wh
+    conn = wh.ControlConnection
+    if getattr(conn.close, "_swelm_late_workers", False):
+        return
+    original = conn.close
+
+    def close(self):
+        with conn._lock:
+            unstarted = self._state == wh.BeamFnControlServicer.UNSTARTED_STATE
+            if unstarted:
+                self._push_queue.put(wh.BeamFnControlServicer._DONE_MARKER)
+        original(self)
+
+    close._swelm_late_workers = True
+    conn.close = close
+
+
 def make_pipeline(args):
     """A ``beam.Pipeline`` for ``args.runner`` or the in-process runner with ``--workers``;
     ``args.beam_args`` are further Beam pipeline options.  Without ``args.verbose`` the local
@@ -113,6 +140,7 @@ def make_pipeline(args):
         return _pipeline_class(False)(options=PipelineOptions(["--runner", args.runner,
                                                                *beam_args]))
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+    _end_late_workers()
     flags = list(beam_args)
     if any(f.startswith("--environment_type") for f in flags):
         # workers of a portable environment, e.g. a worker pool (--environment_type=EXTERNAL

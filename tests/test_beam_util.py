@@ -53,3 +53,22 @@ def test_a_lasting_store_failure_ends_the_pipeline_with_one_line(workers):
             p | beam.Create([1]) | beam.Map(fail)
     assert str(e.value) == ("s3://b/out/part-00000.parquet: upload failed after 10 attempts: "
                             "Could not connect")
+
+
+def test_a_connection_closed_before_its_worker_connected_ends_that_worker():
+    """A pipeline that failed while a local worker process was still starting: the worker,
+    connecting after its control connection was closed, is told to stop (Beam's runner left it
+    waiting for instructions and waited for it to end, forever: a hang seen once in the suite
+    with --workers 2)."""
+    import threading
+    from apache_beam.runners.portability.fn_api_runner import worker_handlers as wh
+    from swelm.pipelines.beam_util import _end_late_workers
+    _end_late_workers()
+    conn = wh.ControlConnection()
+    conn.close()                        # the pipeline ended before this worker connected
+    conn.set_input(iter([]))            # ... which connects now
+    got = []
+    reader = threading.Thread(target=lambda: got.append(conn.get_req()), daemon=True)
+    reader.start()
+    reader.join(timeout=10)
+    assert got == [wh.BeamFnControlServicer._DONE_MARKER]
