@@ -111,7 +111,8 @@ def test_vectors_shape_and_determinism(lm):
     assert np.allclose(alone[0], v[1], atol=1e-5)       # padding in a batch changes nothing
     last = lm.vectorize(["吾輩は猫である。"], layers="last")
     assert last.shape == (1, cfg.d_model)
-    assert np.allclose(last[0], v[0, -cfg.d_model:])
+    # alone against in a padded batch of 3: the same up to float rounding (the kernels differ)
+    assert np.allclose(last[0], v[0, -cfg.d_model:], atol=1e-5)
     p0 = lm.vectorize(["吾輩は猫である。"], pos=0)
     pm = lm.vectorize(["吾輩は猫である。"], pos=-1)
     assert not np.allclose(p0, pm)
