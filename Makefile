@@ -8,6 +8,9 @@ JA_SHARED_DATA ?= $(abspath ../shared/data)
 export JA_SHARED_DATA
 export OMP_NUM_THREADS ?= 1
 TORCH  ?= torch==2.13.0
+# test processes (pytest-xdist); a file's tests stay in one process, so module fixtures (a
+# crawl, the object store) are made once
+TEST_WORKERS ?= 2
 
 .PHONY: demo test venv bench clean emoji vocab
 
@@ -32,7 +35,7 @@ demo: $(STAMP) tokenizer/.built
 	$(PY) -m swelm demo
 
 test: $(STAMP) tokenizer/.built
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 bench: $(STAMP) tokenizer/.built
 	$(PY) -m pip install -q -e '.[bench]'
