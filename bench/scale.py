@@ -213,8 +213,12 @@ def main(argv=None) -> None:
         folder = os.path.join(tmp, f"warc-{int(size)}")
         done = os.path.join(folder, "synthesised.json")      # a set --keep kept is reused
         made = {"target_mb": size, "versions": args.versions}
-        if os.path.exists(done) and json.load(open(done)).get("made") == made:
-            records, mb = (json.load(open(done))[k] for k in ("records", "mb"))
+        kept = {}
+        if os.path.exists(done):
+            with open(done, encoding="utf-8") as f:
+                kept = json.load(f)
+        if kept.get("made") == made:
+            records, mb = kept["records"], kept["mb"]
         else:
             for old in glob.glob(os.path.join(folder, "*.warc.gz")):
                 os.remove(old)

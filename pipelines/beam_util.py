@@ -121,10 +121,9 @@ def _end_late_workers() -> None:
 
     def close(self):
         with conn._lock:
-            unstarted = self._state == wh.BeamFnControlServicer.UNSTARTED_STATE
-            if unstarted:
+            if self._state == wh.BeamFnControlServicer.UNSTARTED_STATE:
                 self._push_queue.put(wh.BeamFnControlServicer._DONE_MARKER)
-        original(self)
+        original(self)      # (a second end-of-stream, if the worker connected meanwhile, is unread)
 
     close._swelm_late_workers = True
     conn.close = close
