@@ -172,8 +172,10 @@ class PeakRss:
         return self.peak.get(self.pid, 0) / 1024, workers
 
 
-def build(warcs: str, sites: str, out: str, workers: int, extra: list[str]) -> dict:
-    cmd = [sys.executable, "-m", "swelm", "build-corpus", "--warc", warcs, "--sites", sites,
+def build(warcs: str, sites: str, out: str, workers: int, extra: list[str],
+          stage_times: str | None = None) -> dict:
+    swelm = (["-m", "bench.stage_times", stage_times] if stage_times else ["-m", "swelm"])
+    cmd = [sys.executable, *swelm, "build-corpus", "--warc", warcs, "--sites", sites,
            "--out", out, "--workers", str(workers), *extra]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -189,6 +191,12 @@ def build(warcs: str, sites: str, out: str, workers: int, extra: list[str]) -> d
             "driver_mb": driver, "worker_mb": worker}
 
 
+def _stage_name(fused: str) -> str:
+    """A short name of a fused stage: the transform that reads its input."""
+    m = re.search(r"\(([\w-]+(?:/[\w-]+)*)/Read\)|ref_AppliedPTransform_([\w-]+?)_\d+", fused)
+    return (m.group(1) or m.group(2)) if m else fused[:60]
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -200,6 +208,9 @@ def main(argv=None) -> None:
                     help="MB of WARC input per Parquet shard (--shards grows with the input)")
     ap.add_argument("--extra", default="", help="extra build-corpus flags")
     ap.add_argument("--keep", default=None, help="keep the WARC sets and outputs here")
+    ap.add_argument("--stage-times", action="store_true",
+                    help="record the runner's seconds per fused stage (bench/stage_times.py)"
+                         " and print the six longest")
     ap.add_argument("--repeat", type=int, default=1,
                     help="rounds of every configuration, interleaved (the best counts)")
     args = ap.parse_args(argv)
@@ -248,9 +259,11 @@ def main(argv=None) -> None:
             # number, not in size, with the input
             shards = ["--shards", str(max(4, -(-int(mb) // args.shard_mb)))]
             for w in counts:
+                times = (os.path.join(tmp, f"stages-{int(size)}-{w}-{rnd}.json")
+                         if args.stage_times else None)
                 r = build(os.path.join(folder, "*.warc.gz"), sites,
                           os.path.join(tmp, f"out-{int(size)}-{w}"), w,
-                          shards + args.extra.split())
+                          shards + args.extra.split(), times)
                 st = r["stats"]
                 docs = sum(s["in_docs"] for s in st["sites"].values())
                 row = dict(bench="scale_build_corpus", round=rnd, warc_mb_gz=round(mb, 1),
@@ -265,6 +278,10 @@ def main(argv=None) -> None:
                            driver_peak_rss_mb=round(r["driver_mb"]),
                            worker_peak_rss_mb=[round(x) for x in r["worker_mb"]],
                            largest_band_group=st.get("largest_band_group"))
+                if times:
+                    with open(times, encoding="utf-8") as f:
+                        row["stage_seconds"] = dict(list(
+                            (_stage_name(k), v[0]) for k, v in json.load(f).items())[:6])
                 emit(**row)
                 old = best.get((size, w))
                 best[(size, w)] = row if old is None else {
