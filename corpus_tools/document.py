@@ -61,6 +61,9 @@ class Document:
     rule: str | None = None           # why it was rejected (None: kept)
     cluster: str | None = None        # the near-duplicate cluster it belongs to
     link_ratio: float = 0.0           # share of the visible text inside <a> (not stored)
+    #: the lines the paragraph classifier took out of the text: ``((class, lines), ...)``;
+    #: written to rejected/ as rows of their own (rule ``paragraph_<class>``)
+    dropped: tuple = ()
 
     @property
     def rejected(self) -> bool:
@@ -128,14 +131,35 @@ def extract_page(url: str, site, html: str) -> Document:
 
 
 def clean_page(doc: Document, site, boilerplate: set, normalizer, ng_words=None) -> Document:
-    """The site's boilerplate lines removed, the text normalised and filtered with the site's
-    thresholds: the document with ``text``, ``chars``, ``metrics`` (JSON, with
-    ``boilerplate_chars``) and ``rule`` when a threshold rejects it."""
+    """The page's lines classified (corpus_tools.paragraphs: boilerplate, code, navigation,
+    short and foreign lines taken out, into ``dropped``), the Japanese prose normalised and
+    filtered with the site's thresholds: the document with ``text``, ``chars``, ``metrics``
+    (JSON, with ``boilerplate_chars`` and the characters of each line class) and ``rule`` when
+    a threshold rejects it.  A site with ``paragraphs = false`` has only its boilerplate lines
+    taken out."""
     from .dedup import strip_lines
+    from .extract import CODE_MARK, NAV_MARK
     from .filter import filter_document
-    text, removed = strip_lines(doc.text, boilerplate)
+    from .paragraphs import split_paragraphs
+    if site.paragraphs:
+        text, dropped, classes = split_paragraphs(doc.text, boilerplate)
+        removed = classes["boilerplate"]
+    else:
+        text, removed = strip_lines(doc.text, boilerplate)
+        text, dropped, classes = text.replace(CODE_MARK, "").replace(NAV_MARK, ""), (), None
     text = normalizer(text)
     r = filter_document(text, site.filters, ng_words=ng_words, link_ratio=doc.link_ratio)
     m = dict(r.metrics, boilerplate_chars=removed)
+    if classes is not None:
+        m["line_chars"] = classes
     return doc.replace(text=text, chars=m["length"], metrics=json.dumps(m, sort_keys=True),
-                       link_ratio=0.0, rule=doc.rule if r.keep else r.rule)
+                       link_ratio=0.0, rule=doc.rule if r.keep else r.rule,
+                       dropped=tuple(dropped))
+
+
+def dropped_rows(doc: Document) -> list[Document]:
+    """The rows of ``rejected/`` that hold the lines the paragraph classifier took out of a
+    page: one per class, rule ``paragraph_<class>``, with the page's id, url and site."""
+    return [doc.replace(text=lines, chars=len("".join(lines.split())), metrics=None,
+                        rule=f"paragraph_{cls}", cluster=None, weight=None, dropped=())
+            for cls, lines in doc.dropped]

@@ -122,11 +122,61 @@ def extract(html: str, profile: Extract | None = None, *, backend: str = "resili
                      round(link_ratio, 4), truncated)
 
 
+#: Markers put at the start of each line of a code block and of a navigation block by the
+#: extractor (Unicode noncharacters, reserved for such internal use: any in the page itself are
+#: removed first).  corpus_tools.paragraphs classifies the marked lines; they never reach the
+#: corpus text.
+CODE_MARK, NAV_MARK = "\ufdd0", "\ufdd1"
+_NONCHARS = re.compile("[\ufdd0-\ufdef]")
+#: Elements whose text is code (``<code>`` only when it spans lines: inline code is prose)
+_CODE = "pre, textarea, code, xmp, listing"
+#: Elements that are navigation by their markup
+_NAV = 'nav, [role="navigation"], footer'
+_TEXT_OPTIONS = dict(preserve_formatting=True, list_bullets=False, alt_texts=False,
+                     form_fields=False, noscript=False)
+
+
+def _mark_blocks(tree, body, code: str, limit: int = 2000) -> None:
+    """Replace each code block (``code="mark"``: its lines marked with CODE_MARK; ``"drop"``:
+    removed) and each navigation block (lines marked with NAV_MARK) by a ``<pre>`` of its
+    marked lines, so that the plain-text extraction keeps them apart as lines of their own.
+
+    Blocks are found one at a time by a selector that skips those already seen (Resiliparse's
+    collections index in linear time, so iterating one is quadratic); after ``limit`` blocks
+    the rest of a page is left to the line classifier's own code test."""
+    from resiliparse.extract.html2text import extract_plain_text
+    seen = "data-swelm-seen"
+    for selectors, mark in ((_CODE, CODE_MARK), (_NAV, NAV_MARK)):
+        query = ", ".join(f"{s.strip()}:not([{seen}])" for s in selectors.split(","))
+        for _ in range(limit):
+            node = body.query_selector(query)
+            if node is None:
+                break
+            if node.tag == "code" and "\n" not in node.text.strip():
+                node.setattr(seen, "")            # inline code: part of its sentence
+                continue
+            if mark == CODE_MARK:
+                if code == "drop":
+                    node.decompose()
+                    continue
+                text = node.text
+            else:
+                text = extract_plain_text(node.html, main_content=False, **_TEXT_OPTIONS)
+            lines = [line for line in text.split("\n") if line.strip()]
+            if not lines:
+                node.decompose()
+                continue
+            pre = tree.create_element("pre")
+            pre.setattr(seen, "")
+            pre.text = "\n" + "\n".join(mark + line for line in lines) + "\n"
+            node.parent.replace_child(pre, node)
+
+
 def _resiliparse(html: str, profile: Extract):
     from resiliparse.extract.html2text import extract_plain_text
     from resiliparse.parse.html import HTMLTree
 
-    tree = HTMLTree.parse(html)
+    tree = HTMLTree.parse(_NONCHARS.sub("", html))
     root = tree.document.query_selector("html")
     lang = (root.getattr("lang") or root.getattr("xml:lang") or None) if root is not None else None
     title = tree.title or ""
@@ -136,24 +186,28 @@ def _resiliparse(html: str, profile: Extract):
     for selector in profile.drop:
         for node in body.query_selector_all(selector):
             node.decompose()
-    options = dict(preserve_formatting=True, list_bullets=False, alt_texts=False,
-                   form_fields=False, noscript=False)
+    anchors = anchor_chars(body.html)
+    visible = max(1, len("".join(body.text.split())))
+    # the main-content heuristic (``extract = "main"``) is quadratic in nesting depth: absurdly
+    # deep pages (hostile or broken markup) get the plain visible text instead of hanging
+    if profile.main and not profile.keep and nesting_depth(html) <= MAX_DEPTH:
+        text = extract_plain_text(tree, main_content=True, **_TEXT_OPTIONS)
+        return text, title, lang, min(1.0, anchors / visible)
+    _mark_blocks(tree, body, profile.code)
     if profile.keep:
         parts, anchors = [], 0
         for selector in profile.keep:
             for node in body.query_selector_all(selector):
                 fragment = node.html
-                parts.append(extract_plain_text(fragment, main_content=False, **options))
+                parts.append(extract_plain_text(fragment, main_content=False,
+                                                **_TEXT_OPTIONS))
                 anchors += anchor_chars(fragment)
         text = "\n\n".join(p for p in parts if p.strip())
-        visible = max(1, len("".join(text.split())))
-        return text, title, lang, min(1.0, anchors / visible)
-    anchors = anchor_chars(body.html)
-    visible = max(1, len("".join(body.text.split())))
-    # the main-content heuristic is quadratic in nesting depth: absurdly deep pages (hostile or
-    # broken markup) get the plain visible text instead of hanging the worker
-    main = profile.auto and nesting_depth(html) <= MAX_DEPTH
-    text = extract_plain_text(tree, main_content=main, **options)
+        return text, title, lang, min(1.0, anchors / max(1, len("".join(text.split()))))
+    # every visible text node, inline elements with their neighbours' text (Japanese
+    # particles between inline elements are part of the sentence); navigation and
+    # boilerplate are the paragraph classifier's and the per-site line step's to remove
+    text = extract_plain_text(tree, main_content=False, **_TEXT_OPTIONS)
     return text, title, lang, min(1.0, anchors / visible)
 
 

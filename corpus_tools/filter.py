@@ -310,6 +310,51 @@ RULES = (
 )
 #: ``{rule name: default}``, in checking order.
 THRESHOLDS = {r.name: r.default for r in RULES}
+
+_NGRAM_RULES = tuple(r.name for r in RULES if "gram_ratio" in r.name)
+#: Genre presets: the rules that differ from the Swallow web defaults for genres whose good
+#: pages do not look like web prose, chosen on the shared sites and corpus
+#: (bench/corpus_quality.py; the README has the figures).  The paragraph classifier has
+#: already taken out code, navigation, foreign and boilerplate lines, so the page rules see
+#: only a page's Japanese prose.  Every other genre (blog, news, qa, forum, wiki,
+#: encyclopedia, dictionary, academic, other) keeps the web defaults.
+#:
+#: - every preset switches the character n-gram repetition rules off: on characters (not
+#:   Gopher's words) they grow with a text's length and its terminology; duplicate 5-gram
+#:   coverage is 0.36-0.79 (median) on the documentation and statute sites and above 0.15 on
+#:   most whole Aozora novels.  Repetition is still caught by the line and paragraph rules,
+#:   and copies by deduplication.
+#: - docs: help pages are short (LibreOffice's median page holds 182 characters of prose),
+#:   are written in short imperative sentences and menu paths, are kanji- and katakana-heavy
+#:   technical text (median hiragana share 0.16 on the Debian manuals), and repeat a line per
+#:   table row; their tables of contents are link lists.
+#: - legal: statutes are one long sentence per clause (a fifth of e-Gov pages have one over
+#:   500 characters), kanji-heavy, and repeat their formulas (前項の規定により…).
+#: - novel: dialogue runs make many short sentences, and a long narrative sentence is not junk.
+GENRE_PRESETS = {
+    "docs": {**dict.fromkeys(_NGRAM_RULES), "min_japanese_ratio": 0.3, "min_length": 50,
+             "min_hiragana_ratio": 0.05, "min_mean_sentence_length": 5,
+             "max_mean_sentence_length": 200, "max_sentence_length": 1000,
+             "max_duplicate_line_ratio": 0.5, "max_duplicate_paragraph_ratio": 0.5,
+             "max_duplicate_line_char_ratio": 0.5, "max_duplicate_paragraph_char_ratio": 0.5,
+             "max_link_ratio": None},
+    "legal": {**dict.fromkeys(_NGRAM_RULES), "min_length": 50, "min_hiragana_ratio": 0.1,
+              "min_mean_sentence_length": 5, "max_mean_sentence_length": 400,
+              "max_sentence_length": None, "max_duplicate_line_ratio": 0.5,
+              "max_duplicate_paragraph_ratio": 0.5, "max_duplicate_line_char_ratio": 0.5,
+              "max_duplicate_paragraph_char_ratio": 0.5},
+    "novel": {**dict.fromkeys(_NGRAM_RULES), "min_mean_sentence_length": 8,
+              "max_mean_sentence_length": 150, "max_sentence_length": 1000},
+}
+
+
+def thresholds_for(genre: str) -> dict:
+    """The default thresholds of a genre: the web defaults with the genre's preset.
+
+    >>> thresholds_for("legal")["max_sentence_length"], thresholds_for("blog")["min_length"]
+    (None, 400)
+    """
+    return {**THRESHOLDS, **GENRE_PRESETS.get(genre, {})}
 _METRICS = {r.metric.__name__: r.metric for r in RULES}
 
 

@@ -17,10 +17,16 @@ genre           required; one of :data:`GENRES`
 weight          default 1.0; a number > 0 (relative sampling weight of the site)
 allow           regular expressions a URL must match (default: the seeds' hosts)
 deny            regular expressions that exclude a URL
-extract         ``"auto"`` (the extractor) or a table ``{keep = [...], drop = [...]}`` of CSS
-                selectors (keep: the page's text comes from these; drop: removed first)
+extract         ``"auto"`` (every visible text; code and navigation blocks kept apart),
+                ``"main"`` (Resiliparse's main-content heuristic) or a table ``{keep = [...],
+                drop = [...], code = "mark" | "drop", main = false}``: CSS selectors (keep:
+                the page's text comes from these; drop: removed first) and what becomes of
+                code blocks (marked: dropped from the prose into rejected/; or removed)
 encoding        a Python codec name that overrides the page's declared charset
-filters         table of threshold overrides; names from :data:`THRESHOLDS`; a rule is
+paragraphs      default true: each line is classified (corpus_tools.paragraphs) and the page
+                rules see the Japanese prose only; false: the whole page as extracted
+filters         table of threshold overrides (the defaults are the genre's:
+                corpus_tools.filter.GENRE_PRESETS over the web thresholds); names from :data:`THRESHOLDS`; a rule is
                 switched off with ``"off"`` or ``false`` (TOML) or null (YAML)
 ng_words        path of an NG-word list (one word per line), relative to the rules file
 politeness      table: requests_per_second (default 1.0), concurrency (2), max_pages
@@ -29,7 +35,8 @@ politeness      table: requests_per_second (default 1.0), concurrency (2), max_p
                 a longer Crawl-delay is skipped for the run)
 ==============  ==========================================================================
 
-A ``[defaults]`` table may give ``politeness``, ``filters`` and ``extract`` for every site.
+A ``[defaults]`` table may give ``politeness``, ``filters``, ``extract`` and ``paragraphs``
+for every site.
 Loading checks everything and raises :class:`SiteRulesError` naming the file, the site and
 the field.
 """
@@ -45,6 +52,7 @@ from urllib.parse import urlsplit
 
 from . import CorpusError
 from .filter import THRESHOLDS as _THRESHOLDS
+from .filter import thresholds_for
 
 GENRES = ("blog", "news", "novel", "dictionary", "qa", "docs", "legal", "encyclopedia", "forum",
           "wiki", "academic", "other")
@@ -53,7 +61,8 @@ GENRES = ("blog", "news", "novel", "dictionary", "qa", "docs", "legal", "encyclo
 THRESHOLDS = _THRESHOLDS
 POLITENESS = {"requests_per_second": 1.0, "concurrency": 2, "max_pages": 1000,
               "max_bytes": 5_000_000, "timeout": 30.0, "retries": 3, "max_crawl_delay": 60.0}
-_SITE_FIELDS = {"name", "seeds", "genre", "weight", "allow", "deny", "extract", "encoding",
+_SITE_FIELDS = {"name", "seeds", "genre", "weight", "allow", "deny", "extract", "paragraphs",
+                "encoding",
                 "filters", "ng_words", "politeness"}
 _NAME = re.compile(r"[A-Za-z0-9._\-]+")
 
@@ -64,9 +73,16 @@ class SiteRulesError(CorpusError):
 
 @dataclass(frozen=True)
 class Extract:
+    """A site's extraction profile: ``auto`` (every visible text, code and navigation blocks
+    marked for the paragraph classifier), ``main`` (Resiliparse's main-content heuristic,
+    which drops short text between inline elements), ``keep``/``drop`` CSS selectors, and
+    what becomes of code blocks: ``code = "mark"`` (kept apart, dropped from the prose into
+    ``rejected/``) or ``"drop"`` (removed at extraction)."""
     auto: bool = True
     keep: tuple[str, ...] = ()
     drop: tuple[str, ...] = ()
+    main: bool = False
+    code: str = "mark"
 
 
 @dataclass(frozen=True)
@@ -82,6 +98,7 @@ class Site:
     filters: dict = field(default_factory=lambda: dict(THRESHOLDS))
     ng_words: str | None = None         # where the NG-word list was read from
     ng_word_list: tuple = ()            # its words (they travel with the rules)
+    paragraphs: bool = True             # classify lines; page rules on the Japanese prose
     politeness: dict = field(default_factory=lambda: dict(POLITENESS))
 
     def in_scope(self, url: str) -> bool:
@@ -152,8 +169,10 @@ def load_sites(path: str | os.PathLike, reader=read_local) -> list[Site]:
         raise SiteRulesError(f"{path}: unknown top-level field(s) {sorted(unknown)}; "
                              "expected 'sites' and optionally 'defaults'")
     defaults = data.get("defaults", {})
-    if not isinstance(defaults, dict) or set(defaults) - {"politeness", "filters", "extract"}:
-        raise SiteRulesError(f"{path}: 'defaults' may hold politeness, filters and extract")
+    if not isinstance(defaults, dict) or set(defaults) - {"politeness", "filters", "extract",
+                                                          "paragraphs"}:
+        raise SiteRulesError(f"{path}: 'defaults' may hold politeness, filters, extract and "
+                             "paragraphs")
     sites = data.get("sites")
     if not isinstance(sites, list) or not sites:
         raise SiteRulesError(f"{path}: 'sites' must be a non-empty list of site tables")
@@ -286,17 +305,30 @@ def _text_codec(encoding, where) -> str:
     return info.name
 
 
+_EXTRACT_HELP = ('must be "auto", "main" or a table {keep = [...], drop = [...], code = '
+                 '"mark" or "drop", main = true or false}')
+
+
 def _extract(value, where) -> Extract:
     if value == "auto":
         return Extract()
+    if value == "main":
+        return Extract(main=True)
     if isinstance(value, dict):
-        extra = set(value) - {"keep", "drop"}
+        extra = set(value) - {"keep", "drop", "code", "main"}
         if extra:
-            raise _err(where, "extract", f"unknown key(s) {sorted(extra)}; use keep and drop")
+            raise _err(where, "extract", f"unknown key(s) {sorted(extra)}; use keep, drop, "
+                                         "code and main")
         keep = _str_list(value, "keep", where)
         drop = _str_list(value, "drop", where)
-        return Extract(auto=not keep, keep=keep, drop=drop)
-    raise _err(where, "extract", 'must be "auto" or a table {keep = [...], drop = [...]}')
+        code = value.get("code", "mark")
+        if code not in ("mark", "drop"):
+            raise _err(where, "extract.code", f'{code!r}; expected "mark" or "drop"')
+        main = value.get("main", False)
+        if not isinstance(main, bool):
+            raise _err(where, "extract.main", f"{main!r}; expected true or false")
+        return Extract(auto=not keep, keep=keep, drop=drop, main=main, code=code)
+    raise _err(where, "extract", _EXTRACT_HELP)
 
 
 def _site(raw: dict, defaults: dict, where: str, base: str, reader=read_local) -> Site:
@@ -322,10 +354,13 @@ def _site(raw: dict, defaults: dict, where: str, base: str, reader=read_local) -
         re.compile("^" + re.escape(f"{urlsplit(s).scheme}://{urlsplit(s).netloc}/")) for s in seeds)
     deny = _patterns(raw, "deny", where)
     extract = _extract(raw.get("extract", defaults.get("extract", "auto")), where)
+    paragraphs = raw.get("paragraphs", defaults.get("paragraphs", True))
+    if not isinstance(paragraphs, bool):
+        raise _err(where, "paragraphs", f"{paragraphs!r}; expected true or false")
     encoding = raw.get("encoding")
     if encoding is not None:
         encoding = _text_codec(encoding, where)
-    filters = dict(THRESHOLDS)
+    filters = thresholds_for(genre)
     filters.update(_number_table(defaults.get("filters", {}), THRESHOLDS, "filters", where,
                                  can_switch_off=True))
     filters.update(_number_table(raw.get("filters", {}), THRESHOLDS, "filters", where,
@@ -349,4 +384,4 @@ def _site(raw: dict, defaults: dict, where: str, base: str, reader=read_local) -
             raise _err(where, "ng_words", f"cannot read {ng}: {e}") from None
     return Site(name=name, seeds=seeds, genre=genre, weight=float(weight), allow=allow, deny=deny,
                 extract=extract, encoding=encoding, filters=filters, ng_words=ng,
-                ng_word_list=words, politeness=politeness)
+                ng_word_list=words, politeness=politeness, paragraphs=paragraphs)

@@ -8,8 +8,10 @@ corpus_tools.document):
                URL (the one with the most text); input problems are counted as events
   Boilerplate  lines on >= --boilerplate-share of a site's pages (counted per (site, bucket)
                table by a combiner; only the boilerplate keys are broadcast)
-  Quality      boilerplate lines stripped, text normalised, filtered with the site's
-               thresholds and NG words (a rejected page keeps its rule)
+  Quality      each line classified (boilerplate, code, navigation, short, foreign or
+               Japanese prose: corpus_tools.paragraphs), the prose normalised and filtered
+               with the site's thresholds and NG words (a rejected page keeps its rule); the
+               lines taken out go to rejected/ as rows of their own (paragraph_<class>)
   ExactDups    the same text (after whitespace folding): the smallest id stays
   NearDups     MinHash band keys -> candidate pairs -> signature Jaccard check -> connected
                components by min-label propagation (--cc-rounds shuffles)
@@ -128,6 +130,7 @@ def _build(args, setup, out: str) -> dict:
     """Run the pipeline with its output in the folder ``out``; the report's summary."""
     import apache_beam as beam
     from swelm.corpus_tools.dedup import MinHasher
+    from swelm.corpus_tools.document import dropped_rows
     from . import fs
     from . import stages as st
     from .beam_util import make_pipeline, take_json_lines, write_json_lines
@@ -151,7 +154,10 @@ def _build(args, setup, out: str) -> dict:
                     extracted_packed | "LocalBalance" >> st.LocalBalance(
                         args.workers, st.local_bins(args.workers, input_bytes)))
         filtered = to_clean | "Quality" >> st.Quality(sites, boiler)
-        kept = filtered | "Kept" >> beam.Filter(lambda d: not d.rejected)
+        # the lines the classifier took out travel to rejected/ only
+        kept = (filtered | "Kept" >> beam.Filter(lambda d: not d.rejected)
+                | "WithoutDropped" >> beam.Map(lambda d: d.replace(dropped=())))
+        dropped_lines = filtered | "DroppedLines" >> beam.FlatMap(dropped_rows)
         exact = kept | "ExactDups" >> st.ExactDups()
         near, labels, largest = kept | "NearDups" >> st.NearDups(
             MinHasher(bands=args.bands, rows=args.rows, seed=args.seed), args.jaccard,
@@ -164,7 +170,8 @@ def _build(args, setup, out: str) -> dict:
         corpus = final | "Corpus" >> beam.Filter(lambda d: not d.rejected)
         site_chars = corpus | "WriteCorpus" >> st.WriteCorpus(
             fs.join(out, "corpus"), args.shards, weights, args.budget, opts)
-        reject_stats = {"Dup": final, "Filter": filtered, "Extract": docs} | (
+        reject_stats = {"Dup": final, "Filter": filtered, "Extract": docs,
+                        "Lines": dropped_lines} | (
             "WriteRejects" >> st.WriteRejects(fs.join(out, "rejected"), args.shards, opts))
         _ = (corpus, site_chars, reject_stats, events, labels, largest) | "Stats" >> st.Stats(
             stats_rows, weights, args.budget, {s.name: s.genre for s in sites}, opts)

@@ -12,12 +12,16 @@ log = logging.getLogger(__name__)
 _EVENTS = ("no_site", "unreadable_warc", "damaged_warc", "truncated_record", "retried_reads")
 #: the events about a whole input file, listed by file in stats.json
 FILE_EVENTS = ("unreadable_warc", "damaged_warc", "retried_reads")
+#: the rule prefix of the rows of lines the paragraph classifier took out of a page
+LINES = "paragraph_"
 
 
 def summarise(table: list) -> dict:
     """``table`` rows: [site, genre, key, docs, chars, weighted chars] (key = kept or a rule)."""
     per_site = collections.defaultdict(lambda: {"in_docs": 0, "in_chars": 0, "kept_docs": 0,
-                                                "kept_chars": 0, "rejected": {}})
+                                                "kept_chars": 0, "rejected": {},
+                                                "dropped_lines": {}})
+    dropped = collections.Counter()
     genres = collections.defaultdict(float)
     events, clusters, members, largest = {}, 0, 0, 0
     kept = {"docs": 0, "chars": 0, "weighted_chars": 0.0}
@@ -36,6 +40,11 @@ def summarise(table: list) -> dict:
             largest = docs
             continue
         s = per_site[site]
+        if key.startswith(LINES):       # lines the classifier took out of pages
+            cls = key[len(LINES):]
+            s["dropped_lines"][cls] = {"pages": docs, "chars": chars}
+            dropped[cls] += chars
+            continue
         s["in_docs"] += docs
         s["in_chars"] += chars
         if key == "kept":
@@ -57,6 +66,7 @@ def summarise(table: list) -> dict:
         "near_duplicate_clusters": clusters,
         "near_duplicate_cluster_members": members,
         "largest_band_group": largest,
+        "dropped_line_chars": dict(sorted(dropped.items())),
         "genre_mix": {g: round(v / total, 6) for g, v in sorted(genres.items())},
         "events": events,
     }
@@ -87,6 +97,14 @@ def write_report(out: str, table: list, sites, settings: dict, file_events=()) -
                                                              key=lambda x: -x[1]["docs"]))
         lines.append(f"| {name} | {s['in_docs']} | {s['kept_docs']} | {s['in_chars']:,} | "
                      f"{s['kept_chars']:,} | {rej} |")
+    if stats["dropped_line_chars"]:
+        classes = list(stats["dropped_line_chars"])
+        lines += ["", "## Lines taken out of pages (characters; the lines are in rejected/ "
+                  "with rule paragraph_<class>)", "",
+                  "| site | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
+        for name, s in stats["sites"].items():
+            lines.append(f"| {name} | " + " | ".join(
+                f"{s['dropped_lines'].get(c, {}).get('chars', 0):,}" for c in classes) + " |")
     lines += ["", "## Per rule", "", "| rule | documents |", "|---|---|"]
     lines += [f"| {r} | {n} |" for r, n in stats["rules"].items()]
     lines += ["", "## Genre mix (after weighting)", "", "| genre | share |", "|---|---|"]

@@ -613,11 +613,11 @@ class Stats(beam.PTransform):
 def write_shard(item, folder: str, prefix: str = "part", factors: dict | None = None
                 ) -> tuple[str, int]:
     """Write ``(shard, packed documents)`` as ``folder/part-NNNNN.parquet`` (any filesystem,
-    published whole), sorted by id, with each document's repeat factor set when ``factors``
+    published whole), sorted by id (then rule: a page's row before its dropped lines' rows), with each document's repeat factor set when ``factors``
     (per site) is given."""
     import pyarrow.parquet as pq
     shard, blobs = item
-    docs = sorted(map(unpack, blobs), key=lambda d: d.id)
+    docs = sorted(map(unpack, blobs), key=lambda d: (d.id, d.rule or ""))
     if factors is not None:
         docs = [d.replace(weight=round(factors[d.site], 6)) for d in docs]
     path = fs.join(folder, f"{prefix}-{shard:05d}.parquet")

@@ -53,8 +53,14 @@ def demo(tmp_path_factory):
 
 def test_demo_pipeline_end_to_end(demo):
     corpus = table(demo / "build" / "corpus")
-    rejected = table(demo / "build" / "rejected")
+    rows = table(demo / "build" / "rejected")
+    # a page's row, and beside it the rows of the lines the classifier took out of it
+    rejected = [r for r in rows if not r["rule"].startswith("paragraph_")]
+    lines = [r for r in rows if r["rule"].startswith("paragraph_")]
     by_url = {r["url"].rsplit("/", 1)[1]: r for r in corpus + rejected}
+    assert len(by_url) == len(corpus) + len(rejected)
+    assert {r["url"] for r in lines} <= {r["url"] for r in corpus + rejected}
+    assert any("ホーム" in r["text"] for r in lines)
     assert by_url["shogi.html"]["rule"] is None and "将棋は二人で対局する" in by_url["shogi.html"]["text"]
     assert by_url["english.html"]["rule"] == "min_japanese_ratio"
     dup = {by_url["tea.html"]["rule"], by_url["tea-copy.html"]["rule"]}
