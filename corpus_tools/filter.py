@@ -332,7 +332,7 @@ _NGRAM_RULES = tuple(r.name for r in RULES if "gram_ratio" in r.name)
 #:   500 characters), kanji-heavy, and repeat their formulas (前項の規定により…).
 #: - novel: dialogue runs make many short sentences, and a long narrative sentence is not junk.
 GENRE_PRESETS = {
-    "docs": {**dict.fromkeys(_NGRAM_RULES), "min_japanese_ratio": 0.3, "min_length": 50,
+    "docs": {**dict.fromkeys(_NGRAM_RULES), "min_japanese_ratio": 0.2, "min_length": 50,
              "min_hiragana_ratio": 0.05, "min_mean_sentence_length": 5,
              "max_mean_sentence_length": 200, "max_sentence_length": 1000,
              "max_duplicate_line_ratio": 0.5, "max_duplicate_paragraph_ratio": 0.5,

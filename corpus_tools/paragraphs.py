@@ -65,7 +65,7 @@ def classify(line: str, boilerplate: bool = False) -> str:
         return "boilerplate"
     dense = _WS.sub("", line)
     bars = len(_NAV_SEP.findall(line))
-    if bars >= 2 and not _SENTENCE_END.search(line) and len(dense) <= 25 * (bars + 1):
+    if bars >= 2 and not _SENTENCE_END.search(line) and len(dense) <= 40 * (bars + 1):
         return "navigation"               # [ << 前へ ] [トップ][目次] [ 次へ >> ], A | B | C
     ja = len(_JA.findall(dense))
     latin = len(_LATIN.findall(dense))

@@ -1,6 +1,7 @@
 """Site rules: the minimal form, every field, and errors naming the site and the field."""
 import pytest
 
+from swelm.corpus_tools.filter import GENRE_PRESETS, thresholds_for
 from swelm.corpus_tools.sites import POLITENESS, THRESHOLDS, SiteRulesError, load_sites
 
 MINIMAL = '''
@@ -45,7 +46,10 @@ def write(tmp_path, text, name="sites.toml"):
 def test_minimal_form(tmp_path):
     (site,) = load_sites(write(tmp_path, MINIMAL))
     assert site.name == "example" and site.genre == "docs" and site.weight == 1.0
-    assert site.filters == THRESHOLDS and site.politeness == POLITENESS
+    # a docs site gets the docs preset over the web thresholds
+    assert site.filters == thresholds_for("docs") and site.politeness == POLITENESS
+    assert site.filters["min_length"] == 50 and site.filters["max_dup_5gram_ratio"] is None
+    assert set(site.filters) == set(THRESHOLDS)
     assert site.extract.auto
     assert site.in_scope("http://127.0.0.1:8000/a/b.html")
     assert not site.in_scope("http://127.0.0.1:9000/") and not site.in_scope("https://other.jp/")
@@ -135,3 +139,16 @@ def test_yaml(tmp_path):
               name="sites.yaml")
     (site,) = load_sites(p)
     assert site.genre == "qa"
+
+
+def test_genre_presets(tmp_path):
+    """Open-web genres keep the web (Swallow) thresholds; docs, legal and novel have their
+    presets, and a site's own filters still win."""
+    for genre in ("blog", "news", "qa", "forum", "wiki", "encyclopedia", "other"):
+        assert thresholds_for(genre) == THRESHOLDS
+    assert set(GENRE_PRESETS) == {"docs", "legal", "novel"}
+    for preset in GENRE_PRESETS.values():
+        assert set(preset) <= set(THRESHOLDS)
+    (site,) = load_sites(write(tmp_path, '[[sites]]\nname = "laws"\nseeds = ["http://x.test/"]\n'
+                                         'genre = "legal"\nfilters = { min_length = 300 }\n'))
+    assert site.filters["max_sentence_length"] is None and site.filters["min_length"] == 300
