@@ -22,6 +22,11 @@ letters (about a Japanese word's length).  Per site:
   its whole Japanese blocks cover);
 - pages in and kept, and the duplicate counts of the build.
 
+First, the extraction alone: the *paragraph integrity* (the share of the Japanese paragraphs'
+characters intact in the extractor's output, before any cleaning) of Resiliparse's main-content
+mode and of the plain visible text with marked code/navigation blocks (the default), and pages/s
+(decoding and normalising included).
+
 Targets (issue: corpus quality on real sites): recall ≥ 0.85 and precision ≥ 0.93 on every
 site, no site with 0 documents.  Run ``python -m bench.corpus_quality [--every N]``.
 """
@@ -226,6 +231,25 @@ def main(argv=None) -> None:
                          japanese_paragraphs(decode_html(body)[0])]
                    for url, body in site_pages_.items()}
             for site, site_pages_ in pages.items()}
+    # paragraph integrity of the extraction alone: the share of each site's Japanese
+    # paragraphs intact in the extractor's output (before any cleaning), and its speed
+    from swelm.corpus_tools.extract import CODE_MARK, NAV_MARK, extract
+    from swelm.corpus_tools.sites import Extract
+    for name, profile in (("resiliparse_main", Extract(main=True)),
+                          ("resiliparse_plain_marked", Extract())):
+        for site in SITES:
+            total = found = 0
+            t0 = time.perf_counter()
+            for url, body in pages[site].items():
+                html = decode_html(body)[0]
+                text = extract(html, profile).text
+                dense = _WS.sub("", norm(text.replace(CODE_MARK, "").replace(NAV_MARK, "")))
+                for p in refs[site][url]:
+                    total += len(p)
+                    found += len(p) if p in dense else 0
+            emit(bench="extract_integrity", extractor=name, site=site,
+                 integrity=round(found / max(1, total), 3),
+                 pages_per_s=round(len(pages[site]) / (time.perf_counter() - t0), 1))
     for mode in ("previous", "current"):
         sites = os.path.join(tmp, f"sites-{mode}.toml")
         rules(sites, mode == "previous")

@@ -79,3 +79,34 @@ def test_aozora_duplicate_editions_found_by_minhash():
     accepted = {p for p in candidates if estimate_jaccard(sigs[p[0]], sigs[p[1]]) >= 0.8}
     # every accepted pair is the same work (same file number) in two editions
     assert all(a.split("/")[2].split("_")[0] == b.split("/")[2].split("_")[0] for a, b in accepted)
+
+
+@pytest.mark.parametrize("site", ["lilypond-ja", "libreoffice-help-ja", "scilab-help-ja",
+                                  "egov-laws-sjis", "debian-docs-ja"])
+def test_minimal_rules_keep_most_pages_with_japanese_prose(site, tmp_path):
+    """The minimal sites.toml (name, seeds, genre) on a real site: at least half of the pages
+    that hold Japanese prose are kept (the page rules used to reject nearly all of them)."""
+    import re
+    from swelm.corpus_tools.document import clean_page, extract_page
+    from swelm.corpus_tools.normalize import Normalizer
+    from swelm.corpus_tools.sites import load_sites
+    genre = "legal" if site.startswith("egov") else "docs"
+    path = tmp_path / "sites.toml"
+    path.write_text(f'[[sites]]\nname = "{site}"\nseeds = ["http://{site}.test/"]\n'
+                    f'genre = "{genre}"\nweight = 1.0\n', encoding="utf-8")
+    (rules,) = load_sites(str(path))
+    docs = [extract_page(f"http://{site}.test/{name}", rules, decode_html(body)[0])
+            for name, body in site_html(site, every=15)]
+    counts = collections.Counter()
+    for d in docs:
+        counts.update(line_keys(d.text).keys())
+    boiler = boilerplate_keys(counts, len(docs))
+    sentence = re.compile("[\u3041-\u309f]{2}[^\n]*[。．]")   # a Japanese sentence with kana
+    norm = Normalizer()
+    with_prose = kept = 0
+    for d in docs:
+        if not sentence.search(d.text):
+            continue
+        with_prose += 1
+        kept += not clean_page(d, rules, boiler, norm).rejected
+    assert with_prose >= 2 and kept >= 0.5 * with_prose, (kept, with_prose)
