@@ -134,8 +134,9 @@ def clean_page(doc: Document, site, boilerplate: set, normalizer, ng_words=None)
     """The page's lines classified (corpus_tools.paragraphs: boilerplate, code, navigation,
     short and foreign lines taken out, into ``dropped``), the Japanese prose normalised and
     filtered with the site's thresholds: the document with ``text``, ``chars``, ``metrics``
-    (JSON, with ``boilerplate_chars`` and the characters of each line class) and ``rule`` when
-    a threshold rejects it.  A site with ``paragraphs = false`` has only its boilerplate lines
+    (JSON, with ``boilerplate_chars``, the characters of each line class and, when rejected,
+    ``failed_rules``: every rule it fails) and ``rule`` (the first) when a threshold rejects
+    it.  A site with ``paragraphs = false`` has only its boilerplate lines
     taken out."""
     from .dedup import strip_lines
     from .extract import CODE_MARK, NAV_MARK
@@ -150,6 +151,9 @@ def clean_page(doc: Document, site, boilerplate: set, normalizer, ng_words=None)
     text = normalizer(text)
     r = filter_document(text, site.filters, ng_words=ng_words, link_ratio=doc.link_ratio)
     m = dict(r.metrics, boilerplate_chars=removed)
+    if not r.keep:              # every rule the page fails, not only the first
+        from .filter import failed_rules
+        m["failed_rules"] = failed_rules(r.metrics, site.filters)
     if classes is not None:
         m["line_chars"] = classes
     return doc.replace(text=text, chars=m["length"], metrics=json.dumps(m, sort_keys=True),
@@ -163,3 +167,15 @@ def dropped_rows(doc: Document) -> list[Document]:
     return [doc.replace(text=lines, chars=len("".join(lines.split())), metrics=None,
                         rule=f"paragraph_{cls}", cluster=None, weight=None, dropped=())
             for cls, lines in doc.dropped]
+
+
+def single_failure(doc: Document):
+    """``(rule, metric value)`` of a page that a filter rule rejected and that fails only
+    that rule (relaxing it alone would keep the page), else None."""
+    if not doc.rejected or not doc.metrics:
+        return None
+    m = json.loads(doc.metrics)
+    failed = m.get("failed_rules") or []
+    if len(failed) != 1 or failed[0] != doc.rule:
+        return None
+    return doc.rule, m[doc.rule.partition("_")[2]]

@@ -373,6 +373,20 @@ def _metric_of(threshold: str) -> tuple[str, str]:
     return kind, name
 
 
+def failed_rules(m: dict, thresholds: dict | None = None) -> list[str]:
+    """Every rule (threshold name, in :data:`THRESHOLDS` order) that the metrics ``m`` fail."""
+    thresholds = THRESHOLDS if thresholds is None else thresholds
+    out = []
+    for name, limit in thresholds.items():
+        if limit is None:
+            continue
+        kind, metric = _metric_of(name)
+        value = m[metric]
+        if (kind == "min" and value < limit) or (kind == "max" and value > limit):
+            out.append(name)
+    return out
+
+
 def decide(m: dict, thresholds: dict | None = None) -> str | None:
     """The first rule (threshold name, in :data:`THRESHOLDS` order) that ``m`` fails, or None.
     ``min_x`` rejects when ``m[x] < min_x``; ``max_x`` when ``m[x] > max_x``."""

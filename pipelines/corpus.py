@@ -32,6 +32,7 @@ corpus_tools.document.COLUMNS), stats.json, stats.md and plots/*.png.
 from __future__ import annotations
 
 import dataclasses
+import sys
 
 from swelm.checks import integer_arg, number_arg
 from swelm.corpus_tools.dedup import DEFAULT_BANDS, DEFAULT_ROWS
@@ -75,6 +76,7 @@ def read_warc_list(path: str, prefix: str) -> list[str]:
 def run(args) -> int:
     """Build the corpus of ``args`` (the flags, or a CorpusOptions)."""
     from swelm.corpus_tools.sites import WEB_SITE, load_sites, web_site
+    from .report import report_warnings
     from swelm.corpus_tools.warc import plan as warc_plan
     from swelm.corpus_tools.weight import effective_weight
     from . import fs
@@ -120,6 +122,8 @@ def run(args) -> int:
     with fs.output_folder(out, BUILD, local_inputs, checked=True) as folder:
         stats = _build(args, (sites, pieces, buckets, weights, opts, runner,
                               sum(sizes.values())), folder)
+    for line in report_warnings(stats):
+        print(f"warning: {line}", file=sys.stderr)
     print(f"corpus: {stats['kept']['docs']} documents ({stats['kept']['chars']} characters) in "
           f"{fs.join(out, 'corpus')}; rejected: {stats['rejected_docs']} in "
           f"{fs.join(out, 'rejected')}; report: {fs.join(out, 'stats.md')}")
@@ -130,7 +134,7 @@ def _build(args, setup, out: str) -> dict:
     """Run the pipeline with its output in the folder ``out``; the report's summary."""
     import apache_beam as beam
     from swelm.corpus_tools.dedup import MinHasher
-    from swelm.corpus_tools.document import dropped_rows
+    from swelm.corpus_tools.document import dropped_rows, single_failure
     from . import fs
     from . import stages as st
     from .beam_util import make_pipeline, take_json_lines, write_json_lines
@@ -173,6 +177,19 @@ def _build(args, setup, out: str) -> dict:
         reject_stats = {"Dup": final, "Filter": filtered, "Extract": docs,
                         "Lines": dropped_lines} | (
             "WriteRejects" >> st.WriteRejects(fs.join(out, "rejected"), args.shards, opts))
+        # the pages that fail one rule only: their count, and the threshold that would keep
+        # them all (the largest value of a max_ rule's metric, the smallest of a min_ rule's)
+        only = (filtered | "OnlyOneRule" >> beam.Map(lambda d: (d, single_failure(d)))
+                | "FailOne" >> beam.Filter(lambda t: t[1] is not None))
+        only_rows = (
+            only | "OnlyCount" >> beam.Map(lambda t: ((t[0].site, t[0].genre, f"only:{t[1][0]}"),
+                                                      (1, t[0].chars or 0, 0.0))),
+            only | "OnlyBound" >> beam.Map(lambda t: (
+                (t[0].site, t[0].genre, f"bound:{t[1][0]}"),
+                float(t[1][1]) if t[1][0].startswith("max_") else -float(t[1][1])))
+            | "Bound" >> beam.CombinePerKey(max)
+            | "BoundRow" >> beam.Map(lambda kv: (kv[0], (0, 0, kv[1]))))
+        reject_stats = (reject_stats, *only_rows) | "WithOnlyRule" >> beam.Flatten()
         _ = (corpus, site_chars, reject_stats, events, labels, largest) | "Stats" >> st.Stats(
             stats_rows, weights, args.budget, {s.name: s.genre for s in sites}, opts)
         write_json_lines(events | "FileEvents" >> beam.Filter(lambda e: e[0] in FILE_EVENTS),

@@ -59,6 +59,17 @@ def run(args) -> int:
         shards=args.shards, seed=args.seed, **runner))
     if rc:
         return rc
+    import json
+    import sys
+    from .report import suggestions
+    stats = json.loads(fs.read_bytes(fs.join(build, "stats.json")))
+    if not stats["kept"]["docs"]:
+        print(f"swelm pipeline: the corpus build kept no documents, so there is nothing to "
+              f"encode (report: {fs.join(build, 'stats.md')})", file=sys.stderr)
+        for name, s in stats["sites"].items():
+            print(f"  {name}: {s['in_docs']} pages; " + "; ".join(suggestions(name, s)),
+                  file=sys.stderr)
+        return 1
     return encode.run(argparse.Namespace(
         corpus=[fs.join(build, "corpus", "*.parquet")], out=fs.join(out, "shards"),
         vocabulary=args.vocabulary, emoji=None, seq_len=args.seq_len, mode=args.mode,

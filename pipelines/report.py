@@ -20,7 +20,7 @@ def summarise(table: list) -> dict:
     """``table`` rows: [site, genre, key, docs, chars, weighted chars] (key = kept or a rule)."""
     per_site = collections.defaultdict(lambda: {"in_docs": 0, "in_chars": 0, "kept_docs": 0,
                                                 "kept_chars": 0, "rejected": {},
-                                                "dropped_lines": {}})
+                                                "dropped_lines": {}, "only_rule": {}})
     dropped = collections.Counter()
     genres = collections.defaultdict(float)
     events, clusters, members, largest = {}, 0, 0, 0
@@ -40,6 +40,15 @@ def summarise(table: list) -> dict:
             largest = docs
             continue
         s = per_site[site]
+        if key.startswith(("only:", "bound:")):     # pages failing one rule only
+            kind, rule = key.split(":", 1)
+            entry = s["only_rule"].setdefault(rule, {"docs": 0})
+            if kind == "only":
+                entry["docs"] = docs
+            else:   # the threshold that keeps them all (stored negated for min_ rules)
+                bound = round(weighted if rule.startswith("max_") else -weighted, 4)
+                entry["keep_all_at"] = int(bound) if float(bound).is_integer() else bound
+            continue
         if key.startswith(LINES):       # lines the classifier took out of pages
             cls = key[len(LINES):]
             s["dropped_lines"][cls] = {"pages": docs, "chars": chars}
@@ -70,6 +79,32 @@ def summarise(table: list) -> dict:
         "genre_mix": {g: round(v / total, 6) for g, v in sorted(genres.items())},
         "events": events,
     }
+
+
+def suggestions(name: str, s: dict, top: int = 3) -> list[str]:
+    """For a site that keeps less than half its pages: its top rejecting rules, each with the
+    pages failing it alone and the threshold that would keep those."""
+    if s["in_docs"] == 0 or s["kept_docs"] >= 0.5 * s["in_docs"]:
+        return []
+    out = []
+    for rule, v in sorted(s["rejected"].items(), key=lambda kv: -kv[1]["docs"])[:top]:
+        only = s["only_rule"].get(rule, {})
+        text = f"{rule} rejects {v['docs']}"
+        if only.get("docs"):
+            text += (f" ({only['docs']} fail only this rule: `filters = {{ {rule} = "
+                     f"{only['keep_all_at']} }}` would keep them, or \"off\")")
+        out.append(text)
+    return out
+
+
+def report_warnings(stats: dict) -> list[str]:
+    """One line per site that keeps less than 10% of its pages, naming its top rules."""
+    out = []
+    for name, s in stats["sites"].items():
+        if s["in_docs"] and s["kept_docs"] < 0.1 * s["in_docs"]:
+            out.append(f"site {name} keeps {s['kept_docs']} of {s['in_docs']} pages; "
+                       + "; ".join(suggestions(name, s)))
+    return out
 
 
 def write_report(out: str, table: list, sites, settings: dict, file_events=()) -> dict:
@@ -105,8 +140,19 @@ def write_report(out: str, table: list, sites, settings: dict, file_events=()) -
         for name, s in stats["sites"].items():
             lines.append(f"| {name} | " + " | ".join(
                 f"{s['dropped_lines'].get(c, {}).get('chars', 0):,}" for c in classes) + " |")
-    lines += ["", "## Per rule", "", "| rule | documents |", "|---|---|"]
-    lines += [f"| {r} | {n} |" for r, n in stats["rules"].items()]
+    only = collections.Counter()
+    for s in stats["sites"].values():
+        for rule, v in s["only_rule"].items():
+            only[rule] += v["docs"]
+    lines += ["", "## Per rule", "", "| rule | documents | fail only this rule |",
+              "|---|---|---|"]
+    lines += [f"| {r} | {n} | {only.get(r, '')} |" for r, n in stats["rules"].items()]
+    advice = [(name, suggestions(name, s)) for name, s in stats["sites"].items()]
+    if any(a for _, a in advice):
+        lines += ["", "## Sites that keep less than half their pages", ""]
+        for name, a in advice:
+            if a:
+                lines += [f"- **{name}**: " + "; ".join(a)]
     lines += ["", "## Genre mix (after weighting)", "", "| genre | share |", "|---|---|"]
     lines += [f"| {g} | {v:.1%} |" for g, v in stats["genre_mix"].items()]
     if stats["events"]:

@@ -173,3 +173,32 @@ def test_unreachable_files_are_reported_by_file(tmp_path):
     assert sorted(failed) == [server.base + "crawl-data/a.warc.gz",
                               server.base + "crawl-data/b.warc.gz"]
     assert all("HTTP 404" in d[0] for d in failed.values())
+
+
+def test_a_site_that_keeps_almost_nothing_is_explained(tmp_path, capsys):
+    """Every rule a page fails is recorded; a site that keeps < 10% of its pages gets a warning
+    naming its top rules, and stats.md the pages that fail one rule only with the threshold
+    that would keep them."""
+    short = "短い文です。" * 3
+    _warc(tmp_path / "a.warc.gz", [(f"http://listed.jp/{i}", PROSE[: 200 + 10 * i])
+                                   for i in range(6)] + [("http://listed.jp/s", short)])
+    rules = tmp_path / "sites.toml"
+    rules.write_text('[[sites]]\nname = "listed"\nseeds = ["http://listed.jp/"]\n'
+                     'genre = "novel"\nfilters = { min_length = 5000 }\n', encoding="utf-8")
+    capsys.readouterr()
+    assert main(["build-corpus", "--warc", str(tmp_path / "*.warc.gz"), "--sites", str(rules),
+                 "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "warning: site listed keeps 0 of 7 pages; min_length rejects 7 (6 fail only" in err
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    # the six prose pages fail min_length alone; the smallest holds 200 characters
+    assert stats["sites"]["listed"]["only_rule"]["min_length"] == {"docs": 6,
+                                                                   "keep_all_at": 200}
+    report = (tmp_path / "out" / "stats.md").read_text()
+    assert "`filters = { min_length = 200 }` would keep them" in report
+    rows = pq.read_table(str(tmp_path / "out" / "rejected")).to_pylist()
+    pages = {r["url"]: json.loads(r["metrics"]) for r in rows
+             if not r["rule"].startswith("paragraph_")}
+    assert pages["http://listed.jp/0"]["failed_rules"] == ["min_length"]
+    assert pages["http://listed.jp/s"]["failed_rules"][0] == "min_length"
+    assert len(pages["http://listed.jp/s"]["failed_rules"]) > 1

@@ -311,3 +311,25 @@ def test_encode_restart_after_sigkill(demo, tmp_path):
     assert main([*args, "--out", str(out)]) == 0
     assert digest(str(out)) == digest(str(ref))
     assert not glob.glob(str(tmp_path / "*.tmp*"))
+
+
+def test_pipeline_that_keeps_nothing_explains_why(tmp_path, capsys):
+    """A corpus build that keeps no documents ends swelm pipeline with exit 1 and the reasons
+    per site, instead of a failure of the encode step."""
+    from swelm.pipelines.demo_site import render, serve
+    render(str(tmp_path / "site"))
+    server, base = serve(str(tmp_path / "site"))
+    rules = tmp_path / "sites.toml"
+    rules.write_text(f'[[sites]]\nname = "demo"\nseeds = ["{base}"]\ngenre = "blog"\n'
+                     'politeness = { requests_per_second = 50, max_pages = 100 }\n'
+                     'filters = { min_length = 100000 }\n', encoding="utf-8")
+    try:
+        capsys.readouterr()
+        assert main(["pipeline", "--sites", str(rules), "--out", str(tmp_path / "out")]) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = capsys.readouterr().err
+    assert "the corpus build kept no documents, so there is nothing to encode" in err
+    assert "demo:" in err and "min_length rejects" in err and "Traceback" not in err
+    assert not (tmp_path / "out" / "shards").exists()
