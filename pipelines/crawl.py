@@ -129,9 +129,30 @@ def _resume(out: str, site: Site) -> tuple[set[str], list[str], int]:
     return done, links, seq
 
 
-def crawl_site(site: Site, out: str, segment_pages: int = 200, fetcher: Fetcher | None = None
-               ) -> dict:
-    """Crawl one site breadth-first into WARC segments; return its counts."""
+def _progress(site: Site, fetched: int, max_pages: int, stream):
+    """The site's progress bar (tqdm) on ``stream``: pages fetched of ``max_pages``, pages/s,
+    and as postfix the frontier's size and the time left at the site's politeness limit; off
+    (``None`` stream) unless stderr is a terminal or ``SWELM_PROGRESS=1``."""
+    import os
+    import sys
+    from tqdm import tqdm
+    if stream is None:
+        if not (os.environ.get("SWELM_PROGRESS") == "1" or sys.stderr.isatty()):
+            return None
+        stream = sys.stderr
+    return tqdm(total=max_pages, initial=fetched, desc=site.name, unit="page", file=stream,
+                dynamic_ncols=True, mininterval=0.5)
+
+
+def _eta(pages: int, site: Site) -> str:
+    seconds = int(pages / float(site.politeness["requests_per_second"]))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def crawl_site(site: Site, out: str, segment_pages: int = 200, fetcher: Fetcher | None = None,
+               progress=None) -> dict:
+    """Crawl one site breadth-first into WARC segments; return its counts.  ``progress``: a
+    stream for the progress bar (default: stderr when it is a terminal)."""
     from swelm.corpus_tools.charset import decode_html
     for sub in ("warc", "log"):
         fs.makedirs(fs.join(out, sub))
@@ -148,6 +169,7 @@ def crawl_site(site: Site, out: str, segment_pages: int = 200, fetcher: Fetcher 
     counts = collections.Counter()
     segment = None
     workers = max(1, int(site.politeness["concurrency"]))
+    bar = _progress(site, fetched, max_pages, progress)
     with ThreadPoolExecutor(workers) as pool:
         while queue and fetched < max_pages:
             batch = [queue.popleft() for _ in range(min(workers, len(queue), max_pages - fetched))]
@@ -172,10 +194,36 @@ def crawl_site(site: Site, out: str, segment_pages: int = 200, fetcher: Fetcher 
                 if segment.count >= segment_pages:
                     segment.close()
                     segment = None
+                if bar is not None:
+                    left = min(len(queue), max_pages - fetched)
+                    bar.set_postfix_str(f"frontier {len(queue)}, {_eta(left, site)} left at "
+                                        f"{site.politeness['requests_per_second']:g}/s",
+                                        refresh=False)
+                    bar.update(1)
     if segment is not None:
         segment.close()
+    if bar is not None:
+        bar.close()
     return {"site": site.name, "fetched_total": fetched, "this_run": dict(counts),
-            "frontier_left": len(queue)}
+            "frontier_left": len(queue), "already_captured": len(done),
+            "max_pages": max_pages}
+
+
+def summary_line(r: dict) -> str:
+    """One line per site for the console: what this run did, or that there was nothing new."""
+    new = sum(r["this_run"].values())
+    if not new:
+        why = ("max_pages reached" if r["fetched_total"] >= r.get("max_pages", 1 << 62)
+               else "no new links")
+        return (f"{r['site']}: nothing new to fetch: {r.get('already_captured', 0)} URLs "
+                f"already captured ({why})")
+    outcomes = ", ".join(f"{k} {v}" for k, v in sorted(r["this_run"].items(),
+                                                        key=lambda kv: -kv[1]))
+    left = (f"{r['frontier_left']} URLs left in the frontier"
+            + (" (max_pages reached)" if r["frontier_left"]
+               and r["fetched_total"] >= r.get("max_pages", 1 << 62) else ""))
+    return (f"{r['site']}: fetched {new} this run ({outcomes}), {r['fetched_total']} in "
+            f"total; {left}")
 
 
 class CrawlSite:
@@ -214,8 +262,7 @@ def run(args) -> int:
     rows = sorted(take_json_lines(summary_path), key=lambda r: r["site"])
     fs.write_json(fs.join(out, "crawl-summary.json"), rows)
     for r in rows:
-        print(f"{r['site']}: {r['fetched_total']} URLs fetched in total; this run "
-              f"{r['this_run']}; {r['frontier_left']} left in the frontier")
+        print(summary_line(r))
     print(f"WARC files in {fs.join(out, 'warc')}, crawl log in {fs.join(out, 'log')}")
     return 0
 

@@ -148,8 +148,9 @@ def test_common_crawl_path_list_over_http_with_retries(tmp_path):
         for name in a:
             assert ((tmp_path / "http" / part / name).read_bytes()
                     == (tmp_path / "local" / part / name).read_bytes())
-    read = sum(pq.read_table(str(tmp_path / "http" / part)).num_rows
-               for part in ("corpus", "rejected"))
+    read = sum(1 for part in ("corpus", "rejected")
+               for r in pq.read_table(str(tmp_path / "http" / part)).to_pylist()
+               if not (r["rule"] or "").startswith("paragraph_"))
     assert read == 12                            # every page of every listed file
     stats = json.loads((tmp_path / "http" / "stats.json").read_text())
     retried = stats["input_files"]["retried_reads"]

@@ -224,7 +224,8 @@ politeness = {{ requests_per_second = 100, concurrency = 4, max_pages = 30, max_
     assert main(["build-corpus", "--warc", str(out / "warc" / "*.warc.gz"), "--sites",
                  str(rules), "--out", str(tmp_path / "build")]) == 0
     texts = {r["url"].replace(base, "/"): r["text"] for r in
-             table(tmp_path / "build" / "corpus") + table(tmp_path / "build" / "rejected")}
+             table(tmp_path / "build" / "corpus") + table(tmp_path / "build" / "rejected")
+             if not (r["rule"] or "").startswith("paragraph_")}
     assert texts["/sjis"] == "本文は日本語です。"
     stats = json.loads((tmp_path / "build" / "stats.json").read_text())
     assert stats["events"]["truncated_record"] == 1            # /huge, cut at max_bytes
@@ -280,13 +281,24 @@ def test_shared_sites_end_to_end(shared_sites):
         assert found >= 0.8 * on_disk, (site, found, on_disk)
     assert any(r["outcome"] == "http_error" and r["status"] == 404 for r in log)   # broken links
     corpus = table(out / "build" / "corpus")
-    rejected = table(out / "build" / "rejected")
+    rows = table(out / "build" / "rejected")
+    rejected = [r for r in rows if not r["rule"].startswith("paragraph_")]
+    lines = [r for r in rows if r["rule"].startswith("paragraph_")]
     laws = [r for r in corpus if r["site"] == "egov"]
     assert len(laws) > 300 and all("\ufffd" not in r["text"] for r in laws)
     assert any("第一条" in r["text"] for r in laws)
-    scilab = [r for r in corpus + rejected if r["site"] == "scilab"]
-    rejected_lang = sum(1 for r in scilab if r["rule"] == "min_japanese_ratio")
-    assert rejected_lang > 0.7 * len(scilab)
+    # scilab is mostly English and code with Japanese headings: with its minimal rules, the
+    # English and code lines are taken out (into rejected/) and only the Japanese is kept
+    stats = json.loads((out / "build" / "stats.json").read_text())
+    sci = stats["sites"]["scilab"]
+    taken = sum(v["chars"] for c, v in sci["dropped_lines"].items() if c in ("foreign", "code"))
+    assert taken > 2 * sci["kept_chars"], (taken, sci["kept_chars"])
+    assert any(r["site"] == "scilab" and r["rule"] == "paragraph_foreign" for r in lines)
+    from swelm.corpus_tools.paragraphs import classify
+    for r in corpus:
+        if r["site"] == "scilab":
+            assert all(classify(line) != "foreign" for line in r["text"].split("\n")
+                       if line.strip()), r["url"]
     big = [r for r in rejected if r["site"] == "lilypond" and r["url"].endswith("big-page.ja.html")]
     # every big page is rejected: as a near-duplicate of the split pages, or (snippets and web,
     # mostly English code) by the language rule that runs first
@@ -295,7 +307,7 @@ def test_shared_sites_end_to_end(shared_sites):
     assert sum(r["rule"] == "near_duplicate_containment" for r in big) >= 3
     nav = "<< ドキュメント インデックスに戻る"
     assert not any(nav in r["text"] for r in corpus + rejected if r["site"] == "lilypond" and r["text"])
-    stats = json.loads((out / "build" / "stats.json").read_text())
+    assert any(nav in r["text"] for r in lines if r["site"] == "lilypond")
     for name, s in stats["sites"].items():
         assert s["in_docs"] == s["kept_docs"] + sum(v["docs"] for v in s["rejected"].values())
     assert stats["kept"]["docs"] == len(corpus) and stats["rejected_docs"] == len(rejected)
@@ -333,3 +345,32 @@ def test_pipeline_that_keeps_nothing_explains_why(tmp_path, capsys):
     assert "the corpus build kept no documents, so there is nothing to encode" in err
     assert "demo:" in err and "min_length rejects" in err and "Traceback" not in err
     assert not (tmp_path / "out" / "shards").exists()
+
+
+def test_crawl_progress_and_rerun_summary(tmp_path):
+    """A site's progress bar (pages, frontier, time left at the politeness limit) and the
+    console summary of a run and of a rerun that has nothing new to fetch."""
+    import io
+    from swelm.corpus_tools.sites import load_sites
+    from swelm.pipelines.crawl import crawl_site, summary_line
+    from swelm.pipelines.demo_site import render, serve
+    render(str(tmp_path / "site"))
+    server, base = serve(str(tmp_path / "site"))
+    rules = tmp_path / "sites.toml"
+    rules.write_text(f'[[sites]]\nname = "demo"\nseeds = ["{base}"]\ngenre = "blog"\n'
+                     'politeness = { requests_per_second = 50, max_pages = 100 }\n',
+                     encoding="utf-8")
+    (site,) = load_sites(str(rules))
+    try:
+        bar = io.StringIO()
+        first = crawl_site(site, str(tmp_path / "crawl"), progress=bar)
+        again = crawl_site(site, str(tmp_path / "crawl"), progress=io.StringIO())
+    finally:
+        server.shutdown()
+        server.server_close()
+    n = first["fetched_total"]
+    assert n > 5 and f"{n}/100" in bar.getvalue() and "frontier 0" in bar.getvalue()
+    assert "left at 50/s" in bar.getvalue() and "page/s" in bar.getvalue()
+    assert summary_line(first).startswith(f"demo: fetched {n} this run (ok ")
+    assert summary_line(again) == (f"demo: nothing new to fetch: {n} URLs already captured "
+                                   "(no new links)")
