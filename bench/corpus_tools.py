@@ -2,8 +2,9 @@
 
 Per page of the shared sites (decoded HTML in memory, one core):
 
-* swelm: ``extract`` (Resiliparse) → ``normalize`` → ``filter_document`` (Swallow metrics and
-  rules) → ``MinHasher.signature`` + ``band_keys`` (128 hashes, character 5-grams);
+* swelm: ``extract`` (Resiliparse, every visible text, code and navigation marked) →
+  ``split_paragraphs`` (the line classes) → ``normalize`` → ``filter_document`` (the metrics,
+  the docs preset) → ``MinHasher.signature`` + ``band_keys`` (128 hashes, character 5-grams);
 * datatrove: its ``Trafilatura`` extractor → ``GopherQualityFilter`` + ``GopherRepetitionFilter``
   + ``FineWebQualityFilter`` → ``MinhashDedupSignature`` shingles + signature (its default 14×8).
 
@@ -21,8 +22,9 @@ from bench._common import SITES, emit, site_pages
 from swelm.corpus_tools.charset import decode_html
 from swelm.corpus_tools.dedup import MinHasher
 from swelm.corpus_tools.extract import extract
-from swelm.corpus_tools.filter import filter_document
+from swelm.corpus_tools.filter import filter_document, thresholds_for
 from swelm.corpus_tools.normalize import Normalizer
+from swelm.corpus_tools.paragraphs import split_paragraphs
 
 
 def swelm_steps():
@@ -30,8 +32,9 @@ def swelm_steps():
 
     def run(html: str) -> bool:
         e = extract(html)
-        text = norm(e.text)
-        r = filter_document(text, link_ratio=e.link_ratio)
+        prose = split_paragraphs(e.text)[0]             # the line classes, then the page rules
+        text = norm(prose)
+        r = filter_document(text, thresholds_for("docs"), link_ratio=e.link_ratio)
         mh.band_keys(mh.signature(text))
         return r.keep
     return run

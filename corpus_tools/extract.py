@@ -136,40 +136,74 @@ _TEXT_OPTIONS = dict(preserve_formatting=True, list_bullets=False, alt_texts=Fal
                      form_fields=False, noscript=False)
 
 
-def _mark_blocks(tree, body, code: str, limit: int = 2000) -> None:
+_CODE_TAGS = frozenset(t.strip() for t in _CODE.split(","))
+_NAV_TAGS = frozenset(("nav", "footer"))
+
+
+def _all_blocks(body) -> list:
+    """Every code or navigation element of ``body`` not inside another one and not yet seen, in
+    document order (one walk over the elements)."""
+    out, stack = [], [body]
+    while stack:
+        node = stack.pop()
+        if node is not body and not node.hasattr(_SEEN) and (
+                node.tag in _CODE_TAGS or node.tag in _NAV_TAGS
+                or node.getattr("role") == "navigation"):
+            out.append(node)
+            continue
+        kids, child = [], node.first_element_child
+        while child is not None:
+            kids.append(child)
+            child = child.next_element_sibling
+        stack.extend(reversed(kids))
+    return out
+
+
+_SEEN = "data-swelm-seen"
+
+
+def _mark_blocks(tree, body, code: str, queries: int = 100) -> None:
     """Replace each code block (``code="mark"``: its lines marked with CODE_MARK; ``"drop"``:
     removed) and each navigation block (lines marked with NAV_MARK) by a ``<pre>`` of its
     marked lines, so that the plain-text extraction keeps them apart as lines of their own.
 
     Blocks are found one at a time by a selector that skips those already seen (Resiliparse's
-    collections index in linear time, so iterating one is quadratic); after ``limit`` blocks
-    the rest of a page is left to the line classifier's own code test."""
+    collections index in linear time, so iterating one is quadratic); a page with more than
+    ``queries`` of them (a manual on one page) has the rest found in one walk of its tree."""
     from resiliparse.extract.html2text import extract_plain_text
-    seen = "data-swelm-seen"
-    for selectors, mark in ((_CODE, CODE_MARK), (_NAV, NAV_MARK)):
-        query = ", ".join(f"{s.strip()}:not([{seen}])" for s in selectors.split(","))
-        for _ in range(limit):
-            node = body.query_selector(query)
-            if node is None:
-                break
-            if node.tag == "code" and "\n" not in node.text.strip():
-                node.setattr(seen, "")            # inline code: part of its sentence
-                continue
-            if mark == CODE_MARK:
-                if code == "drop":
-                    node.decompose()
-                    continue
-                text = node.text
-            else:
-                text = extract_plain_text(node.html, main_content=False, **_TEXT_OPTIONS)
-            lines = [line for line in text.split("\n") if line.strip()]
-            if not lines:
+
+    def replace(node, mark):
+        if node.tag == "code" and "\n" not in node.text.strip():
+            node.setattr(_SEEN, "")               # inline code: part of its sentence
+            return
+        if mark == CODE_MARK:
+            if code == "drop":
                 node.decompose()
-                continue
-            pre = tree.create_element("pre")
-            pre.setattr(seen, "")
-            pre.text = "\n" + "\n".join(mark + line for line in lines) + "\n"
-            node.parent.replace_child(pre, node)
+                return
+            text = node.text
+        else:
+            text = extract_plain_text(node.html, main_content=False, **_TEXT_OPTIONS)
+        lines = [line for line in text.split("\n") if line.strip()]
+        if not lines:
+            node.decompose()
+            return
+        pre = tree.create_element("pre")
+        pre.setattr(_SEEN, "")
+        pre.text = "\n" + "\n".join(mark + line for line in lines) + "\n"
+        node.parent.replace_child(pre, node)
+
+    def mark_of(node):
+        return CODE_MARK if node.tag in _CODE_TAGS else NAV_MARK
+
+    query = ", ".join(f"{s.strip()}:not([{_SEEN}])" for s in (_CODE + "," + _NAV).split(","))
+    for _ in range(queries):
+        node = body.query_selector(query)
+        if node is None:
+            return
+        replace(node, mark_of(node))
+    for node in _all_blocks(body):
+        if node.parent is not None:
+            replace(node, mark_of(node))
 
 
 def _resiliparse(html: str, profile: Extract):
