@@ -248,6 +248,72 @@ class PartialTables(beam.DoFn):
         self.tables, self.entries = {}, 0
 
 
+class _PartialCombine(beam.DoFn):
+    """``(key, value)`` -> ``(key, partial value)``: values of a key combined with ``fn`` (which
+    takes an iterable) in a table of at most ``max_keys`` keys, emitted whenever it is full and
+    at the end of the bundle."""
+
+    def __init__(self, fn, max_keys: int):
+        self.fn, self.max_keys, self.table = fn, max_keys, {}
+
+    def start_bundle(self):
+        self.table = {}
+
+    def process(self, kv):
+        key, value = kv
+        table = self.table
+        if key in table:
+            table[key] = self.fn((table[key], value))
+            return
+        table[key] = value
+        if len(table) >= self.max_keys:
+            yield from table.items()
+            self.table = {}
+
+    def finish_bundle(self):
+        from apache_beam.transforms.window import GlobalWindow
+        from apache_beam.utils.windowed_value import WindowedValue
+        window = GlobalWindow()
+        for kv in self.table.items():
+            yield WindowedValue(kv, window.max_timestamp(), [window])
+        self.table = {}
+
+
+class BoundedCombinePerKey(beam.PTransform):
+    """``CombinePerKey(fn)`` (``fn`` takes an iterable: sum, min, max, _sum_tuples) whose
+    combining before the shuffle holds at most ``max_keys`` keys per worker.  Beam lifts a
+    CombinePerKey into a table of up to a million keys for sum/min/max, kept until the bundle
+    ends (on the local runner, a worker's whole share of a stage), so a worker's memory grew
+    with the input for per-band and per-document keys; this bound keeps it flat."""
+
+    def __init__(self, fn, max_keys: int = 50_000):
+        super().__init__()
+        self.fn, self.max_keys = fn, max_keys
+
+    def expand(self, pcoll):
+        fn = self.fn
+        return (pcoll | "Partial" >> beam.ParDo(_PartialCombine(fn, self.max_keys))
+                | "Group" >> beam.GroupByKey()
+                | "Combine" >> beam.Map(lambda kv: (kv[0], fn(kv[1]))))
+
+
+def _first(values):
+    return next(iter(values))
+
+
+class BoundedDistinct(beam.PTransform):
+    """``Distinct()`` with the memory bound of BoundedCombinePerKey."""
+
+    def __init__(self, max_keys: int = 50_000):
+        super().__init__()
+        self.max_keys = max_keys
+
+    def expand(self, pcoll):
+        return (pcoll | "Key" >> beam.Map(lambda e: (e, None))
+                | "Combine" >> BoundedCombinePerKey(_first, self.max_keys)
+                | "Keys" >> beam.Map(lambda kv: kv[0]))
+
+
 def _merged(merge):
     """``(key, partial tables)`` -> ``(key, one table)``, the smaller folded into the largest."""
     def fold(kv):
@@ -466,7 +532,7 @@ class NearDups(beam.PTransform):
             | "BandKeys" >> beam.FlatMap(
                 lambda kv: [(k, kv) for k in mh.band_keys(np.frombuffer(kv[1], np.uint32))]))
         hot = (bands | "BandMember" >> beam.Map(lambda kv: (kv[0], 1))
-               | "BucketSizes" >> beam.CombinePerKey(sum)
+               | "BucketSizes" >> BoundedCombinePerKey(sum)
                | "HotBuckets" >> beam.Filter(lambda kv: kv[1] > cap))
         found = (bands | "SplitHot" >> beam.Map(_band_group, hot=beam.pvalue.AsDict(hot),
                                                  cap=cap)
@@ -482,7 +548,7 @@ class NearDups(beam.PTransform):
         edges = ((found | "GroupPairs" >> beam.FlatMap(
             lambda t: [t[1]] if t[0] == "pair" else []), leaders)
             | "AllPairs" >> beam.Flatten()
-            | "DistinctPairs" >> beam.Distinct())
+            | "DistinctPairs" >> BoundedDistinct())
         largest = (found | "GroupSizes" >> beam.FlatMap(
             lambda t: [t[1]] if t[0] == "size" else [])
             | "Largest" >> beam.CombineGlobally(max).without_defaults())
@@ -516,7 +582,7 @@ class Containment(beam.PTransform):
             | "Holders" >> beam.Map(_merged(_holders_merge))
             | "Votes" >> beam.FlatMap(lambda kv: (
                 (d, v) for holders in kv[1].values() for d, v, _ in line_votes(holders)))
-            | "PerDoc" >> beam.CombinePerKey(_sum_tuples)
+            | "PerDoc" >> BoundedCombinePerKey(_sum_tuples)
             | "Contained" >> beam.FlatMap(lambda kv: [
                 (kv[0], ("near_duplicate_containment", ""))] if is_contained(
                     *kv[1], threshold) else []))
@@ -527,7 +593,7 @@ class MarkDups(beam.PTransform):
 
     def expand(self, inputs):
         kept, dups = inputs
-        first = dups | "AllDups" >> beam.Flatten() | "FirstReason" >> beam.CombinePerKey(min)
+        first = dups | "AllDups" >> beam.Flatten() | "FirstReason" >> BoundedCombinePerKey(min)
         return ({"doc": kept | "KeyKept" >> beam.Map(lambda d: (d.id, pack(d))),
                  "dup": first}
                 | "JoinDups" >> beam.CoGroupByKey() | "Mark" >> beam.FlatMap(_mark))
@@ -598,7 +664,7 @@ class Stats(beam.PTransform):
             labels | "Clusters" >> beam.Map(
                 lambda kv: (("", "", "cluster_member"), (1, 0, 0.0))),
             labels | "ClusterIds" >> beam.Map(lambda kv: kv[1])
-            | "DistinctClusters" >> beam.Distinct()
+            | "DistinctClusters" >> BoundedDistinct()
             | "CountClusters" >> beam.Map(
                 lambda c: (("", "", "near_duplicate_clusters"), (1, 0, 0.0))),
             largest | "StatLargest" >> beam.Map(

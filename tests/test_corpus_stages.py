@@ -243,3 +243,21 @@ def test_partial_tables_flush_at_their_bound_and_merge_to_the_same_counts():
     expected = [(b, sorted(t.items())) for b, t in tables.items()]
     merged(2)
     merged(1 << 20)
+
+
+@pytest.mark.parametrize("max_keys", [1, 2, 1 << 20])
+def test_bounded_combine_and_distinct_equal_beams_own(max_keys):
+    """The memory-bounded combiners give what CombinePerKey and Distinct give, whatever the
+    bound (a bound of 1 flushes every element)."""
+    pairs = [(f"k{i % 7}", (i, 2 * i)) for i in range(40)] + [("k0", (-5, 1))]
+    with runner() as p:
+        src = p | beam.Create(pairs)
+        assert_that(src | "Bounded" >> st.BoundedCombinePerKey(st._sum_tuples, max_keys),
+                    equal_to([(k, tuple(map(sum, zip(*[v for kk, v in pairs if kk == k]))))
+                              for k in {k for k, _ in pairs}]), label="Sums")
+        assert_that(src | "Min" >> st.BoundedCombinePerKey(min, max_keys),
+                    equal_to([(k, min(v for kk, v in pairs if kk == k))
+                              for k in {k for k, _ in pairs}]), label="Mins")
+        keys = src | "Keys" >> beam.Map(lambda kv: kv[0])
+        assert_that(keys | "Distinct" >> st.BoundedDistinct(max_keys),
+                    equal_to(sorted({k for k, _ in pairs})), label="Distinct")
