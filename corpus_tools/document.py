@@ -152,8 +152,7 @@ def clean_page(doc: Document, site, boilerplate: set, normalizer, ng_words=None)
     r = filter_document(text, site.filters, ng_words=ng_words, link_ratio=doc.link_ratio)
     m = dict(r.metrics, boilerplate_chars=removed)
     if not r.keep:              # every rule the page fails, not only the first
-        from .filter import failed_rules
-        m["failed_rules"] = failed_rules(r.metrics, site.filters)
+        m["failed_rules"] = list(r.failed)
     if classes is not None:
         m["line_chars"] = classes
     return doc.replace(text=text, chars=m["length"], metrics=json.dumps(m, sort_keys=True),

@@ -35,6 +35,7 @@ class FilterResult:
     keep: bool
     rule: str | None          # the first threshold the document failed, None when kept
     metrics: dict
+    failed: tuple = ()        # every threshold it failed, in checking order
 
 
 class NGWords:
@@ -373,37 +374,27 @@ def _metric_of(threshold: str) -> tuple[str, str]:
     return kind, name
 
 
-def failed_rules(m: dict, thresholds: dict | None = None) -> list[str]:
-    """Every rule (threshold name, in :data:`THRESHOLDS` order) that the metrics ``m`` fail."""
-    thresholds = THRESHOLDS if thresholds is None else thresholds
-    out = []
-    for name, limit in thresholds.items():
+def _failures(m: dict, thresholds: dict | None):
+    """The rules (threshold names, in :data:`THRESHOLDS` order) that the metrics ``m`` fail:
+    ``min_x`` when ``m[x] < min_x``, ``max_x`` when ``m[x] > max_x``; None switches one off."""
+    for name, limit in (THRESHOLDS if thresholds is None else thresholds).items():
         if limit is None:
             continue
         kind, metric = _metric_of(name)
         value = m[metric]
         if (kind == "min" and value < limit) or (kind == "max" and value > limit):
-            out.append(name)
-    return out
+            yield name
 
 
 def decide(m: dict, thresholds: dict | None = None) -> str | None:
-    """The first rule (threshold name, in :data:`THRESHOLDS` order) that ``m`` fails, or None.
-    ``min_x`` rejects when ``m[x] < min_x``; ``max_x`` when ``m[x] > max_x``."""
-    thresholds = THRESHOLDS if thresholds is None else thresholds
-    for name, limit in thresholds.items():
-        if limit is None:
-            continue
-        kind, metric = _metric_of(name)
-        value = m[metric]
-        if (kind == "min" and value < limit) or (kind == "max" and value > limit):
-            return name
-    return None
+    """The first rule (threshold name, in :data:`THRESHOLDS` order) that ``m`` fails, or None."""
+    return next(_failures(m, thresholds), None)
 
 
 def filter_document(text: str, thresholds: dict | None = None, *, ng_words: NGWords | None = None,
                     link_ratio: float = 0.0) -> FilterResult:
-    """Annotate ``text`` with :func:`metrics` and decide with :func:`decide`."""
+    """Annotate ``text`` with :func:`metrics` and decide: the first failed rule rejects, and
+    every failed rule is listed."""
     m = metrics(text, ng_words=ng_words, link_ratio=link_ratio)
-    rule = decide(m, thresholds)
-    return FilterResult(rule is None, rule, m)
+    failed = tuple(_failures(m, thresholds))
+    return FilterResult(not failed, failed[0] if failed else None, m, failed)

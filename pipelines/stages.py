@@ -214,6 +214,15 @@ def _long_line_buckets(doc: Document, min_chars: int, buckets: int):
         yield b, (doc.chars, doc.id, lines)
 
 
+def _in_global_window(items):
+    """``items`` as the windowed values a ``finish_bundle`` emits (the global window)."""
+    from apache_beam.transforms.window import GlobalWindow
+    from apache_beam.utils.windowed_value import WindowedValue
+    window = GlobalWindow()
+    for item in items:
+        yield WindowedValue(item, window.max_timestamp(), [window])
+
+
 class PartialTables(beam.DoFn):
     """Elements -> ``(table key, partial table)``: the entries ``explode(element)`` yields as
     ``(table key, item)`` are added to one dict per table key with ``add(table, item)``
@@ -240,11 +249,7 @@ class PartialTables(beam.DoFn):
                 self.tables, self.entries = {}, 0
 
     def finish_bundle(self):
-        from apache_beam.transforms.window import GlobalWindow
-        from apache_beam.utils.windowed_value import WindowedValue
-        window = GlobalWindow()
-        for kv in self.tables.items():
-            yield WindowedValue(kv, window.max_timestamp(), [window])
+        yield from _in_global_window(self.tables.items())
         self.tables, self.entries = {}, 0
 
 
@@ -271,11 +276,7 @@ class _PartialCombine(beam.DoFn):
             self.table = {}
 
     def finish_bundle(self):
-        from apache_beam.transforms.window import GlobalWindow
-        from apache_beam.utils.windowed_value import WindowedValue
-        window = GlobalWindow()
-        for kv in self.table.items():
-            yield WindowedValue(kv, window.max_timestamp(), [window])
+        yield from _in_global_window(self.table.items())
         self.table = {}
 
 
