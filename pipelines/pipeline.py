@@ -67,7 +67,7 @@ def run(args) -> int:
         print(f"swelm pipeline: the corpus build kept no documents, so there is nothing to "
               f"encode (report: {fs.join(build, 'stats.md')})", file=sys.stderr)
         for name, s in stats["sites"].items():
-            print(f"  {name}: {s['in_docs']} pages; " + "; ".join(suggestions(name, s)),
+            print(f"  {name}: {s['in_docs']} pages; " + "; ".join(suggestions(s)),
                   file=sys.stderr)
         return 1
     return encode.run(argparse.Namespace(

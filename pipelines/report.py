@@ -81,7 +81,7 @@ def summarise(table: list) -> dict:
     }
 
 
-def suggestions(name: str, s: dict, top: int = 3) -> list[str]:
+def suggestions(s: dict, top: int = 3) -> list[str]:
     """For a site that keeps less than half its pages: its top rejecting rules, each with the
     pages failing it alone and the threshold that would keep those."""
     if s["in_docs"] == 0 or s["kept_docs"] >= 0.5 * s["in_docs"]:
@@ -103,7 +103,7 @@ def report_warnings(stats: dict) -> list[str]:
     for name, s in stats["sites"].items():
         if s["in_docs"] and s["kept_docs"] < 0.1 * s["in_docs"]:
             out.append(f"site {name} keeps {s['kept_docs']} of {s['in_docs']} pages; "
-                       + "; ".join(suggestions(name, s)))
+                       + "; ".join(suggestions(s)))
     return out
 
 
@@ -147,7 +147,7 @@ def write_report(out: str, table: list, sites, settings: dict, file_events=()) -
     lines += ["", "## Per rule", "", "| rule | documents | fail only this rule |",
               "|---|---|---|"]
     lines += [f"| {r} | {n} | {only.get(r, '')} |" for r, n in stats["rules"].items()]
-    advice = [(name, suggestions(name, s)) for name, s in stats["sites"].items()]
+    advice = [(name, suggestions(s)) for name, s in stats["sites"].items()]
     if any(a for _, a in advice):
         lines += ["", "## Sites that keep less than half their pages", ""]
         for name, a in advice:
