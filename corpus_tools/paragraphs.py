@@ -17,6 +17,10 @@ foreign         a line whose letters are less than :data:`MIN_JAPANESE` Japanese
 prose           everything else: Japanese sentences, with their English words and numbers
 ==============  ===========================================================================
 
+A table row (the extractor separates its cells with tabs) is judged cell by cell: its prose
+cells stay, joined by a space, and each other cell is dropped with its own class, so an index
+or a package table keeps its Japanese descriptions without the identifiers beside them.
+
 >>> prose, dropped, chars = split_paragraphs("必要なプログラムは cifs-utils と smbclient です。\\n"
 ...                                         "This page is not translated yet.\\n\\ufdd0x = 1;")
 >>> prose
@@ -93,6 +97,20 @@ def split_paragraphs(text: str, boilerplate_keys: set | frozenset = frozenset()
             kept.append("")
             continue
         cls = classify(line, bool(boilerplate_keys) and line_key(line) in boilerplate_keys)
+        if cls == "prose" and "\t" in line:
+            cells = [c.strip() for c in line.split("\t") if c.strip()]
+            if len(cells) > 1:                  # a table row: judged cell by cell
+                prose = []
+                for cell in cells:
+                    c = classify(cell)
+                    chars[c] += len(_WS.sub("", cell))
+                    if c == "prose":
+                        prose.append(cell)
+                    else:
+                        dropped.setdefault(c, []).append(cell)
+                if prose:
+                    kept.append(" ".join(prose))
+                continue
         clean = line.replace(CODE_MARK, "").replace(NAV_MARK, "")
         chars[cls] += len(_WS.sub("", clean))
         if cls == "prose":

@@ -120,6 +120,34 @@ def test_a_long_code_line_and_a_url_line_do_not_reject_the_page():
     assert url in classes["code"] and "xxxx" in classes["code"]      # markup, not prose
 
 
+def test_table_rows_keep_their_japanese_cells_only():
+    # an index and a package table: identifiers and English beside Japanese descriptions
+    rows = ("<tr><td></td><td><a href=a>TimeSignature, example of overriding "
+            "(TimeSignature をオーバライドする例)</a></td><td><a href=b>5.3.2 オブジェクトのサイズ"
+            "</a></td></tr>"
+            "<tr><td>bash</td><td>V:821, I:999</td><td>7163</td>"
+            "<td>シェルの標準的な実装で、対話的な利用とスクリプトの両方に使われます。</td></tr>"
+            "<tr><td>Ctrl+C</td><td>Copy</td></tr>")
+    body = f"<p>{JA_PARAS[0]}</p><table>{rows}</table><p>{JA_PARAS[1]}</p>"
+    site = docs_site()
+    doc = clean_page(extract_page("http://x.test/t", site, page(body)), site, set(), Normalizer())
+    assert not doc.rejected, doc.rule
+    lines = doc.text.split("\n")
+    assert "5.3.2 オブジェクトのサイズ" in lines
+    assert "シェルの標準的な実装で、対話的な利用とスクリプトの両方に使われます。" in lines
+    for gone in ("TimeSignature", "bash", "V:821", "7163", "Ctrl+C", "Copy"):
+        assert gone not in doc.text, gone
+    dropped = dict(doc.dropped)
+    assert "TimeSignature, example of overriding" in dropped["foreign"]
+    assert "7163" in dropped["short"] and "V:821, I:999" in dropped["code"]
+    # characters are counted per cell, the tabs between cells are not text
+    m = json.loads(doc.metrics)["line_chars"]
+    assert m["short"] == 4 and m["code"] == len("V:821,I:999")
+    # a row of Japanese cells keeps them all, joined by a space
+    prose, dropped, _ = split_paragraphs("第一条\t\tこの法律は、国民の健康を守ることを目的とする。")
+    assert prose == "第一条 この法律は、国民の健康を守ることを目的とする。" and dropped == []
+
+
 def test_boilerplate_lines_are_a_class_of_their_own():
     from swelm.corpus_tools.dedup import line_key
     text = "サイトのトップへ戻る\n" + JA_PARAS[0] + "\n" + JA_PARAS[1]
