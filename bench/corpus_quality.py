@@ -27,8 +27,18 @@ characters intact in the extractor's output, before any cleaning) of Resiliparse
 mode and of the plain visible text with marked code/navigation blocks (the default), and pages/s
 (decoding and normalising included).
 
+Last, deduplication before and after: every sampled page is also served by ``--mirrors``
+mirror hosts of its site, each copy an exact copy, a near-duplicate (a paragraph dropped, a
+revision line added) or a mixed-language copy (an English paragraph added) as bench/scale.py
+makes them, all with a mirror navigation line.  Both behaviours run with the same relaxed page
+thresholds (those of bench/scale.py, so that the previous one keeps pages), and for each the
+exact, near-duplicate and containment counts are printed with the share of the redundant
+versions removed (of each page's versions that pass the quality rules, all but one should go)
+and the pages lost (every version removed although some passed).
+
 Targets (issue: corpus quality on real sites): recall ≥ 0.85 and precision ≥ 0.93 on every
-site, no site with 0 documents.  Run ``python -m bench.corpus_quality [--every N]``.
+site, no site with 0 documents; deduplication no worse than before.  Run ``python -m
+bench.corpus_quality [--every N] [--mirrors M]``.
 """
 from __future__ import annotations
 
@@ -144,16 +154,93 @@ def write_warcs(folder: str, every: int) -> dict:
     return pages
 
 
-def rules(path: str, previous: bool) -> None:
+def write_mirrors(folder: str, pages: dict, mirrors: int) -> dict:
+    """One WARC per site with every page of ``pages`` and its copies on ``mirrors`` mirror
+    hosts (``http://mirrorN.<site>.test/…``, made by bench/scale.py's perturbed()); ``{copy
+    url: (original url, kind)}``."""
+    import random
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    from bench.scale import perturbed
+    truth = {}
+    for site, by_url in pages.items():
+        with open(os.path.join(folder, f"{site}.warc.gz"), "wb") as f:
+            w = WARCWriter(f, gzip=True)
+            for i, (url, body) in enumerate(by_url.items()):
+                rng = random.Random(i)
+                versions = [(url, "original", body)]
+                for c in range(1, mirrors + 1):
+                    kind, copy = perturbed(body, c, rng)
+                    versions.append((url.replace("://", f"://mirror{c}.", 1), kind, copy))
+                for u, kind, b in versions:
+                    truth[u] = (url, kind)
+                    http = StatusAndHeaders("200 OK", [("Content-Type", "text/html"),
+                                                       ("Content-Length", str(len(b)))],
+                                            protocol="HTTP/1.1")
+                    w.write_record(w.create_warc_record(u, "response", payload=io.BytesIO(b),
+                                                        http_headers=http))
+    return truth
+
+
+def rules(path: str, previous: bool, relaxed: bool = False) -> None:
+    """The minimal sites.toml (name, seeds, genre, weight; the site's mirrors allowed);
+    ``previous``: with the extraction, page rules and thresholds of before; ``relaxed``: with
+    bench/scale.py's relaxed page thresholds instead."""
+    from swelm.corpus_tools.filter import THRESHOLDS
+    thresholds = THRESHOLDS if previous else None
+    if relaxed:
+        thresholds = {**{k: (0 if k.startswith("min_") else 1e9) for k in THRESHOLDS},
+                      "min_japanese_ratio": 0.3, "min_length": 100, "min_hiragana_ratio": 0.05}
     with open(path, "w", encoding="utf-8") as f:
         for site in SITES:
             f.write(f'[[sites]]\nname = "{site}"\nseeds = ["http://{site}.test/"]\n'
+                    f"allow = ['^http://(mirror[0-9]+[.])?{re.escape(site)}[.]test/']\n"
                     f'genre = "{GENRE.get(site, "docs")}"\nweight = 1.0\n')
-            if previous:      # the extraction, page rules and thresholds of before
-                from swelm.corpus_tools.filter import THRESHOLDS
-                f.write('extract = "main"\nparagraphs = false\nfilters = { ' + ", ".join(
-                    f"{k} = {v}" for k, v in THRESHOLDS.items()) + " }\n")
+            if previous:      # the extraction and page rules of before
+                f.write('extract = "main"\nparagraphs = false\n')
+            if thresholds:
+                f.write("filters = { " + ", ".join(
+                    f"{k} = {v}" for k, v in thresholds.items()) + " }\n")
             f.write("\n")
+
+
+DUP_RULES = ("exact_duplicate", "near_duplicate", "near_duplicate_containment")
+
+
+def dedup_outcome(out: str, truth: dict) -> dict:
+    """How the versions of each page fared: the share of redundant versions removed (of the
+    versions that passed the quality rules, all but one) overall and per kind of copy, and
+    the pages whose every version was removed although some passed."""
+    fate = {}
+    for sub in ("corpus", "rejected"):
+        for path in sorted(glob.glob(os.path.join(out, sub, "*.parquet"))):
+            t = pq.read_table(path, columns=["url", "rule"]).to_pydict()
+            for url, rule in zip(t["url"], t["rule"]):
+                if not (rule or "").startswith("paragraph_"):
+                    fate[url] = "kept" if sub == "corpus" else rule
+    groups: dict = {}
+    for url, (original, kind) in truth.items():
+        f = fate.get(url)
+        if f == "kept" or f in DUP_RULES:      # passed the quality rules
+            groups.setdefault(original, []).append((kind, f))
+    redundant = removed = lost = 0
+    per_kind: dict = {}
+    for versions in groups.values():
+        kept = sum(f == "kept" for _, f in versions)
+        redundant += len(versions) - 1
+        removed += len(versions) - max(kept, 1)
+        lost += kept == 0
+        for kind, f in versions:
+            if kind != "original":
+                n = per_kind.setdefault(kind, [0, 0])
+                n[0] += f != "kept"
+                n[1] += 1
+    return {"pages": len(groups), "redundant_removed": round(removed / max(1, redundant), 3),
+            "copies_removed": {k: round(a / max(1, b), 3) for k, (a, b) in
+                               sorted(per_kind.items())},
+            "pages_lost": lost}
 
 
 def build(warcs: str, sites: str, out: str) -> tuple[float, dict]:
@@ -219,6 +306,8 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--every", type=int, default=1, help="every N-th page of each site")
+    ap.add_argument("--mirrors", type=int, default=3,
+                    help="mirror copies of each page for the deduplication comparison")
     ap.add_argument("--keep", default=None, help="keep the WARCs and outputs here")
     args = ap.parse_args(argv)
     tmp = args.keep or tempfile.mkdtemp(prefix="swelm-quality-")
@@ -269,6 +358,18 @@ def main(argv=None) -> None:
              **{r: stats["rules"].get(r, 0) for r in ("exact_duplicate", "near_duplicate",
                                                        "near_duplicate_containment")},
              dropped_line_chars=stats.get("dropped_line_chars", {}))
+    # deduplication before and after, on the pages and their mirrored copies
+    mirror_dir = os.path.join(tmp, "warc-mirrors")
+    os.makedirs(mirror_dir, exist_ok=True)
+    truth = write_mirrors(mirror_dir, pages, args.mirrors)
+    for mode in ("previous", "current"):
+        sites = os.path.join(tmp, f"sites-dedup-{mode}.toml")
+        rules(sites, mode == "previous", relaxed=True)
+        out = os.path.join(tmp, f"out-dedup-{mode}")
+        seconds, stats = build(os.path.join(mirror_dir, "*.warc.gz"), sites, out)
+        emit(bench="corpus_quality_dedup", mode=mode, versions=len(truth),
+             kept=stats["kept"]["docs"], **{r: stats["rules"].get(r, 0) for r in DUP_RULES},
+             **dedup_outcome(out, truth))
 
 
 if __name__ == "__main__":

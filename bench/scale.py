@@ -40,15 +40,20 @@ _PARA = re.compile(rb"<p[ >].*?</p>", re.S | re.I)
 _BODY = re.compile(rb"<body[^>]*>", re.I)
 
 
-def perturbed(html: bytes, copy: int, rng: random.Random) -> bytes:
-    """Page ``html`` as mirror ``copy`` serves it (encoding-safe byte edits: ``<`` is never a
-    trail byte of Shift_JIS)."""
+#: the kinds of mirrored copy perturbed() makes
+COPY_KINDS = ("exact", "near", "mixed")
+
+
+def perturbed(html: bytes, copy: int, rng: random.Random) -> tuple[str, bytes]:
+    """``(kind, page)``: page ``html`` as mirror ``copy`` serves it (encoding-safe byte edits:
+    ``<`` is never a trail byte of Shift_JIS), ``kind`` one of COPY_KINDS."""
     nav = b'<div class="mirror-nav">Mirror site: Home | Download | Contact | Sitemap</div>'
 
-    kind = rng.random()
-    if kind < 0.4:
+    draw = rng.random()
+    kind = COPY_KINDS[0 if draw < 0.4 else 1 if draw < 0.8 else 2]
+    if kind == "exact":
         body = html                                 # an exact copy on another host
-    elif kind < 0.8:                                # a near-duplicate
+    elif kind == "near":                            # a near-duplicate
         paras = list(_PARA.finditer(html))
         body = html
         if len(paras) > 3:
@@ -59,7 +64,7 @@ def perturbed(html: bytes, copy: int, rng: random.Random) -> bytes:
     else:                                           # a mixed-language page
         body = html.replace(b"</body>", ENGLISH + b"</body>", 1)
     m = _BODY.search(body)
-    return body[:m.end()] + nav + body[m.end():] if m else nav + body
+    return kind, body[:m.end()] + nav + body[m.end():] if m else nav + body
 
 
 def synthesise(folder: str, target_mb: float, pages: list, versions: int,
@@ -85,7 +90,7 @@ def synthesise(folder: str, target_mb: float, pages: list, versions: int,
         rng = random.Random(i)
         for copy in range(versions):
             host = "127.0.0.1" if copy == 0 else f"mirror{copy}.example"
-            body = html if copy == 0 else perturbed(html, copy, rng)
+            body = html if copy == 0 else perturbed(html, copy, rng)[1]
             http = StatusAndHeaders("200 OK", [("Content-Type", "text/html"),
                                                ("Content-Length", str(len(body)))],
                                     protocol="HTTP/1.1")
@@ -209,8 +214,8 @@ def main(argv=None) -> None:
     ap.add_argument("--extra", default="", help="extra build-corpus flags")
     ap.add_argument("--keep", default=None, help="keep the WARC sets and outputs here")
     ap.add_argument("--stage-times", action="store_true",
-                    help="record the runner's seconds per fused stage (bench/stage_times.py)"
-                         " and print the six longest")
+                    help="record the runner's seconds and the workers' memory per fused "
+                         "stage (bench/stage_times.py) and print the six largest of each")
     ap.add_argument("--repeat", type=int, default=1,
                     help="rounds of every configuration, interleaved (the best counts)")
     args = ap.parse_args(argv)
@@ -280,8 +285,12 @@ def main(argv=None) -> None:
                            largest_band_group=st.get("largest_band_group"))
                 if times:
                     with open(times, encoding="utf-8") as f:
-                        row["stage_seconds"] = dict(list(
-                            (_stage_name(k), v[0]) for k, v in json.load(f).items())[:6])
+                        stages = json.load(f)
+                    row["stage_seconds"] = dict(list(
+                        (_stage_name(k), v[0]) for k, v in stages.items())[:6])
+                    row["stage_worker_mb"] = dict(sorted(
+                        ((_stage_name(k), v[2]) for k, v in stages.items() if len(v) > 2),
+                        key=lambda kv: -kv[1])[:6])
                 emit(**row)
                 old = best.get((size, w))
                 best[(size, w)] = row if old is None else {
