@@ -72,3 +72,65 @@ def test_a_connection_closed_before_its_worker_connected_ends_that_worker():
     reader.start()
     reader.join(timeout=10)
     assert got == [wh.BeamFnControlServicer._DONE_MARKER]
+
+
+def _grouping_buffer(groups: int, values: int, size: int):
+    """A GroupingBuffer of the in-process runner holding ``groups`` keys of ``values`` byte
+    values each (as the runner fills one from a stage's outputs)."""
+    from apache_beam import coders
+    from apache_beam.runners.portability.fn_api_runner import execution
+    from apache_beam.transforms import core, window
+    wv = coders.WindowedValueCoder
+    pre = wv(coders.TupleCoder([coders.StrUtf8Coder(), coders.BytesCoder()]),
+             coders.coders.GlobalWindowCoder())
+    post = wv(coders.TupleCoder([coders.StrUtf8Coder(),
+                                 coders.IterableCoder(coders.BytesCoder())]),
+              coders.coders.GlobalWindowCoder())
+    buf = execution.GroupingBuffer(pre, post, core.Windowing(window.GlobalWindows()))
+    out = execution.create_OutputStream()
+    for g in range(groups):
+        for v in range(values):
+            pre.get_impl().encode_to_stream(window.GlobalWindows.windowed_value(
+                (f"key-{g}", bytes([v % 256]) * size)), out, True)
+    buf.append(out.get())
+    return buf, post
+
+
+def test_shuffle_output_reaches_the_workers_in_chunks(monkeypatch):
+    """The in-process runner hands a worker its share of a shuffle in chunks cut at element
+    boundaries (the same bytes as Beam's one string per worker), sent as they fill, so a worker
+    never holds its whole share at once."""
+    from apache_beam.runners.portability.fn_api_runner import execution
+    from pipelines import beam_util
+    assert beam_util._chunked_shuffle_reads()                 # this Beam has what it needs
+    monkeypatch.setattr(beam_util, "SHUFFLE_CHUNK_BYTES", 64 << 10)
+    ours, post = _grouping_buffer(300, 20, 100)
+    beams, _ = _grouping_buffer(300, 20, 100)
+    chunks = ours.partition(2)
+    whole = execution.GroupingBuffer.partition.original(beams, 2)
+    assert [len(c) for c in whole] == [1, 1]                  # Beam: one string per worker
+    assert all(len(c) >= 4 for c in chunks)
+    assert [b"".join(c) for c in chunks] == [b"".join(w) for w in whole]
+    for part in chunks:                                       # every chunk decodes on its own
+        for chunk in part:
+            stream = execution.create_InputStream(chunk)
+            while stream.size() > 0:
+                key, values = post.get_impl().decode_from_stream(stream, True).value
+                assert key.startswith("key-") and len(list(values)) == 20
+    assert all(len(c) == 1 for c in _grouping_buffer(0, 0, 0)[0].partition(3))
+
+
+def test_a_pipeline_with_chunked_shuffles_gives_beams_result(tmp_path, monkeypatch):
+    """A shuffle much larger than a chunk, through two local worker processes."""
+    import argparse
+
+    import apache_beam as beam
+    from apache_beam.testing.util import assert_that, equal_to
+    from pipelines import beam_util
+    monkeypatch.setattr(beam_util, "SHUFFLE_CHUNK_BYTES", 16 << 10)
+    args = argparse.Namespace(runner=None, workers=2, beam_args=[], verbose=False)
+    with beam_util.make_pipeline(args) as p:
+        sums = (p | beam.Create(range(4000)) | beam.Map(lambda i: (i % 97, b"x" * (i % 50)))
+                | beam.GroupByKey() | beam.Map(lambda kv: (kv[0], sum(map(len, kv[1])))))
+        assert_that(sums, equal_to([(k, sum(i % 50 for i in range(4000) if i % 97 == k))
+                                    for k in range(97)]))
