@@ -69,13 +69,17 @@ def cmd_generate(args) -> int:
                       min_new_tokens=args.min_new_tokens, top_k=args.top_k, top_p=args.top_p,
                       temperature=args.temperature, seed=args.seed, spout=args.spout,
                       length_penalty=args.length_penalty)
-    for s in out:
+    numbered = len(out) > 1 or args.beam
+    for k, s in enumerate(out, 1):
         if args.json:
             print(json.dumps({"text": args.context + s.text, "new_text": s.text, "ids": s.ids,
                               "tokens": [lm.token_text(i) for i in s.ids],
                               "logprobs": s.logprobs, "score": s.score}, ensure_ascii=False))
-        else:
-            print(args.context + s.text)
+            continue
+        if numbered:        # one header line per sample, its beam score with --beam
+            print(f"======== SAMPLE {k}" + (f" score {s.score:.4f}" if args.beam else "")
+                  + " ========")
+        print(args.context + s.text)
     return 0
 
 
@@ -112,15 +116,20 @@ def cmd_fill(args) -> int:
 
 
 def cmd_score(args) -> int:
-    lines = _lines(args.file)
+    if (args.file is None) == (args.context is None):
+        raise UsageError("score: give a FILE (or - for standard input) or --context TEXT, "
+                         "one of the two")
+    lines = [args.context] if args.context is not None else _lines(args.file)
     out = _lm(args).score(lines, exclude_end=args.exclude_end, batch_size=args.batch_size)
-    for r in out:
+    for n, r in enumerate(out):
+        # the total first, then the tokens (as gpt2-japanese's gpt2-score.py prints them), a
+        # blank line between inputs
+        if args.tokens and n:
+            print()
+        print(f"{r.text}\t{r.total:.3f}")
         if args.tokens:
             for t, lp in zip(r.tokens, r.logprobs):
                 print(f"{t}\t{lp:.3f}")
-        print(f"{r.text}\t{r.total:.3f}")
-        if args.tokens:
-            print()
     return 0
 
 
@@ -238,9 +247,11 @@ def register(add) -> None:
     g.add_argument("--context", default="", help="text to continue")
     g.add_argument("--prefix", default=None,
                    help="text given as the bidirectional prefix (prefix-LM) before the context")
-    g.add_argument("--max-new-tokens", "--max-length", type=integer_arg(minimum=1), default=100,
-                   help="new tokens at most")
-    g.add_argument("--min-new-tokens", "--min-length", type=integer_arg(minimum=0), default=0,
+    # the spellings of gpt2-japanese's gpt2-generate.py are aliases (--max_length, --top_k, …)
+    g.add_argument("--max-new-tokens", "--max-length", "--max_length",
+                   type=integer_arg(minimum=1), default=100, help="new tokens at most")
+    g.add_argument("--min-new-tokens", "--min-length", "--min_length",
+                   type=integer_arg(minimum=0), default=0,
                    help="<|endoftext|> is not chosen before this many new tokens")
     g.add_argument("--beam", type=integer_arg(minimum=0), default=0,
                    help="beam search with N beams: prints the N best, best first (length-"
@@ -248,10 +259,11 @@ def register(add) -> None:
                         "sample)")
     g.add_argument("--length-penalty", type=number_arg(), default=1.0,
                    help="beam score = log-probability / length ** this")
-    g.add_argument("--top-k", type=integer_arg(minimum=0), default=0, help="keep the k most likely tokens (0: all)")
-    g.add_argument("--top-p", type=number_arg(minimum=0, maximum=1, exclusive=True), default=1.0, help="nucleus sampling mass (1: off)")
+    g.add_argument("--top-k", "--top_k", type=integer_arg(minimum=0), default=0, help="keep the k most likely tokens (0: all)")
+    g.add_argument("--top-p", "--top_p", type=number_arg(minimum=0, maximum=1, exclusive=True), default=1.0, help="nucleus sampling mass (1: off)")
     g.add_argument("--temperature", type=number_arg(minimum=0), default=1.0, help="0 means greedy")
-    g.add_argument("--num-samples", type=integer_arg(minimum=1), default=1, help="samples per call")
+    g.add_argument("--num-samples", "--num_generate", type=integer_arg(minimum=1), default=1,
+                   help="samples per call (numbered in the output when more than one)")
     g.add_argument("--seed", type=integer_arg(minimum=0), default=0, help="sampling seed")
     g.add_argument("--spout", type=integer_arg(minimum=0), default=None, metavar="CLASS",
                    help="spout class (one-hot vector) the model was trained with")
@@ -271,10 +283,12 @@ def register(add) -> None:
     s = add("score", help="log-probability of each line of a file", func=cmd_score,
             description="Per line, the total natural-log probability of the text (with "
                         "<|endoftext|> after it unless --exclude-end), printed as TEXT<TAB>SCORE; "
-                        "with --tokens one TOKEN<TAB>LOGPROB line per token after it.  Long "
+                        "with --tokens one TOKEN<TAB>LOGPROB line per token after it and a "
+                        "blank line between inputs.  Long "
                         "lines are scored in overlapping windows of the model's context.")
     add_model_flags(s)
-    s.add_argument("file", help="text file, or - for standard input")
+    s.add_argument("file", nargs="?", default=None, help="text file, or - for standard input")
+    s.add_argument("--context", default=None, help="one text to score instead of a file")
     s.add_argument("--tokens", action="store_true", help="also one line per token")
     s.add_argument("--exclude-end", action="store_true", help="do not score <|endoftext|>")
     s.add_argument("--batch-size", type=integer_arg(minimum=1), default=16, help="lines per forward pass")

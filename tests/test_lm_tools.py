@@ -160,11 +160,31 @@ def test_cli_tools(run, tmp_path):
     r = swelm("score", "--model", run, f)
     lines = r.stdout.splitlines()
     assert len(lines) == 2 and lines[0].startswith("現在も行方不明のまま。\t-")
+    # gpt2-score.py's layout: TEXT<TAB>total first, then the tokens, a blank line between
     r = swelm("score", "--model", run, "--tokens", "--exclude-end", "-",
-              input="吾輩は猫である。\n")
-    blocks = r.stdout.strip().split("\n")
-    total = float(blocks[-1].split("\t")[1])
-    assert total == pytest.approx(sum(float(l.split("\t")[1]) for l in blocks[:-1]), abs=0.01)
+              input="吾輩は猫である。\n今日は雨。\n")
+    blocks = [b.split("\n") for b in r.stdout.rstrip("\n").split("\n\n")]
+    assert [b[0].split("\t")[0] for b in blocks] == ["吾輩は猫である。", "今日は雨。"]
+    for b in blocks:
+        total = float(b[0].split("\t")[1])
+        assert len(b) > 2 and all(len(l.split("\t")) == 2 for l in b)
+        assert total == pytest.approx(sum(float(l.split("\t")[1]) for l in b[1:]), abs=0.02)
+    one = swelm("score", "--model", run, "--tokens", "--exclude-end",
+                "--context", "吾輩は猫である。").stdout
+    assert one.rstrip("\n").split("\n") == blocks[0]
+    r = swelm("score", "--model", run, check=False)
+    assert r.returncode == 2 and "--context" in r.stderr
+    # gpt2-generate.py's flag spellings; several samples are numbered
+    r = swelm("generate", "--model", run, "--context", "吾輩は", "--num_generate", "2",
+              "--top_k", "5", "--top_p", "0.9", "--max_length", "4", "--min_length", "1")
+    heads = [l for l in r.stdout.splitlines() if l.startswith("======== SAMPLE")]
+    assert heads == ["======== SAMPLE 1 ========", "======== SAMPLE 2 ========"]
+    r = swelm("generate", "--model", run, "--context", "吾輩は", "--beam", "2",
+              "--max-length", "4")
+    heads = [l for l in r.stdout.splitlines() if l.startswith("======== SAMPLE")]
+    assert len(heads) == 2 and all(" score -" in h for h in heads)
+    one = swelm("generate", "--model", run, "--context", "吾輩は", "--max-length", "3").stdout
+    assert one.startswith("吾輩は") and "======== SAMPLE" not in one   # one sample: its text
     out = tmp_path / "v.npy"
     src = tmp_path / "texts.txt"
     src.write_text("吾輩は猫である。\n今日は雨。\n", encoding="utf-8")
