@@ -80,8 +80,10 @@ class SourceSpec:
 
 
 def parse_sources(specs: list[str]) -> list[SourceSpec]:
-    """``DIR``, ``DIR/*.arrow`` (the folder of the matched files), optionally ``:WEIGHT`` and
-    ``@CLASS`` (spout class of every row), e.g. ``wiki/:2@3``."""
+    """``DIR``, ``DIR/*.arrow`` (the folder of the matched files) or a ``FILE.npz`` of the
+    reference layout (one int array per chunk, as ``encode_swe --format npz`` and
+    gpt2-japanese's ``encode_bpe.py`` write it), optionally ``:WEIGHT`` and ``@CLASS`` (spout
+    class of every row), e.g. ``wiki/:2@3``."""
     out = []
     for spec in specs:
         if "://" in spec:
@@ -105,6 +107,9 @@ def parse_sources(specs: list[str]) -> list[SourceSpec]:
             if not math.isfinite(weight) or weight < 0:
                 raise ModelError(f"--data {given}: WEIGHT must be a finite number >= 0, "
                                  f"got {tail!r}")
+        if spec.endswith(".npz") and os.path.isfile(spec):
+            out.append(SourceSpec(spec, weight, klass))
+            continue
         dirs = [spec] if os.path.isdir(spec) else sorted(
             {os.path.dirname(p) or "." for p in glob.glob(spec)})
         if not dirs:
@@ -121,12 +126,48 @@ def _is_number(s: str) -> bool:
         return False
 
 
+class NpzRows:
+    """The rows of a ``.npz`` of the reference layout (``arr_0``, ``arr_1``, …: one int array
+    per chunk), with the interface of TokenRows.  The file names no vocabulary: ``vocab`` has
+    only the largest id, checked against the model's vocabulary by the trainer."""
+
+    def __init__(self, path: str) -> None:
+        import zipfile
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                names = sorted(z.files, key=lambda n: (len(n), n))
+                arrays = [z[n] for n in names]
+        except (OSError, ValueError, zipfile.BadZipFile) as e:
+            raise ModelError(f"{path}: not an .npz token file: {e}") from None
+        bad = [n for n, a in zip(names, arrays) if a.ndim != 1 or a.dtype.kind not in "iu"]
+        if bad or not all(n.startswith("arr_") for n in names):
+            raise ModelError(f"{path}: expected one 1-D integer array per chunk (arr_0, arr_1, "
+                             f"…), got {(bad or names)[0]!r}")
+        if any(a.size and int(a.min()) < 0 for a in arrays):
+            raise ModelError(f"{path}: holds a negative token id")
+        self.dir = path
+        self.arrays = [a.astype(np.int64, copy=False) for a in arrays]
+        self.lengths = np.array([a.size for a in self.arrays], dtype=np.int64)
+        top = max((int(a.max()) for a in self.arrays if a.size), default=-1)
+        self.vocab = {"max_id": top}
+
+    def row(self, i: int, start: int = 0, stop: int | None = None) -> np.ndarray:
+        a = self.arrays[i]
+        return a[start:] if stop is None else a[start:stop]
+
+    def row_class(self, i: int) -> int:
+        return -1
+
+    def __len__(self) -> int:
+        return len(self.arrays)
+
+
 class Source:
-    """A shard folder cut into chunks of at most ``budget`` tokens."""
+    """A shard folder (or an .npz) cut into chunks of at most ``budget`` tokens."""
 
     def __init__(self, spec: SourceSpec, budget: int) -> None:
         self.spec = spec
-        self.rows = TokenRows(spec.path)
+        self.rows = NpzRows(spec.path) if spec.path.endswith(".npz") else TokenRows(spec.path)
         n = np.maximum(1, -(-self.rows.lengths // budget))
         tail = self.rows.lengths - (n - 1) * budget
         # a short tail of a long row (e.g. a packed row a few tokens longer than the budget)
@@ -153,11 +194,11 @@ class Mixture:
     def __init__(self, specs: list[SourceSpec], budget: int, seed: int) -> None:
         self.sources = [Source(s, budget) for s in specs]
         self.seed = seed
-        shas = {s.rows.vocab.get("sha256") for s in self.sources}
-        if len(shas) > 1:
+        named = [s for s in self.sources if "sha256" in s.rows.vocab]    # (an .npz names none)
+        if len({s.rows.vocab["sha256"] for s in named}) > 1:
             raise ModelError("token shards from different vocabularies: " + ", ".join(
-                f"{s.spec.path} ({s.rows.vocab.get('sha256', '?')[:12]})" for s in self.sources))
-        self.vocab = self.sources[0].rows.vocab if self.sources else {}
+                f"{s.spec.path} ({s.rows.vocab['sha256'][:12]})" for s in named))
+        self.vocab = (named or self.sources)[0].rows.vocab if self.sources else {}
         self.bounds = np.concatenate([[0], np.cumsum([s.draws for s in self.sources])])
         self.epoch_size = int(self.bounds[-1])
         if self.epoch_size == 0:
@@ -330,8 +371,15 @@ def spout_vectors(klass, d_spout: int):
 
 
 def manifest_vocab(specs: list[SourceSpec]) -> dict:
-    return read_manifest(specs[0].path)["vocabulary"]
+    """The vocabulary of the shard folders' manifest (``size``, ``sha256``), with ``max_id``,
+    the largest id of the .npz sources (which name no vocabulary), when there are any."""
+    npz = [s.path for s in specs if s.path.endswith(".npz")]
+    folders = [s.path for s in specs if not s.path.endswith(".npz")]
+    vocab = dict(read_manifest(folders[0])["vocabulary"]) if folders else {}
+    if npz:
+        vocab["max_id"] = max(NpzRows(p).vocab["max_id"] for p in npz)
+    return vocab
 
 
-__all__ = ["SourceSpec", "parse_sources", "TokenRows", "Mixture", "Layout", "build_sequence",
+__all__ = ["SourceSpec", "parse_sources", "TokenRows", "NpzRows", "Mixture", "Layout", "build_sequence",
            "compress_runs", "SequenceData", "loader", "spout_vectors", "permute", "MODES"]

@@ -113,11 +113,21 @@ def _config(args, vocab: dict) -> SwitchConfig:
             cfg = SwitchConfig.from_dict(d)
     else:
         over = _parse_sets(args.set)
+        if "size" not in vocab:
+            # an .npz names no vocabulary: the one encode_swe uses by default (the bundled SWE
+            # vocabulary), unless --init gives a model
+            from swelm.tokenizer import SWEEncoder
+            enc = SWEEncoder.load()
+            vocab = dict(vocab, size=len(enc), sha256=enc.vocab_sha256)
         over.setdefault("vocab_size", vocab.get("size"))
         over.setdefault("vocab_sha256", vocab.get("sha256", ""))
         cfg = make_config(args.config, **over)
     if args.moe_impl:
         cfg.moe_impl = args.moe_impl
+    if vocab.get("max_id", -1) >= cfg.vocab_size:
+        raise ModelError(f"the .npz data holds token id {vocab['max_id']}, outside the model's "
+                         f"vocabulary of {cfg.vocab_size} tokens (an .npz names no vocabulary: "
+                         "give --init a model of the vocabulary it was encoded with)")
     if vocab.get("size") and vocab["size"] > cfg.vocab_size:
         raise ModelError(f"the shards use {vocab['size']} token ids, the model has "
                          f"{cfg.vocab_size}")

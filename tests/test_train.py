@@ -240,3 +240,30 @@ def test_remote_data_is_refused_with_how_to_copy(tmp_path):
               check=False)
     assert r.returncode == 2 and r.stderr.count("\n") == 1
     assert "reads local shard folders" in r.stderr and "aws s3 cp --recursive" in r.stderr
+
+
+def test_reference_npz_trains_like_the_same_rows_in_shards(shards, tmp_path):
+    """``--data finetune.npz`` (one int array per chunk, as encode_swe --format npz and
+    gpt2-japanese's encode_bpe.py write it) gives the same sequences, so the same losses, as a
+    shard folder holding the same rows."""
+    import numpy as np
+
+    from swelm.tokenizer.shards import iter_rows
+    npz = tmp_path / "finetune.npz"
+    np.savez_compressed(npz, *[r.astype(np.int64) for r in iter_rows(str(shards[0]))])
+    runs = []
+    for data in (shards[0], npz):
+        out = tmp_path / f"run-{len(runs)}"
+        swelm("train", *TRAIN_ARGS, "--data", data, "--out", out, "--steps", "4",
+              "--save-every", "4")
+        runs.append(metrics(out)[0])
+    assert runs[0] == runs[1] and sorted(runs[0]) == [1, 2, 3, 4]
+    # ids outside the model's vocabulary, and a file that is not an .npz, are refused clearly
+    big = tmp_path / "big.npz"
+    np.savez_compressed(big, np.array([1, 2, 10 ** 6], dtype=np.int64))
+    r = swelm("train", *TRAIN_ARGS, "--data", big, "--out", tmp_path / "o", check=False)
+    assert r.returncode == 2 and "token id 1000000" in r.stderr and "--init" in r.stderr
+    bad = tmp_path / "bad.npz"
+    bad.write_text("not a zip", encoding="utf-8")
+    r = swelm("train", *TRAIN_ARGS, "--data", bad, "--out", tmp_path / "o", check=False)
+    assert r.returncode == 2 and "bad.npz: not an .npz token file" in r.stderr
