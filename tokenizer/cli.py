@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from swelm.checks import integer_arg
+from swelm.checks import integer_arg, number_arg
 from swelm.errors import UsageError
 from swelm.publish import Kind, check_destination
 
@@ -29,9 +29,28 @@ VARIANTS = Kind("a variant table", is_file=True,
 HF_EXPORT = Kind("a transformers tokenizer export", entries=("vocab.txt", "emoji.json"))
 
 
+def _is_kind(name: str):
+    def recognise(head: bytes) -> bool:
+        if name == "sentencepiece":     # a model's first byte: field 1 (its pieces)
+            return head[:1] == b"\n"
+        return b'"swelm_tokenizer": "' + name.encode() + b'"' in head
+    return recognise
+
+
+TOKENIZER_KINDS = {
+    "sentencepiece": Kind("a SentencePiece model", is_file=True,
+                          recognise=_is_kind("sentencepiece")),
+    "gpt2ja-v2": Kind("a gpt2ja-v2 tokenizer file", is_file=True,
+                      recognise=_is_kind("gpt2ja-v2")),
+    "bytes": Kind("a bytes tokenizer file", is_file=True, recognise=_is_kind("bytes")),
+}
+
+
 def _add_vocab_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vocabulary", default=None,
-                   help="SWE vocabulary file (default: the bundled vocab/ja-swe36k.txt)")
+                   help="SWE vocabulary file (default: the bundled vocab/ja-swe36k.txt); "
+                        "tokenize and decode also take a SentencePiece model or a gpt2ja-v2 "
+                        "or bytes file")
     p.add_argument("--emoji", default=None,
                    help="emoji table (default: emoji.json beside the vocabulary, else the "
                         "bundled one)")
@@ -42,13 +61,31 @@ def _load(args):
     return SWEEncoder.load(args.vocabulary, args.emoji)
 
 
+def _load_any(args):
+    """The SWE encoder, or the tokenizer of another kind that ``--vocabulary`` names (a
+    SentencePiece model, a gpt2ja-v2 or bytes file)."""
+    if args.vocabulary:
+        from .kinds import Tokenizer, kind_of
+        try:
+            with open(args.vocabulary, "rb") as f:
+                kind = kind_of(f.read())
+        except OSError:
+            kind = "swe"                # SWEEncoder.load says what is wrong with the path
+        if kind not in (None, "swe"):
+            if getattr(args, "clean", False):
+                raise UsageError(f"--clean: the SWE tokenizer's text cleaning; --vocabulary "
+                                 f"{args.vocabulary} is a {kind} tokenizer")
+            return Tokenizer.load(args.vocabulary)
+    return _load(args)
+
+
 def cmd_tokenize(args) -> int:
     from swelm.textio import read_stdin, split_lines
-    enc = _load(args)
+    enc = _load_any(args)
     text = args.text if args.text is not None else read_stdin()
     lines = [text] if not args.lines else split_lines(text)
     for line in lines:
-        ids = enc.encode(line, clean=args.clean)
+        ids = enc.encode(line, clean=args.clean) if args.clean else enc.encode(line)
         if args.tokens:
             print(json.dumps([enc.id_to_token(i) for i in ids], ensure_ascii=False))
         else:
@@ -58,7 +95,7 @@ def cmd_tokenize(args) -> int:
 
 def cmd_decode(args) -> int:
     from swelm.textio import read_stdin
-    enc = _load(args)
+    enc = _load_any(args)
     src = args.ids if args.ids else read_stdin().split()
     ids = []
     for x in src:
@@ -68,7 +105,7 @@ def cmd_decode(args) -> int:
             raise UsageError(f"token id {x!r}: expected an integer") from None
         if not 0 <= i < len(enc):
             raise UsageError(f"token id {x}: out of the vocabulary's range 0..{len(enc) - 1} "
-                             f"({enc.vocab.path})")
+                             f"({args.vocabulary or enc.vocab.path})")
         ids.append(i)
     print(enc.decode(ids))
     return 0
@@ -87,6 +124,38 @@ def cmd_build_emoji(args) -> int:
     return 0
 
 
+def _build_other_kind(args, log) -> int:
+    """build-vocab --kind sentencepiece | gpt2ja-v2 | bytes."""
+    from swelm.publish import write_bytes
+    from .builder import iter_texts
+    from .kinds import (Tokenizer, bytes_tokenizer_file, gpt2ja_v2_file,
+                        train_sentencepiece)
+    kind = TOKENIZER_KINDS[args.kind]
+    check_destination(args.out, kind, sources=args.input or ())
+    if args.kind == "bytes":
+        data = bytes_tokenizer_file()
+    else:
+        if not args.input:
+            raise UsageError(f"--kind {args.kind}: --input is required (the text to train on)")
+        size = args.size - (256 if args.kind == "gpt2ja-v2" else 0)
+        if size < 8:
+            raise UsageError(f"--size {args.size}: too small for --kind {args.kind} (the "
+                             "255 byte tokens and <|endoftext|> come on top of the pieces)")
+        log(f"training SentencePiece ({args.model_type}, {size} pieces) on a sample of "
+            f"{args.input_sentence_size} lines at most")
+        data = train_sentencepiece(
+            iter_texts(args.input), size, model_type=args.model_type,
+            byte_fallback=args.byte_fallback, add_dummy_prefix=args.add_dummy_prefix,
+            input_sentence_size=args.input_sentence_size, seed=args.seed,
+            character_coverage=args.character_coverage, threads=args.threads)
+        if args.kind == "gpt2ja-v2":
+            data = gpt2ja_v2_file(data)
+    tok = Tokenizer.from_bytes(data, args.out)
+    write_bytes(args.out, data)
+    log(f"wrote {args.out}: {args.kind}, {len(tok)} tokens, sha256 {tok.sha256[:12]}…")
+    return 0
+
+
 def cmd_build_vocab(args) -> int:
     import logging
     from swelm.publish import write_text
@@ -94,9 +163,15 @@ def cmd_build_vocab(args) -> int:
     from .variants import build_variant_table
     from .vocab import load_emoji, parse_vocabulary, read_emoji_file
     log = logging.getLogger("swelm.build-vocab").info
-    for path in args.input:
+    for path in args.input or ():
         if not os.path.exists(path):
             raise UsageError(f"--input {path}: input not found")
+    if args.kind != "swe":
+        return _build_other_kind(args, log)
+    if not args.input:
+        raise UsageError("--input is required (the text to build the vocabulary from)")
+    if args.size < 8000:
+        raise UsageError(f"--size {args.size}: an SWE vocabulary has 8000-65536 tokens")
     check_destination(args.out, VOCABULARY, sources=args.input)
     if args.variants_out:
         check_destination(args.variants_out, VARIANTS, flag="--variants-out")
@@ -152,13 +227,35 @@ def register(add) -> None:
             description=DESCRIPTION, func=cmd_encode_swe)
     add_arguments(e)
 
-    v = add("build-vocab", help="build an SWE vocabulary from text",
-            description="Build a vocabulary in the SWE format from JSON lines (text field, .gz "
-                        "allowed), .txt files or Parquet (text column).", func=cmd_build_vocab)
-    v.add_argument("--input", nargs="+", required=True, help="input files or folders")
+    v = add("build-vocab", help="build a vocabulary (SWE, SentencePiece, gpt2-japanese) from text",
+            description="Build a vocabulary from JSON lines (text field, .gz allowed), .txt "
+                        "files or Parquet (text column): --kind swe (the SWE format, default), "
+                        "sentencepiece (a SentencePiece .model), gpt2ja-v2 (gpt2-japanese v2: "
+                        "SentencePiece pieces + 255 byte tokens + <|endoftext|>, --size in "
+                        "all) or bytes (gpt2-japanese v1: 255 byte tokens + <|endoftext|>; "
+                        "nothing to train).", func=cmd_build_vocab)
+    v.add_argument("--kind", default="swe", choices=("swe", "sentencepiece", "gpt2ja-v2", "bytes"),
+                   help="vocabulary kind (default swe)")
+    v.add_argument("--input", nargs="+", default=None, help="input files or folders")
     v.add_argument("--out", required=True, help="vocabulary file to write")
     v.add_argument("--emoji", default="emoji.json", help="emoji table the vocabulary is used with")
-    v.add_argument("--size", type=integer_arg(minimum=8000, maximum=65536), default=36000, help="total tokens, 8000-65536")
+    v.add_argument("--size", type=integer_arg(minimum=8, maximum=65536), default=36000,
+                   help="total tokens (swe: 8000-65536; default 36000)")
+    v.add_argument("--model-type", default="unigram", choices=("unigram", "bpe"),
+                   help="SentencePiece algorithm (sentencepiece, gpt2ja-v2)")
+    v.add_argument("--byte-fallback", action="store_true",
+                   help="SentencePiece spells unknown characters as its own byte pieces")
+    v.add_argument("--add-dummy-prefix", action=argparse.BooleanOptionalAction, default=True,
+                   help="SentencePiece puts a space before the text (as gpt2-small-ja's model)")
+    v.add_argument("--input-sentence-size", type=integer_arg(minimum=1), default=1_000_000,
+                   help="lines SentencePiece samples from the input (its memory bound)")
+    v.add_argument("--character-coverage", type=number_arg(minimum=0.98, maximum=1),
+                   default=0.9995,
+                   help="share of characters SentencePiece covers with pieces")
+    v.add_argument("--seed", type=integer_arg(minimum=0), default=0,
+                   help="SentencePiece's sampling seed (same input and seed: same file)")
+    v.add_argument("--threads", type=integer_arg(minimum=1), default=1,
+                   help="SentencePiece training threads")
     v.add_argument("--order", default="length-usage",
                    choices=("count", "length", "usage", "length-usage"),
                    help="order of the subword entries (length-usage: the best measured)")
