@@ -24,8 +24,8 @@ letters (about a Japanese word's length).  Per site:
 
 First, the extraction alone: the *paragraph integrity* (the share of the Japanese paragraphs'
 characters intact in the extractor's output, before any cleaning) of Resiliparse's main-content
-mode and of the plain visible text with marked code/navigation blocks (the default), and pages/s
-(decoding and normalising included).
+mode, of the plain visible text with marked code/navigation blocks (the default) and of
+trafilatura (when installed: the bench extra), and pages/s (decoding and normalising included).
 
 Last, deduplication before and after: every sampled page is also served by ``--mirrors``
 mirror hosts of its site, each copy an exact copy, a near-duplicate (a paragraph dropped, a
@@ -33,8 +33,8 @@ revision line added) or a mixed-language copy (an English paragraph added) as be
 makes them, all with a mirror navigation line.  Both behaviours run with the same relaxed page
 thresholds (those of bench/scale.py, so that the previous one keeps pages), and for each the
 exact, near-duplicate and containment counts are printed with the share of the redundant
-versions removed (of each page's versions that pass the quality rules, all but one should go)
-and the pages lost (every version removed although some passed).
+versions removed (of each page's versions that pass the quality rules, all but one should go),
+per kind of copy, and the pages none of whose versions was kept.
 
 Targets (issue: corpus quality on real sites): recall ≥ 0.85 and precision ≥ 0.93 on every
 site, no site with 0 documents; deduplication no worse than before.  Run ``python -m
@@ -210,9 +210,11 @@ DUP_RULES = ("exact_duplicate", "near_duplicate", "near_duplicate_containment")
 
 
 def dedup_outcome(out: str, truth: dict) -> dict:
-    """How the versions of each page fared: the share of redundant versions removed (of the
-    versions that passed the quality rules, all but one) overall and per kind of copy, and
-    the pages whose every version was removed although some passed."""
+    """How the versions of each page fared.  Of the versions that passed the quality rules
+    (kept or removed as duplicates) all but one are redundant: the share of them removed,
+    overall and per kind of copy (a copy left beside another kept version of its page counts
+    against its kind), and the pages none of whose versions was kept (their text went with a
+    cluster of other pages, or was contained in them)."""
     fate = {}
     for sub in ("corpus", "rejected"):
         for path in sorted(glob.glob(os.path.join(out, sub, "*.parquet"))):
@@ -225,22 +227,22 @@ def dedup_outcome(out: str, truth: dict) -> dict:
         f = fate.get(url)
         if f == "kept" or f in DUP_RULES:      # passed the quality rules
             groups.setdefault(original, []).append((kind, f))
-    redundant = removed = lost = 0
+    redundant = removed = without = 0
     per_kind: dict = {}
     for versions in groups.values():
         kept = sum(f == "kept" for _, f in versions)
         redundant += len(versions) - 1
         removed += len(versions) - max(kept, 1)
-        lost += kept == 0
+        without += kept == 0
         for kind, f in versions:
             if kind != "original":
                 n = per_kind.setdefault(kind, [0, 0])
-                n[0] += f != "kept"
+                n[0] += f == "kept" and kept > 1
                 n[1] += 1
     return {"pages": len(groups), "redundant_removed": round(removed / max(1, redundant), 3),
-            "copies_removed": {k: round(a / max(1, b), 3) for k, (a, b) in
+            "copies_removed": {k: round(1 - a / max(1, b), 3) for k, (a, b) in
                                sorted(per_kind.items())},
-            "pages_lost": lost}
+            "pages_without_kept_version": without}
 
 
 def build(warcs: str, sites: str, out: str) -> tuple[float, dict]:
@@ -324,14 +326,21 @@ def main(argv=None) -> None:
     # paragraphs intact in the extractor's output (before any cleaning), and its speed
     from swelm.corpus_tools.extract import CODE_MARK, NAV_MARK, extract
     from swelm.corpus_tools.sites import Extract
-    for name, profile in (("resiliparse_main", Extract(main=True)),
-                          ("resiliparse_plain_marked", Extract())):
+    extractors = [("resiliparse_main", Extract(main=True), "resiliparse"),
+                  ("resiliparse_plain_marked", Extract(), "resiliparse")]
+    try:
+        import trafilatura  # noqa: F401  (the bench extra)
+        extractors.append(("trafilatura", Extract(), "trafilatura"))
+    except ImportError:
+        emit(bench="extract_integrity", extractor="trafilatura",
+             skipped="not installed (pip install -e .[bench])")
+    for name, profile, backend in extractors:
         for site in SITES:
             total = found = 0
             t0 = time.perf_counter()
             for url, body in pages[site].items():
                 html = decode_html(body)[0]
-                text = extract(html, profile).text
+                text = extract(html, profile, backend=backend).text
                 dense = _WS.sub("", norm(text.replace(CODE_MARK, "").replace(NAV_MARK, "")))
                 for p in refs[site][url]:
                     total += len(p)
