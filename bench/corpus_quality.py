@@ -135,7 +135,6 @@ def japanese_paragraphs(page: str) -> list[str]:
 
 def write_warcs(folder: str, every: int) -> dict:
     """One WARC per site; ``{site: {url: html bytes}}``."""
-    from warcio.statusandheaders import StatusAndHeaders
     from warcio.warcwriter import WARCWriter
     pages = {}
     for site in SITES:
@@ -146,12 +145,17 @@ def write_warcs(folder: str, every: int) -> dict:
                 path = name.split("/", 1)[1] if "/" in name else name
                 url = f"http://{site}.test/{path}"
                 pages[site][url] = body
-                http = StatusAndHeaders("200 OK", [("Content-Type", "text/html"),
-                                                   ("Content-Length", str(len(body)))],
-                                        protocol="HTTP/1.1")
-                w.write_record(w.create_warc_record(url, "response", payload=io.BytesIO(body),
-                                                    http_headers=http))
+                write_page(w, url, body)
     return pages
+
+
+def write_page(w, url: str, body: bytes) -> None:
+    """One HTML page as a response record of the WARC writer ``w``."""
+    from warcio.statusandheaders import StatusAndHeaders
+    http = StatusAndHeaders("200 OK", [("Content-Type", "text/html"),
+                                       ("Content-Length", str(len(body)))], protocol="HTTP/1.1")
+    w.write_record(w.create_warc_record(url, "response", payload=io.BytesIO(body),
+                                        http_headers=http))
 
 
 def write_mirrors(folder: str, pages: dict, mirrors: int) -> dict:
@@ -160,7 +164,6 @@ def write_mirrors(folder: str, pages: dict, mirrors: int) -> dict:
     url: (original url, kind)}``."""
     import random
 
-    from warcio.statusandheaders import StatusAndHeaders
     from warcio.warcwriter import WARCWriter
 
     from bench.scale import perturbed
@@ -176,11 +179,7 @@ def write_mirrors(folder: str, pages: dict, mirrors: int) -> dict:
                     versions.append((url.replace("://", f"://mirror{c}.", 1), kind, copy))
                 for u, kind, b in versions:
                     truth[u] = (url, kind)
-                    http = StatusAndHeaders("200 OK", [("Content-Type", "text/html"),
-                                                       ("Content-Length", str(len(b)))],
-                                            protocol="HTTP/1.1")
-                    w.write_record(w.create_warc_record(u, "response", payload=io.BytesIO(b),
-                                                        http_headers=http))
+                    write_page(w, u, b)
     return truth
 
 
@@ -328,10 +327,10 @@ def main(argv=None) -> None:
     from swelm.corpus_tools.sites import Extract
     extractors = [("resiliparse_main", Extract(main=True), "resiliparse"),
                   ("resiliparse_plain_marked", Extract(), "resiliparse")]
-    try:
-        import trafilatura  # noqa: F401  (the bench extra)
+    import importlib.util
+    if importlib.util.find_spec("trafilatura"):        # the bench extra
         extractors.append(("trafilatura", Extract(), "trafilatura"))
-    except ImportError:
+    else:
         emit(bench="extract_integrity", extractor="trafilatura",
              skipped="not installed (pip install -e .[bench])")
     for name, profile, backend in extractors:

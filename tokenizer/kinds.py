@@ -151,6 +151,20 @@ def _sentencepiece_proto(data: bytes):
     return sp if sp.get_piece_size() else None
 
 
+def _piece_id(sp, token: str) -> int:
+    """The id of a SentencePiece piece (KeyError for a token that is not one)."""
+    i = sp.piece_to_id(token)
+    if i == sp.unk_id() and token != sp.id_to_piece(i):
+        raise KeyError(token)
+    return i
+
+
+def _sp_specials(sp) -> dict[str, int]:
+    """A SentencePiece model's control and unknown pieces."""
+    return {sp.id_to_piece(i): i for i in range(sp.get_piece_size())
+            if sp.is_control(i) or sp.is_unknown(i)}
+
+
 class SweTokenizer(Tokenizer):
     kind = "swe"
 
@@ -218,16 +232,11 @@ class SentencePieceTokenizer(Tokenizer):
         return self.sp.id_to_piece(self._check_id(i))
 
     def token_to_id(self, token: str) -> int:
-        i = self.sp.piece_to_id(token)
-        if i == self.sp.unk_id() and token != self.sp.id_to_piece(i):
-            raise KeyError(token)
-        return i
+        return _piece_id(self.sp, token)
 
     @property
     def special_tokens(self) -> dict[str, int]:
-        sp = self.sp
-        return {sp.id_to_piece(i): i for i in range(len(self))
-                if sp.is_control(i) or sp.is_unknown(i)}
+        return _sp_specials(self.sp)
 
     @property
     def eot_id(self) -> int:
@@ -371,16 +380,11 @@ class Gpt2jaV2Tokenizer(Tokenizer):
             b = int(token[3:5], 16)
             if b < BYTE_TOKENS:
                 return self.pieces + b
-        i = self.sp.piece_to_id(token)
-        if i == self.sp.unk_id() and token != self.sp.id_to_piece(i):
-            raise KeyError(token)
-        return i
+        return _piece_id(self.sp, token)
 
     @property
     def special_tokens(self) -> dict[str, int]:
-        sp = self.sp
-        out = {sp.id_to_piece(i): i for i in range(self.pieces)
-               if sp.is_control(i) or sp.is_unknown(i)}
+        out = _sp_specials(self.sp)
         out[EOT] = self.pieces + BYTE_TOKENS
         return out
 
