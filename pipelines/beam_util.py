@@ -135,18 +135,22 @@ SHUFFLE_CHUNK_BYTES = 8 << 20
 
 def _chunked_shuffle_reads() -> bool:
     """Make the in-process runner hand a shuffle's output to its workers in messages of about
-    10 MB (chunks of :data:`SHUFFLE_CHUNK_BYTES` at element boundaries); True when applied.
+    :data:`SHUFFLE_CHUNK_BYTES` (cut at element boundaries) while the bundle runs; True when
+    applied.
 
     Beam's FnApiRunner encodes a worker's whole share of a GroupByKey's output as one byte
     string and sends it as one message, so a worker held its whole share of every shuffle at
     once and its memory grew with the input (measured with a plain GroupByKey and no swelm
     code: 281, 437, 689 MB for 0.2, 0.8, 1.6 million elements), and any stage's input went
     as one message when its stream closed.  Here the same bytes, in the same order, are cut
-    at element boundaries and sent as they are buffered, so the worker decodes one message
-    after the other while the rest waits in the runner and holds a few of them; cluster
-    runners stream shuffle reads themselves.  Only the global window (what the pipelines use)
+    at element boundaries and sent one message after the other by a thread while the bundle
+    runs (Beam sends a bundle's input before starting it, which with bounded queues would wait
+    for ever), so a worker holds a few messages; the driver still holds the whole shuffle,
+    as the in-process runner always does.  Cluster runners stream shuffle reads themselves.  Only the global window (what the pipelines use)
     is chunked; anything else, or a Beam whose buffer lacks the fields this relies on, keeps
     Beam's own behaviour."""
+    import threading
+
     from apache_beam.runners.portability.fn_api_runner import execution
     from apache_beam.runners.portability.fn_api_runner import fn_runner as manager
     from apache_beam.transforms.window import GlobalWindow, GlobalWindows
@@ -188,18 +192,44 @@ def _chunked_shuffle_reads() -> bool:
         return parts
 
     def send(self, process_bundle_id, read_transform_id, byte_streams) -> None:
-        # each chunk ends on an element boundary: sent as soon as 10 MB are buffered instead
-        # of all at once when the stream closes
+        # each chunk ends on an element boundary and is sent as one message, by a thread of
+        # its own: Beam sends a bundle's input before it starts the bundle and reads
+        # its output, so a worker's share larger than the data channel's queues would wait for
+        # ever on a worker that cannot start (Beam's own split path streams input the same way)
         out = self._worker_handler.data_conn.output_stream(process_bundle_id,
                                                            read_transform_id)
-        for chunk in byte_streams or []:
-            out.write(chunk)
-            out.maybe_flush()
-        out.close()
+        failed: list = []
 
+        def write():
+            try:
+                for chunk in byte_streams or []:
+                    out.write(chunk)
+                    out.flush()
+                out.close()
+            except BaseException as e:      # the bundle fails instead of hanging or losing data
+                failed.append(e)
+
+        thread = threading.Thread(target=write, name="swelm-send-input", daemon=True)
+        thread.start()
+        self.__dict__.setdefault("_swelm_senders", []).append((thread, failed))
+
+    def process_bundle(self, *a, **kw):
+        try:
+            result = run_bundle(self, *a, **kw)
+        except BaseException:
+            self.__dict__.pop("_swelm_senders", None)   # a failed bundle's input is dropped
+            raise
+        for thread, failed in self.__dict__.pop("_swelm_senders", []):
+            thread.join()
+            if failed:
+                raise RuntimeError(f"sending a bundle's input failed: {failed[0]}")
+        return result
+
+    run_bundle = manager.BundleManager.process_bundle
     partition._swelm_chunked, partition.original = True, original
     buffer.partition = partition
     manager.BundleManager._send_input_to_worker = send
+    manager.BundleManager.process_bundle = process_bundle
     return True
 
 

@@ -134,3 +134,28 @@ def test_a_pipeline_with_chunked_shuffles_gives_beams_result(tmp_path, monkeypat
                 | beam.GroupByKey() | beam.Map(lambda kv: (kv[0], sum(map(len, kv[1])))))
         assert_that(sums, equal_to([(k, sum(i % 50 for i in range(4000) if i % 97 == k))
                                     for k in range(97)]))
+
+
+@pytest.mark.timeout(240)
+def test_a_shuffle_larger_than_the_data_channel_queues_does_not_stall(monkeypatch):
+    """The runner's queues toward a worker hold one message each (a worker takes 5 more): a
+    worker's share of a shuffle of many more messages than that still flows, because it is
+    sent while the bundle runs (sent before the bundle starts, it would wait for ever)."""
+    import argparse
+
+    import apache_beam as beam
+    from apache_beam.runners.worker import data_plane
+    from apache_beam.testing.util import assert_that, equal_to
+    from pipelines import beam_util
+    monkeypatch.setattr(beam_util, "SHUFFLE_CHUNK_BYTES", 64 << 10)
+    monkeypatch.setattr(data_plane, "_DEFAULT_SEND_QUEUE_MAX_ELEMENTS", 1)
+    monkeypatch.setattr(data_plane, "_DEFAULT_SEND_QUEUE_MAX_BYTES", 1)
+    args = argparse.Namespace(runner=None, workers=2, beam_args=[], verbose=False)
+    # 20 MB per worker in about 300 messages: more than the queues and gRPC's buffers hold
+    # (sent before the bundle starts, measured: no progress in 2 minutes)
+    with beam_util.make_pipeline(args) as p:
+        sums = (p | beam.Create(range(400)) | beam.FlatMap(lambda i: [(i, b"y" * 1000)] * 100)
+                | beam.GroupByKey() | beam.Map(lambda kv: (kv[0] % 7, len(list(kv[1]))))
+                | beam.CombinePerKey(sum))
+        assert_that(sums, equal_to([(k, 100 * sum(1 for i in range(400) if i % 7 == k))
+                                    for k in range(7)]))
