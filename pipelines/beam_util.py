@@ -181,7 +181,7 @@ def _chunked_shuffle_reads() -> bool:
         for idx, (encoded_key, values) in enumerate(self._table.items()):
             out = streams[idx % n]
             coder.encode_to_stream(wrap((key_coder.decode(encoded_key), values)), out, True)
-            if out.size() >= SHUFFLE_CHUNK_BYTES:
+            if out.size() >= partition.chunk_bytes:
                 parts[idx % n].append(out.get())
                 streams[idx % n] = execution.create_OutputStream()
         for ix, out in enumerate(streams):
@@ -226,7 +226,10 @@ def _chunked_shuffle_reads() -> bool:
         return result
 
     run_bundle = manager.BundleManager.process_bundle
+    # the chunk size lives on the installed function: the module may be imported under two
+    # names (swelm.pipelines, and pipelines from a checkout), the patch is installed once
     partition._swelm_chunked, partition.original = True, original
+    partition.chunk_bytes = SHUFFLE_CHUNK_BYTES
     buffer.partition = partition
     manager.BundleManager._send_input_to_worker = send
     manager.BundleManager.process_bundle = process_bundle

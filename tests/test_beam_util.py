@@ -74,6 +74,14 @@ def test_a_connection_closed_before_its_worker_connected_ends_that_worker():
     assert got == [wh.BeamFnControlServicer._DONE_MARKER]
 
 
+def _chunk_bytes(monkeypatch, n: int) -> None:
+    """Chunks of ``n`` bytes for this test (the size lives on the installed patch)."""
+    from apache_beam.runners.portability.fn_api_runner import execution
+    from pipelines import beam_util
+    assert beam_util._chunked_shuffle_reads()
+    monkeypatch.setattr(execution.GroupingBuffer.partition, "chunk_bytes", n)
+
+
 def _grouping_buffer(groups: int, values: int, size: int):
     """A GroupingBuffer of the in-process runner holding ``groups`` keys of ``values`` byte
     values each (as the runner fills one from a stage's outputs)."""
@@ -103,7 +111,7 @@ def test_shuffle_output_reaches_the_workers_in_chunks(monkeypatch):
     from apache_beam.runners.portability.fn_api_runner import execution
     from pipelines import beam_util
     assert beam_util._chunked_shuffle_reads()                 # this Beam has what it needs
-    monkeypatch.setattr(beam_util, "SHUFFLE_CHUNK_BYTES", 64 << 10)
+    _chunk_bytes(monkeypatch, 64 << 10)
     ours, post = _grouping_buffer(300, 20, 100)
     beams, _ = _grouping_buffer(300, 20, 100)
     chunks = ours.partition(2)
@@ -127,7 +135,7 @@ def test_a_pipeline_with_chunked_shuffles_gives_beams_result(tmp_path, monkeypat
     import apache_beam as beam
     from apache_beam.testing.util import assert_that, equal_to
     from pipelines import beam_util
-    monkeypatch.setattr(beam_util, "SHUFFLE_CHUNK_BYTES", 16 << 10)
+    _chunk_bytes(monkeypatch, 16 << 10)
     args = argparse.Namespace(runner=None, workers=2, beam_args=[], verbose=False)
     with beam_util.make_pipeline(args) as p:
         sums = (p | beam.Create(range(4000)) | beam.Map(lambda i: (i % 97, b"x" * (i % 50)))
@@ -147,7 +155,7 @@ def test_a_shuffle_larger_than_the_data_channel_queues_does_not_stall(monkeypatc
     from apache_beam.runners.worker import data_plane
     from apache_beam.testing.util import assert_that, equal_to
     from pipelines import beam_util
-    monkeypatch.setattr(beam_util, "SHUFFLE_CHUNK_BYTES", 64 << 10)
+    _chunk_bytes(monkeypatch, 64 << 10)
     monkeypatch.setattr(data_plane, "_DEFAULT_SEND_QUEUE_MAX_ELEMENTS", 1)
     monkeypatch.setattr(data_plane, "_DEFAULT_SEND_QUEUE_MAX_BYTES", 1)
     args = argparse.Namespace(runner=None, workers=2, beam_args=[], verbose=False)
