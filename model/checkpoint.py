@@ -22,7 +22,7 @@ import torch
 from swelm.publish import Kind, atomic_path, write_json
 from swelm.publish import remove_temporaries as publish_temporaries
 
-from .model import ModelError, SwitchConfig, SwitchLM
+from .model import ModelError, SwitchConfig, build_model, config_from_dict
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -40,7 +40,38 @@ CHECKPOINT = Kind("a checkpoint", entries=(WEIGHTS, CONFIG, STATE, CHECKSUMS, "t
 #: a run folder (swelm train continues one; convert writes its top-level files); ``.tmp*`` is
 #: what a run killed while safetensors wrote a file leaves (removed when the run continues)
 RUN = Kind("a swelm model run", entries=(CONFIG, WEIGHTS, "train.json", "metrics.jsonl",
-                                         "loss.png", "checkpoints/*", ".tmp*"))
+                                         "loss.png", "checkpoints/*", ".tmp*",
+                                         "tokenizer.model", "tokenizer.json"))
+
+#: the tokenizer file kept in a run folder, by kind (an SWE vocabulary is given with
+#: --vocabulary, or is the bundled one)
+TOKENIZER_FILES = {"sentencepiece": "tokenizer.model", "bytes": "tokenizer.json",
+                   "gpt2ja-v2": "tokenizer.json"}
+
+
+def save_tokenizer(src: str, run_dir: str) -> str | None:
+    """A copy of the tokenizer file ``src`` in the run folder (kinds other than SWE), written
+    atomically; its path, or None for an SWE vocabulary."""
+    from swelm.tokenizer.kinds import kind_of
+    with open(src, "rb") as f:
+        data = f.read()
+    name = TOKENIZER_FILES.get(kind_of(data) or "")
+    if name is None:
+        return None
+    os.makedirs(run_dir, exist_ok=True)
+    with atomic_path(os.path.join(run_dir, name)) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+    return os.path.join(run_dir, name)
+
+
+def run_tokenizer(path: str) -> str | None:
+    """The tokenizer file kept in a run folder (or in the run of a checkpoint folder)."""
+    folder = resolve(path)
+    for d in (folder, os.path.dirname(os.path.dirname(os.path.abspath(folder)))):
+        for name in dict.fromkeys(TOKENIZER_FILES.values()):
+            if os.path.isfile(os.path.join(d, name)):
+                return os.path.join(d, name)
+    return None
 
 
 def state_dict_for_save(model: torch.nn.Module) -> dict:
@@ -56,7 +87,8 @@ def save_weights(model: torch.nn.Module, cfg: SwitchConfig, out_dir: str,
     os.makedirs(out_dir, exist_ok=True)
     with atomic_path(os.path.join(out_dir, WEIGHTS)) as tmp:
         save_file(state_dict_for_save(model), tmp,
-                  metadata={"format": "pt", "swelm": "switch-lm"})
+                  metadata={"format": "pt",
+                            "swelm": "gpt2" if cfg.arch == "gpt2" else "switch-lm"})
         os.chmod(tmp, 0o644)
     write_json(os.path.join(out_dir, CONFIG), json.loads(cfg.to_json()))
     if extra:
@@ -131,8 +163,9 @@ def latest_intact(run_dir: str, warn) -> str | None:
 def _shape_problem(model, state: dict, where: str) -> str | None:
     """The first tensor whose shape in ``state`` differs from the model's, said in terms of
     the config field that makes the difference when one does."""
-    from .model import _BOUNDS
+    import sys
     cfg = getattr(model, "cfg", None)
+    _BOUNDS = getattr(sys.modules.get(type(cfg).__module__), "_BOUNDS", {})
     for name, want in model.state_dict().items():
         got = state.get(name)
         if got is None or tuple(got.shape) == tuple(want.shape):
@@ -216,23 +249,25 @@ def resolve(path: str) -> str:
     raise CheckpointError(f"{path}: no {WEIGHTS} and no checkpoints/step-* in it")
 
 
-def load_config(path: str) -> SwitchConfig:
+def load_config(path: str):
+    """The config (of either architecture) of a run or checkpoint folder."""
     p = os.path.join(resolve(path), CONFIG)
     try:
         with open(p, encoding="utf-8") as f:
-            return SwitchConfig.from_dict(json.load(f))
+            return config_from_dict(json.load(f))
     except FileNotFoundError:
         raise CheckpointError(f"{p}: missing") from None
     except (json.JSONDecodeError, TypeError, ValueError) as e:
-        raise CheckpointError(f"{p}: not a Switch-LM config: {e}") from None
+        raise CheckpointError(f"{p}: not a swelm model config: {e}") from None
 
 
-def load_model(path: str, device: str | torch.device = "cpu", dtype=None) -> SwitchLM:
-    """The model saved in a run or checkpoint folder, in eval mode."""
+def load_model(path: str, device: str | torch.device = "cpu", dtype=None):
+    """The model (:class:`SwitchLM` or ``GPT2LM``) saved in a run or checkpoint folder, in eval
+    mode."""
     from safetensors.torch import load_file
     folder = resolve(path)
     cfg = load_config(folder)
-    model = SwitchLM(cfg)
+    model = build_model(cfg)
     try:
         state = load_file(os.path.join(folder, WEIGHTS))
     except Exception as e:     # safetensors raises its own error types

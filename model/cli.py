@@ -35,25 +35,75 @@ def cmd_train(args) -> int:
 
 
 def cmd_convert(args) -> int:
-    import hashlib
-    from .checkpoint import RUN, CheckpointError, save_weights
-    from .convert import add_ext, from_hf, hf_config
+    if args.what == "to-hf":
+        return _convert_to_hf(args)
+    from .checkpoint import RUN, save_tokenizer, save_weights
+    from .convert import add_ext
     # the source folder itself is never replaced (add-ext RUN --out RUN would overwrite it)
     check_destination(args.out, RUN, sources=[args.src], inside_source_ok=True)
+    tokenizer = None
     if args.what == "from-hf":
-        hf_config(args.src)                     # a clear error before anything else
-        vocab = args.vocabulary or os.path.join(args.src, "vocab.txt")
-        if not os.path.exists(vocab):
-            raise CheckpointError(f"{args.src}: no vocab.txt; give the vocabulary the weights "
-                                  "were trained with (--vocabulary FILE)")
-        with open(vocab, "rb") as f:
-            model = from_hf(args.src, hashlib.sha256(f.read()).hexdigest())
+        model, tokenizer = _from_hf(args)
     else:
         model = add_ext(args.src, args.layers, args.ext_hidden)
     save_weights(model, model.cfg, args.out)
+    if tokenizer:
+        save_tokenizer(tokenizer, args.out)
+    cfg = model.cfg
+    what = (f"gpt2, {cfg.n_layers} layers" if cfg.arch == "gpt2" else
+            f"{cfg.n_switch_layers} switch + {cfg.n_ext_layers} ext layers")
     print(f"wrote {args.out}/model.safetensors and config.json "
-          f"({model.num_params() / 1e6:.1f}M parameters, {model.cfg.n_switch_layers} switch + "
-          f"{model.cfg.n_ext_layers} ext layers)")
+          f"({model.num_params() / 1e6:.1f}M parameters, {what})")
+    return 0
+
+
+def _from_hf(args):
+    """(model, tokenizer file) of a transformers folder: a GPTSAN-japanese or a GPT-2."""
+    import hashlib
+    from .checkpoint import CheckpointError
+    from .convert import from_hf, hf_config
+    from .hf_gpt2 import find_tokenizer, gpt2_from_hf, is_gpt2_folder
+    if is_gpt2_folder(args.src):
+        from swelm.tokenizer.kinds import open_tokenizer
+        path = args.vocabulary or find_tokenizer(args.src)
+        if path is None:
+            raise CheckpointError(f"{args.src}: no tokenizer in it (spiece.model, another "
+                                  "SentencePiece *.model, or an SWE vocab.txt); give the one "
+                                  "the weights were trained with (--vocabulary FILE)")
+        return gpt2_from_hf(args.src, open_tokenizer(path)), path
+    hf_config(args.src)                     # a clear error before anything else
+    vocab = args.vocabulary or os.path.join(args.src, "vocab.txt")
+    if not os.path.exists(vocab):
+        raise CheckpointError(f"{args.src}: no vocab.txt; give the vocabulary the weights "
+                              "were trained with (--vocabulary FILE)")
+    with open(vocab, "rb") as f:
+        return from_hf(args.src, hashlib.sha256(f.read()).hexdigest()), None
+
+
+def _convert_to_hf(args) -> int:
+    from .checkpoint import CheckpointError, load_model, run_tokenizer
+    from .hf_gpt2 import HF_FOLDER, gpt2_to_hf
+    check_destination(args.out, HF_FOLDER, sources=[args.src])
+    model = load_model(args.src)
+    cfg = model.cfg
+    if cfg.arch != "gpt2":
+        raise CheckpointError(f"{args.src}: a Switch-LM; to-hf writes dense gpt2 models "
+                              "(transformers' GPT2LMHeadModel)")
+    kind = cfg.vocab_kind or "swe"
+    path = args.vocabulary or run_tokenizer(args.src)
+    if path is None and kind != "swe":
+        raise CheckpointError(f"{args.src}: the model was trained with a {kind} tokenizer and "
+                              "its run folder keeps none: pass --vocabulary FILE")
+    if path is not None or cfg.vocab_sha256:
+        from swelm.tokenizer.kinds import open_tokenizer
+        tok = open_tokenizer(path)
+        if cfg.vocab_sha256 and tok.sha256 != cfg.vocab_sha256:
+            raise CheckpointError(f"--vocabulary {path or '(the bundled one)'}: the model was "
+                                  f"trained with the {kind} tokenizer {cfg.vocab_sha256[:12]}…, "
+                                  f"this is {tok.sha256[:12]}…")
+    files = gpt2_to_hf(model, args.out, path)
+    print(f"wrote {args.out}: {', '.join(files)} (transformers.GPT2LMHeadModel."
+          f"from_pretrained({args.out!r}))")
     return 0
 
 
@@ -166,8 +216,13 @@ def cmd_vectorize(args) -> int:
 # ---------------------------------------------------------------------------- parsers
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default=None,
-                   help="preset (tiny, small, gptsan-2.8b) or a config.json (default: small "
+                   help="preset: Switch-LM tiny, small, gptsan-2.8b; dense GPT-2 gpt2-tiny, "
+                        "gpt2-small, gpt2-medium, gpt2-large; or a config.json (default: small "
                         "with CUDA, tiny without)")
+    p.add_argument("--vocabulary", default=None,
+                   help="the tokenizer the shards were encoded with (any kind; its sha256 must "
+                        "be the manifest's): kept in the run folder for the LM tools, and used "
+                        "for bits per character")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a config field, e.g. --set n_experts=8 (repeatable)")
     p.add_argument("--init", default=None,
@@ -213,8 +268,8 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="run folder or checkpoint folder")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--vocabulary", default=None,
-                   help="SWE vocabulary (default: the bundled one); its sha256 must match the "
-                        "model's")
+                   help="tokenizer file of any kind (default: the one kept in the run folder, "
+                        "else the bundled SWE vocabulary); its sha256 must match the model's")
     p.add_argument("--emoji", default=None, help="emoji table (default: beside the vocabulary)")
 
 
@@ -225,19 +280,26 @@ def register(add) -> None:
                         "Under torchrun it trains data-parallel.")
     add_train_arguments(t)
 
-    c = add("convert", help="convert weights: from-hf DIR, add-ext", func=cmd_convert,
-            description="from-hf: load a transformers 4.x GPTSanJapanese checkpoint into a "
-                        "Switch-LM.  add-ext: append dense ext layers (they start as the "
-                        "identity) for cheap fine-tuning.")
-    c.add_argument("what", choices=("from-hf", "add-ext"), help="the conversion")
-    c.add_argument("src", help="from-hf: the transformers checkpoint folder; add-ext: a run or "
-                               "checkpoint folder")
-    c.add_argument("--out", required=True, help="folder for model.safetensors + config.json")
+    c = add("convert", help="convert weights: from-hf DIR, to-hf RUN, add-ext", func=cmd_convert,
+            description="from-hf: load a transformers GPT2LMHeadModel (with its SentencePiece "
+                        "or SWE tokenizer) or a 4.x GPTSanJapanese checkpoint.  to-hf: write a "
+                        "gpt2 run as a folder transformers.GPT2LMHeadModel.from_pretrained "
+                        "loads.  add-ext: append dense ext layers to a Switch-LM (they start "
+                        "as the identity) for cheap fine-tuning.")
+    c.add_argument("what", choices=("from-hf", "to-hf", "add-ext"), help="the conversion")
+    c.add_argument("src", help="from-hf: the transformers checkpoint folder; to-hf, add-ext: a "
+                               "run or checkpoint folder")
+    c.add_argument("--out", required=True,
+                   help="from-hf, add-ext: the run folder to write (model.safetensors + "
+                        "config.json); to-hf: the transformers folder")
     c.add_argument("--layers", type=integer_arg(minimum=1), default=1, help="add-ext: ext layers to add")
     c.add_argument("--ext-hidden", type=integer_arg(minimum=0), default=0,
                    help="add-ext: hidden size of new ext layers (0: 4·d_model)")
     c.add_argument("--vocabulary", default=None,
-                   help="from-hf: vocabulary of the weights (default: DIR/vocab.txt)")
+                   help="from-hf: the tokenizer of the weights (default: DIR/spiece.model, "
+                        "another SentencePiece *.model or DIR/vocab.txt); to-hf: the model's "
+                        "tokenizer (default: the one in the run folder, else the bundled SWE "
+                        "vocabulary)")
 
     g = add("generate", help="sample text from a Switch-LM", func=cmd_generate,
             description="Continue a context with the model (KV cache): top-k, top-p, "

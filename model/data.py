@@ -241,13 +241,35 @@ class Layout:
     seq_len: int
     vocab_size: int
     special: dict
+    dense: bool = False     # a gpt2 model: ``bos chunk [eot]``, causal (see build_dense_sequence)
+    bos: int = -1           # the token put before every sequence of a dense model (-1: none)
 
     def tok(self, name: str) -> int:
         return self.special[f"<|{name}|>"]
 
     @property
     def budget(self) -> int:
-        return self.seq_len - 3
+        return self.seq_len - (2 if self.dense else 3)
+
+
+def build_dense_sequence(chunk: np.ndarray, ends_row: bool, layout: Layout):
+    """(input ids, targets, 0) of a dense GPT-2 model: ``bos t0 t1 … [<|endoftext|>]`` (the
+    end token when the chunk ends its row and does not already end with it), padded with
+    ``<|endoftext|>``; targets are the next token, −1 on padding."""
+    T = layout.seq_len
+    eot = layout.tok("endoftext")
+    c = np.asarray(chunk, dtype=np.int64)
+    head = [layout.bos] if layout.bos >= 0 else []
+    tail = [eot] if ends_row and not (c.size and c[-1] == eot) else []
+    seq = np.concatenate([head, c, tail]).astype(np.int64)
+    L = seq.size
+    if L > T:
+        raise ModelError(f"chunk of {c.size} tokens does not fit seq_len {T}")
+    x = np.full(T, eot, dtype=np.int64)
+    y = np.full(T, -1, dtype=np.int64)
+    x[:L] = seq
+    y[:L - 1] = seq[1:]
+    return x, y, 0
 
 
 def build_sequence(chunk: np.ndarray, ends_row: bool, mode: str, layout: Layout,
@@ -311,6 +333,9 @@ class SequenceData:
     def sample(self, k: int):
         s, c = self.mix.locate(k)
         toks, ends, klass = self.mix.sources[s].chunk(c)
+        if self.layout.dense:
+            x, y, npc = build_dense_sequence(toks, ends, self.layout)
+            return x, y, npc, klass
         rng = np.random.default_rng([self.seed, k])
         x, y, npc = build_sequence(toks, ends, self.mode, self.layout, rng)
         return x, y, npc, klass
@@ -381,5 +406,6 @@ def manifest_vocab(specs: list[SourceSpec]) -> dict:
     return vocab
 
 
-__all__ = ["SourceSpec", "parse_sources", "TokenRows", "NpzRows", "Mixture", "Layout", "build_sequence",
+__all__ = ["SourceSpec", "parse_sources", "TokenRows", "NpzRows", "Mixture", "Layout",
+           "build_sequence", "build_dense_sequence",
            "compress_runs", "SequenceData", "loader", "spout_vectors", "permute", "MODES"]

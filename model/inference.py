@@ -31,27 +31,51 @@ def pick_device(name: str | None) -> torch.device:
 
 def load(model_path: str, device: str | None = None, vocabulary: str | None = None,
          emoji: str | None = None):
-    """(model, encoder) ready for the LM tools; the encoder's vocabulary must be the model's."""
-    from swelm.tokenizer import SWEEncoder
+    """(model, tokenizer) ready for the LM tools.  The tokenizer is ``vocabulary`` (any kind),
+    else the one kept in the run folder, else the bundled SWE vocabulary; its sha256 must be
+    the model's."""
+    from swelm.tokenizer.kinds import open_tokenizer
+    from .checkpoint import run_tokenizer
     dev = pick_device(device)
     model = load_model(model_path, dev).set_unlimited_capacity()
-    enc = SWEEncoder.load(vocabulary, emoji)
+    kind = model.cfg.vocab_kind or "swe"
+    path = vocabulary or run_tokenizer(model_path)
+    if path is None and kind != "swe":
+        raise CheckpointError(f"{model_path}: the model was trained with a {kind} tokenizer and "
+                              "its run folder keeps none: pass --vocabulary FILE")
+    enc = open_tokenizer(path, emoji)
     want = model.cfg.vocab_sha256
-    if want and enc.vocab_sha256 != want:
+    if want and enc.sha256 != want:
+        where = path or "the bundled vocabulary"
         raise CheckpointError(
-            f"vocabulary mismatch: the model was trained with vocabulary {want[:12]}…, "
-            f"{enc.vocab.path} is {enc.vocab_sha256[:12]}… (pass --vocabulary with the right file)")
+            f"vocabulary mismatch: the model was trained with the {kind} tokenizer {want[:12]}…, "
+            f"{where} is the {enc.kind} tokenizer {enc.sha256[:12]}… (pass --vocabulary with "
+            "the right file)")
     if len(enc) > model.cfg.vocab_size:
         raise CheckpointError(f"the vocabulary has {len(enc)} tokens, the model "
                               f"{model.cfg.vocab_size}")
     return model, enc
 
 
+def is_dense(model) -> bool:
+    return getattr(model.cfg, "arch", "switch") == "gpt2"
+
+
+def model_device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
 def layout_ids(model: SwitchLM, enc, context: str | list[int] = "",
-               prefix: str | list[int] | None = None) -> tuple[list[int], int]:
-    """``<|startoftext|> prefix <|segmenter|> context`` and the bidirectional length."""
+               prefix: str | list[int] | None = None) -> tuple[list[int], int | None]:
+    """``<|startoftext|> prefix <|segmenter|> context`` and the bidirectional length; for a
+    dense (gpt2) model ``bos context`` and None."""
     cfg = model.cfg
     to_ids = (lambda t: list(t) if not isinstance(t, str) else enc.encode(t))  # noqa: E731
+    if is_dense(model):
+        if prefix is not None:
+            raise InputError("a gpt2 model is causal: it takes no --prefix (give the text as "
+                             "the context)")
+        return [cfg.bos_id] + to_ids(context), None
     p = to_ids(prefix) if prefix is not None else []
     c = to_ids(context)
     ids = [cfg.token("startoftext")] + p + [cfg.token("segmenter")] + c
@@ -63,12 +87,13 @@ def decode(enc, ids, cfg) -> str:
     GPTSAN's decoder), other special tokens are dropped, ``<|endoftext|>`` ends the text."""
     out: list[int] = []
     special = set(cfg.special.values())
-    bag, eot = cfg.token("bagoftoken"), cfg.token("endoftext")
+    eot = cfg.token("endoftext")
+    bag = cfg.special.get("<|bagoftoken|>", -1)
     for t in ids:
         t = int(t)
         if t == eot:
             break
-        if t == bag:
+        if t == bag >= 0:
             if out:
                 out += [out[-1]] * 3
             continue
@@ -86,7 +111,7 @@ def spout_vector(model: SwitchLM, klass: int | None, batch: int):
         raise InputError("this model has no spout (d_spout = 0)")
     if not 0 <= klass < d:
         raise InputError(f"--spout {klass}: classes are 0..{d - 1}")
-    return spout_vectors(torch.full((batch,), klass), d).to(model.head.weight.device)
+    return spout_vectors(torch.full((batch,), klass), d).to(model_device(model))
 
 
 def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
@@ -126,5 +151,5 @@ def check_length(model: SwitchLM, n_input: int, spout: bool) -> int:
     return room
 
 
-__all__ = ["load", "decode", "layout_ids", "filter_logits", "check_length", "spout_vector",
+__all__ = ["load", "decode", "layout_ids", "is_dense", "model_device", "filter_logits", "check_length", "spout_vector",
            "pick_device", "Generation", "InputError"]

@@ -22,7 +22,7 @@ import torch
 from swelm.checks import number
 
 from .inference import (Generation, InputError, check_length, decode, filter_logits,
-                        layout_ids, load, spout_vector)
+                        is_dense, layout_ids, load, model_device, spout_vector)
 
 MASK = "[MASK]"
 
@@ -46,7 +46,8 @@ class Scored:
 class LM:
     def __init__(self, model, enc) -> None:
         self.model, self.enc, self.cfg = model, enc, model.cfg
-        self.device = model.head.weight.device
+        self.device = model_device(model)
+        self.dense = is_dense(model)
 
     @classmethod
     def load(cls, path: str, device: str | None = None, vocabulary: str | None = None,
@@ -107,7 +108,7 @@ class LM:
         ids, npc = layout_ids(model, self.enc, context, prefix)
         room = check_length(model, len(ids), spout is not None)
         max_new = min(max_new_tokens, room)
-        dev = model.head.weight.device
+        dev = self.device
         B = num_samples
         x = torch.tensor([ids] * B, device=dev)
         sp = spout_vector(model, spout, B)
@@ -239,6 +240,10 @@ class LM:
         more) with the hybrid/MLM model, most confident position first.  Text outside the masks
         is returned unchanged."""
         number(mask_tokens, "mask_tokens", minimum=1, integer=True, error=InputError)
+        if self.dense:
+            raise InputError("a gpt2 model is an LM only: it was not trained to fill masks (no "
+                             "bidirectional prefix, no <|inputmask|> token); fill needs a "
+                             "Switch-LM trained with --mode hybrid or mlm")
         cfg = self.cfg
         m_id = cfg.token("inputmask")
         if isinstance(context, str):
@@ -303,9 +308,14 @@ class LM:
         with at least ``stride`` tokens of context (default: half the window)."""
         number(batch_size, "batch_size", minimum=1, integer=True, error=InputError)
         cfg = self.cfg
-        sot, seg, eot, pad = (cfg.token(t) for t in ("startoftext", "segmenter", "endoftext",
-                                                      "nottoken"))
-        W = cfg.n_ctx - 2
+        eot = cfg.token("endoftext")
+        if self.dense:          # bos w… (causal)
+            head, pad, npc = [cfg.bos_id], eot, None
+        else:                   # <|startoftext|> <|segmenter|> w… (the start is the prefix)
+            head, pad, npc = [cfg.token("startoftext"), cfg.token("segmenter")], \
+                cfg.token("nottoken"), 1
+        H = len(head)
+        W = cfg.n_ctx - H
         keep = stride if stride is not None else W // 2
         if not 0 <= keep < W:
             raise InputError(f"stride must be in 0..{W - 1}")
@@ -326,15 +336,15 @@ class LM:
         order = sorted(range(len(windows)), key=lambda w: len(windows[w][3]))
         for b in range(0, len(order), batch_size):
             group = [windows[w] for w in order[b:b + batch_size]]
-            L = max(len(g[3]) for g in group) + 2
+            L = max(len(g[3]) for g in group) + H
             x = torch.full((len(group), L), pad, dtype=torch.long)
             for r, (_, _, _, w) in enumerate(group):
-                x[r, :len(w) + 2] = torch.tensor([sot, seg] + w)
-            logp = self.model(x.to(self.device), num_precontext=1).logits.float().log_softmax(-1)
+                x[r, :len(w) + H] = torch.tensor(head + w)
+            logp = self.model(x.to(self.device), num_precontext=npc).logits.float().log_softmax(-1)
             for r, (li, skip, start, w) in enumerate(group):
                 tgt = torch.tensor(w, device=self.device)
-                # position 1 (segmenter) predicts w[0], position k+1 predicts w[k]
-                lp = logp[r, 1:1 + len(w)].gather(1, tgt[:, None])[:, 0].cpu().numpy()
+                # the last head position predicts w[0], position k + H − 1 predicts w[k]
+                lp = logp[r, H - 1:H - 1 + len(w)].gather(1, tgt[:, None])[:, 0].cpu().numpy()
                 per_token[li][start + skip:start + len(w)] = lp[skip:]
         out = []
         for line, t, lp in zip(lines, toks, per_token):
@@ -349,7 +359,8 @@ class LM:
                   batch_size: int = 16) -> np.ndarray:
         """One vector per context: the hidden state at token position ``pos`` (0-based over the
         context's tokens, negative from the end; default: the position after the last token,
-        i.e. the ``<|segmenter|>`` that follows the context given as a bidirectional prefix),
+        i.e. the ``<|segmenter|>`` that follows the context given as a bidirectional prefix; for
+        a causal gpt2 model the last token, the one position that has seen the whole text),
         concatenated over every layer (``layers='all'``: n_layers × d_model values) or from the
         last layer only (``'last'``: d_model values)."""
         number(batch_size, "batch_size", minimum=1, integer=True, error=InputError)
@@ -361,7 +372,10 @@ class LM:
         rows = []
         for c in contexts:
             ids = self._nonempty(c)
-            full, npc = layout_ids(self.model, self.enc, [], ids)
+            if self.dense:
+                full, npc = layout_ids(self.model, self.enc, ids)
+            else:
+                full, npc = layout_ids(self.model, self.enc, [], ids)
             check_length(self.model, len(full) - 1, False)
             if pos is None:
                 at = len(full) - 1
@@ -371,14 +385,15 @@ class LM:
                 at = 1 + (pos % len(ids))
             rows.append((full, npc, at))
         out = []
-        pad = cfg.token("nottoken")
+        pad = cfg.token("endoftext" if self.dense else "nottoken")
         for b in range(0, len(rows), batch_size):
             group = rows[b:b + batch_size]
             L = max(len(f) for f, _, _ in group)
             x = torch.full((len(group), L), pad, dtype=torch.long)
             for r, (f, _, _) in enumerate(group):
                 x[r, :len(f)] = torch.tensor(f)
-            npc = torch.tensor([n for _, n, _ in group], device=self.device)
+            npc = None if self.dense else torch.tensor([n for _, n, _ in group],
+                                                        device=self.device)
             hs = self.model(x.to(self.device), num_precontext=npc,
                             output_hidden_states=True).hidden_states
             if layers == "last":

@@ -59,13 +59,17 @@ class SwitchConfig:
     # token ids of the special tokens (the SWE vocabulary puts them last)
     special: dict = field(default_factory=dict)
     vocab_sha256: str = ""
+    vocab_kind: str = ""            # the tokenizer's kind (swelm.tokenizer.kinds); "" → swe
+    arch: str = "switch"
 
     def __post_init__(self) -> None:
         from swelm.checks import number
         for name, (integer, minimum, exclusive) in _BOUNDS.items():
             number(getattr(self, name), f"config field {name!r}", minimum=minimum,
                    exclusive=exclusive, integer=integer, error=ModelError)
-        for name in ("moe_impl", "vocab_sha256"):
+        if self.arch != "switch":
+            raise ModelError(f"config field 'arch': expected 'switch', got {self.arch!r}")
+        for name in ("moe_impl", "vocab_sha256", "vocab_kind"):
             if not isinstance(getattr(self, name), str):
                 raise ModelError(f"config field {name!r}: expected text, got "
                                  f"{getattr(self, name)!r}")
@@ -141,16 +145,42 @@ PRESETS: dict[str, dict] = {
 }
 
 
-def make_config(name_or_path: str, **overrides) -> SwitchConfig:
-    """A preset name or a ``config.json`` path, with field overrides."""
-    if name_or_path in PRESETS:
-        d = dict(PRESETS[name_or_path])
+def all_presets() -> dict[str, dict]:
+    """Every preset by name: the Switch ones and the dense GPT-2 ones (``arch: gpt2``)."""
+    from .gpt2 import PRESETS as DENSE
+    return {**PRESETS, **{k: dict(v, arch="gpt2") for k, v in DENSE.items()}}
+
+
+def config_from_dict(d: dict):
+    """The config of the architecture ``d["arch"]`` names (``switch`` when absent)."""
+    if isinstance(d, dict) and d.get("arch", "switch") == "gpt2":
+        from .gpt2 import GPT2Config
+        return GPT2Config.from_dict(d)
+    if isinstance(d, dict) and d.get("arch", "switch") != "switch":
+        raise ModelError(f"config field 'arch': expected 'switch' or 'gpt2', got {d['arch']!r}")
+    return SwitchConfig.from_dict(d)
+
+
+def build_model(cfg) -> nn.Module:
+    """A freshly initialised model of ``cfg``'s architecture."""
+    if getattr(cfg, "arch", "switch") == "gpt2":
+        from .gpt2 import GPT2LM
+        return GPT2LM(cfg)
+    return SwitchLM(cfg)
+
+
+def make_config(name_or_path: str, **overrides):
+    """A preset name or a ``config.json`` path, with field overrides; the config of the
+    architecture it names (:class:`SwitchConfig` or ``GPT2Config``)."""
+    presets = all_presets()
+    if name_or_path in presets:
+        d = dict(presets[name_or_path])
     else:
         try:
             with open(name_or_path, encoding="utf-8") as f:
                 d = json.load(f)
         except FileNotFoundError:
-            raise ModelError(f"{name_or_path}: neither a preset ({', '.join(PRESETS)}) "
+            raise ModelError(f"{name_or_path}: neither a preset ({', '.join(presets)}) "
                              "nor a config file") from None
         except (OSError, ValueError) as e:
             raise ModelError(f"{name_or_path}: not a readable JSON config: {e}") from None
@@ -158,10 +188,12 @@ def make_config(name_or_path: str, **overrides) -> SwitchConfig:
             raise ModelError(f"{name_or_path}: a config must be a JSON object of fields, got "
                              f"{type(d).__name__}")
     d.update({k: v for k, v in overrides.items() if v is not None})
+    if d.get("arch") == "gpt2":
+        d.pop("moe_impl", None)                 # (a trainer flag; a dense model has no experts)
     try:
-        return SwitchConfig.from_dict(d)
+        return config_from_dict(d)
     except ModelError as e:
-        if name_or_path in PRESETS:
+        if name_or_path in presets:
             raise
         raise ModelError(f"{name_or_path}: {e}") from None
 
@@ -350,7 +382,9 @@ class LMOutput:
     hidden_states: list | None = None
     loss: torch.Tensor | None = None  # mean cross-entropy over the labels that are not -1
 
-    def router_loss(self, cfg: SwitchConfig) -> torch.Tensor:
+    def router_loss(self, cfg) -> torch.Tensor:
+        if not cfg.n_switch_layers:
+            return self.aux_loss          # zero: no router
         return cfg.aux_loss_coef * self.aux_loss + cfg.z_loss_coef * self.z_loss
 
 

@@ -23,11 +23,12 @@ import torch.nn.functional as F
 from swelm.publish import atomic_path, write_json
 
 from .checkpoint import (CheckpointError, latest_intact, list_checkpoints, load_checkpoint,
-                         load_model, remove_temporaries,
-                         save_checkpoint)
+                         load_model, remove_temporaries, save_checkpoint,
+                         save_tokenizer)
 from .data import (Layout, SequenceData, loader, manifest_vocab, parse_sources,
                    spout_vectors)
-from .model import ModelError, SwitchConfig, SwitchLM, make_config
+from .model import (ModelError, SwitchConfig, SwitchLM, build_model, config_from_dict,
+                    make_config)
 
 log = logging.getLogger("swelm.train")
 
@@ -44,6 +45,7 @@ class TrainConfig:
     config: str = "small"               # preset or config.json
     set: tuple = ()                     # FIELD=VALUE config overrides
     init: str | None = None             # start from these weights
+    vocabulary: str | None = None       # the tokenizer of the data (copied into the run)
     valid: tuple = ()                   # held-back shard folders
     mode: str = "lm"                    # lm, mlm or hybrid sequences
     # the schedule: steps of batch_size x grad_accum sequences of seq_len tokens per rank
@@ -103,26 +105,53 @@ def _dist():
     return world, rank, local
 
 
-def _config(args, vocab: dict) -> SwitchConfig:
+def data_vocabulary(args, vocab: dict) -> dict:
+    """What the model is made for: the shards' tokenizer (``size``, ``sha256``, ``kind``,
+    ``eot_id``, and ``max_id`` of .npz sources), from ``--vocabulary`` when given (it must be
+    the shards' one), else from the manifest; an .npz alone names none, so the bundled SWE
+    vocabulary is taken (what encode_swe uses by default)."""
+    from swelm.tokenizer.kinds import open_tokenizer
+    from swelm.tokenizer.vocab import SPECIAL_TOKENS
+    if args.vocabulary or "size" not in vocab and not args.init:
+        tok = open_tokenizer(args.vocabulary)
+        if vocab.get("sha256") and vocab["sha256"] != tok.sha256:
+            raise ModelError(f"--vocabulary {args.vocabulary}: the shards were encoded with the "
+                             f"{vocab.get('kind', 'swe')} tokenizer {vocab['sha256'][:12]}…, "
+                             f"this file is the {tok.kind} tokenizer {tok.sha256[:12]}…")
+        vocab = dict(vocab, size=len(tok), sha256=tok.sha256, kind=tok.kind, eot_id=tok.eot_id)
+    vocab = dict(vocab)
+    vocab.setdefault("kind", "swe")
+    if "eot_id" not in vocab and vocab["kind"] == "swe" and "size" in vocab:
+        # (manifests written before the field existed: SWE puts its special tokens last)
+        vocab["eot_id"] = (vocab["size"] - len(SPECIAL_TOKENS)
+                           + SPECIAL_TOKENS.index("<|endoftext|>"))
+    return vocab
+
+
+def _config(args, vocab: dict):
     if args.init:
         from .checkpoint import load_config
         cfg = load_config(args.init)
         if args.set:
             d = json.loads(cfg.to_json())
             d.update(_parse_sets(args.set))
-            cfg = SwitchConfig.from_dict(d)
+            cfg = config_from_dict(d)
     else:
         over = _parse_sets(args.set)
-        if "size" not in vocab:
-            # an .npz names no vocabulary: the one encode_swe uses by default (the bundled SWE
-            # vocabulary), unless --init gives a model
-            from swelm.tokenizer import SWEEncoder
-            enc = SWEEncoder.load()
-            vocab = dict(vocab, size=len(enc), sha256=enc.vocab_sha256)
         over.setdefault("vocab_size", vocab.get("size"))
         over.setdefault("vocab_sha256", vocab.get("sha256", ""))
+        over.setdefault("vocab_kind", vocab.get("kind", "swe"))
+        if make_config(args.config).arch == "gpt2" and "eot_id" in vocab:
+            over.setdefault("special", {"<|endoftext|>": vocab["eot_id"]})
         cfg = make_config(args.config, **over)
-    if args.moe_impl:
+    if cfg.arch == "switch" and cfg.vocab_kind not in ("", "swe"):
+        raise ModelError(f"the Switch-LM's sequence layout needs the SWE special tokens; the "
+                         f"data is encoded with a {cfg.vocab_kind} tokenizer: train a dense "
+                         "model (--config gpt2-small, gpt2-medium, gpt2-large)")
+    if cfg.arch == "gpt2" and args.mode != "lm":
+        raise ModelError(f"--mode {args.mode}: a gpt2 model is causal and trains on --mode lm "
+                         "only (mlm and hybrid need the Switch-LM's bidirectional prefix)")
+    if args.moe_impl and cfg.arch == "switch":
         cfg.moe_impl = args.moe_impl
     if vocab.get("max_id", -1) >= cfg.vocab_size:
         raise ModelError(f"the .npz data holds token id {vocab['max_id']}, outside the model's "
@@ -131,9 +160,14 @@ def _config(args, vocab: dict) -> SwitchConfig:
     if vocab.get("size") and vocab["size"] > cfg.vocab_size:
         raise ModelError(f"the shards use {vocab['size']} token ids, the model has "
                          f"{cfg.vocab_size}")
+    kinds = (cfg.vocab_kind or "swe", vocab.get("kind", "swe"))
     if cfg.vocab_sha256 and vocab.get("sha256") and cfg.vocab_sha256 != vocab["sha256"]:
-        raise ModelError(f"the shards were encoded with vocabulary {vocab['sha256'][:12]}…, "
-                         f"the model was trained with {cfg.vocab_sha256[:12]}…")
+        raise ModelError(f"the shards were encoded with the {kinds[1]} tokenizer "
+                         f"{vocab['sha256'][:12]}…, the model was trained with the {kinds[0]} "
+                         f"tokenizer {cfg.vocab_sha256[:12]}…")
+    if kinds[0] != kinds[1] and "size" in vocab:
+        raise ModelError(f"the shards were encoded with a {kinds[1]} tokenizer, the model was "
+                         f"trained with a {kinds[0]} one")
     return cfg
 
 
@@ -201,29 +235,30 @@ def clip_and_step(opt: torch.optim.Optimizer, params, max_norm: float) -> torch.
 class Validator:
     """Loss and bits per character on the first ``batches`` batches of held-back shards."""
 
-    def __init__(self, specs, mode, layout, batch_size, batches, vocab_sha256) -> None:
+    def __init__(self, specs, mode, layout, batch_size, batches, vocab_sha256,
+                 vocabulary: str | None = None) -> None:
         self.data = SequenceData(specs, mode, layout, batch_size, seed=0)
         self.mode = mode
         self.batches = batches
         self.layout = layout
         self.enc = None
         try:
-            from swelm.tokenizer import SWEEncoder
-            enc = SWEEncoder.load()
-            if not vocab_sha256 or enc.vocab_sha256 == vocab_sha256:
+            from swelm.tokenizer.kinds import open_tokenizer
+            enc = open_tokenizer(vocabulary)
+            if not vocab_sha256 or enc.sha256 == vocab_sha256:
                 self.enc = enc
         except Exception:            # no bundled vocabulary: loss only
             self.enc = None
         if self.enc is None:
-            log.info("validation: the bundled vocabulary is not the shards' one; no bits per "
-                     "character, loss only")
+            log.info("validation: the bundled vocabulary is not the shards' one (give "
+                     "--vocabulary); no bits per character, loss only")
 
     @torch.no_grad()
     def __call__(self, model, device, autocast) -> dict:
         was = model.training
         model.eval()
         nats, n_tok, n_chars = 0.0, 0, 0
-        special = set(self.layout.special.values())
+        special = set(self.layout.special.values()) | {self.layout.bos}
         for j in range(self.batches):
             x, y, npc, klass = self.data.batch(j)
             x, y = x.to(device), y.to(device)
@@ -338,14 +373,15 @@ class _Run:
 
 def _setup(args: TrainConfig, device, world: int, rank: int) -> _Run:
     specs = parse_sources(list(args.data))
-    vocab = manifest_vocab(specs)
+    vocab = data_vocabulary(args, manifest_vocab(specs))
     cfg = _config(args, vocab)
     seq_len = args.seq_len or cfg.n_ctx
     if seq_len > cfg.n_ctx:
         raise ModelError(f"--seq-len {seq_len} > n_ctx {cfg.n_ctx}")
     if seq_len < 8:
         raise ModelError("--seq-len must be at least 8")
-    layout = Layout(seq_len, cfg.vocab_size, cfg.special)
+    layout = Layout(seq_len, cfg.vocab_size, cfg.special, dense=cfg.arch == "gpt2",
+                    bos=getattr(cfg, "bos_id", -1))
     data = SequenceData(specs, args.mode, layout, args.batch_size, args.seed)
     run_args = {"data": [f"{s.path}:{s.weight}@{s.klass}" for s in specs], "mode": args.mode,
                 "seq_len": seq_len, "batch_size": args.batch_size, "grad_accum": args.grad_accum,
@@ -353,16 +389,17 @@ def _setup(args: TrainConfig, device, world: int, rank: int) -> _Run:
     torch.manual_seed(args.seed)
     if args.init:
         model = load_model(args.init)
-        model.cfg.moe_impl = cfg.moe_impl
+        if cfg.arch == "switch":
+            model.cfg.moe_impl = cfg.moe_impl
     else:
-        model = SwitchLM(cfg)
+        model = build_model(cfg)
     model.to(device).train()
     params = trainable(model, args.train_only)
     opt = _optimizer(params, args, device)
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
                 else contextlib.nullcontext())
     validator = (Validator(parse_sources(list(args.valid)), args.mode, layout, args.batch_size,
-                           args.eval_batches, cfg.vocab_sha256)
+                           args.eval_batches, cfg.vocab_sha256, args.vocabulary)
                  if args.valid and rank == 0 else None)
     return _Run(args, cfg, model, model, opt, params, device, world, rank, run_args, data,
                 validator, autocast)
@@ -384,6 +421,8 @@ def _resume(r: _Run) -> int:
                                   "(or remove checkpoints/) to start again")
         if r.main:
             write_json(os.path.join(args.out, "config.json"), json.loads(r.cfg.to_json()))
+            if args.vocabulary:
+                save_tokenizer(args.vocabulary, args.out)
             _truncate_metrics(args.out, 0)
         return 0
     state = load_checkpoint(ck, r.model, r.opt, r.device, r.rank,

@@ -1,6 +1,6 @@
 """``swelm encode``: Parquet corpus → Arrow IPC token shards (the ``encode_swe`` format).
 
-Each document is tokenised with SWE and repeated by its weight (``corpus_tools.weight.repeats``:
+Each document is tokenised (SWE, or the tokenizer ``--vocabulary`` names) and repeated by its weight (``corpus_tools.weight.repeats``:
 the whole part of the weight, plus one more copy with the fractional part's probability,
 decided by a hash of the seed and the document id). Copies are spread over ``--shards`` shards by
 a hash, shuffled inside a shard by a seeded hash, and then:
@@ -85,7 +85,7 @@ def pack_shard(item, folder: str, seq_len: int, mode: str, eot: int, seed: int,
 
 
 def run(args) -> int:
-    from swelm.tokenizer import SWEEncoder
+    from swelm.tokenizer.kinds import open_tokenizer
     from swelm.tokenizer.shards import MANIFEST, SHARD_SET, check_vocab_size, manifest_text
 
     opts = fs.Options(getattr(args, "beam_args", None))
@@ -97,7 +97,7 @@ def run(args) -> int:
     out = fs.absolute(args.out.rstrip("/"))
     local_inputs = [p for p in paths if not fs.is_remote(p)]
     fs.check_output(out, SHARD_SET, sources=local_inputs)      # before any work
-    enc = SWEEncoder.load(args.vocabulary, args.emoji)
+    enc = open_tokenizer(args.vocabulary, args.emoji)
     check_vocab_size(len(enc))
     # the previous shard set stays whole until the new one is complete
     with fs.output_folder(out, SHARD_SET, local_inputs, checked=True) as folder:
@@ -135,7 +135,7 @@ def _encode(args, paths: list[str], enc, folder: str, opts: fs.Options) -> dict:
     from swelm.tokenizer.shards import make_manifest
     from .beam_util import make_pipeline, shard_of, take_json_lines, write_json_lines
     fs.makedirs(folder)
-    eot = enc.token_to_id("<|endoftext|>")
+    eot = enc.eot_id
     info = fs.join(folder, "shards-info.jsonl")
     with make_pipeline(args) as p:
         shards = (p | "Files" >> beam.Create(paths) | "Spread" >> beam.Reshuffle()
@@ -152,7 +152,8 @@ def _encode(args, paths: list[str], enc, folder: str, opts: fs.Options) -> dict:
         for g, n in s.pop("genres").items():
             genres[g] = genres.get(g, 0) + n
     return make_manifest(
-        vocab_sha256=enc.vocab.sha256, vocab_size=len(enc), shards=shards,
+        vocab_sha256=enc.sha256, vocab_size=len(enc), vocab_kind=enc.kind, eot_id=eot,
+        shards=shards,
         tokens_per_genre=genres, source={"tool": "swelm encode"},
         documents=sum(s["documents"] for s in shards), mode=args.mode, seq_len=args.seq_len,
         seed=args.seed)
@@ -160,7 +161,9 @@ def _encode(args, paths: list[str], enc, folder: str, opts: fs.Options) -> dict:
 
 def add_shard_options(p) -> None:
     """The flags that shape the shards: shared by ``swelm encode`` and ``swelm pipeline``."""
-    p.add_argument("--vocabulary", default=None, help="SWE vocabulary (default: the bundled one)")
+    p.add_argument("--vocabulary", default=None,
+                   help="tokenizer file: an SWE vocabulary (default: the bundled one), a "
+                        "SentencePiece .model, or a gpt2ja-v2 / bytes file of build-vocab")
     p.add_argument("--seq-len", type=integer_arg(minimum=1), default=1280, help="tokens per row")
     p.add_argument("--mode", choices=("lm", "mlm", "hybrid"), default="lm",
                    help="lm: packed rows; mlm/hybrid: one row per document")

@@ -64,19 +64,12 @@ def _load(args):
 def _load_any(args):
     """The SWE encoder, or the tokenizer of another kind that ``--vocabulary`` names (a
     SentencePiece model, a gpt2ja-v2 or bytes file)."""
-    if args.vocabulary:
-        from .kinds import Tokenizer, kind_of
-        try:
-            with open(args.vocabulary, "rb") as f:
-                kind = kind_of(f.read())
-        except OSError:
-            kind = "swe"                # SWEEncoder.load says what is wrong with the path
-        if kind not in (None, "swe"):
-            if getattr(args, "clean", False):
-                raise UsageError(f"--clean: the SWE tokenizer's text cleaning; --vocabulary "
-                                 f"{args.vocabulary} is a {kind} tokenizer")
-            return Tokenizer.load(args.vocabulary)
-    return _load(args)
+    from .kinds import open_tokenizer
+    tok = open_tokenizer(args.vocabulary, args.emoji)
+    if tok.kind != "swe" and getattr(args, "clean", False):
+        raise UsageError(f"--clean: the SWE tokenizer's text cleaning; --vocabulary "
+                         f"{args.vocabulary} is a {tok.kind} tokenizer")
+    return tok
 
 
 def cmd_tokenize(args) -> int:

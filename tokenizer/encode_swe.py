@@ -30,7 +30,7 @@ from swelm.checks import integer_arg
 from swelm.errors import SwelmError, UsageError
 from swelm.publish import Kind, atomic_path, check_destination, remove_stale_temporaries
 
-from .encoder import SWEEncoder
+from .kinds import open_tokenizer
 from .shards import SHARD_SET, ShardWriter
 
 
@@ -48,13 +48,13 @@ NPZ = Kind("an .npz token file", is_file=True, recognise=_is_npz)
 
 log = logging.getLogger("swelm.encode_swe")
 
-_ENC: SWEEncoder | None = None
+_ENC = None             # the tokenizer (any kind: swelm.tokenizer.kinds.open_tokenizer)
 _CLEAN = False
 
 
 def _init_worker(vocab: str | None, emoji: str | None, clean: bool) -> None:
     global _ENC, _CLEAN
-    _ENC = SWEEncoder.load(vocab, emoji)
+    _ENC = open_tokenizer(vocab, emoji)
     _CLEAN = clean
 
 
@@ -72,7 +72,7 @@ def _encode_file(path: str) -> tuple[str, int, bytes | None, str | None]:
         ids = _ENC.encode_array(text, clean=_CLEAN)
     except ValueError as e:
         return path, 0, None, str(e)
-    ids = np.append(ids, np.array([_ENC.token_to_id("<|endoftext|>")], dtype=ids.dtype))
+    ids = np.append(ids, np.array([_ENC.eot_id], dtype=ids.dtype))
     return path, len(text), ids.astype(np.uint16 if len(_ENC) <= 65536 else np.int64).tobytes(), None
 
 
@@ -115,7 +115,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dst_file", required=True,
                    help="output: a shard directory (--format arrow) or an .npz file (--format npz)")
     p.add_argument("--vocabulary", default=None,
-                   help="SWE vocabulary file (default: the bundled vocab/ja-swe36k.txt)")
+                   help="tokenizer file: an SWE vocabulary (default: the bundled "
+                        "vocab/ja-swe36k.txt), a SentencePiece .model, or a gpt2ja-v2 / bytes "
+                        "file of swelm build-vocab")
     p.add_argument("--emoji", default=None,
                    help="emoji table (default: emoji.json beside the vocabulary, else the bundled one)")
     p.add_argument("--num_process", type=integer_arg(minimum=1), default=os.cpu_count() or 1,
@@ -145,7 +147,10 @@ def run(args: argparse.Namespace) -> int:
         args.dst_file += ".npz"
     check_destination(args.dst_file, SHARD_SET if arrow else NPZ, flag="--dst_file",
                       sources=[args.src_dir])
-    enc = SWEEncoder.load(args.vocabulary, args.emoji)
+    enc = open_tokenizer(args.vocabulary, args.emoji)
+    if args.clean_text and enc.kind != "swe":
+        raise UsageError(f"--clean_text: the SWE tokenizer's text cleaning; --vocabulary "
+                         f"{args.vocabulary} is a {enc.kind} tokenizer")
     skipped: list[tuple[str, str]] = []
     files = find_text_files(args.src_dir, skipped)
     for path, err in skipped:
@@ -179,8 +184,8 @@ def run(args: argparse.Namespace) -> int:
                                   "out-of-memory killer); nothing was written") from None
 
     dtype = np.uint16 if len(enc) <= 65536 else np.int64
-    sink = (ShardWriter(args.dst_file, vocab_sha256=enc.vocab_sha256, vocab_size=len(enc),
-                        shard_tokens=args.shard_tokens,
+    sink = (ShardWriter(args.dst_file, vocab_sha256=enc.sha256, vocab_size=len(enc),
+                        vocab_kind=enc.kind, eot_id=enc.eot_id, shard_tokens=args.shard_tokens,
                         source={"tool": "encode_swe", "clean_text": args.clean_text,
                                 "combine": args.combine})
             if arrow else contextlib.nullcontext())
@@ -193,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
                 log.warning("%s: skipped: %s", path, err)
                 continue
             pending.append(np.frombuffer(data, dtype=dtype))
-            pending_chars += chars + len("<|endoftext|>")
+            pending_chars += chars + len("<|endoftext|>")     # (as the reference counts)
             n_docs += 1
             n_chars += chars
             if pending_chars >= args.combine:

@@ -168,6 +168,17 @@ class SWEEncoder:
     def vocab_sha256(self) -> str:
         return self.vocab.sha256
 
+    #: the tokenizer kind (swelm.tokenizer.kinds), for code that takes any kind
+    kind = "swe"
+
+    @property
+    def sha256(self) -> str:
+        return self.vocab.sha256
+
+    @property
+    def eot_id(self) -> int:
+        return self.token_to_id("<|endoftext|>")
+
     def token_to_id(self, token: str) -> int:
         try:
             return self._tok2id[token]

@@ -108,6 +108,19 @@ class Tokenizer:
         """The id that ends a text (``<|endoftext|>``, SentencePiece's ``</s>``)."""
         raise NotImplementedError
 
+    @property
+    def vocab_sha256(self) -> str:
+        """(The SWE encoder's name for :attr:`sha256`.)"""
+        return self.sha256
+
+    def encode_array(self, text: str, clean: bool = False):
+        """Token ids as a numpy array (uint16 when the vocabulary fits, else int32)."""
+        import numpy as np
+        if clean:
+            raise VocabularyError(f"text cleaning is the SWE tokenizer's; this is a {self.kind} "
+                                  "tokenizer")
+        return np.asarray(self.encode(text), dtype=np.uint16 if len(self) <= 65536 else np.int32)
+
     def _check_id(self, i: int) -> int:
         i = int(i)
         if not 0 <= i < len(self):
@@ -117,6 +130,25 @@ class Tokenizer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.path or ''} {len(self)} tokens>"
+
+
+def open_tokenizer(path: str | os.PathLike | None = None,
+                   emoji: str | os.PathLike | None = None):
+    """The tokenizer a ``--vocabulary`` flag names: the SWE encoder itself
+    (:class:`~swelm.tokenizer.SWEEncoder`, the bundled vocabulary when ``path`` is None) for an
+    SWE vocabulary, else the :class:`Tokenizer` of the file's kind.  Either has ``kind``,
+    ``sha256``, ``eot_id``, ``encode``, ``encode_array``, ``decode``, ``id_to_token`` and
+    ``len``."""
+    if path is not None:
+        try:
+            with open(path, "rb") as f:
+                kind = kind_of(f.read())
+        except OSError:
+            kind = "swe"                # SWEEncoder.load says what is wrong with the path
+        if kind not in (None, "swe"):
+            return Tokenizer.load(path)
+    from .encoder import SWEEncoder
+    return SWEEncoder.load(path, emoji)
 
 
 def kind_of(data: bytes) -> str | None:

@@ -13,7 +13,9 @@ Manifest, version 1 (JSON, keys sorted)::
     format            "swelm-token-shards"
     version           1
     dtype             "uint16"
-    vocabulary        {"sha256": hex of the vocabulary file, "size": tokens}
+    vocabulary        {"sha256": hex of the tokenizer file, "size": tokens, "kind": the
+                       tokenizer's kind (swe, sentencepiece, bytes, gpt2ja-v2; absent: swe),
+                       "eot_id": the id that ends a text}
     shards            [{"file": "shard-00000.arrow", "rows": int, "tokens": int,
                         "max_id": int (the largest token id, -1 when empty)}, ...]
     rows, tokens      totals
@@ -89,12 +91,16 @@ def write_shard(path: str, rows: list[np.ndarray]) -> dict:
 
 
 def make_manifest(*, vocab_sha256: str, vocab_size: int, shards: list[dict],
-                  tokens_per_genre: dict, source: dict, **fields) -> dict:
+                  tokens_per_genre: dict, source: dict, vocab_kind: str = "swe",
+                  eot_id: int | None = None, **fields) -> dict:
     """The manifest of a shard set (schema in the module docstring)."""
     if "tool" not in source:
         raise ValueError("source must name the tool")
+    vocab = {"sha256": vocab_sha256, "size": vocab_size, "kind": vocab_kind}
+    if eot_id is not None:
+        vocab["eot_id"] = eot_id
     return {"format": FORMAT, "version": VERSION, "dtype": "uint16",
-            "vocabulary": {"sha256": vocab_sha256, "size": vocab_size},
+            "vocabulary": vocab,
             "shards": [{k: s[k] for k in ("file", "rows", "tokens", "max_id") if k in s}
                        for s in shards],
             "rows": sum(s["rows"] for s in shards), "tokens": sum(s["tokens"] for s in shards),
@@ -132,6 +138,10 @@ def validate_manifest(m, where: str) -> dict:
     if not (isinstance(v, dict) and isinstance(v.get("sha256"), str)
             and isinstance(v.get("size"), int) and 0 < v["size"] <= MAX_VOCAB):
         raise bad("vocabulary", f"{{sha256, size ≤ {MAX_VOCAB}}}")
+    from .kinds import KINDS
+    if v.get("kind", "swe") not in KINDS or not (
+            isinstance(v.get("eot_id", 0), int) and 0 <= v.get("eot_id", 0) < v["size"]):
+        raise bad("vocabulary", f"{{kind: one of {', '.join(KINDS)}, eot_id < size}}")
     shards = m.get("shards")
     if not isinstance(shards, list) or not all(
             isinstance(s, dict) and isinstance(s.get("file"), str) and "/" not in s["file"]
@@ -171,8 +181,10 @@ class ShardWriter:
     """
 
     def __init__(self, out_dir: str, *, vocab_sha256: str, vocab_size: int, source: dict,
-                 shard_tokens: int = 1 << 26, batch_rows: int = 1024, **fields) -> None:
+                 shard_tokens: int = 1 << 26, batch_rows: int = 1024, vocab_kind: str = "swe",
+                 eot_id: int | None = None, **fields) -> None:
         check_vocab_size(vocab_size)
+        self.vocab_kind, self.eot_id = vocab_kind, eot_id
         if shard_tokens <= 0:
             raise ValueError("shard_tokens must be positive")
         self.out_dir = out_dir
@@ -239,7 +251,7 @@ class ShardWriter:
                     self._close_shard()
                 write_manifest(self._tmp, make_manifest(
                     vocab_sha256=self.vocab_sha256, vocab_size=self.vocab_size,
-                    shards=self.shards, tokens_per_genre=self.counts, source=self.source,
+                    vocab_kind=self.vocab_kind, eot_id=self.eot_id, shards=self.shards, tokens_per_genre=self.counts, source=self.source,
                     **self.fields))
             except BaseException as e:
                 self._publish.__exit__(type(e), e, e.__traceback__)
