@@ -23,7 +23,7 @@ def cmd_train(args) -> int:
                                               if os.path.exists(d.split(":")[0].split("@")[0])])
     if os.environ.get("OMP_NUM_THREADS"):
         torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
-    if args.config is None:
+    if args.config is None and not args.init:
         args.config = "small" if torch.cuda.is_available() else "tiny"
         if args.config == "tiny" and int(os.environ.get("RANK", "0")) == 0:
             print("swelm train: no CUDA device: using the tiny preset (small, the default on a "

@@ -60,7 +60,7 @@ def hf_config(src: str, vocab_sha256: str = "") -> SwitchConfig:
         raise CheckpointError(f"{path}: missing; not a transformers checkpoint") from None
     if c.get("model_type") != "gptsan-japanese":
         raise CheckpointError(f"{path}: model_type is {c.get('model_type')!r}, "
-                              "expected 'gptsan-japanese'")
+                              "expected 'gptsan-japanese' or 'gpt2'")
     return SwitchConfig(vocab_size=c["vocab_size"], n_ctx=c["max_position_embeddings"],
                         d_model=c["d_model"], n_head=c["num_heads"],
                         n_switch_layers=c["num_switch_layers"], n_ext_layers=c["num_ext_layers"],

@@ -153,13 +153,6 @@ def _config(args, vocab: dict):
                          "only (mlm and hybrid need the Switch-LM's bidirectional prefix)")
     if args.moe_impl and cfg.arch == "switch":
         cfg.moe_impl = args.moe_impl
-    if vocab.get("max_id", -1) >= cfg.vocab_size:
-        raise ModelError(f"the .npz data holds token id {vocab['max_id']}, outside the model's "
-                         f"vocabulary of {cfg.vocab_size} tokens (an .npz names no vocabulary: "
-                         "give --init a model of the vocabulary it was encoded with)")
-    if vocab.get("size") and vocab["size"] > cfg.vocab_size:
-        raise ModelError(f"the shards use {vocab['size']} token ids, the model has "
-                         f"{cfg.vocab_size}")
     kinds = (cfg.vocab_kind or "swe", vocab.get("kind", "swe"))
     if cfg.vocab_sha256 and vocab.get("sha256") and cfg.vocab_sha256 != vocab["sha256"]:
         raise ModelError(f"the shards were encoded with the {kinds[1]} tokenizer "
@@ -168,6 +161,13 @@ def _config(args, vocab: dict):
     if kinds[0] != kinds[1] and "size" in vocab:
         raise ModelError(f"the shards were encoded with a {kinds[1]} tokenizer, the model was "
                          f"trained with a {kinds[0]} one")
+    if vocab.get("max_id", -1) >= cfg.vocab_size:
+        raise ModelError(f"the .npz data holds token id {vocab['max_id']}, outside the model's "
+                         f"vocabulary of {cfg.vocab_size} tokens (an .npz names no vocabulary: "
+                         "give --init a model of the vocabulary it was encoded with)")
+    if vocab.get("size") and vocab["size"] > cfg.vocab_size:
+        raise ModelError(f"the shards use {vocab['size']} token ids, the model has "
+                         f"{cfg.vocab_size}")
     return cfg
 
 

@@ -243,9 +243,12 @@ def test_convert_errors(tmp_path):
     from tests.lmkit import swelm
     r = swelm("convert", "from-hf", tmp_path, "--out", tmp_path / "o", check=False)
     assert r.returncode == 2 and "config.json" in r.stderr
+    (tmp_path / "config.json").write_text('{"model_type": "bert"}')
+    r = swelm("convert", "from-hf", tmp_path, "--out", tmp_path / "o", check=False)
+    assert r.returncode == 2 and "'gptsan-japanese' or 'gpt2'" in r.stderr
     (tmp_path / "config.json").write_text('{"model_type": "gpt2"}')
     r = swelm("convert", "from-hf", tmp_path, "--out", tmp_path / "o", check=False)
-    assert r.returncode == 2 and "gptsan-japanese" in r.stderr
+    assert r.returncode == 2 and "no tokenizer in it" in r.stderr
     r = swelm("convert", "add-ext", tmp_path / "missing", "--out", tmp_path / "o", check=False)
     assert r.returncode == 2 and "no such model" in r.stderr
 
