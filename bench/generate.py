@@ -2,7 +2,8 @@
 
     python bench/generate.py [--preset tiny] [--context-tokens 200] [--new-tokens 64]
 
-A randomly initialised model of the preset (speed does not depend on the weights) continues a
+A randomly initialised model of the preset (a Switch-LM or a dense GPT-2 one such as
+gpt2-small; speed does not depend on the weights) continues a
 context of real Japanese text greedily, once recomputing every position at each step (the
 anchor) and once with the KV cache.  Prints one JSON line each and the ratio cached/uncached;
 both must produce the same tokens.
@@ -21,7 +22,7 @@ import torch  # noqa: E402
 
 from bench._common import emit  # noqa: E402
 from swelm.model.lm import LM  # noqa: E402
-from swelm.model.model import SwitchLM, make_config  # noqa: E402
+from swelm.model.model import build_model, make_config  # noqa: E402
 from swelm.tokenizer import SWEEncoder  # noqa: E402
 
 TEXT = ("吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。何でも薄暗いじめじめした"
@@ -31,7 +32,9 @@ TEXT = ("吾輩は猫である。名前はまだ無い。どこで生れたか�
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--preset", default="tiny")
+    ap.add_argument("--preset", default="tiny",
+                    help="a Switch-LM preset (tiny, small, gptsan-2.8b) or a dense one "
+                         "(gpt2-tiny, gpt2-small, gpt2-medium, gpt2-large)")
     ap.add_argument("--context-tokens", type=int, default=None,
                     help="default: n_ctx − new tokens − 3 (at most 400)")
     ap.add_argument("--new-tokens", type=int, default=64)
@@ -42,8 +45,11 @@ def main() -> None:
         torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     enc = SWEEncoder.load()
     torch.manual_seed(0)
-    cfg = make_config(args.preset, vocab_size=len(enc), vocab_sha256=enc.vocab_sha256)
-    model = SwitchLM(cfg).to(args.device).eval().set_unlimited_capacity()
+    over = {}
+    if make_config(args.preset).arch == "gpt2":
+        over["special"] = {"<|endoftext|>": enc.eot_id}
+    cfg = make_config(args.preset, vocab_size=len(enc), vocab_sha256=enc.vocab_sha256, **over)
+    model = build_model(cfg).to(args.device).eval().set_unlimited_capacity()
     n = args.context_tokens or min(400, cfg.n_ctx - args.new_tokens - 3)
     ids = enc.encode(TEXT)[:n]
     emit(device=args.device, preset=args.preset, params_M=round(model.num_params() / 1e6, 1),

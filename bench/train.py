@@ -11,6 +11,8 @@ token, against the GPU's dense bf16 peak, 989 TFLOP/s on an H100; ``mfu_causal_h
 half the attention scores), then the ratio switch/dense (target ≥ 0.7) and the dense MFU
 (target ≥ 45%).  ``--grad-accum`` takes several micro-batches per optimizer step, as training
 runs do; the Switch model's optimizer step (AdamW over all experts) then weighs less.
+The dense GPT-2 family is timed in the same run (``--gpt2``, default gpt2-small on CUDA,
+gpt2-tiny on the CPU; ``none`` skips it): tokens/s and MFU, and its ratio to the dense anchor.
 Without CUDA it runs the tiny preset on the CPU (the loop MoE against the grouped one), which
 only shows that the bench works.
 """
@@ -27,7 +29,7 @@ sys.path.insert(0, ROOT)
 import torch  # noqa: E402
 
 from bench._common import emit  # noqa: E402
-from swelm.model.model import SwitchConfig, SwitchLM, make_config  # noqa: E402
+from swelm.model.model import SwitchConfig, build_model, make_config  # noqa: E402
 from swelm.model.train import clip_and_step  # noqa: E402
 
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12}
@@ -66,9 +68,9 @@ def free_cuda() -> None:
         torch.cuda.reset_peak_memory_stats()
 
 
-def run(cfg: SwitchConfig, args, device) -> dict:
+def run(cfg, args, device) -> dict:
     torch.manual_seed(0)
-    model = SwitchLM(cfg).to(device).train()
+    model = build_model(cfg).to(device).train()
     params = list(model.parameters())
     opt = torch.optim.AdamW(params, lr=1e-4, fused=device.type == "cuda")
     net = torch.compile(model) if args.compile else model
@@ -135,6 +137,9 @@ def main() -> None:
     ap.add_argument("--impls", default=None,
                     help="MoE implementations to time, comma-separated, or none (default: "
                          "grouped on CUDA; grouped,loop on the CPU)")
+    ap.add_argument("--gpt2", default=None,
+                    help="the dense GPT-2 preset timed too (default: gpt2-small on CUDA, "
+                         "gpt2-tiny on the CPU; none: skip)")
     ap.add_argument("--profile", type=int, default=0, metavar="N",
                     help="CUDA: after timing, print the N most expensive kernels of 3 steps")
     args = ap.parse_args()
@@ -170,10 +175,19 @@ def main() -> None:
         results[impl] = run(cfg, args, device)
         free_cuda()
         emit(model=f"switch-{impl}", n_experts=cfg.n_experts, **results[impl])
+    gpt2 = args.gpt2 or ("gpt2-small" if cuda else "gpt2-tiny")
+    if gpt2 != "none":
+        g = run(make_config(gpt2, vocab_size=base.vocab_size), args, device)
+        free_cuda()
+        emit(model=gpt2, **g)
     for impl in impls:
         emit(figure="switch_vs_dense_tokens_per_s", impl=impl,
              ratio=round(results[impl]["tokens_per_s"] / dense["tokens_per_s"], 3), target=0.7)
     emit(figure="dense_mfu", value=dense.get("mfu"), target=0.45)
+    if gpt2 != "none":
+        emit(figure="gpt2_vs_dense_tokens_per_s", preset=gpt2,
+             ratio=round(g["tokens_per_s"] / dense["tokens_per_s"], 3))
+        emit(figure="gpt2_mfu", preset=gpt2, value=g.get("mfu"))
 
 if __name__ == "__main__":
     main()
