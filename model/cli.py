@@ -243,6 +243,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=number_arg(minimum=0, exclusive=True), default=3e-4, help="peak learning rate")
     p.add_argument("--min-lr-ratio", type=number_arg(minimum=0, maximum=1), default=0.1,
                    help="final learning rate as a fraction of --lr")
+    p.add_argument("--schedule", default="cosine", choices=("cosine", "linear"),
+                   help="decay after the warmup, to --lr × --min-lr-ratio (linear with ratio 0 "
+                        "is gpt2-small-ja's schedule)")
     p.add_argument("--warmup", type=integer_arg(minimum=0), default=None,
                    help="warmup steps (default: 1%% of --steps, at least 1)")
     p.add_argument("--weight-decay", type=number_arg(minimum=0), default=0.1, help="AdamW weight decay")

@@ -53,9 +53,10 @@ class TrainConfig:
     batch_size: int = 8
     grad_accum: int = 1
     seq_len: int | None = None          # None: the model's n_ctx
-    # AdamW with linear warmup, cosine decay to lr x min_lr_ratio, clipping
+    # AdamW with linear warmup, cosine (or linear) decay to lr x min_lr_ratio, clipping
     lr: float = 3e-4
     min_lr_ratio: float = 0.1
+    schedule: str = "cosine"            # cosine or linear decay after the warmup
     warmup: int | None = None           # None: 1% of the steps, at least 1
     weight_decay: float = 0.1
     grad_clip: float = 1.0
@@ -95,6 +96,8 @@ def lr_at(step: int, args: TrainConfig) -> float:
         return args.lr * (step + 1) / warm
     t = min(1.0, (step - warm) / max(1, args.steps - warm))
     lo = args.lr * args.min_lr_ratio
+    if args.schedule == "linear":
+        return args.lr - (args.lr - lo) * t
     return lo + 0.5 * (args.lr - lo) * (1 + math.cos(math.pi * t))
 
 

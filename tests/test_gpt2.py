@@ -291,3 +291,12 @@ def test_from_hf_refuses_what_the_model_does_not_compute(hf_dir, tmp_path):
     r = swelm("convert", "from-hf", bad, "--out", tmp_path / "o", check=False)
     assert r.returncode == 2 and "activation_function" in r.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_linear_schedule():
+    from swelm.model.train import TrainConfig, lr_at
+    a = TrainConfig(data=("x",), out="o", steps=11, warmup=1, lr=1e-4, min_lr_ratio=0.0,
+                    schedule="linear")
+    lrs = [lr_at(s, a) for s in range(11)]
+    assert lrs[0] == 1e-4 and abs(lrs[1] - 1e-4) < 1e-12 and abs(lrs[6] - 0.5e-4) < 1e-12
+    assert all(x > y for x, y in zip(lrs[1:], lrs[2:])) and abs(lrs[10] - 1e-5) < 1e-12
