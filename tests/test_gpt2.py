@@ -300,3 +300,25 @@ def test_linear_schedule():
     lrs = [lr_at(s, a) for s in range(11)]
     assert lrs[0] == 1e-4 and abs(lrs[1] - 1e-4) < 1e-12 and abs(lrs[6] - 0.5e-4) < 1e-12
     assert all(x > y for x, y in zip(lrs[1:], lrs[2:])) and abs(lrs[10] - 1e-5) < 1e-12
+
+
+def test_a_gpt2_on_the_swe_vocabulary_goes_to_transformers_and_back(tmp_path):
+    """An SWE-vocabulary gpt2 run: to-hf writes vocab.txt + emoji.json that
+    GPTNeoXJapaneseTokenizer loads with the same ids, and from-hf takes the folder back."""
+    from swelm.model.checkpoint import load_model
+    from swelm.tokenizer import SWEEncoder
+    from tests.lmkit import encode_corpus
+    shards = encode_corpus(tmp_path / "swe")
+    swelm("train", *GPT2_ARGS, "--data", shards, "--steps", "1", "--out", tmp_path / "run")
+    swelm("convert", "to-hf", tmp_path / "run", "--out", tmp_path / "hf")
+    assert {"vocab.txt", "emoji.json"} <= set(os.listdir(tmp_path / "hf"))
+    tok = transformers.AutoTokenizer.from_pretrained(tmp_path / "hf")
+    text = "吾輩は猫である。名前はまだない。"
+    assert tok(text).input_ids == SWEEncoder.load().encode(text)
+    swelm("convert", "from-hf", tmp_path / "hf", "--out", tmp_path / "back")
+    a, b = load_model(str(tmp_path / "run")), load_model(str(tmp_path / "back"))
+    assert b.cfg.vocab_kind == "swe" and b.cfg.vocab_sha256 == a.cfg.vocab_sha256
+    x = torch.randint(0, a.cfg.vocab_size, (2, 20), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert torch.allclose(a(x).logits, b(x).logits, atol=1e-5)
+    assert swelm("score", "--model", tmp_path / "back", "--context", text).returncode == 0

@@ -135,3 +135,26 @@ def test_trainer_on_cuda_with_bf16_and_compile(tmp_path):
     r = swelm("generate", "--model", run, "--max-new-tokens", "8", "--seed", "1",
               "--device", "cuda", "--context", "吾輩は")
     assert r.stdout.strip()
+
+
+def test_gpt2_on_cuda_bf16_matches_float64_and_its_cache():
+    """The dense gpt2 model in bf16 autocast (and compiled) on the GPU against float64 on the
+    CPU, and its KV cache against recomputation."""
+    from swelm.model.model import build_model
+    torch.manual_seed(0)
+    cfg = make_config("gpt2-tiny", vocab_size=1024, d_model=256, n_head=4, n_ctx=256)
+    ref = build_model(cfg).double().eval()
+    x = torch.randint(0, 1024, (4, 128), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        out_ref = ref(x).logits
+    m = build_model(cfg)
+    m.load_state_dict({k: v.float() for k, v in ref.state_dict().items()})
+    m = m.to(DEV).eval()
+    with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
+        assert rel(m(x.to(DEV)).logits, out_ref) < 2e-2
+        assert rel(torch.compile(m)(x.to(DEV)).logits, out_ref) < 2e-2
+    with torch.no_grad():
+        full = m(x.to(DEV)).logits
+        cache = m.new_cache(4)
+        parts = [m(x[:, a:b].to(DEV), cache=cache).logits for a, b in ((0, 100), (100, 128))]
+        assert rel(torch.cat(parts, 1), full) < 1e-4

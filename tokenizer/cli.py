@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 
 from swelm.checks import integer_arg, number_arg
 from swelm.errors import UsageError
