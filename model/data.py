@@ -19,6 +19,7 @@ workers or more ranks sees exactly the same sequences.
 """
 from __future__ import annotations
 
+import functools
 import glob
 import math
 import os
@@ -162,12 +163,24 @@ class NpzRows:
         return len(self.arrays)
 
 
+def open_npz(path: str) -> NpzRows:
+    """The rows of an .npz, decompressed once per file version however often it is asked for
+    (the trainer reads its largest id, then its rows)."""
+    st = os.stat(path)
+    return _open_npz(os.path.abspath(path), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _open_npz(path: str, mtime_ns: int, size: int) -> NpzRows:
+    return NpzRows(path)
+
+
 class Source:
     """A shard folder (or an .npz) cut into chunks of at most ``budget`` tokens."""
 
     def __init__(self, spec: SourceSpec, budget: int) -> None:
         self.spec = spec
-        self.rows = NpzRows(spec.path) if spec.path.endswith(".npz") else TokenRows(spec.path)
+        self.rows = open_npz(spec.path) if spec.path.endswith(".npz") else TokenRows(spec.path)
         n = np.maximum(1, -(-self.rows.lengths // budget))
         tail = self.rows.lengths - (n - 1) * budget
         # a short tail of a long row (e.g. a packed row a few tokens longer than the budget)
@@ -402,7 +415,7 @@ def manifest_vocab(specs: list[SourceSpec]) -> dict:
     folders = [s.path for s in specs if not s.path.endswith(".npz")]
     vocab = dict(read_manifest(folders[0])["vocabulary"]) if folders else {}
     if npz:
-        vocab["max_id"] = max(NpzRows(p).vocab["max_id"] for p in npz)
+        vocab["max_id"] = max(open_npz(p).vocab["max_id"] for p in npz)
     return vocab
 
 
