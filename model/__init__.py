@@ -1,6 +1,8 @@
-"""The Switch-Transformer language model (PyTorch).  The only package that imports torch.
+"""The language models (PyTorch): the Switch-Transformer LM (GPTSAN) and the dense GPT-2 family.
+The only package that imports torch.
 
-Modules: ``model`` (architecture and config), ``data`` (training sequences from token shards),
+Modules: ``model`` (the Switch architecture, its config, the presets of both), ``gpt2`` (the
+dense GPT-2 architecture), ``hf_gpt2`` (transformers GPT2LMHeadModel folders, both ways), ``data`` (training sequences from token shards),
 ``train`` (trainer), ``checkpoint`` (save/load), ``inference`` (loading with the tokenizer, input
 layout, decoding), ``lm`` (the ``LM`` class: sampling, beam search, fill, score, vectorize),
 ``convert`` (Hugging Face and ext layers), ``cli`` (every command handler).
@@ -20,6 +22,7 @@ _LAZY = {
     "LM": "lm", "Generation": "inference", "Filled": "lm", "Scored": "lm",
     "SwitchLM": "model", "SwitchConfig": "model", "make_config": "model", "PRESETS": "model",
     "load_model": "checkpoint", "save_weights": "checkpoint", "ModelError": "model",
+    "GPT2LM": "gpt2", "GPT2Config": "gpt2", "build_model": "model",
 }
 
 __all__ = sorted(_LAZY)

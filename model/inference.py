@@ -151,5 +151,5 @@ def check_length(model: SwitchLM, n_input: int, spout: bool) -> int:
     return room
 
 
-__all__ = ["load", "decode", "layout_ids", "is_dense", "model_device", "filter_logits", "check_length", "spout_vector",
-           "pick_device", "Generation", "InputError"]
+__all__ = ["load", "decode", "layout_ids", "is_dense", "model_device", "filter_logits",
+           "check_length", "spout_vector", "pick_device", "Generation", "InputError"]
