@@ -51,16 +51,25 @@ def _read_hf_state(src: str) -> dict:
     return state
 
 
-def hf_config(src: str, vocab_sha256: str = "") -> SwitchConfig:
+def read_hf_config(src: str, model_type: str) -> dict:
+    """The ``config.json`` of a transformers folder, which must be of ``model_type``."""
     path = os.path.join(src, "config.json")
     try:
         with open(path, encoding="utf-8") as f:
             c = json.load(f)
     except FileNotFoundError:
         raise CheckpointError(f"{path}: missing; not a transformers checkpoint") from None
-    if c.get("model_type") != "gptsan-japanese":
-        raise CheckpointError(f"{path}: model_type is {c.get('model_type')!r}, "
-                              "expected 'gptsan-japanese' or 'gpt2'")
+    except ValueError as e:
+        raise CheckpointError(f"{path}: not JSON: {e}") from None
+    if not isinstance(c, dict) or c.get("model_type") != model_type:
+        got = c.get("model_type") if isinstance(c, dict) else c
+        raise CheckpointError(f"{path}: model_type is {got!r}, expected 'gptsan-japanese' or "
+                              "'gpt2'")
+    return c
+
+
+def hf_config(src: str, vocab_sha256: str = "") -> SwitchConfig:
+    c = read_hf_config(src, "gptsan-japanese")
     return SwitchConfig(vocab_size=c["vocab_size"], n_ctx=c["max_position_embeddings"],
                         d_model=c["d_model"], n_head=c["num_heads"],
                         n_switch_layers=c["num_switch_layers"], n_ext_layers=c["num_ext_layers"],

@@ -13,8 +13,6 @@ trainer, checkpoints and every LM tool work on either architecture.
 """
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 from dataclasses import dataclass, field
 
@@ -22,14 +20,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .model import KVCache, LMOutput, ModelError
+from .model import ConfigJSON, KVCache, LMOutput, ModelError, lm_loss
 
 ARCH = "gpt2"
 ACTIVATIONS = ("gelu_new", "gelu")
 
 
 @dataclass
-class GPT2Config:
+class GPT2Config(ConfigJSON):
     """Sizes of a dense GPT-2 (stored as ``config.json`` beside the weights, ``arch: gpt2``)."""
     arch: str = ARCH
     vocab_size: int = 32000
@@ -100,20 +98,6 @@ class GPT2Config:
             raise ModelError(f"a gpt2 model has no {key} token (it is a causal LM: no prefix, "
                              "no masks)")
         return self.special[key]
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=1, sort_keys=True, ensure_ascii=False)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "GPT2Config":
-        if not isinstance(d, dict):
-            raise ModelError(f"a config must be a JSON object of fields, got "
-                             f"{type(d).__name__}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ModelError(f"unknown config fields for arch gpt2: {', '.join(unknown)}")
-        return cls(**d)
 
     def active_params(self) -> int:
         """Parameters one token goes through (embeddings excluded), for MFU."""
@@ -253,10 +237,7 @@ class GPT2LM(nn.Module):
         zero = logits.new_zeros((), dtype=torch.float32)
         loss = None
         if labels is not None:
-            wide = logits if logits.element_size() >= 4 else logits.float()
-            loss = F.cross_entropy(wide.view(-1, cfg.vocab_size), labels.reshape(-1),
-                                   ignore_index=-1)
-            logits = None
+            loss, logits = lm_loss(logits, labels), None
         return LMOutput(logits, zero, zero, zero, hidden, loss)
 
     def num_params(self) -> int:

@@ -68,16 +68,9 @@ def find_tokenizer(src: str) -> str | None:
 def hf_gpt2_config(src: str, tok=None) -> GPT2Config:
     """This model's config for the transformers GPT-2 in ``src`` (unsupported options
     refused, each naming its field)."""
+    from .convert import read_hf_config
     path = os.path.join(src, "config.json")
-    try:
-        with open(path, encoding="utf-8") as f:
-            c = json.load(f)
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: missing; not a transformers checkpoint") from None
-    except ValueError as e:
-        raise CheckpointError(f"{path}: not JSON: {e}") from None
-    if c.get("model_type") != "gpt2":
-        raise CheckpointError(f"{path}: model_type is {c.get('model_type')!r}, expected 'gpt2'")
+    c = read_hf_config(src, "gpt2")
     act = c.get("activation_function", "gelu_new")
     if act not in _GELU:
         raise CheckpointError(f"{path}: field activation_function: expected one of "

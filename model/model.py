@@ -34,8 +34,27 @@ class ModelError(SwelmError, ValueError):
     """A model, checkpoint, config or input the model cannot take; the message says which."""
 
 
+class ConfigJSON:
+    """``config.json`` in and out, for the dataclass configs of both architectures."""
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=1, sort_keys=True, ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        if not isinstance(d, dict):
+            raise ModelError(f"a config must be a JSON object of fields, got "
+                             f"{type(d).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ModelError(f"unknown config fields for arch {cls.arch!r}: "
+                             f"{', '.join(unknown)}")
+        return cls(**d)
+
+
 @dataclass
-class SwitchConfig:
+class SwitchConfig(ConfigJSON):
     """Every size and routing constant of a Switch-LM (stored as ``config.json`` beside the
     weights)."""
     vocab_size: int = 36000
@@ -97,20 +116,6 @@ class SwitchConfig:
 
     def token(self, name: str) -> int:
         return self.special[f"<|{name}|>"]
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=1, sort_keys=True, ensure_ascii=False)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "SwitchConfig":
-        if not isinstance(d, dict):
-            raise ModelError(f"a config must be a JSON object of fields, got "
-                             f"{type(d).__name__}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ModelError(f"unknown config fields: {', '.join(unknown)}")
-        return cls(**d)
 
     def active_params(self) -> int:
         """Parameters one token goes through (embeddings excluded), for MFU."""
@@ -373,6 +378,12 @@ class Block(nn.Module):
         return self.ln_ffn(y) + x, aux
 
 
+def lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy (float32) of ``logits`` over the ``labels`` that are not −1."""
+    wide = logits if logits.element_size() >= 4 else logits.float()
+    return F.cross_entropy(wide.view(-1, wide.shape[-1]), labels.reshape(-1), ignore_index=-1)
+
+
 @dataclass
 class LMOutput:
     logits: torch.Tensor | None     # None when ``labels`` were given (the loss is then computed)
@@ -533,10 +544,7 @@ class SwitchLM(nn.Module):
         mean = (lambda v: torch.stack(v).mean()) if lbs else (lambda v: zero)
         loss = None
         if labels is not None:
-            wide = logits if logits.element_size() >= 4 else logits.float()
-            loss = F.cross_entropy(wide.view(-1, cfg.vocab_size), labels.reshape(-1),
-                                   ignore_index=-1)
-            logits = None
+            loss, logits = lm_loss(logits, labels), None
         return LMOutput(logits, mean(lbs), mean(zs), mean(drops), hidden, loss)
 
     def num_params(self) -> int:

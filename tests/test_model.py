@@ -27,7 +27,7 @@ def test_config_presets_and_errors(tmp_path):
     assert small.n_experts == 16 and small.d_model == 768
     with pytest.raises(ValueError, match="neither a preset"):
         make_config(str(tmp_path / "nope.json"))
-    with pytest.raises(ValueError, match="unknown config fields: bogus"):
+    with pytest.raises(ValueError, match="unknown config fields for arch 'switch': bogus"):
         SwitchConfig.from_dict({"bogus": 1})
     with pytest.raises(ValueError, match="multiple of n_head"):
         SwitchConfig(d_model=30, n_head=4)
