@@ -146,13 +146,16 @@ def _chunked_shuffle_reads() -> bool:
     at element boundaries and sent one message after the other by a thread while the bundle
     runs (Beam sends a bundle's input before starting it, which with bounded queues would wait
     for ever), so a worker holds a few messages; the driver still holds the whole shuffle,
-    as the in-process runner always does.  Cluster runners stream shuffle reads themselves.  Only the global window (what the pipelines use)
-    is chunked; anything else, or a Beam whose buffer lacks the fields this relies on, keeps
-    Beam's own behaviour."""
+    as the in-process runner always does.  The in-process worker of ``--workers 1`` runs a
+    bundle inside the request that starts it, so its input is written before, as Beam does.
+    Cluster runners stream shuffle reads themselves.  Only the global window (what the
+    pipelines use) is chunked; anything else, or a Beam whose buffer lacks the fields this
+    relies on, keeps Beam's own behaviour."""
     import threading
 
     from apache_beam.runners.portability.fn_api_runner import execution
     from apache_beam.runners.portability.fn_api_runner import fn_runner as manager
+    from apache_beam.runners.worker import data_plane
     from apache_beam.transforms.window import GlobalWindow, GlobalWindows
     from apache_beam.utils import windowed_value
     buffer = execution.GroupingBuffer
@@ -198,6 +201,14 @@ def _chunked_shuffle_reads() -> bool:
         # ever on a worker that cannot start (Beam's own split path streams input the same way)
         out = self._worker_handler.data_conn.output_stream(process_bundle_id,
                                                            read_transform_id)
+        if isinstance(self._worker_handler.data_conn, data_plane.InMemoryDataChannel):
+            # the in-process worker (--workers 1) runs the bundle inside the request that
+            # starts it and reads only what its channel holds by then: its input is written
+            # first, as Beam does (that channel is unbounded, so this cannot wait)
+            for chunk in byte_streams or []:
+                out.write(chunk)
+            out.close()
+            return
         failed: list = []
 
         def write():
