@@ -10,6 +10,8 @@ import os
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
+from . import fs
+
 ARTICLES = {
     "tea": ("日本茶の楽しみ方", [
         "日本茶には煎茶、玉露、ほうじ茶、番茶など多くの種類があり、それぞれに合ったいれ方があります。"
@@ -124,7 +126,7 @@ def render(folder: str) -> list[str]:
         "暮らしの小さな百科は、毎日の生活に役立つ話題を短い記事にまとめたサイトです。"]).encode()
     files["robots.txt"] = b"User-agent: *\nDisallow: /private/\n"
     for name, data in files.items():
-        with open(os.path.join(folder, name), "wb") as f:
+        with fs.create(os.path.join(folder, name)) as f:
             f.write(data)
     return sorted(files)
 

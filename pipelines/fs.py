@@ -297,7 +297,9 @@ def open_read(path: str):
     if _HTTP.match(path):
         return io.BufferedReader(HttpReader(path), buffer_size=1 << 16)
     if not is_remote(path):
-        return open(path, "rb")
+        # Beam's local filesystem hands back the file itself: seekable, no reopening needed
+        from apache_beam.io.filesystem import CompressionTypes
+        return _fs().open(path, compression_type=CompressionTypes.UNCOMPRESSED)
     return io.BufferedReader(StoreReader(path), buffer_size=1 << 20)
 
 
@@ -315,8 +317,12 @@ def create(path: str) -> Iterator[io.RawIOBase]:
     """A binary writer for ``path``, published when the block ends without an exception (see
     the module docstring); nothing is published after an exception."""
     if not is_remote(path):
+        from apache_beam.io.filesystem import CompressionTypes
+
         from swelm.publish import atomic_path
-        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        with atomic_path(path) as tmp, _fs().create(
+                tmp, mime_type="application/octet-stream",
+                compression_type=CompressionTypes.UNCOMPRESSED) as f:
             yield f
         return
     import tempfile
