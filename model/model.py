@@ -27,7 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from swelm.errors import SwelmError
-from swelm.tokenizer.vocab import SPECIAL_TOKENS
+from swelm.tokenizer.vocab import special_ids
 
 
 class ModelError(SwelmError, ValueError):
@@ -107,8 +107,7 @@ class SwitchConfig(ConfigJSON):
         if self.moe_impl not in ("auto", "loop", "grouped"):
             raise ModelError(f"moe_impl must be auto, loop or grouped, not {self.moe_impl!r}")
         if not self.special:
-            base = self.vocab_size - len(SPECIAL_TOKENS)
-            self.special = {t: base + i for i, t in enumerate(SPECIAL_TOKENS)}
+            self.special = special_ids(self.vocab_size)
 
     @property
     def n_layers(self) -> int:

@@ -114,7 +114,7 @@ def data_vocabulary(args, vocab: dict) -> dict:
     the shards' one), else from the manifest; an .npz alone names none, so the bundled SWE
     vocabulary is taken (what encode_swe uses by default)."""
     from swelm.tokenizer.kinds import open_tokenizer
-    from swelm.tokenizer.vocab import SPECIAL_TOKENS
+    from swelm.tokenizer.vocab import special_ids
     if args.vocabulary or "size" not in vocab and not args.init:
         tok = open_tokenizer(args.vocabulary)
         if vocab.get("sha256") and vocab["sha256"] != tok.sha256:
@@ -126,8 +126,7 @@ def data_vocabulary(args, vocab: dict) -> dict:
     vocab.setdefault("kind", "swe")
     if "eot_id" not in vocab and vocab["kind"] == "swe" and "size" in vocab:
         # (manifests written before the field existed: SWE puts its special tokens last)
-        vocab["eot_id"] = (vocab["size"] - len(SPECIAL_TOKENS)
-                           + SPECIAL_TOKENS.index("<|endoftext|>"))
+        vocab["eot_id"] = special_ids(vocab["size"])["<|endoftext|>"]
     return vocab
 
 

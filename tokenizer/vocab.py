@@ -26,6 +26,11 @@ SPECIAL_TOKENS = ("<|startoftext|>", "<|inputmask|>", "<|separator|>", "<|nottok
 N_BYTE_TOKENS = 255  # <|byte0|> ... <|byte254|>; UTF-8 never produces 0xFF
 
 
+def special_ids(size: int) -> dict[str, int]:
+    """The ids of the special tokens in an SWE vocabulary of ``size`` tokens (they come last)."""
+    return {t: size - len(SPECIAL_TOKENS) + i for i, t in enumerate(SPECIAL_TOKENS)}
+
+
 class TokenizerError(SwelmError, ValueError):
     """Input the tokenizer cannot take (an out-of-range id, a lone surrogate, ...)."""
 
