@@ -19,7 +19,7 @@ import shutil
 
 import torch
 
-from swelm.publish import Kind, atomic_path, write_json
+from swelm.publish import Kind, atomic_path, json_marker, write_json
 from swelm.publish import remove_temporaries as publish_temporaries
 
 from .model import ModelError, SwitchConfig, build_model, config_from_dict
@@ -35,13 +35,24 @@ class CheckpointError(ModelError):
     pass
 
 
+def _is_swelm_config(m: dict) -> bool:
+    """A config.json swelm wrote (a Switch-LM or GPT-2 dataclass config), not transformers'
+    (which names a ``model_type``)."""
+    return m.get("arch") in ("switch", "gpt2") and "model_type" not in m and "d_model" in m
+
+
 #: one checkpoint folder (a damaged one is replaced when its step is saved again)
-CHECKPOINT = Kind("a checkpoint", entries=(WEIGHTS, CONFIG, STATE, CHECKSUMS, "train.json"))
-#: a run folder (swelm train continues one; convert writes its top-level files); ``.tmp*`` is
-#: what a run killed while safetensors wrote a file leaves (removed when the run continues)
+CHECKPOINT = Kind("a checkpoint", entries=(WEIGHTS, CONFIG, STATE, CHECKSUMS, "train.json"),
+                  marker=CHECKSUMS, recognise=json_marker(lambda m: WEIGHTS in m))
+#: what a kill during safetensors' own write leaves: ``.tmp`` and six letters or digits
+SAFETENSORS_TEMPORARY = ".tmp" + "[A-Za-z0-9]" * 6
+#: a run folder (swelm train continues one; convert writes its top-level files); it holds
+#: swelm's owner file from its start, and its config.json is recognised as swelm's too
 RUN = Kind("a swelm model run", entries=(CONFIG, WEIGHTS, "train.json", "metrics.jsonl",
-                                         "loss.png", "checkpoints/*", ".tmp*",
-                                         "tokenizer.model", "tokenizer.json"))
+                                         "loss.png", "checkpoints/*", SAFETENSORS_TEMPORARY,
+                                         "checkpoints/" + SAFETENSORS_TEMPORARY,
+                                         "tokenizer.model", "tokenizer.json"),
+           marker=CONFIG, recognise=json_marker(_is_swelm_config))
 
 #: the tokenizer file kept in a run folder, by kind (an SWE vocabulary is given with
 #: --vocabulary, or is the bundled one)
@@ -229,10 +240,12 @@ def list_checkpoints(run_dir: str) -> list[str]:
 def remove_temporaries(run_dir: str) -> None:
     """Remove what a killed run left: ours (swelm.publish names) and safetensors' own
     (``.tmpXXXX``)."""
+    import fnmatch
     for d in (run_dir, os.path.join(run_dir, "checkpoints")):
         publish_temporaries(d)
         for p in glob.glob(os.path.join(d, ".tmp*")):
-            shutil.rmtree(p, ignore_errors=True) if os.path.isdir(p) else os.remove(p)
+            if fnmatch.fnmatchcase(os.path.basename(p), SAFETENSORS_TEMPORARY):
+                shutil.rmtree(p, ignore_errors=True) if os.path.isdir(p) else os.remove(p)
 
 
 def resolve(path: str) -> str:

@@ -37,6 +37,7 @@ def cmd_train(args) -> int:
 def cmd_convert(args) -> int:
     if args.what == "to-hf":
         return _convert_to_hf(args)
+    from swelm.publish import claim_folder
     from .checkpoint import RUN, save_tokenizer, save_weights
     from .convert import add_ext
     # the source folder itself is never replaced (add-ext RUN --out RUN would overwrite it)
@@ -46,6 +47,7 @@ def cmd_convert(args) -> int:
         model, tokenizer = _from_hf(args)
     else:
         model = add_ext(args.src, args.layers, args.ext_hidden)
+    claim_folder(args.out, RUN)
     save_weights(model, model.cfg, args.out)
     if tokenizer:
         save_tokenizer(tokenizer, args.out)
@@ -189,11 +191,17 @@ def cmd_vectorize(args) -> int:
     if (args.context is None) == (args.input is None):
         raise UsageError("give exactly one of --context TEXT and --input FILE")
     if args.output:
-        kind = {".npy": VECTORS_NPY, ".jsonl": VECTORS_JSONL}.get(
+        kind = {".npy": VECTORS_NPY, ".jsonl": VECTORS_JSONL, ".json": VECTORS_JSONL}.get(
             os.path.splitext(args.output)[1].lower())
         if kind is None:
-            raise UsageError(f"--output {args.output}: expected a .npy or .jsonl file name")
+            raise UsageError(f"--output {args.output}: expected a .npy, .json or .jsonl file "
+                             "name")
         check_destination(args.output, kind, flag="--output")
+        if kind is VECTORS_NPY and os.path.lexists(args.output):
+            # a .npy has no room for an owner mark: swelm's array cannot be told from a user's
+            raise UsageError(f"--output {args.output}: exists; swelm cannot tell a .npy it "
+                             "wrote from one of yours, so it never replaces one: remove it "
+                             "first or choose a new name")
     texts = [args.context] if args.context is not None else _lines(args.input)
     vecs = _lm(args).vectorize(texts, pos=args.pos, layers=args.layers,
                                batch_size=args.batch_size)

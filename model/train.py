@@ -20,7 +20,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from swelm.publish import atomic_path, write_json
+from swelm.publish import atomic_path, claim_folder, write_json
 
 from .checkpoint import (CheckpointError, latest_intact, list_checkpoints, load_checkpoint,
                          load_model, remove_temporaries, save_checkpoint,
@@ -412,7 +412,8 @@ def _resume(r: _Run) -> int:
     restored), else 0 for a new run (its config written)."""
     args = r.args
     if r.main:
-        os.makedirs(args.out, exist_ok=True)
+        from .checkpoint import RUN
+        claim_folder(args.out, RUN)         # ours from now on, even if killed before config.json
         remove_temporaries(args.out)
     # the newest intact checkpoint (a truncated one, e.g. from a full disk, is skipped)
     ck = latest_intact(args.out, log.warning if r.main else (lambda m: None))

@@ -247,7 +247,7 @@ def run(args) -> int:
     sites = load_sites(fs.absolute(args.sites), reader=fs.read_bytes)
     out = fs.absolute(args.out)
     fs.check_output(out, CRAWL)             # a crawl is continued, anything else refused
-    fs.makedirs(out)
+    fs.claim(out, CRAWL)
     if not fs.is_remote(out):
         removed = remove_temporaries(out)
         if removed:

@@ -17,7 +17,6 @@ that does I/O carries them (:class:`Options`) and calls :func:`configure` once p
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import io
 import os
 import posixpath
@@ -433,8 +432,7 @@ class ObjectStore(_publish.Store):
     def listing(self, folder: str) -> list[str]:
         if not is_remote(folder):
             return _publish.LOCAL.listing(folder)
-        return [r for r in self._all(folder)
-                if not any(_publish.is_temporary(part) for part in r.split("/"))]
+        return self._all(folder)
 
     def head(self, path: str, n: int = 1 << 20) -> bytes:
         if not is_remote(path):
@@ -456,6 +454,15 @@ STORE = ObjectStore()
 def check_output(dst: str, kind: _publish.Kind, sources=(), flag: str = "--out") -> None:
     """The destination rule (swelm.publish.check_destination) on any filesystem."""
     _publish.check_destination(dst, kind, flag=flag, sources=sources, store=STORE)
+
+
+def claim(dst: str, kind: _publish.Kind) -> None:
+    """Make the folder (or prefix) of a resumable output with swelm's owner file in it (after
+    :func:`check_output`), so a run killed before its marker is written is still ours."""
+    if not is_remote(dst):
+        _publish.claim_folder(dst, kind)
+    elif not exists(join(dst, _publish.OWNER)):
+        write_text(join(dst, _publish.OWNER), _publish.owner_text(kind))
 
 
 def remove_stale(dst: str) -> int:
@@ -507,11 +514,14 @@ def _move_in(stage: str, dst: str, kind: _publish.Kind, sources, flag: str) -> N
     new = STORE._all(stage)
     if kind.marker and kind.marker not in new:
         raise RuntimeError(f"{stage}: no {kind.marker} was written")
-    old = STORE.listing(dst)
+    old = [p for p in STORE.listing(dst) if not p.startswith(posixpath.basename(stage) + "/")]
     # the rule again, as the local swap does: nothing foreign appeared meanwhile
-    foreign = [p for p in old if not any(fnmatch.fnmatchcase(p, e) for e in kind.entries)]
-    if foreign:
+    if old:
         check_output(dst, kind, sources, flag)
+    # the owner file first: an output whose moves are interrupted is still known as ours
+    write_text(join(dst, _publish.OWNER), _publish.owner_text(kind))
+    new = [p for p in new if p != _publish.OWNER]
+    old = [p for p in old if p != _publish.OWNER]
     if kind.marker and kind.marker in old:
         delete([join(dst, kind.marker)])
     rename([(join(stage, p), join(dst, p)) for p in new if p != kind.marker], stage)

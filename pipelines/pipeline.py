@@ -27,7 +27,7 @@ def run(args) -> int:
     fs.check_output(out, PIPELINE)
     for sub, kind in (("crawl", crawl.CRAWL), ("build", corpus.BUILD), ("shards", SHARD_SET)):
         fs.check_output(fs.join(out, sub), kind)
-    fs.makedirs(out)
+    fs.claim(out, PIPELINE)
     server = None
     sites = args.sites
     if args.demo:

@@ -160,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"swelm {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        from .publish import release_locks
+        release_locks()
 
 
 def encode_swe(argv: list[str] | None = None) -> int:

@@ -70,8 +70,14 @@ def test_rule_accepts_missing_empty_and_own_outputs(tmp_path):
     (own / "done.json").write_text('{"kind": "test"}')
     (own / ".part-1.bin.tmp-1234abcd").write_bytes(b"partial")     # a temporary: ours
     check_destination(str(own), KIND)
-    (own / "done.json").unlink()           # an interrupted publication: still only our files
+    (own / "done.json").unlink()           # no marker: only swelm's owner file proves it ours
+    with pytest.raises(DestinationError, match="no done.json or .swelm-owner.json"):
+        check_destination(str(own), KIND)
+    (own / ".swelm-owner.json").write_text('{"swelm_output": "a test output"}')
     check_destination(str(own), KIND)
+    (own / ".swelm-owner.json").write_text('{"swelm_output": "another output"}')
+    with pytest.raises(DestinationError):
+        check_destination(str(own), KIND)
 
 
 @pytest.mark.parametrize("case", ["foreign file", "foreign marker", "file", "link", "overlap"])
@@ -236,3 +242,141 @@ def test_a_killed_rebuild_leaves_the_previous_output_whole(demo, tmp_path):
     stats = json.loads((out / "stats.json").read_text())
     assert stats["settings"]["shards"] == 3
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]
+
+
+# -- ownership is proven by content, never by file names (each case once deleted a user's files)
+def _user_folder(root, files: dict) -> str:
+    d = root / "d"
+    d.mkdir()
+    for rel, data in files.items():
+        p = d / rel
+        if rel.endswith("/"):
+            p.mkdir(parents=True)
+            continue
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    return str(d)
+
+
+@pytest.mark.parametrize("files", [
+    {".env.tmp-local": b"SECRET=1"},
+    {".photos.old-2023/img.jpg": b"\xff\xd8"},
+    {"shard-00001.arrow": b"my own arrow file"},
+    {".git/": None},
+    {".secret.tmp-1": b"k"},
+    {"manifest.json": b'{"mine": true}', "shard-00000.arrow": b"x"},
+], ids=["tmp-name", "old-name", "shard-name", "empty-git", "tmp-1", "foreign-manifest"])
+def test_encode_swe_never_takes_a_folder_for_its_own_by_names(capsys, texts, tmp_path, files):
+    dst = _user_folder(tmp_path, files)
+    before = snapshot(tmp_path)
+    refused(capsys, encode_swe(texts, dst), "--dst_file", dst)
+    assert snapshot(tmp_path) == before and os.path.isdir(os.path.join(dst, ".git")) == (
+        ".git/" in files)
+
+
+def test_sibling_names_that_look_like_temporaries_are_the_users(texts, tmp_path):
+    """``.d.tmp-keep/`` and ``.d.old-backup/`` beside ``d`` are not swelm's temporaries."""
+    for name in (".d.tmp-keep", ".d.old-backup"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "keep.txt").write_text("mine")
+    before = snapshot(tmp_path)
+    assert main(encode_swe(texts, tmp_path / "d")) == 0
+    after = snapshot(tmp_path)
+    assert {k: v for k, v in after.items() if not k.startswith("d/")} == before
+    assert sorted(os.listdir(tmp_path / "d")) == ["manifest.json", "shard-00000.arrow"]
+
+
+def test_the_model_commands_refuse_a_transformers_folder(capsys, tmp_path):
+    """train, convert from-hf and convert add-ext never write into a transformers model; to-hf
+    never into a saved tokenizer; train never deletes a user's ``.tmp_keep``."""
+    hf = _user_folder(tmp_path, {"config.json": b'{"model_type": "gpt2", "n_embd": 8}',
+                                 "model.safetensors": b"weights"})
+    src = tmp_path / "src"
+    src.mkdir()
+    before = snapshot(tmp_path)
+    for argv in (["train", "--data", str(src), "--out", hf],
+                 ["convert", "from-hf", str(src), "--out", hf],
+                 ["convert", "add-ext", str(src), "--out", hf]):
+        refused(capsys, argv, "--out", hf, "config.json was not written by swelm")
+    tok = tmp_path / "tok"
+    tok.mkdir()
+    for name in ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json"):
+        (tok / name).write_text("{}")
+    refused(capsys, ["convert", "to-hf", str(src), "--out", str(tok)], str(tok), "refusing")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"arch": "gpt2", "d_model": 8}))
+    (run / ".tmp_keep").write_text("mine")
+    refused(capsys, ["train", "--data", str(src), "--out", str(run)], ".tmp_keep")
+    assert {k: v for k, v in snapshot(tmp_path).items()
+            if k.split("/")[0] in ("d", "src")} == before
+    assert (run / ".tmp_keep").read_text() == "mine" and len(os.listdir(tok)) == 3
+
+
+def test_export_hf_writes_its_own_folder_and_refuses_a_users(capsys, tmp_path):
+    mine = _user_folder(tmp_path, {"vocab.txt": "私の語彙\n".encode()})
+    refused(capsys, ["export-hf", mine], mine, "not a transformers tokenizer export")
+    assert (tmp_path / "d" / "vocab.txt").read_text() == "私の語彙\n"
+    out = tmp_path / "hf"
+    for _ in range(2):                                  # its own export is replaced
+        assert main(["export-hf", str(out)]) == 0
+    assert sorted(os.listdir(out)) == [".swelm-owner.json", "emoji.json", "vocab.txt"]
+
+
+def test_build_corpus_and_pipeline_refuse_report_like_user_files(capsys, demo, tmp_path):
+    """A user's stats.md and plots/logo.png (no stats.json), a user's sites.toml: refused."""
+    d = _user_folder(tmp_path, {"stats.md": b"# my stats", "plots/logo.png": b"\x89PNG"})
+    refused(capsys, ["build-corpus", "--warc", str(demo / "crawl" / "warc" / "*.warc.gz"),
+                     "--sites", str(demo / "sites.toml"), "--out", d], "--out", d,
+            "not a build-corpus output written by swelm")
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "sites.toml").write_text("# my rules\n")
+    refused(capsys, ["pipeline", "--demo", "--out", str(tmp_path / "p")], "not a swelm "
+            "pipeline output written by swelm")
+    assert (tmp_path / "p" / "sites.toml").read_text() == "# my rules\n"
+    assert sorted(snapshot(tmp_path / "d")) == ["plots/logo.png", "stats.md"]
+
+
+# -- one run per destination -----------------------------------------------------------------------
+def test_a_destination_another_run_writes_is_refused(capsys, texts, tmp_path):
+    """A second run into a destination that a live process holds is refused in one line; once
+    that process ends (even by kill -9) the destination is free again."""
+    dst = tmp_path / "shards"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from swelm.publish import lock_destination; "
+         f"lock_destination({str(dst)!r}); print('held', flush=True); sys.stdin.read()"],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        refused(capsys, encode_swe(texts, dst), "--dst_file", "another run is writing it")
+        assert not dst.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert main(encode_swe(texts, dst)) == 0
+    assert sorted(os.listdir(tmp_path)) == ["shards", "texts"]       # no lock file left
+
+
+def test_two_encode_swe_runs_at_once_never_traceback(tmp_path):
+    """Two real encode_swe processes into one destination at once: each ends with 0 or the
+    one-line refusal, and the destination is one complete shard set."""
+    src = tmp_path / "texts"
+    src.mkdir()
+    for i in range(40):
+        (src / f"{i:02d}.txt").write_text("吾輩は猫である。名前はまだ無い。\n" * 300, encoding="utf-8")
+    dst = tmp_path / "out"
+    argv = [sys.executable, "-m", "swelm", *encode_swe(src, dst)]
+    procs = [subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+    for p in procs:
+        p.stdout.close()
+        p.stderr.close()
+    assert any(code == 0 for code, _ in results), results
+    for code, err in results:
+        assert "Traceback" not in err and code in (0, 2), err
+        if code == 2:
+            assert "another run is writing it" in err and len(err.strip().splitlines()) == 1
+    from swelm.tokenizer.shards import read_manifest
+    assert read_manifest(str(dst))["documents"] == 40
+    assert sorted(os.listdir(tmp_path)) == ["out", "texts"]

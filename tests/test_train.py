@@ -54,7 +54,7 @@ def test_training_writes_run_and_learns(trained):
     for c in cks:
         assert sorted(os.listdir(trained / "checkpoints" / c)) == [
             "checksums.json", "config.json", "model.safetensors", "state.pt"]
-    assert not [p for p in os.listdir(trained) if p.startswith(".")]
+    assert [p for p in os.listdir(trained) if p.startswith(".")] == [".swelm-owner.json"]
     cfg = json.load(open(trained / "config.json"))
     from swelm.tokenizer import SWEEncoder
     assert cfg["vocab_sha256"] == SWEEncoder.load().vocab_sha256

@@ -188,11 +188,14 @@ def cmd_build_vocab(args) -> int:
 
 def cmd_export_hf(args) -> int:
     import shutil
+    from swelm.publish import atomic_path
     check_destination(args.dir, HF_EXPORT, flag="DIR")
     enc = _load(args)
-    os.makedirs(args.dir, exist_ok=True)
-    shutil.copyfile(enc.vocab.path, os.path.join(args.dir, "vocab.txt"))
-    shutil.copyfile(enc.emoji.path, os.path.join(args.dir, "emoji.json"))
+    # a new folder, swapped in whole (with swelm's owner file: the kind has no marker)
+    with atomic_path(args.dir, HF_EXPORT) as tmp:
+        os.makedirs(tmp)
+        shutil.copyfile(enc.vocab.path, os.path.join(tmp, "vocab.txt"))
+        shutil.copyfile(enc.emoji.path, os.path.join(tmp, "emoji.json"))
     print(f"wrote {args.dir}/vocab.txt and {args.dir}/emoji.json (for "
           "transformers.GPTNeoXJapaneseTokenizer(vocab_file=..., emoji_file=...))")
     return 0
