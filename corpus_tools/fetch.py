@@ -220,15 +220,20 @@ class Fetcher:
     def robots(self, url: str):
         """The parsed robots.txt of ``url``'s host (None means everything is allowed) and how it
         was obtained (``ok``; ``unavailable`` for 3xx/4xx, everything allowed; ``unreachable``
-        for 5xx/429, or ``timeout``/``connection_error``, which disallow the whole host as
-        RFC 9309 asks)."""
+        for 5xx/429, or ``timeout``/``connection_error`` (also a 2xx whose body was not read
+        whole), which disallow the whole host as RFC 9309 asks)."""
         parts = urlsplit(url)
         key = f"{parts.scheme}://{parts.netloc}"
         with self._robots_lock:
             if key in self._robots:
                 return self._robots[key]
         res = self._request(key + "/robots.txt", check_type=False, max_bytes=500_000)
-        if res.ok or (res.status is not None and 200 <= res.status < 300):
+        whole = res.outcome in ("ok", "too_large")     # RFC 9309: the first 500 KiB suffice
+        if res.status is not None and 200 <= res.status < 300 and not whole:
+            # cut short (a stall past the time limit, a dropped connection): rules never read
+            # may forbid everything, so the file counts as unreachable (do not crawl)
+            entry = (_DISALLOW_ALL, res.outcome)
+        elif res.status is not None and 200 <= res.status < 300:
             parser = urllib.robotparser.RobotFileParser()
             lines = res.body.decode("utf-8", "replace").splitlines()
             parser.parse(lines)
@@ -288,7 +293,8 @@ class Fetcher:
         if not self.allowed(norm):
             how = self.robots(norm)[1]
             if how in ("timeout", "connection_error"):
-                return FetchResult(url, how, final_url=norm, error="robots.txt unreachable")
+                return FetchResult(url, how, final_url=norm,
+                                   error="robots.txt unreachable or not read whole")
             return FetchResult(url, "robots_disallowed", final_url=norm)
         asked = self.robots_delay(norm)
         if asked > self.max_crawl_delay:

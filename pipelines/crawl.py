@@ -82,13 +82,22 @@ class _Segment:
                                                  http_headers=req)
         response = self.writer.create_warc_record(uri, "response", payload=io.BytesIO(res.body),
                                                   http_headers=http)
-        if res.outcome == "too_large":         # the standard mark of a cut-off payload
-            response.rec_headers.add_header("WARC-Truncated", "length")
+        cut = truncation(res)
+        if cut:                                 # the standard mark of a cut-off payload
+            response.rec_headers.add_header("WARC-Truncated", cut)
         self.writer.write_request_response_pair(request, response)
 
     def close(self) -> None:
         self._stack.close()                     # the WARC first: it is what resumes
         fs.write_text(self.log, self._lf.getvalue())
+
+
+def truncation(res) -> str | None:
+    """The ``WARC-Truncated`` value of a fetch whose body was not read whole (WARC 1.1:
+    ``length`` for the size cap, ``time`` for the time limit, ``disconnect`` for a connection
+    that ended early, a short read included), or None for a whole body."""
+    return {"too_large": "length", "timeout": "time",
+            "connection_error": "disconnect"}.get(res.outcome)
 
 
 def _segments(out: str, sub: str, site: str, suffix: str) -> list[str]:

@@ -270,3 +270,42 @@ def test_a_crawl_delay_over_the_cap_skips_the_host(caplog):
         assert "crawl_delay_too_long" in OUTCOMES
     finally:
         stop(httpd)
+
+
+class StalledRobots(ScriptedHandler):
+    """A robots.txt with no Content-Length whose ``Disallow: /`` comes after a stall past the
+    fetch time limit."""
+    pages = 0
+
+    def do_GET(self):
+        if self.path != "/robots.txt":
+            StalledRobots.pages += 1
+            self.send(200, b"<p>page</p>")
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        try:
+            self.wfile.write(b"User-agent: *\n")
+            self.wfile.flush()
+            time.sleep(3)
+            self.wfile.write(b"Disallow: /\n")
+        except OSError:
+            pass
+        self.close_connection = True
+
+
+def test_a_robots_txt_not_read_whole_disallows_the_host():
+    """RFC 9309: a robots.txt that was not read whole is unreachable, not an empty rule set:
+    nothing on the host is fetched."""
+    httpd, base = start(StalledRobots)
+    try:
+        f = Fetcher(requests_per_second=1000, connect_timeout=2, read_timeout=0.5,
+                    total_timeout=1.5, retries=0)
+        r = f.fetch(base + "/page")
+        assert r.outcome == "timeout" and "robots.txt" in r.error, (r.outcome, r.error)
+        assert f.robots(base + "/page")[1] == "timeout" and not f.allowed(base + "/other")
+        assert StalledRobots.pages == 0
+    finally:
+        stop(httpd)

@@ -165,7 +165,8 @@ class Hostile(ScriptedHandler):
     def do_GET(self):
         p = self.path
         links = "".join(f'<a href="{x}">{x}</a> ' for x in (
-            "/private/a", "/slow", "/err500", "/busy", "/loop1", "/huge", "/sjis", "/gen/0"))
+            "/private/a", "/slow", "/err500", "/busy", "/loop1", "/huge", "/sjis", "/stall",
+            "/cut", "/gen/0"))
         if p == "/robots.txt":
             self.send(200, b"User-agent: *\nDisallow: /private/\n", "text/plain")
         elif p == "/":
@@ -183,6 +184,22 @@ class Hostile(ScriptedHandler):
             self.send(200, b"<p>" + b"x" * (50 << 20))
         elif p == "/sjis":
             self.send(200, "<p>本文は日本語です。</p>".encode("cp932"), "text/html; charset=utf-8")
+        elif p in ("/stall", "/cut"):
+            # /stall: no Content-Length, half a page (cut inside a character), then silence
+            # past the time limit; /cut: a Content-Length of 4000 and the connection closed
+            # after 300 bytes
+            body = ("<p>" + "途中で止まる本文です。" * 40).encode()[:301]
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Connection", "close")
+            if p == "/cut":
+                self.send_header("Content-Length", "4000")
+            self.end_headers()
+            self.wfile.write(body)
+            self.wfile.flush()
+            if p == "/stall":
+                time.sleep(3)
+            self.close_connection = True
         elif p.startswith("/gen/"):
             n = int(p.rsplit("/", 1)[1])
             self.send(200, f'<p>生成 {n}</p><a href="/gen/{n + 1}">次</a><a href="/gen/{n + 2}">次の次</a>'.encode())
@@ -216,6 +233,18 @@ politeness = {{ requests_per_second = 100, concurrency = 4, max_pages = 30, max_
     assert log["/loop1"]["outcome"] == "redirect_loop"
     assert log["/huge"]["outcome"] == "too_large"
     assert log["/sjis"]["outcome"] == "ok"
+    assert log["/stall"]["outcome"] == "timeout" and log["/cut"]["outcome"] == "connection_error"
+    # the cut pages' records say so (WARC 1.1's WARC-Truncated), as the size-capped one does
+    from warcio.archiveiterator import ArchiveIterator
+    cut = {}
+    for path in glob.glob(str(out / "warc" / "*.warc.gz")):
+        with open(path, "rb") as f:
+            for rec in ArchiveIterator(f):
+                if rec.rec_type == "response":
+                    url = rec.rec_headers.get_header("WARC-Target-URI").replace(base, "/")
+                    cut[url] = rec.rec_headers.get_header("WARC-Truncated")
+    assert (cut["/huge"], cut["/stall"], cut["/cut"], cut["/sjis"]) == (
+        "length", "time", "disconnect", None)
     summary = json.loads((out / "crawl-summary.json").read_text())[0]
     assert sum(summary["this_run"].values()) == 30 and summary["frontier_left"] > 0
     # the wrongly declared Shift_JIS page is decoded by content in the corpus
@@ -228,7 +257,9 @@ politeness = {{ requests_per_second = 100, concurrency = 4, max_pages = 30, max_
              if not (r["rule"] or "").startswith("paragraph_")}
     assert texts["/sjis"] == "本文は日本語です。"
     stats = json.loads((tmp_path / "build" / "stats.json").read_text())
-    assert stats["events"]["truncated_record"] == 1            # /huge, cut at max_bytes
+    # /huge (cut at max_bytes), /stall and /cut: none is kept
+    assert stats["events"]["truncated_record"] == 3
+    assert not any(t.endswith("\ufffd") or "途中で止まる" in t for t in texts.values())
 
 
 # -- the shared sites ---------------------------------------------------------------------------
