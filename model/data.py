@@ -178,10 +178,12 @@ def _open_npz(path: str, mtime_ns: int, size: int) -> NpzRows:
 class Source:
     """A shard folder (or an .npz) cut into chunks of at most ``budget`` tokens."""
 
-    def __init__(self, spec: SourceSpec, budget: int) -> None:
+    def __init__(self, spec: SourceSpec, budget: int, check_ids: bool = True) -> None:
         self.spec = spec
-        self.rows = open_npz(spec.path) if spec.path.endswith(".npz") else TokenRows(spec.path)
+        self.rows = (open_npz(spec.path) if spec.path.endswith(".npz")
+                     else TokenRows(spec.path, check_ids=check_ids))
         n = np.maximum(1, -(-self.rows.lengths // budget))
+        n = np.where(self.rows.lengths == 0, 0, n)         # an empty row is nothing to train on
         tail = self.rows.lengths - (n - 1) * budget
         # a short tail of a long row (e.g. a packed row a few tokens longer than the budget)
         # is dropped rather than trained as a nearly empty sequence
@@ -204,8 +206,9 @@ class Source:
 class Mixture:
     """Epochs over several sources, each drawn ``weight × chunks`` times per epoch."""
 
-    def __init__(self, specs: list[SourceSpec], budget: int, seed: int) -> None:
-        self.sources = [Source(s, budget) for s in specs]
+    def __init__(self, specs: list[SourceSpec], budget: int, seed: int,
+                 check_ids: bool = True) -> None:
+        self.sources = [Source(s, budget, check_ids) for s in specs]
         self.seed = seed
         named = [s for s in self.sources if "sha256" in s.rows.vocab]    # (an .npz names none)
         if len({s.rows.vocab["sha256"] for s in named}) > 1:
@@ -215,7 +218,8 @@ class Mixture:
         self.bounds = np.concatenate([[0], np.cumsum([s.draws for s in self.sources])])
         self.epoch_size = int(self.bounds[-1])
         if self.epoch_size == 0:
-            raise ModelError("no token rows in " + ", ".join(s.path for s in specs))
+            raise ModelError("no tokens to train on in " + ", ".join(s.path for s in specs)
+                             + " (every row is empty)")
 
     def locate(self, k: int) -> tuple[int, int]:
         """(source, chunk) of sample ``k``."""
@@ -341,7 +345,8 @@ class SequenceData:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self.mix = Mixture(self.specs, self.layout.budget, self.seed)
+        # the ids were checked against the manifests when the main process opened the shards
+        self.mix = Mixture(self.specs, self.layout.budget, self.seed, check_ids=False)
 
     def sample(self, k: int):
         s, c = self.mix.locate(k)

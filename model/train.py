@@ -460,18 +460,37 @@ def _train_step(r: _Run, batches, step: int) -> tuple[torch.Tensor, torch.Tensor
         (loss / args.grad_accum).backward()
         sums += torch.stack([ce.detach(), out.aux_loss.detach().float(),
                              out.z_loss.detach().float(), out.dropped.detach().float()])
-    if args.grad_clip > 0:
-        gnorm = clip_and_step(r.opt, r.params, args.grad_clip)
-    else:
-        gnorm = torch.zeros(())
-        r.opt.step()
-    r.opt.zero_grad(set_to_none=True)
     if r.world > 1:
         import torch.distributed as dist
         dist.all_reduce(sums)
         sums /= r.world
     sums /= args.grad_accum
+    # a diverged step is never applied: the weights stay those of the last finite step (the
+    # sums are the same on every rank, so every rank stops together)
+    if not bool(torch.isfinite(sums[:3]).all()):
+        raise NonFiniteLoss(_diverged(r, step, "loss", float(sums[0])))
+    if args.grad_clip > 0:
+        gnorm = clip_and_step(r.opt, r.params, args.grad_clip)
+        if not bool(torch.isfinite(gnorm)):
+            raise NonFiniteLoss(_diverged(r, step, "gradient norm", float(gnorm)))
+    else:
+        gnorm = torch.zeros(())
+        r.opt.step()
+    r.opt.zero_grad(set_to_none=True)
     return sums, gnorm, lr
+
+
+class NonFiniteLoss(ModelError):
+    """Training diverged: a loss or gradient norm that is NaN or infinite."""
+
+
+def _diverged(r: _Run, step: int, what: str, value: float) -> str:
+    cks = list_checkpoints(r.args.out)
+    keep = (f"{r.args.out} keeps its last checkpoint ({os.path.basename(cks[-1])}), from "
+            "which a rerun continues" if cks else "no checkpoint was saved yet")
+    return (f"step {step + 1}: the {what} is {value} (not finite); training stopped before "
+            f"the step was applied and {keep}: lower --lr (now {r.args.lr:g}) or raise "
+            "--warmup, or check the data")
 
 
 def _evaluate(r: _Run, step: int) -> dict:

@@ -110,9 +110,9 @@ def test_score_inputs(run, tmp_path):
 
 def test_vectorize_outputs(run, tmp_path):
     refused(["vectorize", "--model", run, "--context", "猫", "--output", tmp_path],
-            "--output", "expected a .npy or .jsonl")
+            "--output", "expected a .npy, .json or .jsonl")
     refused(["vectorize", "--model", run, "--context", "猫", "--output", tmp_path / "v.csv"],
-            "expected a .npy or .jsonl")
+            "expected a .npy, .json or .jsonl")
     (tmp_path / "d.npy").mkdir()
     refused(["vectorize", "--model", run, "--context", "猫", "--output", tmp_path / "d.npy"],
             "is a folder")
@@ -120,6 +120,25 @@ def test_vectorize_outputs(run, tmp_path):
     refused(["vectorize", "--model", run, "--context", "猫", "--output",
              tmp_path / "mine.jsonl"], "not a JSON-lines vector file")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npy", "mine.jsonl"]
+
+
+def test_vectorize_json_output_and_a_users_npy(run, tmp_path):
+    """``--output vec.json`` (as --help offers) writes JSON lines and a rerun replaces them; an
+    existing .npy cannot be proven swelm's, so it is never replaced."""
+    out = tmp_path / "vec.json"
+    for _ in range(2):
+        swelm("vectorize", "--model", run, "--context", "猫", "--output", out)
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+        assert [r["text"] for r in rows] == ["猫"] and len(rows[0]["vector"]) > 1
+    import numpy as np
+    mine = tmp_path / "mine.npy"
+    np.save(mine, np.arange(3))
+    before = mine.read_bytes()
+    refused(["vectorize", "--model", run, "--context", "猫", "--output", mine], str(mine),
+            "never replaces")
+    assert mine.read_bytes() == before
+    swelm("vectorize", "--model", run, "--context", "猫", "--output", tmp_path / "new.npy")
+    assert np.load(tmp_path / "new.npy").shape[0] == 1
 
 
 def test_weights_of_another_shape_name_the_config_field(run, tmp_path):
@@ -153,3 +172,37 @@ def test_a_damaged_checkpoint_falls_back_to_the_previous_one(run, shards, tmp_pa
     for ck in (out / "checkpoints").iterdir():          # every checkpoint is whole again
         assert (ck / "checksums.json").exists()
     assert not list(out.glob(".tmp*")) and not list(out.glob("checkpoints/.tmp*"))
+
+
+def test_a_diverging_run_stops_and_keeps_its_last_finite_checkpoint(shards, tmp_path):
+    """``--lr 1e10``: the loss turns non-finite; the run stops with one line, the step is not
+    applied, and every published weight is finite."""
+    from safetensors.torch import load_file
+    out = tmp_path / "run"
+    # a finite start (a checkpoint at step 2), then the same run continued at a huge rate
+    swelm("train", *TRAIN_ARGS, "--data", shards, "--out", out, "--steps", "2")
+    args = [a if a != "3e-3" else "1e10" for a in TRAIN_ARGS]
+    r = swelm("train", *args, "--data", shards, "--out", out, "--steps", "40",
+              "--save-every", "1", "--warmup", "0", check=False)
+    lines = [line for line in r.stderr.splitlines() if line.startswith("swelm train:")]
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert len(lines) == 1 and "not finite" in lines[0] and "--lr" in lines[0], r.stderr
+    for path in [out / "model.safetensors", *out.glob("checkpoints/*/model.safetensors")]:
+        assert all(bool(t.isfinite().all()) for t in load_file(path).values()), path
+
+
+def test_empty_or_inconsistent_token_files_are_refused(shards, tmp_path):
+    import numpy as np
+    empty = tmp_path / "empty.npz"
+    np.savez(empty, np.zeros(0, np.int64), np.zeros(0, np.int64))
+    refused(["train", *TRAIN_ARGS, "--data", empty, "--out", tmp_path / "o"],
+            "no tokens to train on", str(empty))
+    # a shard holding an id over the max_id its manifest records
+    bad = tmp_path / "bad"
+    shutil.copytree(shards, bad)
+    m = json.loads((bad / "manifest.json").read_text())
+    m["shards"][0]["max_id"] = 5
+    (bad / "manifest.json").write_text(json.dumps(m))
+    refused(train(bad, tmp_path / "o2", "--steps", "2"), "shard-00000.arrow",
+            "over the max_id 5")
+    assert not (tmp_path / "o2" / "model.safetensors").exists()

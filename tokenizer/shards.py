@@ -264,7 +264,10 @@ class ShardWriter:
 class TokenRows:
     """The rows of one shard set, memory-mapped (nothing copied into Python lists)."""
 
-    def __init__(self, shard_dir: str) -> None:
+    def __init__(self, shard_dir: str, check_ids: bool = True) -> None:
+        """``check_ids``: read every id once and check it against the manifest's ``max_id``
+        of its shard (a vectorised pass over the mapped file; a shard changed after its
+        manifest was written is refused here instead of failing training mid-way)."""
         self.dir = shard_dir
         self.manifest = read_manifest(shard_dir)
         self.offsets, self.values, self.classes = [], [], []
@@ -292,12 +295,16 @@ class TokenRows:
                 counts.append(len(col))
                 rows += len(col)
                 tokens += int(offsets[-1] - offsets[0]) if len(offsets) else 0
-                if "max_id" not in s and values.size:     # older sets: read the ids once
+                if ("max_id" not in s or check_ids) and offsets[-1] > offsets[0]:
                     top = max(top, int(values[offsets[0]:offsets[-1]].max()))
             if (rows, tokens) != (s["rows"], s["tokens"]):
                 raise ShardFormatError(f"{path}: holds {rows} rows and {tokens} tokens, its "
                                        f"manifest says {s['rows']} and {s['tokens']}")
-            if "max_id" not in s and top >= self.manifest["vocabulary"]["size"]:
+            if "max_id" in s and top > s["max_id"]:
+                raise ShardFormatError(f"{path}: holds token id {top}, over the max_id "
+                                       f"{s['max_id']} its manifest records: the shard or the "
+                                       "manifest was changed after encoding; encode it again")
+            if top >= self.manifest["vocabulary"]["size"]:
                 raise ShardFormatError(f"{path}: holds token id {top}, outside the vocabulary "
                                        f"of {self.manifest['vocabulary']['size']} tokens")
         self.starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
