@@ -131,15 +131,62 @@ def next_member(f, start: int, end: int) -> int | None:
     return None
 
 
+def not_warc(head: bytes) -> str | None:
+    """Why a file whose first bytes are ``head`` is not a WARC (or ARC) file, plain or gzip;
+    None when it is one.
+
+    >>> not_warc(b"WARC/1.1\\r\\n"), not_warc(b"hello")
+    (None, 'its first bytes are not a WARC record header: hello')
+    """
+    data = head
+    if head.startswith(GZIP_MAGIC[:2]):
+        try:
+            data = zlib.decompressobj(31).decompress(head, 64)
+        except zlib.error as e:
+            return f"gzip data that cannot be decompressed ({e})"
+    if data.startswith((b"WARC/", b"filedesc://")) or not data:
+        return None
+    shown = data[:24].decode("utf-8", "replace").split("\n")[0]
+    return ("its first bytes " + ("(decompressed) " if data is not head else "")
+            + f"are not a WARC record header: {shown}")
+
+
+def _reason(at: int, exc: Exception) -> str:
+    """A damaged record's reason: warcio's own message (its first line), or what a failure
+    inside warcio's header parsing means."""
+    if type(exc).__name__ in ("ArchiveLoadFailed", "StatusAndHeadersParserException"):
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+        return f"offset {at}: {first or type(exc).__name__}"
+    if isinstance(exc, (EOFError, zlib.error)):
+        return f"offset {at}: {type(exc).__name__}: {exc} (a cut or damaged gzip stream)"
+    return (f"offset {at}: a damaged record header (a required WARC field is missing or "
+            f"malformed: {type(exc).__name__})")
+
+
+#: the event of a file compressed as one gzip stream, read whole
+WHOLE_GZIP = ("read whole as one gzip stream, so one worker reads it all (`warcio recompress "
+              "IN OUT` writes one gzip member per record, which workers can share)")
+
+
 def iter_range(path: str, start: int, end: int, opener: Opener = open_local
                ) -> Iterator[tuple[str, object]]:
     """``("record", warcio record)`` for each record whose member starts in ``[start, end)``,
     in file order, and ``("damaged", "offset N: error")`` where the bytes could not be read (the
     reader then resumes at the next record header in the range). A record must be consumed
-    before the next item is taken, as with warcio's ``ArchiveIterator``."""
+    before the next item is taken, as with warcio's ``ArchiveIterator``.
+
+    The reader of the first range also yields ``("not_warc", reason)`` (and nothing else) for a
+    file that is not a WARC, and ``("whole_gzip", WHOLE_GZIP)`` for a WARC compressed as one
+    gzip stream, which it then reads whole (such a file is always one range)."""
     from warcio.archiveiterator import ArchiveIterator
     with opener(path) as f:
+        if start == 0:
+            why = not_warc(f.read(_PROBE))
+            if why:
+                yield "not_warc", why
+                return
         pos = start if start == 0 else next_member(f, start, end)
+        yielded = 0
         while pos is not None and pos < end:
             f.seek(pos)
             it = ArchiveIterator(f)
@@ -147,6 +194,7 @@ def iter_range(path: str, start: int, end: int, opener: Opener = open_local
                 for rec in it:
                     if it.offset >= end:
                         return
+                    yielded += 1
                     yield "record", rec
                 # the reader stopped at the end of the file: bytes after the last whole record
                 # are a record the file ends inside (a cut or partial download)
@@ -156,11 +204,31 @@ def iter_range(path: str, start: int, end: int, opener: Opener = open_local
                                       f"({left} bytes cannot be read: a cut or partial file)")
                 return
             except Exception as exc:        # damaged bytes: report, then find the next record
+                if start == 0 and "non-chunked gzip" in str(exc):
+                    yield "whole_gzip", WHOLE_GZIP
+                    yield from _whole_gzip(f, yielded)
+                    return
                 at = max(it.offset, pos)
-                yield "damaged", f"offset {at}: {type(exc).__name__}: {exc}"
+                yield "damaged", _reason(at, exc)
                 if not path.endswith(".gz"):
                     return                  # no member boundaries to resume at
                 pos = next_member(f, at + 1, end)
+
+
+def _whole_gzip(f, skip: int) -> Iterator[tuple[str, object]]:
+    """The records of a WARC compressed as one gzip stream, after the first ``skip`` (already
+    yielded); a damaged stream ends the file (there is no member boundary to resume at)."""
+    import gzip
+    from warcio.archiveiterator import ArchiveIterator
+    f.seek(0)
+    stream = gzip.GzipFile(fileobj=f, mode="rb")
+    it = ArchiveIterator(stream)
+    try:
+        for n, rec in enumerate(it):
+            if n >= skip:
+                yield "record", rec
+    except Exception as exc:
+        yield "damaged", _reason(it.offset, exc) + " (offset in the decompressed stream)"
 
 
 def plan(sizes: dict[str, int], piece: int, opener: Opener = open_local

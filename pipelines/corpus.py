@@ -32,11 +32,13 @@ corpus_tools.document.COLUMNS), stats.json, stats.md and plots/*.png.
 from __future__ import annotations
 
 import dataclasses
+import glob
+import os
 import sys
 
 from swelm.checks import integer_arg, number_arg
 from swelm.corpus_tools.dedup import DEFAULT_BANDS, DEFAULT_ROWS
-from swelm.errors import UsageError
+from swelm.errors import InputError, UsageError
 from swelm.publish import Kind, json_marker
 
 #: a build-corpus output: stats.json (written last) names the command
@@ -52,10 +54,76 @@ SETTINGS = ("shards", "seed", "bands", "rows", "jaccard", "max_bucket", "cc_roun
             "containment", "min_line_chars", "boilerplate_share", "budget", "genre_weight")
 
 
+#: the names of WARC files in a folder given as --warc
+WARC_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
+
+
+def warc_inputs(patterns: list[str]) -> dict[str, int]:
+    """``{path: size}`` of the WARC files ``--warc`` names: files, glob patterns, or folders
+    (their ``.warc``/``.warc.gz`` files at any depth).  Local inputs must be regular files
+    with UTF-8 names: a FIFO or a device would never end, a name that is not UTF-8 cannot be
+    recorded in the report."""
+    import stat
+    from . import fs
+    expanded, sizes = [], {}
+    for pat in patterns:
+        if fs.is_remote(pat) and pat.endswith("/"):     # a remote folder: its WARC files
+            sizes.update((p, n) for p, n in fs.match([pat + "**"]).items()
+                         if p.endswith(WARC_SUFFIXES))
+        elif not fs.is_remote(pat) and os.path.isdir(pat):
+            found = sorted(os.path.join(cur, n) for cur, _, names in os.walk(pat)
+                           for n in names if n.endswith(WARC_SUFFIXES))
+            if not found:
+                raise UsageError(f"--warc {pat}: a folder with no WARC files in it (looked "
+                                 f"for {', '.join('*' + s for s in WARC_SUFFIXES)} at any "
+                                 "depth)")
+            expanded += [glob.escape(p) for p in found]
+        else:
+            expanded.append(pat)
+    if expanded:
+        sizes.update(fs.match(expanded))
+    sizes = dict(sorted(sizes.items()))
+    if not sizes:
+        raise UsageError(f"--warc {' '.join(patterns)}: no WARC files match")
+    for p in sizes:
+        try:
+            p.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UsageError(f"--warc {ascii(p)[1:-1]}: the file name is not valid UTF-8; "
+                             "rename the file") from None
+        if fs.is_remote(p):
+            continue
+        mode = os.stat(p).st_mode
+        if not stat.S_ISREG(mode):
+            what = ("a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+                    else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a folder"
+                    if stat.S_ISDIR(mode) else "not a file")
+            raise UsageError(f"--warc {p}: {what}, not a regular file; give WARC files")
+    return sizes
+
+
+def file_warnings(stats: dict, most: int = 5) -> list[str]:
+    """Console lines for the input files that were not read whole or were read in an unusual
+    way (their full list and reasons are in stats.json and stats.md)."""
+    from .report import FILE_EVENTS
+    out = []
+    for kind in FILE_EVENTS:
+        if kind == "retried_reads":
+            continue
+        files = stats.get("input_files", {}).get(kind, {})
+        for where, details in list(files.items())[:most]:
+            out.append(f"{where}: {kind}: {details[0]}"
+                       + (f" (and {len(details) - 1} more)" if len(details) > 1 else ""))
+        if len(files) > most:
+            out.append(f"{kind}: {len(files) - most} more files (see stats.json)")
+    return out
+
+
 def read_warc_list(path: str, prefix: str) -> list[str]:
     """The WARC URLs of a Common Crawl path list (``warc.paths.gz``, any filesystem or
     http(s)): ``prefix`` + each line."""
     import gzip
+    import zlib
     from . import fs
     try:
         data = fs.read_bytes(fs.absolute(path))
@@ -64,8 +132,21 @@ def read_warc_list(path: str, prefix: str) -> list[str]:
     except OSError as e:
         raise UsageError(f"--warc-list {path}: {e}") from None
     if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
-    lines = [line.strip() for line in data.decode("utf-8").splitlines() if line.strip()]
+        try:
+            data = gzip.decompress(data)
+        except (EOFError, OSError, zlib.error) as e:
+            raise UsageError(f"--warc-list {path}: a damaged or cut gzip file ({e}); download "
+                             "it again") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UsageError(f"--warc-list {path}: not a text file of WARC paths (byte "
+                         f"{e.start} is not UTF-8); expected warc.paths or warc.paths.gz, one "
+                         "path per line") from None
+    if "\x00" in text:
+        raise UsageError(f"--warc-list {path}: not a text file of WARC paths (it holds NUL "
+                         "bytes); expected warc.paths or warc.paths.gz, one path per line")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
         raise UsageError(f"--warc-list {path}: no WARC paths in it")
     if not prefix.endswith("/"):
@@ -103,9 +184,7 @@ def run(args) -> int:
     else:
         if not args.warc:
             raise UsageError("give --warc PATTERN... or --warc-list FILE")
-        sizes = fs.match(list(args.warc))
-        if not sizes:
-            raise UsageError(f"--warc {' '.join(args.warc)}: no WARC files match")
+        sizes = warc_inputs(list(args.warc))
     out = fs.absolute(args.out)
     local_inputs = [p for p in sizes if not fs.is_remote(p)]
     fs.check_output(out, BUILD, sources=local_inputs)       # before any work
@@ -122,6 +201,15 @@ def run(args) -> int:
     with fs.output_folder(out, BUILD, local_inputs, checked=True) as folder:
         stats = _build(args, (sites, pieces, buckets, weights, opts, runner,
                               sum(sizes.values())), folder)
+        for line in file_warnings(stats):
+            print(f"warning: {line}", file=sys.stderr)
+        if not any(s["in_docs"] for s in stats["sites"].values()):
+            # nothing to publish: the previous output (if any) stays as it was
+            events = ", ".join(f"{k} {v}" for k, v in sorted(stats["events"].items()))
+            raise InputError(f"no page was read from the {len(sizes)} input file"
+                             f"{'s' if len(sizes) != 1 else ''}"
+                             + (f" ({events})" if events else " (no HTML responses in them)")
+                             + f"; nothing was written to {out}")
     for line in report_warnings(stats):
         print(f"warning: {line}", file=sys.stderr)
     print(f"corpus: {stats['kept']['docs']} documents ({stats['kept']['chars']} characters) in "

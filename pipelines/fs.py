@@ -530,3 +530,4 @@ def _move_in(stage: str, dst: str, kind: _publish.Kind, sources, flag: str) -> N
         delete(gone)
     if kind.marker:
         rename([(join(stage, kind.marker), join(dst, kind.marker))], stage)
+        delete([join(dst, _publish.OWNER)])     # the marker proves it now, as on local disk

@@ -9,9 +9,12 @@ import io
 from . import fs
 
 log = logging.getLogger(__name__)
-_EVENTS = ("no_site", "unreadable_warc", "damaged_warc", "truncated_record", "retried_reads")
+_EVENTS = ("no_site", "unreadable_warc", "not_warc", "damaged_warc", "whole_gzip_warc",
+           "truncated_record", "retried_reads")
 #: the events about a whole input file, listed by file in stats.json
-FILE_EVENTS = ("unreadable_warc", "damaged_warc", "retried_reads")
+FILE_EVENTS = ("unreadable_warc", "not_warc", "damaged_warc", "whole_gzip_warc", "retried_reads")
+#: the file events whose files were not read whole (a console warning names them)
+LOST_EVENTS = ("unreadable_warc", "not_warc", "damaged_warc")
 #: the rule prefix of the rows of lines the paragraph classifier took out of a page
 LINES = "paragraph_"
 

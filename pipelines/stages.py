@@ -54,8 +54,10 @@ class ReadWarc(_Sites):
         try:
             for kind, rec in iter_range(path, start, end, opener=opener):
                 read = True
-                if kind == "damaged":       # the reader resumes at the next record
-                    yield beam.pvalue.TaggedOutput(EVENTS, ("damaged_warc", path, rec))
+                if kind != "record":        # damaged (the reader resumes), not_warc, whole_gzip
+                    event = {"damaged": "damaged_warc", "not_warc": "not_warc",
+                             "whole_gzip": "whole_gzip_warc"}[kind]
+                    yield beam.pvalue.TaggedOutput(EVENTS, (event, path, rec))
                     continue
                 screened = page_from_record(rec, self.by_url)
                 if screened[0] == "page":

@@ -11,3 +11,8 @@ class SwelmError(Exception):
 
 class UsageError(SwelmError, ValueError):
     """A flag or argument with a value that cannot work."""
+
+
+class InputError(SwelmError):
+    """Input files that give nothing to work on (every one unreadable, not of the expected
+    format, or empty)."""

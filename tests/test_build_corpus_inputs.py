@@ -157,7 +157,9 @@ def test_common_crawl_path_list_over_http_with_retries(tmp_path):
     assert set(retried) <= {server.base + n for n in names} and retried
 
 
-def test_unreachable_files_are_reported_by_file(tmp_path):
+def test_unreachable_files_are_reported_by_file(tmp_path, capsys):
+    """Every listed file unreadable: a warning per file with its reason, then one error line;
+    exit 2 and nothing written."""
     listing = tmp_path / "paths.txt"
     listing.write_text("crawl-data/a.warc.gz\ncrawl-data/b.warc.gz\n", encoding="utf-8")
     rules = tmp_path / "sites.toml"
@@ -166,14 +168,100 @@ def test_unreachable_files_are_reported_by_file(tmp_path):
     server = _FlakyRangeServer(tmp_path / "nothing")
     try:
         assert main(["build-corpus", "--warc-list", str(listing), "--warc-prefix", server.base,
-                     "--sites", str(rules), "--out", str(tmp_path / "o")]) == 0
+                     "--sites", str(rules), "--out", str(tmp_path / "o")]) == 2
     finally:
         server.stop()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "no page was read from the 2 input files (unreadable_warc 2)" in err[-1]
+    for name in ("a", "b"):
+        assert any(line.startswith(f"warning: {server.base}crawl-data/{name}.warc.gz: "
+                                   "unreadable_warc:") and "HTTP 404" in line for line in err)
+    assert not (tmp_path / "o").exists()
+
+
+def _rules(tmp_path):
+    rules = tmp_path / "sites.toml"
+    rules.write_text('[[sites]]\nname = "listed"\nseeds = ["http://listed.jp/"]\n'
+                     'genre = "novel"\nfilters = { min_length = 0 }\n', encoding="utf-8")
+    return str(rules)
+
+
+def test_a_warc_gzipped_as_one_stream_is_read_whole(tmp_path, capsys):
+    """``gzip whole.warc``: every page is read (not the first only), and the console says the
+    file could not be split."""
+    import gzip
+    _warc(tmp_path / "per.warc.gz", [(f"http://listed.jp/{i}", f"{i}番目。" + PROSE)
+                                     for i in range(20)])
+    with gzip.open(tmp_path / "per.warc.gz") as f:
+        plain = f.read()
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "whole.warc.gz").write_bytes(gzip.compress(plain))
+    assert main(["build-corpus", "--warc", str(tmp_path / "in" / "whole.warc.gz"), "--sites",
+                 _rules(tmp_path), "--out", str(tmp_path / "o")]) == 0
     stats = json.loads((tmp_path / "o" / "stats.json").read_text())
-    failed = stats["input_files"]["unreadable_warc"]
-    assert sorted(failed) == [server.base + "crawl-data/a.warc.gz",
-                              server.base + "crawl-data/b.warc.gz"]
-    assert all("HTTP 404" in d[0] for d in failed.values())
+    assert stats["sites"]["listed"]["in_docs"] == 20
+    assert "whole_gzip_warc" in stats["input_files"]
+    assert "whole.warc.gz: whole_gzip_warc: read whole" in capsys.readouterr().err
+
+
+def test_files_that_are_not_warc_are_named_and_a_folder_is_read(tmp_path, capsys):
+    """A text file named .warc.gz is listed with its reason (console and stats.json, no
+    warcio noise); ``--warc DIR`` reads the WARC files in the folder."""
+    import gzip
+    d = tmp_path / "in"
+    (d / "sub").mkdir(parents=True)
+    _warc(d / "sub" / "good.warc.gz", [("http://listed.jp/1", PROSE)])
+    (d / "notes.warc.gz").write_bytes(gzip.compress(b"just some text\n" * 200))
+    (d / "readme.txt").write_text("not a WARC and not named like one")
+    capsys.readouterr()
+    assert main(["build-corpus", "--warc", str(d), "--sites", _rules(tmp_path), "--out",
+                 str(tmp_path / "o")]) == 0
+    err = capsys.readouterr().err
+    stats = json.loads((tmp_path / "o" / "stats.json").read_text())
+    assert list(stats["input_files"]["not_warc"]) == [str(d / "notes.warc.gz")]
+    assert "not a WARC record header: just some text" in err and len(err.splitlines()) <= 3
+    assert stats["sites"]["listed"]["in_docs"] == 1
+    # only the text file: nothing read, exit 2, nothing written
+    assert main(["build-corpus", "--warc", str(d / "notes.warc.gz"), "--sites",
+                 _rules(tmp_path), "--out", str(tmp_path / "o2")]) == 2
+    assert "no page was read from the 1 input file (not_warc 1)" in capsys.readouterr().err
+    assert not (tmp_path / "o2").exists()
+    (tmp_path / "empty").mkdir()
+    assert main(["build-corpus", "--warc", str(tmp_path / "empty"), "--sites",
+                 _rules(tmp_path), "--out", str(tmp_path / "o3")]) == 2
+    assert "a folder with no WARC files" in capsys.readouterr().err
+
+
+def test_only_regular_files_are_read(tmp_path, capsys):
+    """A FIFO as --warc is refused at once (it would never end); a name that is not UTF-8 is
+    refused in one line."""
+    import os
+    fifo = tmp_path / "pipe.warc.gz"
+    os.mkfifo(fifo)
+    assert main(["build-corpus", "--warc", str(fifo), "--sites", _rules(tmp_path), "--out",
+                 str(tmp_path / "o")]) == 2
+    assert "a FIFO, not a regular file" in capsys.readouterr().err
+    fifo.unlink()
+    bad = os.path.join(os.fsencode(tmp_path), b"caf\xe9.warc.gz")
+    _warc(bad.decode("utf-8", "surrogateescape"), [("http://listed.jp/1", PROSE)])
+    assert main(["build-corpus", "--warc", str(tmp_path / "*.warc.gz"), "--sites",
+                 _rules(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "the file name is not valid UTF-8" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_warc_list_that_is_not_text_is_one_line(tmp_path, capsys):
+    import gzip
+    cut = tmp_path / "cut.paths.gz"
+    cut.write_bytes(gzip.compress(b"crawl-data/a.warc.gz\n" * 500)[:60])
+    binary = tmp_path / "bin.paths"
+    binary.write_bytes(bytes(range(256)))
+    for path, words in ((cut, "a damaged or cut gzip file"), (binary, "not a text file")):
+        assert main(["build-corpus", "--warc-list", str(path), "--sites", _rules(tmp_path),
+                     "--out", str(tmp_path / "o")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert words in err and str(path) in err and len(err.splitlines()) == 1, err
 
 
 def test_a_site_that_keeps_almost_nothing_is_explained(tmp_path, capsys):

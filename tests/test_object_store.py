@@ -193,11 +193,14 @@ def test_worker_pool_that_cannot_see_the_driver_disk(store, site, local_crawl, t
         import shutil
         for w in (local_crawl / "warc").glob("*.warc.gz"):
             shutil.copy(w, driver / w.name)
-        swelm("build-corpus", "--warc", driver / "*.warc.gz", "--sites", rules, "--out",
-              f"s3://{bucket}/blind", *pool, cwd=driver)
-        blind = json.loads(store.get(bucket, "blind/stats.json"))
-        assert blind["kept"]["docs"] == 0 and blind["events"]["unreadable_warc"] == len(
-            list(driver.glob("*.warc.gz")))
+        r = swelm("build-corpus", "--warc", driver / "*.warc.gz", "--sites", rules, "--out",
+                  f"s3://{bucket}/blind", *pool, cwd=driver, check=False)
+        n = len(list(driver.glob("*.warc.gz")))
+        assert r.returncode == 2 and (f"no page was read from the {n} input file"
+                                      f"{'s' if n > 1 else ''} (unreadable_warc {n})"
+                                      in r.stderr.splitlines()[-1]), r.stderr
+        assert r.stderr.count("unreadable_warc: ") == n         # each file named, with why
+        assert not store.keys(bucket, "blind/")
         for w in driver.glob("*.warc.gz"):
             w.unlink()
     finally:

@@ -87,7 +87,7 @@ def test_resume_after_kill_gives_the_same_losses(shards, tmp_path):
     from safetensors.torch import load_file
     wa, wb = load_file(ref / "model.safetensors"), load_file(run / "model.safetensors")
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
-    assert not [p for p in os.listdir(run) if p.startswith(".")]
+    assert [p for p in os.listdir(run) if p.startswith(".")] == [".swelm-owner.json"]
 
 
 def test_resume_refuses_changed_arguments(shards, tmp_path):
