@@ -104,6 +104,8 @@ def page_from_record(rec, site_for: Callable[[str], object | None]):
     if (rec.http_headers.get_statuscode() != HTML_STATUS
             or ctype.split(";")[0].strip() not in HTML_TYPES):
         return "skip", None, url, ""
+    if not url:
+        return "skip", "damaged_warc", None, "a response record without WARC-Target-URI"
     if rec.rec_headers.get_header("WARC-Truncated"):
         return "skip", "truncated_record", url, ""
     site = site_for(url)

@@ -91,8 +91,8 @@ class Site:
     seeds: tuple[str, ...]
     genre: str
     weight: float = 1.0
-    allow: tuple[re.Pattern, ...] = ()
-    deny: tuple[re.Pattern, ...] = ()
+    allow: tuple = ()           # RE2 patterns (url_pattern)
+    deny: tuple = ()
     extract: Extract = Extract()
     encoding: str | None = None
     filters: dict = field(default_factory=lambda: dict(THRESHOLDS))
@@ -115,7 +115,7 @@ WEB_SITE = "all-web"
 def web_site(name: str = WEB_SITE) -> Site:
     """A site that takes every http(s) URL, genre ``other``, with the default (web) filters:
     appended after the listed sites, it keeps the pages no listed site claims."""
-    return Site(name=name, seeds=(), genre="other", allow=(re.compile(r"^https?://"),))
+    return Site(name=name, seeds=(), genre="other", allow=(url_pattern(r"^https?://"),))
 
 
 def read_local(path: str) -> bytes:
@@ -208,60 +208,44 @@ def _str_list(raw, fld, where, required=False) -> tuple[str, ...]:
     return tuple(v)
 
 
-def nested_quantifier(pattern: str) -> str | None:
-    """The part of a regular expression that repeats something that itself repeats (``(a+)+``,
-    ``(\\w*x?)*``), whose matching time can grow exponentially with the URL; None if there is
-    none."""
-    try:
-        from re import _parser as parser           # Python 3.11+
-    except ImportError:                             # pragma: no cover (3.10)
-        import sre_parse as parser
-    # possessive repeats and atomic groups never backtrack into themselves: they are safe
-    repeats = (parser.MAX_REPEAT, parser.MIN_REPEAT)
-
-    def repeating(items) -> bool:
-        for op, av in items:
-            if op in repeats and av[1] > 1:
-                return True
-            for sub in _children(op, av):
-                if repeating(sub):
-                    return True
-        return False
-
-    def _children(op, av):
-        if op in repeats:
-            return [av[2]]
-        if op == parser.SUBPATTERN:
-            return [av[-1]]
-        if op == parser.BRANCH:
-            return list(av[1])
-        if op in (parser.ASSERT, parser.ASSERT_NOT):
-            return [av[1]]
-        return []
-
-    def find(items):
-        for op, av in items:
-            if op in repeats and av[1] > 1 and repeating(av[2]):
-                return True
-            if any(find(sub) for sub in _children(op, av)):
-                return True
-        return False
-    return pattern if find(parser.parse(pattern)) else None
+def url_pattern(pattern: str):
+    """``pattern`` compiled by RE2 (google-re2), whose matching time is linear in the URL's
+    length whatever the pattern: a rules file cannot make the crawler spin on a crafted link
+    (Python's backtracking engine takes exponential time on patterns like ``(a|aa)*c$``, and
+    no check of a pattern's text catches every such case).  RE2 has no backreferences and no
+    lookaround; a pattern that needs them is refused (raises ``re2.error``)."""
+    import re2
+    options = re2.Options()
+    options.log_errors = False              # the error is reported once, by the caller
+    return re2.compile(pattern, options)
 
 
-def _patterns(raw, fld, where) -> tuple[re.Pattern, ...]:
+def _patterns(raw, fld, where) -> tuple:
+    import re2
     out = []
     for p in _str_list(raw, fld, where):
         try:
-            out.append(re.compile(p))
-        except re.error as e:
-            raise _err(where, fld, f"invalid regular expression {p!r}: {e}") from None
-        if nested_quantifier(p):
-            raise _err(where, fld, f"{p!r} repeats a repeated group (as in (a+)+), which can "
-                                   "take exponential time on a long URL; write it without the "
-                                   "nested quantifier, or make the outer one possessive (++, "
-                                   "*+) or an atomic group (?>...)")
+            out.append(url_pattern(p))
+        except re2.error as e:
+            why = e.args[0].decode("utf-8", "replace") if e.args and isinstance(
+                e.args[0], bytes) else str(e)
+            raise _err(where, fld, f"invalid regular expression {p!r}: {why} (URLs are "
+                                   "matched by RE2, in time linear in the URL: no "
+                                   "backreferences or lookaround)") from None
     return tuple(out)
+
+
+def _selectors(value: tuple, fld: str, where) -> tuple:
+    """CSS selectors, each compiled once here (by the HTML parser extraction uses), so a
+    selector that cannot parse is an error of the rules file, not of every page."""
+    from resiliparse.parse.html import HTMLTree
+    body = HTMLTree.parse("<html><body><p>x</p></body></html>").body
+    for sel in value:
+        try:
+            body.query_selector_all(sel)
+        except Exception as e:            # resiliparse's CSSParserException
+            raise _err(where, fld, f"invalid CSS selector {sel!r}: {e}") from None
+    return value
 
 
 _OFF = ("off", False, None)
@@ -319,8 +303,8 @@ def _extract(value, where) -> Extract:
         if extra:
             raise _err(where, "extract", f"unknown key(s) {sorted(extra)}; use keep, drop, "
                                          "code and main")
-        keep = _str_list(value, "keep", where)
-        drop = _str_list(value, "drop", where)
+        keep = _selectors(_str_list(value, "keep", where), "extract.keep", where)
+        drop = _selectors(_str_list(value, "drop", where), "extract.drop", where)
         code = value.get("code", "mark")
         if code not in ("mark", "drop"):
             raise _err(where, "extract.code", f'{code!r}; expected "mark" or "drop"')
@@ -351,7 +335,8 @@ def _site(raw: dict, defaults: dict, where: str, base: str, reader=read_local) -
             or not math.isfinite(weight) or weight <= 0):
         raise _err(where, "weight", f"must be a finite number > 0, got {weight!r}")
     allow = _patterns(raw, "allow", where) or tuple(
-        re.compile("^" + re.escape(f"{urlsplit(s).scheme}://{urlsplit(s).netloc}/")) for s in seeds)
+        url_pattern("^" + re.escape(f"{urlsplit(s).scheme}://{urlsplit(s).netloc}/"))
+        for s in seeds)
     deny = _patterns(raw, "deny", where)
     extract = _extract(raw.get("extract", defaults.get("extract", "auto")), where)
     paragraphs = raw.get("paragraphs", defaults.get("paragraphs", True))

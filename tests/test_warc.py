@@ -218,3 +218,26 @@ def test_a_file_cut_inside_its_last_record_is_reported(tmp_path):
     whole = tmp_path / "whole.warc.gz"
     write_warc(whole, [b"<p>short page</p>"] * 3)
     assert [k for k, _ in iter_range(str(whole), 0, whole.stat().st_size)] == ["record"] * 3
+
+
+def test_a_damaged_record_header_has_a_reason_that_says_so(tmp_path):
+    """A record missing a required field (here WARC-Target-URI) fails inside warcio with an
+    AttributeError; the reason names a damaged record header instead."""
+    import io
+    import re as re_
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+    from swelm.corpus_tools.warc import iter_range
+    buf = io.BytesIO()
+    w = WARCWriter(buf, gzip=False)
+    http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
+    for i in range(2):
+        w.write_record(w.create_warc_record(f"http://x.jp/{i}", "response",
+                                            payload=io.BytesIO(b"<p>x</p>"), http_headers=http))
+    data = re_.sub(rb"WARC-Target-URI: [^\r]*\r\n", b"", buf.getvalue(), count=1)
+    path = tmp_path / "bad.warc"
+    path.write_bytes(data)
+    out = list(iter_range(str(path), 0, len(data)))
+    damaged = [detail for kind, detail in out if kind == "damaged"]
+    assert damaged and "a damaged record header" in damaged[0], out
+    assert "NoneType" not in damaged[0]
