@@ -44,6 +44,7 @@ OUTCOMES = (
     "redirect_loop",        # a redirect came back to a URL already visited in this chain
     "content_type",         # not an accepted content type (e.g. image/png)
     "crawl_delay_too_long",  # robots.txt asks for a Crawl-delay over max_crawl_delay: host skipped
+    "bad_range",            # fetch_range: a 206 answer that is not the range asked for
 )
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 ACCEPTED_TYPES = HTML_TYPES + ("text/plain",)
@@ -64,6 +65,7 @@ class FetchResult:
     attempts: int = 0
     elapsed: float = 0.0
     http_version: str = "HTTP/1.1"
+    size: int | None = None         # fetch_range: the whole file's size, when the answer says
 
     @property
     def ok(self) -> bool:
@@ -338,8 +340,38 @@ class Fetcher:
             seen.add(target)
             current = target
 
+    def fetch_range(self, url: str, start: int, length: int) -> FetchResult:
+        """Bytes ``start`` to ``start + length - 1`` of ``url`` (a Range request) within every
+        limit of :meth:`fetch` (the wall-clock limit, retries with backoff, ``Retry-After``),
+        never more than ``length`` bytes read past ``start``; never raises.  ``body`` holds the
+        bytes (fewer at the end of the file, none past it), ``size`` the file's size when the
+        answer says.  A 206 answer must start at ``start`` (else ``bad_range``); a 200 answer
+        (a server without Range support) is read from its start and the first ``start``
+        bytes are skipped as they come.  A body that ends before it should is retried."""
+        current, hops = url, []
+        try:
+            deadline = time.monotonic() + self.total_timeout
+            while True:
+                result = self._request(current, check_type=False, max_bytes=length,
+                                       deadline=deadline, byte_range=(start, length))
+                location = result.header("location")
+                if result.status is None or not 300 <= result.status < 400 or not location:
+                    break
+                hops.append(current)
+                current = urljoin(current, location.strip())
+                if len(hops) > self.max_redirects or current in hops:
+                    result = FetchResult(url, "too_many_redirects", status=result.status,
+                                         error=f"redirected to {current}")
+                    break
+        except Exception as exc:  # a bug or an exotic failure: the reader reports it
+            result = FetchResult(url, "connection_error", error=f"{type(exc).__name__}: {exc}")
+        result.url, result.final_url, result.redirects = url, current, hops
+        self.counts[result.outcome] += 1
+        return result
+
     def _request(self, url: str, *, check_type: bool = True, max_bytes: int | None = None,
-                 deadline: float | None = None) -> FetchResult:
+                 deadline: float | None = None, byte_range: tuple | None = None
+                 ) -> FetchResult:
         """One URL, with retries; redirects are returned, not followed."""
         max_bytes = self.max_bytes if max_bytes is None else max_bytes
         deadline = deadline or time.monotonic() + self.total_timeout
@@ -351,7 +383,7 @@ class Fetcher:
                 self.clock.wait(host, self.crawl_delay(url))
             else:
                 self.clock.wait(host, self.interval)
-            result = self._once(url, check_type, max_bytes, deadline)
+            result = self._once(url, check_type, max_bytes, deadline, byte_range)
             result.attempts = attempt
             retryable = (result.outcome in ("timeout", "connection_error")
                          or result.status == 429 or (result.status or 0) >= 500)
@@ -368,10 +400,15 @@ class Fetcher:
                 return result
             self.clock.sleep(wait)
 
-    def _once(self, url: str, check_type: bool, max_bytes: int, deadline: float) -> FetchResult:
+    def _once(self, url: str, check_type: bool, max_bytes: int, deadline: float,
+              byte_range: tuple | None = None) -> FetchResult:
         import urllib3
         req_headers = [("User-Agent", self.user_agent), ("Accept", "text/html,*/*;q=0.5"),
                        ("Accept-Encoding", "gzip, deflate")]
+        if byte_range is not None:          # the file's own bytes, not a re-encoding of them
+            start, length = byte_range
+            req_headers = [("User-Agent", self.user_agent), ("Accept-Encoding", "identity"),
+                           ("Range", f"bytes={start}-{start + length - 1}")]
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return FetchResult(url, "timeout", error="total time limit reached")
@@ -379,11 +416,13 @@ class Fetcher:
                                   read=min(self.timeout.read_timeout, remaining))
         self._watchdog.arm(deadline)
         try:
-            return self._exchange(url, req_headers, timeout, check_type, max_bytes, deadline)
+            return self._exchange(url, req_headers, timeout, check_type, max_bytes, deadline,
+                                  byte_range)
         finally:
             self._watchdog.disarm()
 
-    def _exchange(self, url, req_headers, timeout, check_type, max_bytes, deadline):
+    def _exchange(self, url, req_headers, timeout, check_type, max_bytes, deadline,
+                  byte_range=None):
         import urllib3
 
         def late() -> bool:
@@ -391,7 +430,7 @@ class Fetcher:
         try:
             resp = self._pool.request("GET", url, headers=dict(req_headers), redirect=False,
                                       preload_content=False, timeout=timeout,
-                                      decode_content=True)
+                                      decode_content=byte_range is None)
         except urllib3.exceptions.NewConnectionError as exc:   # a ConnectTimeoutError subclass
             return FetchResult(url, "connection_error", error=str(exc), request_headers=req_headers)
         except urllib3.exceptions.TimeoutError as exc:
@@ -407,6 +446,8 @@ class Fetcher:
                              headers=headers, request_headers=req_headers,
                              http_version="HTTP/1.0" if resp.version == 10 else "HTTP/1.1")
         try:
+            if byte_range is not None and resp.status in (200, 206, 416):
+                return self._read_range(resp, result, byte_range, late)
             if 300 <= resp.status < 400:
                 return result
             if resp.status >= 400:
@@ -451,6 +492,58 @@ class Fetcher:
             return result
         finally:
             resp.release_conn()
+
+
+    @staticmethod
+    def _read_range(resp, result: FetchResult, byte_range: tuple, late) -> FetchResult:
+        """The body of an answer to a Range request (see :meth:`fetch_range`)."""
+        start, length = byte_range
+        total = (resp.headers.get("content-range") or "").rpartition("/")[2]
+        if resp.status == 416:                              # past the end of the file
+            result.size = int(total) if total.isdigit() else None
+            return result
+        skip, expect = 0, length
+        if resp.status == 206:
+            m = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)",
+                             (resp.headers.get("content-range") or "").strip())
+            if not m or int(m.group(1)) != start:
+                result.outcome = "bad_range"
+                result.error = (f"asked for bytes {start}-{start + length - 1}, the answer holds "
+                                + (f"bytes {m.group(1)}-{m.group(2)}" if m else
+                                   "no valid Content-Range"))
+                return result
+            expect = min(length, int(m.group(2)) - start + 1)
+            result.size = int(m.group(3)) if m.group(3) != "*" else None
+        else:                                               # Range ignored: the whole file
+            skip = start
+            declared = resp.headers.get("content-length") or ""
+            if declared.isdigit():
+                result.size = int(declared)
+                expect = max(0, min(length, int(declared) - start))
+        chunks, kept = [], 0
+        while kept < length:
+            chunk = resp.read1(65536)
+            if not chunk:
+                break
+            if skip:
+                cut = min(skip, len(chunk))
+                chunk, skip = chunk[cut:], skip - cut
+            chunk = chunk[:length - kept]
+            chunks.append(chunk)
+            kept += len(chunk)
+            if late() and kept < expect:
+                result.outcome, result.error = "timeout", "total time limit reached"
+                return result
+        result.body = b"".join(chunks)
+        if kept < expect and result.outcome == "ok":
+            result.outcome = "timeout" if late() else "connection_error"
+            result.error = f"the answer ended after {kept} of {expect} bytes"
+            result.body = b""
+        if resp.status == 200 and not resp.headers.get("content-length") and kept < length:
+            result.size = start + kept                      # the end of the file was met
+        if resp.length_remaining != 0:
+            resp.close()        # more was sent than asked for: the connection is not reused
+        return result
 
 
 def _crawl_delay(lines: list[str], user_agent: str) -> float | None:

@@ -179,11 +179,16 @@ def run(args) -> int:
         # Common Crawl: tens of thousands of files; each is one piece of work, read in Range
         # requests by a worker, with nothing fetched by the driver but the list
         urls = read_warc_list(args.warc_list, args.warc_prefix)
+        for scheme_url in {u.split("://", 1)[0]: u for u in urls}.values():
+            fs.check_scheme(scheme_url, "--warc-prefix" if scheme_url.startswith(
+                args.warc_prefix) else f"--warc-list {args.warc_list}:")
         pieces = {(u, 0, 1 << 62): 1 for u in urls}
         sizes = {u: 1 << 30 for u in urls}          # for the line tables: about 1 GiB each
     else:
         if not args.warc:
             raise UsageError("give --warc PATTERN... or --warc-list FILE")
+        for pat in args.warc:
+            fs.check_scheme(pat, "--warc")
         sizes = warc_inputs(list(args.warc))
     out = fs.absolute(args.out)
     local_inputs = [p for p in sizes if not fs.is_remote(p)]

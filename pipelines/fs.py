@@ -97,6 +97,29 @@ class _StoreClientNoise:
         return not (record.name == "root" and any(w in record.pathname for w in self._where))
 
 
+#: what to install for the object stores Beam reads through an extra
+_EXTRAS = {"gs": "swelm[gcp] (apache-beam[gcp])", "s3": "swelm[aws] (apache-beam[aws])",
+           "azfs": "apache-beam[azure]", "hdfs": "apache-beam's hdfs client (pip install hdfs)"}
+
+
+def check_scheme(path: str, flag: str) -> None:
+    """Refuse at once (one line) a path no filesystem here can read: http(s) URLs are read
+    in Range requests, other URLs need a Beam filesystem for their scheme (``ftp://`` has
+    none; ``gs://`` needs the gcp extra)."""
+    from swelm.errors import UsageError
+    if not is_remote(path) or _HTTP.match(path):
+        return
+    scheme = path.split("://", 1)[0].lower()
+    try:
+        _fs().get_filesystem(path)
+    except Exception:                   # Beam raises ValueError or BeamIOError here
+        need = _EXTRAS.get(scheme)
+        raise UsageError(f"{flag} {path}: cannot read {scheme}:// here ("
+                         + (f"install {need}" if need else "swelm reads local paths, "
+                            "http(s)://, s3:// and gs:// and the other filesystems Beam has")
+                         + ")") from None
+
+
 def _fs():
     from apache_beam.io.filesystems import FileSystems
     return FileSystems
@@ -123,17 +146,19 @@ def exists(path: str) -> bool:
 
 class HttpReader(io.RawIOBase):
     """A seekable reader of a file served over HTTP(S) (Common Crawl's
-    https://data.commoncrawl.org/), in ``block``-sized Range requests.  429, 5xx, timeouts
-    and connection errors are retried with exponential backoff and jitter (``Retry-After``
-    honoured up to ``max_wait``); ``retries`` counts them; after ``attempts`` failures of one
-    request an OSError names the URL and the last problem."""
+    https://data.commoncrawl.org/), in ``block``-sized Range requests made by the crawler's
+    client (corpus_tools.fetch.Fetcher.fetch_range), so a read has the crawler's limits and
+    retry policy: a wall-clock limit of ``timeout`` seconds per block (a server that never
+    answers or sends a byte a second included), at most the bytes asked for kept (an endless
+    answer is cut there), a 206 answer that does not start at the asked offset refused, and
+    429, 5xx, timeouts and connection errors retried with backoff (``Retry-After`` honoured up
+    to a minute) within that limit.  ``retries`` counts the retries; a block that still fails
+    raises an OSError naming the URL and the reason."""
 
-    RETRY = {429, 500, 502, 503, 504}
-
-    def __init__(self, url: str, block: int = 8 << 20, attempts: int = 8, base: float = 0.5,
-                 max_wait: float = 60.0, timeout: float = 60.0):
-        self.url, self.block, self.attempts, self.base = url, block, attempts, base
-        self.max_wait, self.timeout = max_wait, timeout
+    def __init__(self, url: str, block: int = 8 << 20, timeout: float = 180.0,
+                 read_timeout: float = 30.0, attempts: int = 8):
+        self.url, self.block = url, block
+        self.fetcher = _range_fetcher(timeout, read_timeout, attempts)
         self.pos, self.size, self.retries = 0, None, 0
         self._buf, self._buf_at = b"", 0
 
@@ -157,43 +182,26 @@ class HttpReader(io.RawIOBase):
     def _size(self) -> int:
         if self.size is None:
             self._get(0)
+        at = self.block
+        while self.size is None:        # a server that does not say: read on to the end
+            self._get(at)
+            at += self.block
         return self.size
 
     def _get(self, start: int) -> bytes:
-        import random
-        import time
-        import urllib3
-        pool = _http_pool()
-        problem = ""
-        for attempt in range(self.attempts):
-            if attempt:
-                self.retries += 1
-                wait = min(self.max_wait, self.base * 2 ** (attempt - 1)) * (0.5 + random.random())
-                time.sleep(wait if not problem.startswith("retry-after ") else
-                           min(self.max_wait, float(problem.split()[1])))
-            try:
-                r = pool.request("GET", self.url, preload_content=True, retries=False,
-                                 timeout=urllib3.Timeout(connect=min(10.0, self.timeout),
-                                                         read=self.timeout),
-                                 headers={"Range": f"bytes={start}-{start + self.block - 1}"})
-            except urllib3.exceptions.HTTPError as e:       # connection errors, timeouts
-                problem = f"{type(e).__name__}: {e}"
-                continue
-            if r.status in self.RETRY:
-                after = r.headers.get("Retry-After", "")
-                problem = (f"retry-after {after}" if after.isdigit() else f"HTTP {r.status}")
-                continue
-            if r.status == 416:                     # past the end
-                return b""
-            if r.status not in (200, 206):
-                raise OSError(f"{self.url}: HTTP {r.status}")
-            total = r.headers.get("Content-Range", "").rpartition("/")[2]
-            if r.status == 206 and total.isdigit():
-                self.size = int(total)
-                return r.data
-            self.size = len(r.data)                 # no Range support: the whole body
-            return r.data[start:start + self.block]
-        raise StorageError(f"{self.url}: gave up after {self.attempts} attempts ({problem})")
+        r = self.fetcher.fetch_range(self.url, start, self.block)
+        self.retries += max(0, r.attempts - 1)
+        if not r.ok:
+            why = r.error or (f"HTTP {r.status}" if r.status else r.outcome)
+            if r.status and r.status >= 400 and r.outcome == "ok":
+                why = f"HTTP {r.status}"
+            raise OSError(f"{self.url}: {r.outcome if r.outcome != 'ok' else 'http_error'} "
+                          f"reading bytes {start}-{start + self.block - 1}"
+                          + (f" after {r.attempts} attempts" if r.attempts > 1 else "")
+                          + f": {why}")
+        if r.size is not None:
+            self.size = r.size
+        return r.body
 
     def readinto(self, b) -> int:
         if self.size is not None and self.pos >= self.size:
@@ -209,15 +217,21 @@ class HttpReader(io.RawIOBase):
         return n
 
 
-_POOL = None
+_FETCHERS: dict = {}
 
 
-def _http_pool():
-    global _POOL
-    if _POOL is None:
-        import urllib3
-        _POOL = urllib3.PoolManager(num_pools=16, maxsize=8)
-    return _POOL
+def _range_fetcher(timeout: float, read_timeout: float, attempts: int):
+    """The crawler's client set up for reading files (one per process and setting): no
+    robots.txt or per-host interval (these are downloads, not a crawl), any content type."""
+    key = (timeout, read_timeout, attempts)
+    if key not in _FETCHERS:
+        from swelm.corpus_tools.fetch import Fetcher
+        _FETCHERS[key] = Fetcher(requests_per_second=0, connect_timeout=min(10.0, timeout),
+                                 read_timeout=min(read_timeout, timeout),
+                                 total_timeout=timeout, retries=attempts - 1, backoff=0.5,
+                                 max_retry_after=60.0, accepted_types=("*",),
+                                 respect_robots=False)
+    return _FETCHERS[key]
 
 
 class StoreReader(io.RawIOBase):
@@ -453,6 +467,11 @@ STORE = ObjectStore()
 
 def check_output(dst: str, kind: _publish.Kind, sources=(), flag: str = "--out") -> None:
     """The destination rule (swelm.publish.check_destination) on any filesystem."""
+    if _HTTP.match(dst):
+        from swelm.errors import UsageError
+        raise UsageError(f"{flag} {dst}: an http(s) URL can be read but not written; write to "
+                         "a local folder, s3:// or gs://")
+    check_scheme(dst, flag)
     _publish.check_destination(dst, kind, flag=flag, sources=sources, store=STORE)
 
 

@@ -68,7 +68,9 @@ class ReadWarc(_Sites):
                     where = path if event == "damaged_warc" else url
                     yield beam.pvalue.TaggedOutput(EVENTS, (event, where, detail or url))
         except OSError as exc:
-            if start == 0 or read:          # an unopenable file is reported once, not per range
+            # a file that cannot be opened is reported once (by its first range), not per range
+            if start == 0 or read or not isinstance(exc, (FileNotFoundError, PermissionError,
+                                                           IsADirectoryError)):
                 yield beam.pvalue.TaggedOutput(EVENTS, ("unreadable_warc", path, str(exc)))
         retries = sum(getattr(getattr(f, "raw", f), "retries", 0) for f in opened)
         if retries:                         # transient HTTP errors that were retried
