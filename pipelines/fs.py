@@ -23,6 +23,8 @@ import posixpath
 import re
 from typing import Iterator
 
+from swelm.errors import SwelmError
+
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
 _HTTP = re.compile(r"^https?://", re.I)
 # Beam pipeline options that configure a filesystem (they travel with I/O DoFns)
@@ -33,9 +35,11 @@ _configured: tuple | None = None
 ATTEMPTS = 10
 
 
-class StorageError(OSError):
-    """A store operation that still failed after :data:`ATTEMPTS` tries; the message names the
-    path.  The command line reports it as one line (see beam_util.run_pipeline)."""
+class StorageError(SwelmError, OSError):
+    """A store operation that still failed after :data:`ATTEMPTS` tries (or a store that has
+    failed everything for :func:`patience` seconds, or a bucket that does not exist); the
+    message names the path and the store.  The command line reports it as one line, raised
+    in the driver or in a worker (see beam_util.storage_problem)."""
 
 
 def backoff(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:
@@ -133,7 +137,8 @@ def match(patterns: list[str]) -> dict[str, int]:
     for pattern in patterns:
         if not is_remote(pattern):
             pattern = os.path.abspath(pattern)
-        results = _retried(f"{pattern}: cannot list it", lambda: _fs().match([pattern]))
+        results = _retried(f"{pattern}: cannot list it", lambda: _fs().match([pattern]),
+                           path=pattern)
         for m in results[0].metadata_list:
             if not m.path.endswith("/"):
                 out[m.path] = m.size_in_bytes
@@ -255,28 +260,22 @@ class StoreReader(io.RawIOBase):
 
     def _call(self, op):
         import logging
-        import time
         from apache_beam.io.filesystem import CompressionTypes
-        for attempt in range(self.attempts):
-            try:
-                if self._f is None:
-                    self._f = _fs().open(self.path,
-                                         compression_type=CompressionTypes.UNCOMPRESSED)
-                    self._f.seek(self.pos)
-                return op(self._f)
-            except FileNotFoundError:
-                raise
-            except Exception as e:          # the store's errors come in many types
-                with contextlib.suppress(Exception):
-                    self._f.close()
-                self._f = None
-                if attempt == self.attempts - 1:
-                    raise StorageError(f"{self.path}: read failed after {self.attempts} "
-                                       f"attempts: {e}") from None
-                self.reopened += 1
-                logging.getLogger(__name__).info("%s: read failed (%s); opening it again",
-                                                 self.path, e)
-                time.sleep(backoff(attempt))
+
+        def once():
+            if self._f is None:
+                self._f = _fs().open(self.path, compression_type=CompressionTypes.UNCOMPRESSED)
+                self._f.seek(self.pos)
+            return op(self._f)
+
+        def reset(e):
+            f, self._f = self._f, None
+            with contextlib.suppress(Exception):
+                f.close()
+            self.reopened += 1
+            logging.getLogger(__name__).info("%s: read failed (%s); opening it again",
+                                             self.path, e)
+        return _Store(self.path, f"{self.path}: read failed").call(once, self.attempts, reset)
 
     def seek(self, offset: int, whence: int = 0) -> int:
         if whence == 2:
@@ -355,7 +354,7 @@ def _upload(path: str, spool) -> None:
         with _fs().create(path, mime_type="application/octet-stream",
                           compression_type=CompressionTypes.UNCOMPRESSED) as f:
             shutil.copyfileobj(spool, f, 8 << 20)
-    _retried(f"{path}: upload failed", upload)
+    _retried(f"{path}: upload failed", upload, path=path)
 
 
 def write_bytes(path: str, data: bytes) -> None:
@@ -382,7 +381,7 @@ def delete(paths: list[str]) -> None:
     remote = [p for p in paths if is_remote(p)]
     if remote:
         _retried(f"cannot delete {remote[0]} and {len(remote) - 1} more",
-                 lambda: _fs().delete(remote))
+                 lambda: _fs().delete(remote), path=remote[0])
 
 
 def makedirs(path: str) -> None:
@@ -391,19 +390,116 @@ def makedirs(path: str) -> None:
         os.makedirs(path, exist_ok=True)
 
 
-def _retried(what: str, call, attempts: int = ATTEMPTS):
-    """``call()``, retried with backoff and jitter when the store fails it (503 SlowDown, a
-    restart); the last failure raises StorageError naming ``what``."""
-    import time
-    for attempt in range(attempts):
+#: seconds a store may fail every operation before the command gives up on it (the sum of
+#: the backoff waits of ATTEMPTS tries, about two minutes); SWELM_STORE_PATIENCE overrides it
+PATIENCE = 120.0
+#: store (scheme://bucket) -> when its current run of failures began (cleared by a success)
+_FAILING_SINCE: dict[str, float] = {}
+
+
+def store_of(path: str) -> str:
+    """The store a remote path lives in: ``scheme://bucket``."""
+    if not is_remote(path):
+        return "the local disk"
+    scheme, _, rest = path.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}"
+
+
+def patience() -> float:
+    try:
+        return max(1.0, float(os.environ.get("SWELM_STORE_PATIENCE", PATIENCE)))
+    except ValueError:
+        return PATIENCE
+
+
+def _missing_bucket(e: Exception) -> bool:
+    text = f"{type(e).__name__} {e}"
+    return "NoSuchBucket" in text or "specified bucket does not exist" in text
+
+
+class _Store:
+    """Runs the operations of one store with a total deadline per store: each try waits at
+    most what is left of :func:`patience` since the store's current run of failures began
+    (a try the store does not answer is abandoned: the store clients' own retries can take
+    ten minutes), so a store that is down ends the command in about that time however many
+    operations are waiting on it.  A bucket that does not exist is one line at once."""
+
+    def __init__(self, path: str, what: str):
+        import time
+        self.key, self.what, self.time = store_of(path), what, time
+        self.remote = is_remote(path)
+
+    def call(self, fn, attempts: int, on_failure=None):
+        last: Exception | None = None
+        for attempt in range(attempts):
+            start = self.time.monotonic()
+            since = _FAILING_SINCE.get(self.key)
+            budget = patience() - (start - since if since is not None else 0.0)
+            if budget <= 0:
+                raise self._give_up(attempt, last)
+            try:
+                out = _bounded(fn, budget) if self.remote else fn()
+            except FileNotFoundError:
+                _FAILING_SINCE.pop(self.key, None)
+                raise
+            except Exception as e:          # Beam wraps the store's errors in several types
+                if _missing_bucket(e):
+                    raise StorageError(f"{self.what}: the bucket {self.key} does not exist "
+                                       "(create it first, or check the name and "
+                                       "--s3_endpoint_url)") from None
+                last = e
+                since = _FAILING_SINCE.setdefault(self.key, start)
+                if on_failure is not None:
+                    on_failure(e)
+                left = since + patience() - self.time.monotonic()
+                if attempt == attempts - 1 or left <= 0:
+                    raise self._give_up(attempt + 1, e) from None
+                self.time.sleep(min(backoff(attempt), left))
+                continue
+            _FAILING_SINCE.pop(self.key, None)
+            return out
+        raise self._give_up(attempts, last)
+
+    def _give_up(self, tries: int, e: Exception | None) -> StorageError:
+        since = _FAILING_SINCE.get(self.key, self.time.monotonic())
+        tried = (f"{tries} tries of this operation; last: {_first_line(e)}" if e else
+                 "given up without a try")
+        return StorageError(f"{self.what}: the store {self.key} kept failing for "
+                            f"{self.time.monotonic() - since:.0f} s ({tried}); is it running "
+                            "and reachable?")
+
+
+def _bounded(fn, timeout: float):
+    """``fn()`` in a daemon thread, waited for ``timeout`` seconds at most (then abandoned:
+    TimeoutError).  Its result or exception is handed back."""
+    import threading
+    box: dict = {}
+
+    def run():
         try:
-            return call()
-        except FileNotFoundError:
-            raise
-        except Exception as e:          # Beam wraps the store's errors in several types
-            if attempt == attempts - 1:
-                raise StorageError(f"{what} after {attempts} attempts: {e}") from None
-            time.sleep(backoff(attempt))
+            box["out"] = fn()
+        except BaseException as e:      # handed to the caller
+            box["error"] = e
+    t = threading.Thread(target=run, name="store-operation", daemon=True)
+    t.start()
+    t.join(timeout)
+    if t.is_alive():
+        raise TimeoutError(f"no answer within {timeout:.0f} s")
+    if "error" in box:
+        raise box["error"]
+    return box.get("out")
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0] if text else ''}"[:300]
+
+
+def _retried(what: str, call, attempts: int = ATTEMPTS, path: str | None = None):
+    """``call()``, retried with backoff and jitter when the store fails it (503 SlowDown, a
+    restart); the last failure raises StorageError naming ``what`` and the store.  A store
+    that has failed every operation for :func:`patience` seconds is given up (see _Store)."""
+    return _Store(path or "", what).call(call, attempts)
 
 
 def rename(pairs: list[tuple[str, str]], folder: str) -> None:
@@ -420,7 +516,7 @@ def rename(pairs: list[tuple[str, str]], folder: str) -> None:
         if todo:
             _fs().rename([a for a, _ in todo], [b for _, b in todo])
     if pairs:
-        _retried(f"moving {pairs[0][0]} and {len(pairs) - 1} more", move)
+        _retried(f"moving {pairs[0][0]} and {len(pairs) - 1} more", move, path=pairs[0][0])
 
 
 # -- output folders: the destination rule and publication on any filesystem -------------------
@@ -436,7 +532,7 @@ class ObjectStore(_publish.Store):
         path = path.rstrip("/")
         if self._all(path):
             return "folder"
-        return "file" if _retried(f"{path}: cannot check it", lambda: exists(path)) else "missing"
+        return "file" if _retried(f"{path}: cannot check it", lambda: exists(path), path=path) else "missing"
 
     def _all(self, folder: str) -> list[str]:
         """Every object under the prefix ``folder``, relative."""
@@ -472,6 +568,10 @@ def check_output(dst: str, kind: _publish.Kind, sources=(), flag: str = "--out")
         raise UsageError(f"{flag} {dst}: an http(s) URL can be read but not written; write to "
                          "a local folder, s3:// or gs://")
     check_scheme(dst, flag)
+    if is_remote(dst):
+        # a missing bucket is one line now, not a failure of the first write minutes later
+        # (deleting a key that is not there succeeds in any bucket that exists)
+        delete([join(dst, ".swelm-bucket-probe")])
     _publish.check_destination(dst, kind, flag=flag, sources=sources, store=STORE)
 
 
@@ -523,10 +623,18 @@ def output_folder(dst: str, kind: _publish.Kind, sources=(), flag: str = "--out"
     try:
         yield stage
         _move_in(stage, dst, kind, sources, flag)
-    finally:
-        left = STORE._all(stage)
-        if left:
-            delete([join(stage, p) for p in left])
+    except BaseException:
+        # the staging prefix goes if the store lets it; the first failure is the one reported
+        with contextlib.suppress(StorageError):
+            _remove_prefix(stage)
+        raise
+    _remove_prefix(stage)
+
+
+def _remove_prefix(prefix: str) -> None:
+    left = STORE._all(prefix)
+    if left:
+        delete([join(prefix, p) for p in left])
 
 
 def _move_in(stage: str, dst: str, kind: _publish.Kind, sources, flag: str) -> None:

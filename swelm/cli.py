@@ -116,8 +116,13 @@ class _Console(logging.Formatter):
 
 def _ours(verbose: bool):
     def keep(record: logging.LogRecord) -> bool:
-        return (verbose or record.levelno >= logging.ERROR or record.name == "swelm"
-                or record.name.startswith("swelm."))
+        if verbose or record.name == "swelm" or record.name.startswith("swelm."):
+            return True
+        # a failing bundle is logged by Beam's runner and worker code with its traceback,
+        # and the same failure then ends the pipeline in this process, where it is reported
+        # once (one line for a user's problem, the traceback for a bug)
+        return (record.levelno >= logging.ERROR
+                and not record.name.startswith("apache_beam.runners."))
     return keep
 
 

