@@ -208,16 +208,41 @@ def _str_list(raw, fld, where, required=False) -> tuple[str, ...]:
     return tuple(v)
 
 
-def url_pattern(pattern: str):
-    """``pattern`` compiled by RE2 (google-re2), whose matching time is linear in the URL's
+class UrlPattern:
+    """A URL pattern compiled by RE2 (google-re2), whose matching time is linear in the URL's
     length whatever the pattern: a rules file cannot make the crawler spin on a crafted link
     (Python's backtracking engine takes exponential time on patterns like ``(a|aa)*c$``, and
     no check of a pattern's text catches every such case).  RE2 has no backreferences and no
-    lookaround; a pattern that needs them is refused (raises ``re2.error``)."""
-    import re2
-    options = re2.Options()
-    options.log_errors = False              # the error is reported once, by the caller
-    return re2.compile(pattern, options)
+    lookaround; a pattern that needs them is refused (``re2.error``).  Equal by its text, and
+    pickled as its text (the workers compile it again)."""
+
+    __slots__ = ("pattern", "_re")
+
+    def __init__(self, pattern: str):
+        import re2
+        options = re2.Options()
+        options.log_errors = False          # the error is reported once, by the caller
+        self.pattern = pattern
+        self._re = re2.compile(pattern, options)
+
+    def search(self, text: str):
+        return self._re.search(text)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, UrlPattern) and other.pattern == self.pattern
+
+    def __hash__(self) -> int:
+        return hash(self.pattern)
+
+    def __repr__(self) -> str:
+        return f"UrlPattern({self.pattern!r})"
+
+    def __reduce__(self):
+        return UrlPattern, (self.pattern,)
+
+
+def url_pattern(pattern: str) -> UrlPattern:
+    return UrlPattern(pattern)
 
 
 def _patterns(raw, fld, where) -> tuple:
