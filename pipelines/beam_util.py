@@ -20,26 +20,46 @@ def filtered_worker_logs():
     """While the block runs, lines that local worker processes log below ERROR in Python's
     default format (they inherit this process's stderr and configure their own logging) are
     dropped from stderr; everything else, tracebacks included, passes through unchanged."""
+    import select
+    import signal
     sys.stderr.flush()
     saved = os.dup(2)
     read_end, write_end = os.pipe()
     os.dup2(write_end, 2)
     os.close(write_end)
+    # Ctrl-C reaches the workers too (one process group), and each prints its interrupted
+    # threads' tracebacks; the command itself reports the interrupt in one line.  The signal's
+    # byte on the wakeup pipe (written the moment the signal comes, before any worker has
+    # printed) switches the pump to dropping everything the workers write from then on.
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    try:
+        old_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    except ValueError:                  # not the main thread: no wakeup fd
+        old_wakeup = None
 
     def pump():
-        buf = b""
+        buf, dropping = b"", False
         with os.fdopen(read_end, "rb", buffering=0) as src:
             while True:
+                ready = select.select([read_end, wake_r], [], [])[0]
+                if wake_r in ready:
+                    os.read(wake_r, 64)
+                    dropping = True
+                if read_end not in ready:
+                    continue
                 chunk = src.read(65536)
                 if not chunk:
                     break
+                if dropping:
+                    continue
                 parts = re.split(rb"([\r\n])", buf + chunk)
                 buf = parts.pop()
                 out = b"".join(text + sep for text, sep in zip(parts[::2], parts[1::2])
                                if not _WORKER_NOISE.match(text))
                 if out:
                     os.write(saved, out)
-        if buf and not _WORKER_NOISE.match(buf):
+        if buf and not dropping and not _WORKER_NOISE.match(buf):
             os.write(saved, buf)
 
     thread = threading.Thread(target=pump, name="worker-logs", daemon=True)
@@ -48,9 +68,14 @@ def filtered_worker_logs():
         yield
     finally:
         sys.stderr.flush()
+        if old_wakeup is not None:
+            signal.set_wakeup_fd(old_wakeup)
         os.dup2(saved, 2)          # our end of the pipe closes; the pump sees its end
         thread.join(timeout=10)
-        os.close(saved)
+        if not thread.is_alive():       # (else a worker still holds the pipe: leave it be)
+            os.close(saved)
+            os.close(wake_r)
+            os.close(wake_w)
 
 
 def add_beam_flags(p) -> None:

@@ -9,10 +9,13 @@ other libraries' INFO logs stay off the console unless ``--verbose``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import re
+import signal
 import sys
+import threading
 from typing import Callable
 
 from . import __version__
@@ -140,6 +143,56 @@ def configure_logging(verbose: bool) -> None:
     root.setLevel(logging.INFO)
 
 
+#: the signal that is ending this command (SIGINT from Ctrl-C, SIGTERM), once one came
+_SIGNALLED: list[int] = []
+
+
+def _on_signal(signum, frame):
+    _SIGNALLED.append(signum)
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _signals():
+    """Ctrl-C and SIGTERM end the command as KeyboardInterrupt, remembered in ``_SIGNALLED``:
+    a library that turns the interrupt into another error (Beam's runner does) still ends in
+    one line.  The previous handlers come back afterwards (the tests call :func:`main`)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    _SIGNALLED.clear()
+    for s in saved:
+        signal.signal(s, _on_signal)
+    try:
+        yield
+    finally:
+        for s, h in saved.items():
+            signal.signal(s, h)
+
+
+def _end_children() -> None:
+    """Terminate the worker processes this process started with multiprocessing (encode_swe's
+    pool), so an interrupted command leaves no process behind."""
+    import multiprocessing
+    for child in multiprocessing.active_children():
+        child.terminate()
+    for child in multiprocessing.active_children():
+        child.join(5)
+
+
+def _no_space(e: BaseException) -> bool:
+    """Whether a full disk (ENOSPC, EDQUOT) is behind ``e`` (Beam passes a worker's error
+    on as text)."""
+    import errno
+    seen = e
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "[Errno 28]" in str(e) or "No space left on device" in str(e)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
@@ -148,28 +201,71 @@ def main(argv: list[str] | None = None) -> int:
     args.beam_args = extra
     configure_logging(args.verbose)
     debug = args.debug or os.environ.get("SWELM_DEBUG") == "1"
+    where = f"swelm {args.command}"
     try:
-        return int(args.func(args) or 0)
+        with _signals():
+            try:
+                return int(args.func(args) or 0)
+            except BaseException:
+                if _SIGNALLED:
+                    _end_children()
+                raise
     except SwelmError as e:
         if debug:
             raise
-        print(f"swelm {args.command}: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:
-        # the machine's refusal about a named file (no permission, a read-only or full disk):
-        # one line too; an OSError without a file name is a bug and keeps its traceback
-        if debug or not e.filename:
-            raise
-        print(f"swelm {args.command}: {e.filename}: {e.strerror or e}", file=sys.stderr)
+        print(f"{where}: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"swelm {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return _interrupted(where)
+    except Exception as e:
+        if _SIGNALLED and not debug:        # the interrupt, as a library passed it on
+            return _interrupted(where)
+        if _no_space(e) and not debug:
+            name = getattr(e, "filename", None)
+            print(f"{where}: no space left on the device"
+                  + (f" writing {name}" if name else "") + "; the output was not completed "
+                  "(outputs are published whole, so a previous one is as it was): free space "
+                  "or write elsewhere", file=sys.stderr)
+            return 2
+        # the machine's refusal about a named file (no permission, a read-only disk): one
+        # line too; any other error is a bug and keeps its traceback
+        if debug or not isinstance(e, OSError) or not e.filename:
+            raise
+        print(f"{where}: {e.filename}: {e.strerror or e}", file=sys.stderr)
+        return 2
     finally:
         from .publish import release_locks
         release_locks()
 
 
+def _interrupted(where: str) -> int:
+    term = bool(_SIGNALLED) and _SIGNALLED[0] == signal.SIGTERM
+    print(f"{where}: {'terminated' if term else 'interrupted'}", file=sys.stderr)
+    return 143 if term else 130
+
+
 def encode_swe(argv: list[str] | None = None) -> int:
-    """The ``encode_swe`` console script: the same command as ``swelm encode-swe``."""
+    """The ``encode_swe`` command: the same command as ``swelm encode-swe``."""
     return main(["encode-swe", *(sys.argv[1:] if argv is None else argv)])
+
+
+def _exit(code: int) -> None:
+    """End the process with ``code``.  After a signal it ends at once (``os._exit``, the
+    output flushed): threads a library left waiting on the workers that were just ended
+    (concurrent.futures' result reader, gRPC's) would otherwise hold the exit for ever."""
+    if _SIGNALLED:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
+def script() -> None:
+    """The ``swelm`` console script (and ``python -m swelm``)."""
+    _exit(main())
+
+
+def encode_swe_script() -> None:
+    """The ``encode_swe`` console script."""
+    _exit(encode_swe())

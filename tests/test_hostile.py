@@ -320,3 +320,16 @@ def test_shards_with_ids_outside_the_vocabulary_are_refused_when_opened(tmp_path
     (out / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(ShardFormatError, match="manifest says 3"):
         TokenRows(str(out))
+
+
+def test_encode_swe_caps_its_workers_and_names_a_file_given_as_the_folder(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        (src / f"{i}.txt").write_text("吾輩は猫である。", encoding="utf-8")
+    code, _, err = cli(["encode-swe", "--src_dir", str(src), "--dst_file", str(tmp_path / "o"),
+                        "--num_process", "100000", "--quiet"])
+    assert code == 0 and f"--num_process 100000: using {min(3, os.cpu_count() or 1)} worker" \
+        in err, err
+    refused(["encode-swe", "--src_dir", str(src / "0.txt"), "--dst_file",
+             str(tmp_path / "p")], "--src_dir", "is a file; give the folder")

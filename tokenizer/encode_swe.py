@@ -52,8 +52,15 @@ _ENC = None             # the tokenizer (any kind: swelm.tokenizer.kinds.open_to
 _CLEAN = False
 
 
-def _init_worker(vocab: str | None, emoji: str | None, clean: bool) -> None:
+def _init_worker(vocab: str | None, emoji: str | None, clean: bool,
+                 in_pool: bool = False) -> None:
     global _ENC, _CLEAN
+    if in_pool:
+        import signal
+        # Ctrl-C reaches every process of the terminal's group: the parent alone handles it
+        # (and ends the workers); a SIGTERM to a worker ends it as usual
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _ENC = open_tokenizer(vocab, emoji)
     _CLEAN = clean
 
@@ -139,7 +146,9 @@ def run(args: argparse.Namespace) -> int:
     """Encode ``args.src_dir`` into ``args.dst_file``; a bad flag or input raises
     :class:`~swelm.errors.SwelmError`."""
     if not os.path.isdir(args.src_dir):
-        raise UsageError(f"--src_dir {args.src_dir}: source folder not found")
+        raise UsageError(f"--src_dir {args.src_dir}: "
+                         + ("is a file; give the folder that holds the .txt files"
+                            if os.path.exists(args.src_dir) else "source folder not found"))
     if args.num_process < 1:
         raise UsageError(f"--num_process {args.num_process}: must be at least 1")
     arrow = args.format == "arrow"
@@ -157,6 +166,11 @@ def run(args: argparse.Namespace) -> int:
         log.warning("%s: skipped: %s", path, err)
     if not files:
         raise UsageError(f"--src_dir {args.src_dir}: no readable .txt files found")
+    workers = min(args.num_process, len(files), os.cpu_count() or 1)
+    if workers < args.num_process and args.num_process > (os.cpu_count() or 1):
+        log.warning("--num_process %d: using %d worker processes (the %d CPUs here; more "
+                    "would only compete for them)", args.num_process, workers,
+                    os.cpu_count() or 1)
     from tqdm import tqdm
 
     start = time.time()
@@ -166,22 +180,33 @@ def run(args: argparse.Namespace) -> int:
     pending_chars = 0
 
     def results():
-        if args.num_process == 1:
+        if workers == 1:
             _init_worker(args.vocabulary, args.emoji, args.clean_text)
             yield from map(_encode_file, files)
             return
+        import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
         from concurrent.futures.process import BrokenProcessPool
         ctx = get_context("spawn" if sys.platform == "darwin" else "fork")
         # a worker that dies (kill -9, the out-of-memory killer) breaks the pool, which ends
         # the run with an error instead of waiting for its results for ever
-        with ProcessPoolExecutor(args.num_process, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(args.vocabulary, args.emoji, args.clean_text)) as pool:
-            try:
-                yield from pool.map(_encode_file, files, chunksize=4)
-            except BrokenProcessPool:
-                raise EncodeError("a worker process ended abruptly (killed, perhaps by the "
-                                  "out-of-memory killer); nothing was written") from None
+        pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                                   initargs=(args.vocabulary, args.emoji, args.clean_text, True))
+        try:
+            yield from pool.map(_encode_file, files, chunksize=4)
+        except BrokenProcessPool:
+            raise EncodeError("a worker process ended abruptly (killed, perhaps by the "
+                              "out-of-memory killer); nothing was written") from None
+        except BaseException:
+            # interrupted (Ctrl-C, SIGTERM, an error downstream): the workers end now, not
+            # after the files still queued for them
+            for child in multiprocessing.active_children():
+                child.terminate()
+            # (not waiting: the executor's result reader may wait for ever on a worker that
+            # was ended in the middle of sending a result)
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
 
     dtype = np.uint16 if len(enc) <= 65536 else np.int64
     sink = (ShardWriter(args.dst_file, vocab_sha256=enc.sha256, vocab_size=len(enc),

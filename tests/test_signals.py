@@ -1,0 +1,141 @@
+"""Signals, full disks: Ctrl-C (SIGINT to the terminal's process group) and SIGTERM end the
+whole process tree with one line (exit 130 / 143) and leave the destination as it was; a full
+disk is one line, not a traceback.  Real processes, real signals, a real small tmpfs."""
+from __future__ import annotations
+
+import io
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT
+
+BASE = ("吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。何でも薄暗いじめじめした"
+        "所でニャーニャー泣いていた事だけは記憶している。")
+
+
+def start(*argv):
+    return subprocess.Popen([sys.executable, "-m", "swelm", *map(str, argv)], cwd=ROOT,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def group(pid: int) -> list[str]:
+    """The processes of the process group ``pid`` leads (the command and its workers)."""
+    out = subprocess.run(["pgrep", "-g", str(pid)], capture_output=True, text=True).stdout
+    return out.split()
+
+
+def wait_for(condition, proc, what: str, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"the command ended before {what}: {proc.communicate()}")
+        time.sleep(0.05)
+    proc.kill()
+    pytest.fail(f"never saw {what}")
+
+
+def ended_in_one_line(proc, code: int, word: str) -> None:
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, (proc.returncode, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].endswith(f": {word}"), err
+    deadline = time.time() + 10
+    while group(proc.pid) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not group(proc.pid), "worker processes were left running"
+
+
+@pytest.fixture(scope="module")
+def texts(tmp_path_factory):
+    src = tmp_path_factory.mktemp("texts")
+    text = BASE * 300
+    for i in range(6000):
+        (src / f"{i:05d}.txt").write_text(text, encoding="utf-8")
+    return src
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_encode_swe_ends_its_workers_on_a_signal(texts, tmp_path, sig):
+    """SIGTERM to the parent alone, or Ctrl-C to the whole group: the workers end too, the
+    exit is 143 / 130 with one line, nothing is published and no temporary is left."""
+    dst = tmp_path / "out"
+    proc = start("encode-swe", "--src_dir", texts, "--dst_file", dst, "--num_process", "2",
+                 "--quiet")
+    wait_for(lambda: len(group(proc.pid)) >= 3, proc, "its two workers")
+    time.sleep(0.3)
+    if sig == "SIGTERM":
+        os.kill(proc.pid, signal.SIGTERM)
+        ended_in_one_line(proc, 143, "terminated")
+    else:
+        os.killpg(proc.pid, signal.SIGINT)
+        ended_in_one_line(proc, 130, "interrupted")
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.fixture(scope="module")
+def warcs(tmp_path_factory):
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+    root = tmp_path_factory.mktemp("warcs")
+    rnd = random.Random(0)
+    for k in range(4):
+        with open(root / f"w{k}.warc.gz", "wb") as f:
+            w = WARCWriter(f, gzip=True)
+            for i in range(3000):
+                text = "".join(rnd.choice(BASE) for _ in range(600)) + "。"
+                http = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")],
+                                        protocol="HTTP/1.1")
+                w.write_record(w.create_warc_record(
+                    f"http://listed.jp/{k}/{i}", "response", http_headers=http,
+                    payload=io.BytesIO(f"<html><body><p>{text}</p></body></html>".encode())))
+    (root / "sites.toml").write_text('[[sites]]\nname = "listed"\nseeds = ["http://listed.jp/"]'
+                                     '\ngenre = "novel"\n', encoding="utf-8")
+    return root
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_ctrl_c_during_build_corpus_is_one_line(warcs, tmp_path, workers):
+    """Ctrl-C reaches the command and Beam's worker processes alike: one line, exit 130, no
+    worker tracebacks, no process left, the previous output as it was."""
+    out = tmp_path / "build"
+    out.mkdir()
+    args = ["build-corpus", "--warc", warcs / "*.warc.gz", "--sites", warcs / "sites.toml",
+            "--out", out, "--workers", workers]
+    proc = start(*args)
+    wait_for(lambda: any(p.startswith(".build.tmp-") for p in os.listdir(tmp_path)), proc,
+             "the new build being written")
+    time.sleep(1.5)
+    os.killpg(proc.pid, signal.SIGINT)
+    ended_in_one_line(proc, 130, "interrupted")
+    assert sorted(os.listdir(tmp_path)) == ["build"] and os.listdir(out) == []
+
+
+def test_a_full_disk_is_one_line(texts, tmp_path):
+    """encode_swe onto a 2 MB tmpfs (mounted in a private mount namespace): one line, exit 2,
+    nothing left on the disk."""
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare (util-linux) is not installed")
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot make a mount namespace here: {probe.stderr.decode().strip()}")
+    full = tmp_path / "full"
+    full.mkdir()
+    script = (f"mount -t tmpfs -o size=2m tmpfs {full} && {sys.executable} -m swelm encode-swe "
+              f"--src_dir {texts} --dst_file {full}/out --num_process 1 --quiet; "
+              f"code=$?; ls -A {full}; exit $code")
+    r = subprocess.run(["unshare", "-m", "sh", "-c", script], cwd=ROOT, capture_output=True,
+                       text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert r.returncode == 2 and r.stdout == "", (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no space left on the device" in lines[0], r.stderr
