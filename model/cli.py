@@ -153,6 +153,8 @@ def _is_vectors_jsonl(head: bytes) -> bool:
 #: vectorize's outputs: a .npy array or JSON lines {"text", "vector"}
 VECTORS_NPY = Kind("a .npy array", is_file=True, recognise=_is_npy)
 VECTORS_JSONL = Kind("a JSON-lines vector file", is_file=True, recognise=_is_vectors_jsonl)
+#: the --output file names vectorize accepts, by extension
+VECTOR_OUTPUTS = {".npy": VECTORS_NPY, ".jsonl": VECTORS_JSONL, ".json": VECTORS_JSONL}
 
 
 def cmd_fill(args) -> int:
@@ -191,8 +193,7 @@ def cmd_vectorize(args) -> int:
     if (args.context is None) == (args.input is None):
         raise UsageError("give exactly one of --context TEXT and --input FILE")
     if args.output:
-        kind = {".npy": VECTORS_NPY, ".jsonl": VECTORS_JSONL, ".json": VECTORS_JSONL}.get(
-            os.path.splitext(args.output)[1].lower())
+        kind = VECTOR_OUTPUTS.get(os.path.splitext(args.output)[1].lower())
         if kind is None:
             raise UsageError(f"--output {args.output}: expected a .npy, .json or .jsonl file "
                              "name")

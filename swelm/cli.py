@@ -143,6 +143,25 @@ def configure_logging(verbose: bool) -> None:
     root.setLevel(logging.INFO)
 
 
+def beam_flags(extra: list[str]) -> list[str]:
+    """The Beam pipeline options among a command's unknown arguments, each as ``--flag=value``:
+    Beam's and Dataflow's documentation write them ``--flag value`` as often as
+    ``--flag=value``, and a value left apart would be lost (only the flags are recognised as
+    options further on).
+
+    >>> beam_flags(["--s3_endpoint_url", "http://127.0.0.1:9000", "--save_main_session",
+    ...             "--project=p", "--region", "asia-northeast1"])
+    ['--s3_endpoint_url=http://127.0.0.1:9000', '--save_main_session', '--project=p', '--region=asia-northeast1']
+    """
+    out: list[str] = []
+    for arg in extra:
+        if out and out[-1].startswith("--") and "=" not in out[-1] and not arg.startswith("-"):
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 #: the signal that is ending this command (SIGINT from Ctrl-C, SIGTERM), once one came
 _SIGNALLED: list[int] = []
 
@@ -198,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra and not args.beam_options:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    args.beam_args = extra
+    args.beam_args = beam_flags(extra)
     configure_logging(args.verbose)
     debug = args.debug or os.environ.get("SWELM_DEBUG") == "1"
     where = f"swelm {args.command}"

@@ -83,9 +83,10 @@ def test_crawl_into_the_object_store(store, site, local_crawl, tmp_path):
     for key in (k for k in keys if k.startswith("crawl/log/")):
         assert store.get(bucket, key) == (local_crawl / key.split("/", 1)[1]).read_bytes()
     assert list(cwd.iterdir()) == []                  # nothing written on the local disk
-    # a rerun resumes from the object store: nothing new to fetch
-    r = swelm("crawl", "--sites", site, "--out", f"s3://{bucket}/crawl", *store.beam_args,
-              cwd=cwd)
+    # a rerun resumes from the object store: nothing new to fetch (Beam's flags written
+    # --flag value, as Beam's and Dataflow's documentation write them)
+    spaced = [part for flag in store.beam_args for part in flag.split("=", 1)]
+    r = swelm("crawl", "--sites", site, "--out", f"s3://{bucket}/crawl", *spaced, cwd=cwd)
     assert "nothing new to fetch" in r.stdout and "URLs already captured" in r.stdout
 
 
