@@ -267,7 +267,12 @@ def load_config(path: str):
     p = os.path.join(resolve(path), CONFIG)
     try:
         with open(p, encoding="utf-8") as f:
-            return config_from_dict(json.load(f))
+            d = json.load(f)
+        if isinstance(d, dict) and "model_type" in d:
+            raise CheckpointError(
+                f"{path}: a transformers model ({d['model_type']}), not a swelm run; convert "
+                f"it first: swelm convert from-hf {path} --out RUN_FOLDER")
+        return config_from_dict(d)
     except FileNotFoundError:
         raise CheckpointError(f"{p}: missing") from None
     except (json.JSONDecodeError, TypeError, ValueError) as e:

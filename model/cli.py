@@ -21,6 +21,10 @@ def cmd_train(args) -> int:
     # a run folder is continued; anything else is refused
     check_destination(args.out, RUN, sources=[d.split(":")[0].split("@")[0] for d in args.data
                                               if os.path.exists(d.split(":")[0].split("@")[0])])
+    most = 4 * (os.cpu_count() or 1)
+    if args.workers > most:
+        raise UsageError(f"--workers {args.workers}: data loader processes (one or two keep a "
+                         f"step fed); at most {most} here ({os.cpu_count() or 1} CPUs)")
     if os.environ.get("OMP_NUM_THREADS"):
         torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     if args.config is None and not args.init:
@@ -204,6 +208,8 @@ def cmd_vectorize(args) -> int:
                              "wrote from one of yours, so it never replaces one: remove it "
                              "first or choose a new name")
     texts = [args.context] if args.context is not None else _lines(args.input)
+    if not texts:
+        raise UsageError(f"--input {args.input}: no lines in it (one text per line)")
     vecs = _lm(args).vectorize(texts, pos=args.pos, layers=args.layers,
                                batch_size=args.batch_size)
     if args.output and args.output.lower().endswith(".npy"):
@@ -327,7 +333,8 @@ def register(add) -> None:
     g.add_argument("--min-new-tokens", "--min-length", "--min_length",
                    type=integer_arg(minimum=0), default=0,
                    help="<|endoftext|> is not chosen before this many new tokens")
-    g.add_argument("--beam", type=integer_arg(minimum=0), default=0,
+    g.add_argument("--beam", "--num-beams", "--num_beams", type=integer_arg(minimum=0),
+                   default=0,
                    help="beam search with N beams: prints the N best, best first (length-"
                         "normalised log-probability); sampling flags are then ignored (0: "
                         "sample)")

@@ -43,12 +43,32 @@ def _read_hf_state(src: str) -> dict:
         raise CheckpointError(f"{src}: no model.safetensors or pytorch_model.bin")
     state = {}
     for path in files:
-        if path.endswith(".safetensors"):
-            from safetensors.torch import load_file
-            state.update(load_file(path))
-        else:
-            state.update(torch.load(path, map_location="cpu", weights_only=True))
+        try:
+            if path.endswith(".safetensors"):
+                from safetensors.torch import load_file
+                state.update(load_file(path))
+            else:
+                state.update(torch.load(path, map_location="cpu", weights_only=True))
+        except FileNotFoundError:
+            raise CheckpointError(f"{path}: missing (the index names it)") from None
+        except Exception as e:      # safetensors' and torch's own error types
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise CheckpointError(f"{path}: cannot read the weights ({type(e).__name__}: "
+                                  f"{first}): a damaged, cut or foreign file") from None
     return state
+
+
+def fit_weights(model, state: dict, src: str) -> None:
+    """``model.load_state_dict(state)``, a tensor of another shape named in one line (the
+    config.json and the weights of a folder disagree)."""
+    own = model.state_dict()
+    for k, v in state.items():
+        if k in own and tuple(own[k].shape) != tuple(v.shape):
+            raise CheckpointError(f"{src}: the weights do not fit its config.json: {k} is "
+                                  f"{tuple(v.shape)}, the config makes it {tuple(own[k].shape)}")
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise CheckpointError(f"{src}: missing {missing[:5]}, unexpected {unexpected[:5]}")
 
 
 def read_hf_config(src: str, model_type: str) -> dict:
@@ -70,6 +90,12 @@ def read_hf_config(src: str, model_type: str) -> dict:
 
 def hf_config(src: str, vocab_sha256: str = "") -> SwitchConfig:
     c = read_hf_config(src, "gptsan-japanese")
+    need = ("vocab_size", "max_position_embeddings", "d_model", "num_heads",
+            "num_switch_layers", "num_ext_layers", "num_experts", "d_ff", "d_ext", "d_spout")
+    lacking = [k for k in need if k not in c]
+    if lacking:
+        raise CheckpointError(f"{os.path.join(src, 'config.json')}: lacks the field(s) "
+                              f"{', '.join(lacking)}")
     return SwitchConfig(vocab_size=c["vocab_size"], n_ctx=c["max_position_embeddings"],
                         d_model=c["d_model"], n_head=c["num_heads"],
                         n_switch_layers=c["num_switch_layers"], n_ext_layers=c["num_ext_layers"],
@@ -83,6 +109,18 @@ def from_hf(src: str, vocab_sha256: str = "") -> SwitchLM:
     """Build a Switch-LM holding the weights of a transformers GPTSAN checkpoint."""
     cfg = hf_config(src, vocab_sha256)
     hf = _read_hf_state(src)
+    try:
+        return _switch_from_state(src, cfg, hf)
+    except KeyError as e:
+        raise CheckpointError(f"{src}: weight {e.args[0]} is missing (the weights do not fit "
+                              "its config.json)") from None
+    except RuntimeError as e:       # torch.cat / stack of tensors of other shapes
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        raise CheckpointError(f"{src}: the weights do not fit its config.json ({first})"
+                              ) from None
+
+
+def _switch_from_state(src: str, cfg: SwitchConfig, hf: dict) -> SwitchLM:
     if any(k.startswith("model.blocks.") and "router.classifier.bias" in k for k in hf):
         raise CheckpointError(f"{src}: router_bias=True is not supported")
     out = {}
@@ -123,10 +161,7 @@ def from_hf(src: str, vocab_sha256: str = "") -> SwitchLM:
     if left:
         raise CheckpointError(f"{src}: weights this model has no place for: {left[:5]}")
     model = SwitchLM(cfg)
-    missing, unexpected = model.load_state_dict({k: v.float() for k, v in out.items()},
-                                                strict=False)
-    if missing or unexpected:
-        raise CheckpointError(f"{src}: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    fit_weights(model, {k: v.float() for k, v in out.items()}, src)
     return model.eval()
 
 
@@ -135,6 +170,9 @@ def add_ext(src: str, n_layers: int, ext_hidden: int = 0) -> SwitchLM:
     if n_layers < 1:
         raise ModelError("--layers must be at least 1")
     old = load_model(src)
+    if getattr(old.cfg, "arch", "switch") != "switch":
+        raise ModelError(f"{src}: a dense {old.cfg.arch} model has no ext layers; add-ext "
+                         "extends a Switch-LM")
     d = json.loads(old.cfg.to_json())
     d["n_ext_layers"] += n_layers
     if ext_hidden:

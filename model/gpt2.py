@@ -99,6 +99,11 @@ class GPT2Config(ConfigJSON):
                              "no masks)")
         return self.special[key]
 
+    def total_params(self) -> int:
+        """Every parameter (an estimate: norms and biases left out), before allocating."""
+        d = self.d_model
+        return (self.vocab_size + self.n_ctx) * d + self.active_params()
+
     def active_params(self) -> int:
         """Parameters one token goes through (embeddings excluded), for MFU."""
         d = self.d_model

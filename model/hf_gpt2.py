@@ -140,8 +140,9 @@ def gpt2_from_hf(src: str, tok=None) -> GPT2LM:
     left = [k for k in hf if not k.endswith(("attn.bias", "attn.masked_bias"))]
     if left:
         raise CheckpointError(f"{src}: weights this model has no place for: {left[:5]}")
+    from .convert import fit_weights
     model = GPT2LM(cfg)
-    model.load_state_dict(out)
+    fit_weights(model, out, src)
     return model.eval()
 
 

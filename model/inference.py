@@ -23,10 +23,57 @@ class InputError(ModelError):
     pass
 
 
+def free_memory(device) -> int | None:
+    """Bytes free for new tensors on ``device``: the GPU's free memory, or the machine's
+    available memory (``MemAvailable``) for the CPU; None when unknown."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_fits(cfg, device, bytes_per_param: int, what: str) -> None:
+    """Refuse a config whose parameters (``cfg.total_params()``, at ``bytes_per_param``
+    bytes each: 16 to train with AdamW in fp32) do not fit the free memory of ``device``:
+    one line naming the sizes, instead of the kernel killing the process."""
+    from .model import ModelError
+    n = cfg.total_params()
+    need, free = n * bytes_per_param, free_memory(device)
+    if free is not None and need > 0.9 * free:
+        raise ModelError(f"{what}: the config has about {n / 1e6:,.0f}M parameters, "
+                         f"{need / 2**30:,.1f} GiB with its gradients and optimizer state, "
+                         f"and {free / 2**30:.1f} GiB is free on {device}: choose smaller "
+                         "sizes (--config, --set)")
+
+
 def pick_device(name: str | None) -> torch.device:
-    if name:
-        return torch.device(name)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """The device ``--device NAME`` names (default: cuda when there is one, else cpu); a
+    device this torch cannot use is one clear error, not an assertion deep in torch."""
+    if not name:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    from .model import ModelError
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ModelError(f"--device {name}: not a device name (cpu, cuda, cuda:N)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            why = ("this torch is built without CUDA" if torch.version.cuda is None else
+                   "no CUDA device is visible")
+            raise ModelError(f"--device {name}: {why} (torch {torch.__version__}); use "
+                             "--device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ModelError(f"--device {name}: there are {torch.cuda.device_count()} CUDA "
+                             "devices")
+    elif dev.type != "cpu" and not getattr(torch, dev.type, None):
+        raise ModelError(f"--device {name}: expected cpu or cuda")
+    return dev
 
 
 def load(model_path: str, device: str | None = None, vocabulary: str | None = None,

@@ -22,6 +22,7 @@ import torch
 from swelm.checks import number
 
 from .inference import (Generation, InputError, check_length, decode, filter_logits,
+                        free_memory,
                         is_dense, layout_ids, load, model_device, spout_vector)
 
 MASK = "[MASK]"
@@ -62,6 +63,22 @@ class LM:
         if ids and (min(ids) < 0 or max(ids) >= self.cfg.vocab_size):
             raise InputError(f"token ids must be in 0..{self.cfg.vocab_size - 1}")
         return ids
+
+    def _check_rows(self, rows: int, what: str, tokens: int) -> None:
+        """Refuse ``rows`` sequences of ``tokens`` (beams or samples, decoded together) that
+        the device's free memory cannot hold: their KV cache and per-step logits, estimated
+        from the model's sizes (one clear error instead of the kernel's out-of-memory kill)."""
+        cfg = self.cfg
+        layers = getattr(cfg, "n_layers", 0) or (cfg.n_switch_layers + cfg.n_ext_layers)
+        width = next(self.model.parameters()).element_size()
+        per_row = 2 * layers * tokens * cfg.d_model * width + 4 * cfg.vocab_size * 4
+        need = rows * per_row
+        free = free_memory(self.device)
+        if free is not None and need > 0.8 * free:
+            raise InputError(f"{what} {rows}: about {need / 2**30:.1f} GiB for {rows} rows of "
+                             f"{tokens} tokens ({per_row / 2**20:.1f} MiB each), and "
+                             f"{free / 2**30:.1f} GiB is free on {self.device}; at most "
+                             f"{max(1, int(0.8 * free // per_row))} fit")
 
     def _nonempty(self, context, what: str = "context") -> list[int]:
         ids = self._ids(context)
@@ -108,6 +125,7 @@ class LM:
         ids, npc = layout_ids(model, self.enc, context, prefix)
         room = check_length(model, len(ids), spout is not None)
         max_new = min(max_new_tokens, room)
+        self._check_rows(num_samples, "num_samples", len(ids) + max_new)
         dev = self.device
         B = num_samples
         x = torch.tensor([ids] * B, device=dev)
@@ -162,6 +180,7 @@ class LM:
         ids, npc = layout_ids(model, self.enc, self._ids(context),
                               None if prefix is None else self._ids(prefix))
         max_new = min(max_new_tokens, check_length(model, len(ids), spout is not None))
+        self._check_rows(beam, "beam", len(ids) + max_new)
         eot = cfg.token("endoftext")
         N = beam
         sp = spout_vector(model, spout, 1)

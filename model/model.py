@@ -116,6 +116,15 @@ class SwitchConfig(ConfigJSON):
     def token(self, name: str) -> int:
         return self.special[f"<|{name}|>"]
 
+    def total_params(self) -> int:
+        """Every parameter of the model of this config (an estimate within a few percent:
+        norms and biases left out), known before anything is allocated."""
+        d, v = self.d_model, self.vocab_size
+        emb = v * d + self.n_ctx * d * (2 if self.n_ext_layers else 1) + d * d + v
+        switch = self.n_experts * 2 * d * self.expert_hidden + d * d + d * self.n_experts
+        return (emb + self.n_layers * 4 * d * d + self.n_switch_layers * switch
+                + self.n_ext_layers * 2 * d * self.ext_hidden + 18 * self.d_spout * d)
+
     def active_params(self) -> int:
         """Parameters one token goes through (embeddings excluded), for MFU."""
         d = self.d_model

@@ -327,10 +327,8 @@ def train(args: TrainConfig) -> dict:
     """Run (or continue) training; returns the last metrics."""
     world, rank, local = _dist()
     distributed = world > 1
-    if args.device:
-        device = torch.device(args.device)
-    else:
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    from .inference import pick_device
+    device = pick_device(args.device)
     if device.type == "cuda" and distributed:
         if local >= torch.cuda.device_count():
             raise ModelError(f"process LOCAL_RANK={local} has no GPU of its own "
@@ -394,6 +392,8 @@ def _setup(args: TrainConfig, device, world: int, rank: int) -> _Run:
         if cfg.arch == "switch":
             model.cfg.moe_impl = cfg.moe_impl
     else:
+        from .inference import check_fits
+        check_fits(cfg, device, 16, "--config/--set")
         model = build_model(cfg)
     model.to(device).train()
     params = trainable(model, args.train_only)

@@ -9,7 +9,7 @@ import sys
 import threading
 
 from swelm.checks import integer_arg
-from swelm.errors import SwelmError
+from swelm.errors import SwelmError, UsageError
 
 # the default logging format of Beam's worker processes: "INFO:apache_beam.runners...:text"
 _WORKER_NOISE = re.compile(rb"^(?:DEBUG|INFO|WARNING):[\w.]*:")
@@ -296,6 +296,12 @@ def make_pipeline(args):
                                       options=options)
     if args.workers <= 1:
         return _pipeline_class(False)(runner=FnApiRunner(), options=PipelineOptions(flags))
+    most = 4 * (os.cpu_count() or 1)
+    if args.workers > most:
+        raise UsageError(f"--workers {args.workers}: local worker processes (about 200 MB "
+                         f"each; one per CPU keeps them busy): at most {most} here "
+                         f"({os.cpu_count() or 1} CPUs); a cluster runner (--runner) scales "
+                         "further")
     from . import LOCAL_WORKER_ENV
     flags += [f"--direct_num_workers={args.workers}", "--direct_running_mode=multi_processing"]
     os.environ[LOCAL_WORKER_ENV] = "1"      # inherited by the worker processes

@@ -54,6 +54,9 @@ SETTINGS = ("shards", "seed", "bands", "rows", "jaccard", "max_bucket", "cc_roun
             "containment", "min_line_chars", "boilerplate_share", "budget", "genre_weight")
 
 
+#: MinHash hashes per page at most (--bands x --rows)
+MAX_HASHES = 4096
+
 #: the names of WARC files in a folder given as --warc
 WARC_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
 
@@ -389,6 +392,12 @@ def check_options(o) -> None:
                      ("containment", dict(minimum=0, maximum=1, exclusive=True)),
                      ("boilerplate_share", dict(minimum=0, maximum=1, exclusive=True))):
         number(getattr(o, name), "--" + name.replace("_", "-"), **kw)
+    if o.bands * o.rows > MAX_HASHES:
+        # every page carries bands x rows hashes through the shuffles; past a few thousand
+        # the signature costs more than the page and finds no more duplicates
+        raise UsageError(f"--bands {o.bands} --rows {o.rows}: {o.bands * o.rows} MinHash "
+                         f"hashes per page; at most {MAX_HASHES} (the default is "
+                         f"{DEFAULT_BANDS} x {DEFAULT_ROWS})")
     if o.budget is not None:
         number(o.budget, "--budget", minimum=0, exclusive=True)
     for genre, w in (o.genre_weight or {}).items():

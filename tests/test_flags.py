@@ -83,7 +83,8 @@ def test_vectorize_accepts_each_output_its_help_offers():
     assert offered and offered <= set(VECTOR_OUTPUTS), (offered, text)
 
 
-@pytest.mark.parametrize("module", ["swelm.cli", "swelm.publish", "swelm.corpus_tools.warc"])
+@pytest.mark.parametrize("module", ["swelm.cli", "swelm.publish", "swelm.corpus_tools.warc",
+                                    "swelm.tokenizer.kinds"])
 def test_doctests(module):
     import importlib
     assert doctest.testmod(importlib.import_module(module)).failed == 0

@@ -333,3 +333,37 @@ def test_encode_swe_caps_its_workers_and_names_a_file_given_as_the_folder(tmp_pa
         in err, err
     refused(["encode-swe", "--src_dir", str(src / "0.txt"), "--dst_file",
              str(tmp_path / "p")], "--src_dir", "is a file; give the folder")
+
+
+@pytest.mark.parametrize("case, words", [
+    ("schema", 'no "text" column (columns: body)'),
+    ("ints", 'column "text" holds int64, expected strings'),
+    ("cut", "not a readable Parquet file"),
+])
+def test_build_vocab_sentencepiece_on_a_bad_parquet_file(tmp_path, case, words):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    path = tmp_path / f"{case}.parquet"
+    if case == "schema":
+        pq.write_table(pa.table({"body": ["吾輩は猫である。"]}), path)
+    elif case == "ints":
+        pq.write_table(pa.table({"text": [1, 2, 3]}), path)
+    else:
+        pq.write_table(pa.table({"text": ["吾輩は猫である。"] * 500}), path)
+        path.write_bytes(path.read_bytes()[:300])
+    refused(["build-vocab", "--kind", "sentencepiece", "--input", str(path), "--out",
+             str(tmp_path / "sp.model"), "--size", "100"], str(path), words,
+            reports=("training SentencePiece",))
+    assert not (tmp_path / "sp.model").exists()
+
+
+def test_build_corpus_sizes_no_machine_holds(tmp_path):
+    rules = tmp_path / "sites.toml"
+    rules.write_text('[[sites]]\nname = "x"\nseeds = ["http://x.jp/"]\ngenre = "blog"\n')
+    warc = tmp_path / "a.warc"
+    warc.write_bytes(b"WARC/1.0\r\n")
+    base = ["build-corpus", "--warc", str(warc), "--sites", str(rules), "--out",
+            str(tmp_path / "o")]
+    refused([*base, "--bands", "100000"], "--bands 100000", "at most 4096")
+    refused([*base, "--workers", "1000"], "--workers 1000", "at most")
+    assert not (tmp_path / "o").exists()

@@ -206,3 +206,59 @@ def test_empty_or_inconsistent_token_files_are_refused(shards, tmp_path):
     refused(train(bad, tmp_path / "o2", "--steps", "2"), "shard-00000.arrow",
             "over the max_id 5")
     assert not (tmp_path / "o2" / "model.safetensors").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks a torch without CUDA")
+def test_a_cuda_device_on_a_cpu_torch_is_one_line(run, shards, tmp_path):
+    refused(["generate", "--model", run, "--context", "猫", "--device", "cuda"],
+            "--device cuda", "use --device cpu")
+    refused(train(shards, tmp_path / "o", "--device", "cuda"), "--device cuda")
+    refused(["generate", "--model", run, "--context", "猫", "--device", "gpu"],
+            "--device gpu: not a device name")
+
+
+def test_sizes_no_machine_holds_are_refused(run, shards, tmp_path):
+    refused(train(shards, tmp_path / "o", "--set", "n_experts=1000000"), "parameters",
+            "GiB is free")
+    refused(train(shards, tmp_path / "o", "--workers", "1000"), "--workers 1000")
+    refused(["generate", "--model", run, "--context", "猫", "--num-beams", "100000000"],
+            "beam 100000000", "at most")
+    refused(["generate", "--model", run, "--context", "猫", "--num-samples", "100000000"],
+            "num_samples 100000000")
+    assert not (tmp_path / "o").exists()
+
+
+def test_vectorize_of_an_empty_input(run, tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    refused(["vectorize", "--model", run, "--input", empty], str(empty), "no lines")
+
+
+def test_damaged_transformers_folders_are_one_line(shards, tmp_path):
+    """from-hf with garbage, cut weights or a config whose sizes the weights do not have; a
+    transformers folder given to generate says to convert it."""
+    from swelm.model.checkpoint import load_model
+    from swelm.model.hf_gpt2 import gpt2_to_hf
+    hf = tmp_path / "hf"
+    gpt2 = tmp_path / "gpt2run"
+    swelm("train", "--config", "gpt2-tiny", "--mode", "lm", *TRAIN_ARGS[2:], "--data", shards,
+          "--out", gpt2, "--steps", "1")
+    gpt2_to_hf(load_model(str(gpt2)), str(hf), None)
+    refused(["generate", "--model", hf, "--context", "猫"], "a transformers model (gpt2)",
+            "swelm convert from-hf")
+    weights = hf / "model.safetensors"
+    good = weights.read_bytes()
+    for bad in (good[: len(good) // 2], b"garbage" * 100):
+        weights.write_bytes(bad)
+        refused(["convert", "from-hf", hf, "--out", tmp_path / "o"], str(weights),
+                "cannot read the weights")
+    weights.write_bytes(good)
+    cfg = json.loads((hf / "config.json").read_text())
+    cfg["n_embd"] *= 2
+    (hf / "config.json").write_text(json.dumps(cfg))
+    refused(["convert", "from-hf", hf, "--out", tmp_path / "o"],
+            "the weights do not fit its config.json")
+    refused(["convert", "add-ext", gpt2, "--out", tmp_path / "o2"],
+            "a dense gpt2 model has no ext layers")
+    assert not (tmp_path / "o").exists() and not (tmp_path / "o2").exists()
+

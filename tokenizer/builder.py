@@ -90,10 +90,7 @@ def iter_texts(paths: Iterable[str]) -> Iterator[str]:
             continue
         low = path.lower()
         if low.endswith(".parquet"):
-            import pyarrow.parquet as pq
-            pf = pq.ParquetFile(path)
-            for batch in pf.iter_batches(columns=["text"]):
-                yield from (t for t in batch.column(0).to_pylist() if t)
+            yield from _parquet_texts(path)
         elif low.endswith((".jsonl", ".jsonl.gz", ".json.gz", ".ndjson")):
             opener = gzip.open if low.endswith(".gz") else open
             with opener(path, "rt", encoding="utf-8") as f:
@@ -110,6 +107,28 @@ def iter_texts(paths: Iterable[str]) -> Iterator[str]:
         elif low.endswith(".txt"):
             with open(path, encoding="utf-8") as f:
                 yield f.read()
+
+
+def _parquet_texts(path: str) -> Iterator[str]:
+    """The ``text`` column of a Parquet file (strings); a file that is cut, not Parquet, or
+    without a string ``text`` column is one clear error naming it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    try:
+        pf = pq.ParquetFile(path)
+        field = pf.schema_arrow.field("text") if "text" in pf.schema_arrow.names else None
+    except (pa.ArrowException, OSError) as e:
+        raise VocabularyError(f"{path}: not a readable Parquet file ({e})") from None
+    if field is None:
+        raise VocabularyError(f"{path}: no \"text\" column (columns: "
+                              f"{', '.join(pf.schema_arrow.names) or 'none'})")
+    if not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
+        raise VocabularyError(f"{path}: column \"text\" holds {field.type}, expected strings")
+    try:
+        for batch in pf.iter_batches(columns=["text"]):
+            yield from (t for t in batch.column(0).to_pylist() if t)
+    except (pa.ArrowException, OSError) as e:
+        raise VocabularyError(f"{path}: cannot be read to its end ({e})") from None
 
 
 def _two_byte_charset(codec: str) -> set[str]:

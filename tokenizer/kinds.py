@@ -460,13 +460,43 @@ def train_sentencepiece(texts: Iterable[str], size: int, *, model_type: str = "u
 
     spm.set_random_generator_seed(seed)
     out = io.BytesIO()
+    failed: list[BaseException] = []
+
+    def guarded():
+        # an error of the input (a file that cannot be read) is kept and raised as itself:
+        # SentencePiece's C++ would turn it into its own message
+        try:
+            yield from lines()
+        except Exception as e:
+            failed.append(e)
     try:
         spm.SentencePieceTrainer.train(
-            sentence_iterator=lines(), model_writer=out, vocab_size=size,
+            sentence_iterator=guarded(), model_writer=out, vocab_size=size,
             model_type=model_type, byte_fallback=byte_fallback,
             add_dummy_prefix=add_dummy_prefix, input_sentence_size=input_sentence_size,
             shuffle_input_sentence=True, character_coverage=character_coverage,
             num_threads=threads, minloglevel=2)
     except RuntimeError as e:
-        raise VocabularyError(f"SentencePiece training failed: {e}") from None
+        if failed:
+            raise failed[0] from None
+        raise VocabularyError(f"SentencePiece training failed: {_our_flags(str(e))}") from None
+    if failed:
+        raise failed[0]
     return out.getvalue()
+
+
+#: SentencePiece's option names as swelm build-vocab spells them
+_FLAGS = {"character_coverage": "--character-coverage", "vocab_size": "--size",
+          "input_sentence_size": "--input-sentence-size", "model_type": "--model-type",
+          "byte_fallback": "--byte-fallback", "num_threads": "--threads"}
+
+
+def _our_flags(message: str) -> str:
+    """SentencePiece's advice with swelm's flag names (``--character_coverage`` there is
+    ``--character-coverage`` here).
+
+    >>> _our_flags("Please set --character_coverage lower or --vocab_size higher.")
+    'Please set --character-coverage lower or --size higher.'
+    """
+    import re
+    return re.sub(r"--?(\w+)", lambda m: _FLAGS.get(m.group(1), m.group(0)), message)
