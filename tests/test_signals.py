@@ -139,3 +139,38 @@ def test_a_full_disk_is_one_line(texts, tmp_path):
     assert r.returncode == 2 and r.stdout == "", (r.stdout, r.stderr)
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "no space left on the device" in lines[0], r.stderr
+
+
+def test_two_crawls_into_one_output(tmp_path):
+    """A second crawl into the output a running crawl writes is refused in one line; the
+    first goes on undisturbed, and Ctrl-C then ends it in one line too."""
+    from httpkit import ScriptedHandler, start as serve, stop
+
+    class Slow(ScriptedHandler):
+        def do_GET(self):
+            if self.path == "/robots.txt":
+                self.send(404, b"")
+                return
+            time.sleep(0.3)
+            n = int(self.path.strip("/") or 0)
+            self.send(200, f'<p>ページ {n}</p><a href="/{n + 1}">次</a>'.encode())
+
+    httpd, base = serve(Slow)
+    try:
+        rules = tmp_path / "sites.toml"
+        rules.write_text(f'[[sites]]\nname = "slow"\nseeds = ["{base}/"]\ngenre = "blog"\n'
+                         'politeness = { requests_per_second = 100, max_pages = 1000 }\n')
+        out = tmp_path / "crawl"
+        first = start("crawl", "--sites", rules, "--out", out)
+        wait_for(lambda: (tmp_path / ".crawl.swelm-lock").exists(), first, "its lock")
+        second = subprocess.run([sys.executable, "-m", "swelm", "crawl", "--sites", rules,
+                                 "--out", out], cwd=ROOT, capture_output=True, text=True,
+                                env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        lines = second.stderr.strip().splitlines()
+        assert second.returncode == 2 and len(lines) == 1, second.stderr
+        assert "another run is writing it" in lines[0]
+        assert first.poll() is None
+        os.killpg(first.pid, signal.SIGINT)
+        ended_in_one_line(first, 130, "interrupted")
+    finally:
+        stop(httpd)
