@@ -91,6 +91,10 @@ def run(args) -> int:
     opts = fs.Options(getattr(args, "beam_args", None))
     fs.configure(opts)
     paths = list(fs.match(list(args.corpus)))
+    from swelm.checks import regular_file
+    for p in paths:
+        if not fs.is_remote(p):
+            regular_file(p, "--corpus")
     if not paths:
         raise UsageError(f"--corpus {' '.join(args.corpus)}: no Parquet files match")
     check_complete_builds(paths)

@@ -316,6 +316,11 @@ def open_read(path: str):
 
 
 def read_bytes(path: str) -> bytes:
+    """A whole file (any filesystem); a local FIFO, socket or device is refused (reading it
+    would block)."""
+    if not is_remote(path):
+        from swelm.checks import regular_file
+        regular_file(path, "input")
     with open_read(path) as f:
         return f.read()
 

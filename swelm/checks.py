@@ -75,3 +75,25 @@ def integer_arg(minimum=None, maximum=None):
 def number_arg(minimum=None, maximum=None, exclusive: bool = False):
     """An argparse ``type``: a finite number within the bounds (``nan``/``inf`` refused)."""
     return _arg(False, minimum, maximum, exclusive)
+
+
+def special_file(path: str) -> str | None:
+    """What a local path is when it exists and is neither a regular file nor a folder (``a
+    FIFO``, ``a socket``, ``a device``), else None: reading one would block or never end."""
+    import os
+    import stat
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return ("a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a device")
+
+
+def regular_file(path: str, what: str) -> None:
+    """Refuse (UsageError, one line) a local ``path`` that is a FIFO, socket or device."""
+    kind = special_file(path)
+    if kind:
+        raise UsageError(f"{what} {path}: {kind}, not a regular file")

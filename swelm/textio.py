@@ -45,6 +45,10 @@ def read_file(path: str, what: str = "input") -> str:
     non-UTF-8 file (``-``: standard input)."""
     if path == "-":
         return read_stdin()
+    from .checks import special_file
+    kind = special_file(path)
+    if kind:
+        raise UsageError(f"{path}: the {what} is {kind}, not a regular file")
     try:
         with open(path, "rb") as f:
             data = f.read()

@@ -367,3 +367,18 @@ def test_build_corpus_sizes_no_machine_holds(tmp_path):
     refused([*base, "--bands", "100000"], "--bands 100000", "at most 4096")
     refused([*base, "--workers", "1000"], "--workers 1000", "at most")
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["crawl", "--sites", "{fifo}", "--out", "{tmp}/c"],
+    ["build-vocab", "--kind", "sentencepiece", "--input", "{fifo}", "--out", "{tmp}/x.model"],
+    ["encode", "--corpus", "{fifo}", "--out", "{tmp}/s"],
+    ["score", "{fifo}", "--model", "{tmp}/no-model"],
+], ids=["crawl-sites", "build-vocab-input", "encode-corpus", "score-file"])
+def test_a_fifo_as_any_input_is_refused_not_read(tmp_path, argv):
+    """Reading a FIFO blocks until a writer comes (for ever): every input is a regular
+    file or refused."""
+    fifo = tmp_path / "input.parquet"
+    os.mkfifo(fifo)
+    refused([a.replace("{fifo}", str(fifo)).replace("{tmp}", str(tmp_path)) for a in argv],
+            str(fifo), "a FIFO, not a regular file")

@@ -88,6 +88,8 @@ def iter_texts(paths: Iterable[str]) -> Iterator[str]:
                 dirs.sort()
                 yield from iter_texts(os.path.join(cur, f) for f in sorted(files))
             continue
+        from swelm.checks import regular_file
+        regular_file(path, "--input")
         low = path.lower()
         if low.endswith(".parquet"):
             yield from _parquet_texts(path)

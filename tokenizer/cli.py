@@ -122,8 +122,11 @@ def _build_other_kind(args, log) -> int:
     from .builder import iter_texts
     from .kinds import (Tokenizer, bytes_tokenizer_file, gpt2ja_v2_file,
                         train_sentencepiece)
+    from swelm.checks import regular_file
     kind = TOKENIZER_KINDS[args.kind]
     check_destination(args.out, kind, sources=args.input or ())
+    for path in args.input or ():
+        regular_file(path, "--input")
     if args.kind == "bytes":
         data = bytes_tokenizer_file()
     else:
