@@ -589,11 +589,11 @@ def claim(dst: str, kind: _publish.Kind) -> None:
         write_text(join(dst, _publish.OWNER), _publish.owner_text(kind))
 
 
-def remove_stale(dst: str) -> int:
+def remove_stale(dst: str, kind: _publish.Kind | None = None) -> int:
     """What a killed run left: temporaries beside a local ``dst`` (an interrupted swap gets
     the old folder back), or staging prefixes inside a remote one."""
     if not is_remote(dst):
-        return _publish.remove_stale_temporaries(dst)
+        return _publish.remove_stale_temporaries(dst, kind)
     stale = [p for p in STORE._all(dst)
              if any(_publish.is_temporary(part) for part in p.split("/"))]
     delete([join(dst, p) for p in stale])
@@ -616,7 +616,7 @@ def output_folder(dst: str, kind: _publish.Kind, sources=(), flag: str = "--out"
     if not checked:
         check_output(dst, kind, sources, flag)
     if not is_remote(dst):
-        remove_stale(dst)
+        remove_stale(dst, kind)
         with _publish.atomic_path(dst, kind) as tmp:
             os.makedirs(tmp)
             yield tmp

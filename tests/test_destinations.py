@@ -380,3 +380,18 @@ def test_two_encode_swe_runs_at_once_never_traceback(tmp_path):
     from swelm.tokenizer.shards import read_manifest
     assert read_manifest(str(dst))["documents"] == 40
     assert sorted(os.listdir(tmp_path)) == ["out", "texts"]
+
+
+def test_an_old_folder_is_renamed_back_only_when_it_is_the_kinds_output(tmp_path):
+    """With the kind known, a sibling of the exact ``.NAME.old-XXXXXXXX`` form that is not that
+    kind's output stays where it is (neither renamed to the destination nor removed)."""
+    stranger = tmp_path / ".out.old-0123abcd"
+    stranger.mkdir()
+    (stranger / "photo.jpg").write_bytes(b"\xff\xd8")
+    remove_stale_temporaries(str(tmp_path / "out"), KIND)
+    assert sorted(os.listdir(tmp_path)) == [".out.old-0123abcd"]
+    own = tmp_path / ".out.old-89abcdef"
+    own.mkdir()
+    (own / "done.json").write_text('{"kind": "test"}')
+    remove_stale_temporaries(str(tmp_path / "out"), KIND)
+    assert (tmp_path / "out" / "done.json").exists() and stranger.exists()

@@ -203,7 +203,7 @@ class ShardWriter:
 
     def __enter__(self) -> "ShardWriter":
         check_destination(self.out_dir, SHARD_SET, flag="output")
-        remove_stale_temporaries(self.out_dir)
+        remove_stale_temporaries(self.out_dir, SHARD_SET)
         self._publish = atomic_path(self.out_dir, SHARD_SET)
         self._tmp = self._publish.__enter__()
         os.makedirs(self._tmp)
