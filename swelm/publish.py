@@ -271,6 +271,7 @@ def _owned(dst: str, kind: Kind, store: Store, files: list[str]) -> bool:
 # -- one run per destination ---------------------------------------------------------------------
 #: the locks this process holds: destination (absolute) -> open file descriptor
 _LOCKS: dict[str, int] = {}
+_AT_EXIT: list = []
 
 
 def lock_path(dst: str) -> str:
@@ -317,6 +318,10 @@ def lock_destination(dst: str, where: str | None = None) -> None:
             os.close(fd)                # a file of the user's with that name: left alone
             raise DestinationError(f"{where or dst}: {path} is not swelm's lock file (it is "
                                    "not empty); move it away")
+        if not _AT_EXIT:
+            import atexit
+            atexit.register(release_locks)  # (a library caller's lock files go at exit)
+            _AT_EXIT.append(True)
         _LOCKS[key] = fd
         return
 
