@@ -168,6 +168,9 @@ _SIGNALLED: list[int] = []
 
 def _on_signal(signum, frame):
     _SIGNALLED.append(signum)
+    # the threads a library keeps for workers that are now being ended (concurrent.futures'
+    # result reader) may fail on the way out; the command reports the signal, once
+    threading.excepthook = lambda args: None
     raise KeyboardInterrupt
 
 
@@ -183,11 +186,14 @@ def _signals():
     _SIGNALLED.clear()
     for s in saved:
         signal.signal(s, _on_signal)
+    hook = threading.excepthook
     try:
         yield
     finally:
         for s, h in saved.items():
             signal.signal(s, h)
+        if not _SIGNALLED:
+            threading.excepthook = hook
 
 
 def _end_children() -> None:
