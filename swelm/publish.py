@@ -247,10 +247,16 @@ def check_destination(dst: str, kind: Kind, *, flag: str = "--out", sources=(),
 
 def _belongs(rel: str, kind: Kind) -> bool:
     """Whether an entry of a folder may be part of an output of ``kind``: one of its files, the
-    owner file, or a temporary of swelm's exact form (a killed write inside the output)."""
+    owner file, a temporary of swelm's exact form (a killed write inside the output), or an
+    empty folder such files live in (a run killed before it wrote its first file there)."""
     parts = rel.rstrip("/").split("/")
     if rel == OWNER or any(is_temporary(p) for p in parts) or _LOCK.fullmatch(parts[-1]):
         return True
+    if rel.endswith("/"):               # an empty folder: one the kind's files live in
+        path = "/".join(parts)
+        return any(fnmatch.fnmatchcase(path, "/".join(p.split("/")[:len(parts)]))
+                   if p.count("/") >= len(parts) else fnmatch.fnmatchcase(path, p)
+                   for p in kind.entries)
     return any(fnmatch.fnmatchcase(rel, p) for p in kind.entries)
 
 

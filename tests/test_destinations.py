@@ -395,3 +395,22 @@ def test_an_old_folder_is_renamed_back_only_when_it_is_the_kinds_output(tmp_path
     (own / "done.json").write_text('{"kind": "test"}')
     remove_stale_temporaries(str(tmp_path / "out"), KIND)
     assert (tmp_path / "out" / "done.json").exists() and stranger.exists()
+
+
+def test_a_crawl_killed_before_its_first_segment_is_continued(tmp_path):
+    """A crawl claims its folder and makes ``log/`` and ``warc/`` before the first segment is
+    written; killed then, its own empty folders must not make the rerun refuse it."""
+    from pipelines.crawl import CRAWL
+    from swelm.publish import claim_folder
+    dst = tmp_path / "crawl"
+    claim_folder(str(dst), CRAWL)
+    (dst / "log").mkdir()
+    (dst / "warc").mkdir()
+    check_destination(str(dst), CRAWL)
+    (dst / "photos").mkdir()                # an empty folder the kind has no files in: the user's
+    with pytest.raises(DestinationError, match="photos/"):
+        check_destination(str(dst), CRAWL)
+    (dst / "photos").rmdir()
+    (dst / "log" / "old").mkdir()           # nor deeper than the kind's files go
+    with pytest.raises(DestinationError, match="log/old/"):
+        check_destination(str(dst), CRAWL)
