@@ -71,8 +71,15 @@ def pick_device(name: str | None) -> torch.device:
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise ModelError(f"--device {name}: there are {torch.cuda.device_count()} CUDA "
                              "devices")
-    elif dev.type != "cpu" and not getattr(torch, dev.type, None):
-        raise ModelError(f"--device {name}: expected cpu or cuda")
+    elif dev.type != "cpu":
+        backend = getattr(torch, dev.type, None)
+        available = getattr(backend, "is_available", None)
+        if available is None:
+            raise ModelError(f"--device {name}: expected cpu or cuda")
+        if not available():
+            raise ModelError(f"--device {name}: this machine or this torch "
+                             f"({torch.__version__}) has no {dev.type} device; use --device "
+                             "cpu")
     return dev
 
 

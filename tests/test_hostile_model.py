@@ -215,6 +215,12 @@ def test_a_cuda_device_on_a_cpu_torch_is_one_line(run, shards, tmp_path):
     refused(train(shards, tmp_path / "o", "--device", "cuda"), "--device cuda")
     refused(["generate", "--model", run, "--context", "猫", "--device", "gpu"],
             "--device gpu: not a device name")
+    if not torch.backends.mps.is_available():
+        refused(["generate", "--model", run, "--context", "猫", "--device", "mps"],
+                "--device mps", "no mps device")
+        refused(train(shards, tmp_path / "o", "--device", "mps"), "--device mps")
+    refused(["generate", "--model", run, "--context", "猫", "--device", "meta"],
+            "--device meta", "expected cpu or cuda")
 
 
 def test_sizes_no_machine_holds_are_refused(run, shards, tmp_path):
