@@ -38,18 +38,39 @@ def free_memory(device) -> int | None:
     return None
 
 
-def check_fits(cfg, device, bytes_per_param: int, what: str) -> None:
+def activation_bytes(cfg, seq: int) -> int:
+    """Training memory per token of a micro-batch (forward activations kept for the backward
+    pass, and the logits with their softmax and gradient: measured on CPU in float32 at about
+    three vocabulary-wide rows per token), for sequences of ``seq`` tokens."""
+    layers = getattr(cfg, "n_layers", 0) or (cfg.n_switch_layers + cfg.n_ext_layers)
+    hidden = max(getattr(cfg, "expert_hidden", 0) or 8 * cfg.d_model,
+                 getattr(cfg, "d_ff", 0) or 4 * cfg.d_model)
+    return 4 * (4 * cfg.vocab_size
+                + layers * (3 * hidden + 24 * cfg.d_model + 3 * cfg.n_head * seq))
+
+
+def check_fits(cfg, device, bytes_per_param: int, what: str, *, batch: int = 0,
+               seq: int = 0) -> None:
     """Refuse a config whose parameters (``cfg.total_params()``, at ``bytes_per_param``
-    bytes each: 16 to train with AdamW in fp32) do not fit the free memory of ``device``:
-    one line naming the sizes, instead of the kernel killing the process."""
+    bytes each: 16 to train with AdamW in fp32), with the activations of a micro-batch of
+    ``batch`` sequences of ``seq`` tokens (:func:`activation_bytes`), do not fit the free
+    memory of ``device``: one line naming the sizes, instead of the kernel killing the
+    process."""
     from .model import ModelError
     n = cfg.total_params()
-    need, free = n * bytes_per_param, free_memory(device)
-    if free is not None and need > 0.9 * free:
-        raise ModelError(f"{what}: the config has about {n / 1e6:,.0f}M parameters, "
-                         f"{need / 2**30:,.1f} GiB with its gradients and optimizer state, "
-                         f"and {free / 2**30:.1f} GiB is free on {device}: choose smaller "
-                         "sizes (--config, --set)")
+    weights, acts = n * bytes_per_param, batch * seq * activation_bytes(cfg, seq)
+    need, free = weights + acts, free_memory(device)
+    if free is None or need <= 0.9 * free:
+        return
+    if acts > weights:
+        raise ModelError(f"--batch-size {batch}: a micro-batch of {batch} sequences of {seq} "
+                         f"tokens needs about {acts / 2**30:,.1f} GiB of activations, and "
+                         f"{free / 2**30:.1f} GiB is free on {device}: lower --batch-size "
+                         "(raise --grad-accum to keep the tokens per step)")
+    raise ModelError(f"{what}: the config has about {n / 1e6:,.0f}M parameters, "
+                     f"{weights / 2**30:,.1f} GiB with its gradients and optimizer state, "
+                     f"and {free / 2**30:.1f} GiB is free on {device}: choose smaller "
+                     "sizes (--config, --set)")
 
 
 def pick_device(name: str | None) -> torch.device:

@@ -64,14 +64,15 @@ class LM:
             raise InputError(f"token ids must be in 0..{self.cfg.vocab_size - 1}")
         return ids
 
-    def _check_rows(self, rows: int, what: str, tokens: int) -> None:
+    def _check_rows(self, rows: int, what: str, tokens: int, prompt: int = 0) -> None:
         """Refuse ``rows`` sequences of ``tokens`` (beams or samples, decoded together) that
-        the device's free memory cannot hold: their KV cache and per-step logits, estimated
-        from the model's sizes (one clear error instead of the kernel's out-of-memory kill)."""
-        cfg = self.cfg
-        layers = getattr(cfg, "n_layers", 0) or (cfg.n_switch_layers + cfg.n_ext_layers)
-        width = next(self.model.parameters()).element_size()
-        per_row = 2 * layers * tokens * cfg.d_model * width + 4 * cfg.vocab_size * 4
+        the device's free memory cannot hold (one clear error instead of the kernel's
+        out-of-memory kill).  The estimate, from the model's sizes: the KV cache (twice: a
+        beam step reorders it into a copy), a dozen vocabulary-wide float32 temporaries per
+        step (logits, log-probabilities, candidate scores, top-k/top-p sorting; measured on
+        CPU at 8 for beams and 11 for samples), and the first pass over a ``prompt`` of
+        tokens (feed-forward activations and attention scores)."""
+        per_row = self.row_bytes(tokens, prompt)
         need = rows * per_row
         free = free_memory(self.device)
         if free is not None and need > 0.8 * free:
@@ -79,6 +80,16 @@ class LM:
                              f"{tokens} tokens ({per_row / 2**20:.1f} MiB each), and "
                              f"{free / 2**30:.1f} GiB is free on {self.device}; at most "
                              f"{max(1, int(0.8 * free // per_row))} fit")
+
+    def row_bytes(self, tokens: int, prompt: int = 0) -> int:
+        """The memory one decoded row of ``tokens`` needs (see :meth:`_check_rows`)."""
+        cfg = self.cfg
+        layers = getattr(cfg, "n_layers", 0) or (cfg.n_switch_layers + cfg.n_ext_layers)
+        width = next(self.model.parameters()).element_size()
+        hidden = max(getattr(cfg, "expert_hidden", 0) or 8 * cfg.d_model,
+                     getattr(cfg, "d_ff", 0) or 4 * cfg.d_model)
+        return (3 * 2 * layers * tokens * cfg.d_model * width + 12 * cfg.vocab_size * 4
+                + prompt * (hidden + 8 * cfg.d_model) * 4 + 2 * cfg.n_head * prompt ** 2 * 4)
 
     def _nonempty(self, context, what: str = "context") -> list[int]:
         ids = self._ids(context)
@@ -125,7 +136,7 @@ class LM:
         ids, npc = layout_ids(model, self.enc, context, prefix)
         room = check_length(model, len(ids), spout is not None)
         max_new = min(max_new_tokens, room)
-        self._check_rows(num_samples, "num_samples", len(ids) + max_new)
+        self._check_rows(num_samples, "num_samples", len(ids) + max_new, len(ids))
         dev = self.device
         B = num_samples
         x = torch.tensor([ids] * B, device=dev)

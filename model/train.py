@@ -372,6 +372,7 @@ class _Run:
 
 
 def _setup(args: TrainConfig, device, world: int, rank: int) -> _Run:
+    from .inference import check_fits
     specs = parse_sources(list(args.data))
     vocab = data_vocabulary(args, manifest_vocab(specs))
     cfg = _config(args, vocab)
@@ -391,9 +392,9 @@ def _setup(args: TrainConfig, device, world: int, rank: int) -> _Run:
         model = load_model(args.init)
         if cfg.arch == "switch":
             model.cfg.moe_impl = cfg.moe_impl
+        check_fits(model.cfg, device, 12, "--init", batch=args.batch_size, seq=seq_len)
     else:
-        from .inference import check_fits
-        check_fits(cfg, device, 16, "--config/--set")
+        check_fits(cfg, device, 16, "--config/--set", batch=args.batch_size, seq=seq_len)
         model = build_model(cfg)
     model.to(device).train()
     params = trainable(model, args.train_only)

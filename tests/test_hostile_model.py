@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 
-from lmkit import TRAIN_ARGS, encode_corpus, swelm
+from lmkit import ROOT, TRAIN_ARGS, encode_corpus, swelm
 from test_hostile import refused
 
 torch = pytest.importorskip("torch")
@@ -227,6 +229,10 @@ def test_sizes_no_machine_holds_are_refused(run, shards, tmp_path):
     refused(train(shards, tmp_path / "o", "--set", "n_experts=1000000"), "parameters",
             "GiB is free")
     refused(train(shards, tmp_path / "o", "--workers", "1000"), "--workers 1000")
+    refused(train(shards, tmp_path / "o", "--batch-size", "1000000"), "--batch-size 1000000",
+            "activations", "--grad-accum")
+    refused(train(shards, tmp_path / "o", "--init", run, "--batch-size", "1000000"),
+            "--batch-size 1000000")
     refused(["generate", "--model", run, "--context", "猫", "--num-beams", "100000000"],
             "beam 100000000", "at most")
     refused(["generate", "--model", run, "--context", "猫", "--num-samples", "100000000"],
@@ -268,3 +274,54 @@ def test_damaged_transformers_folders_are_one_line(shards, tmp_path):
             "a dense gpt2 model has no ext layers")
     assert not (tmp_path / "o").exists() and not (tmp_path / "o2").exists()
 
+
+
+@pytest.mark.parametrize("mode", ["beam", "sample"])
+def test_the_row_memory_estimate_covers_what_decoding_takes(run, mode):
+    """The estimate that refuses too many beams or samples is at least the peak memory each
+    row takes (measured as the process's peak resident size, in a fresh process)."""
+    code = f"""
+import resource, sys
+from swelm.model.lm import LM
+import swelm.model.lm as lm_module
+lm_module.free_memory = lambda device: None
+lm = LM.load({str(run)!r}, device="cpu")
+ids = lm._ids("吾輩は猫である")
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+n = 1500
+if {mode!r} == "beam":
+    lm.beam_search("吾輩は猫である", beam=n, max_new_tokens=10, min_new_tokens=10)
+else:
+    lm.generate("吾輩は猫である", num_samples=n, max_new_tokens=10, min_new_tokens=10, top_k=50,
+                top_p=0.9)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print((peak - base) / n, lm.row_bytes(len(ids) + 12, len(ids) + 2))
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT)))
+    assert r.returncode == 0, r.stderr
+    measured, estimate = map(float, r.stdout.split())
+    assert measured > 0 and estimate >= measured, (measured, estimate)
+
+
+def test_the_activation_estimate_covers_what_a_training_step_takes(run):
+    """The per-token estimate that refuses too large a --batch-size is at least what one
+    forward and backward pass takes (peak resident size, in a fresh process)."""
+    code = f"""
+import resource, torch
+from swelm.model.checkpoint import load_model
+from swelm.model.inference import activation_bytes
+m = load_model({str(run)!r}).train()
+B, T = 32, 48
+x = torch.randint(0, m.cfg.vocab_size - 16, (B, T))
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+out = m(x, labels=x)
+(out.loss + out.router_loss(m.cfg)).backward()
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print((peak - base) / (B * T), activation_bytes(m.cfg, T))
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT)))
+    assert r.returncode == 0, r.stderr
+    measured, estimate = map(float, r.stdout.split())
+    assert measured > 0 and estimate >= measured, (measured, estimate)
