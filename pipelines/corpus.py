@@ -32,8 +32,6 @@ corpus_tools.document.COLUMNS), stats.json, stats.md and plots/*.png.
 from __future__ import annotations
 
 import dataclasses
-import glob
-import os
 import sys
 
 from swelm.checks import integer_arg, number_arg
@@ -63,46 +61,9 @@ WARC_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
 
 def warc_inputs(patterns: list[str]) -> dict[str, int]:
     """``{path: size}`` of the WARC files ``--warc`` names: files, glob patterns, or folders
-    (their ``.warc``/``.warc.gz`` files at any depth).  Local inputs must be regular files
-    with UTF-8 names: a FIFO or a device would never end, a name that is not UTF-8 cannot be
-    recorded in the report."""
-    import stat
-    from . import fs
-    expanded, sizes = [], {}
-    for pat in patterns:
-        if fs.is_remote(pat) and pat.endswith("/"):     # a remote folder: its WARC files
-            sizes.update((p, n) for p, n in fs.match([pat + "**"]).items()
-                         if p.endswith(WARC_SUFFIXES))
-        elif not fs.is_remote(pat) and os.path.isdir(pat):
-            found = sorted(os.path.join(cur, n) for cur, _, names in os.walk(pat)
-                           for n in names if n.endswith(WARC_SUFFIXES))
-            if not found:
-                raise UsageError(f"--warc {pat}: a folder with no WARC files in it (looked "
-                                 f"for {', '.join('*' + s for s in WARC_SUFFIXES)} at any "
-                                 "depth)")
-            expanded += [glob.escape(p) for p in found]
-        else:
-            expanded.append(pat)
-    if expanded:
-        sizes.update(fs.match(expanded))
-    sizes = dict(sorted(sizes.items()))
-    if not sizes:
-        raise UsageError(f"--warc {' '.join(patterns)}: no WARC files match")
-    for p in sizes:
-        try:
-            p.encode("utf-8")
-        except UnicodeEncodeError:
-            raise UsageError(f"--warc {ascii(p)[1:-1]}: the file name is not valid UTF-8; "
-                             "rename the file") from None
-        if fs.is_remote(p):
-            continue
-        mode = os.stat(p).st_mode
-        if not stat.S_ISREG(mode):
-            what = ("a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
-                    else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a folder"
-                    if stat.S_ISDIR(mode) else "not a file")
-            raise UsageError(f"--warc {p}: {what}, not a regular file; give WARC files")
-    return sizes
+    (their ``.warc``/``.warc.gz`` files at any depth); see :func:`pipelines.inputs.input_files`."""
+    from .inputs import input_files
+    return input_files(patterns, "--warc", WARC_SUFFIXES, "WARC")
 
 
 def file_warnings(stats: dict, most: int = 5) -> list[str]:

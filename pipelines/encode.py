@@ -15,6 +15,7 @@ same bytes.
 """
 from __future__ import annotations
 
+import glob
 import os
 
 import numpy as np
@@ -90,13 +91,7 @@ def run(args) -> int:
 
     opts = fs.Options(getattr(args, "beam_args", None))
     fs.configure(opts)
-    paths = list(fs.match(list(args.corpus)))
-    from swelm.checks import regular_file
-    for p in paths:
-        if not fs.is_remote(p):
-            regular_file(p, "--corpus")
-    if not paths:
-        raise UsageError(f"--corpus {' '.join(args.corpus)}: no Parquet files match")
+    paths = list(corpus_inputs(list(args.corpus)))
     check_complete_builds(paths)
     out = fs.absolute(args.out.rstrip("/"))
     local_inputs = [p for p in paths if not fs.is_remote(p)]
@@ -111,6 +106,20 @@ def run(args) -> int:
     print(f"{manifest['tokens']} tokens in {manifest['rows']} rows, "
           f"{len(manifest['shards'])} shards: {out}")
     return 0
+
+
+def corpus_inputs(patterns: list[str]) -> dict[str, int]:
+    """``{path: size}`` of the Parquet files ``--corpus`` names: files, glob patterns or
+    folders (a build-corpus output stands for its ``corpus/`` parts, any other folder for its
+    ``.parquet`` files at any depth)."""
+    from .inputs import input_files
+
+    def folder(path: str):
+        if os.path.isfile(os.path.join(path, "stats.json")) and os.path.isdir(
+                os.path.join(path, "corpus")):
+            return sorted(glob.glob(os.path.join(glob.escape(path), "corpus", "*.parquet")))
+        return None
+    return input_files(patterns, "--corpus", (".parquet",), "Parquet", folder)
 
 
 def check_complete_builds(paths: list[str]) -> None:
@@ -177,7 +186,9 @@ def add_shard_options(p) -> None:
 
 def add_arguments(p) -> None:
     from .beam_util import add_beam_flags
-    p.add_argument("--corpus", nargs="+", required=True, help="Parquet files or glob patterns")
+    p.add_argument("--corpus", nargs="+", required=True,
+                   help="Parquet files, glob patterns or folders (a build-corpus output: its "
+                   "corpus/ parts)")
     p.add_argument("--out", required=True, help="shard folder to write (replaced when complete)")
     p.add_argument("--emoji", default=None, help="emoji table (default: the bundled one)")
     add_shard_options(p)

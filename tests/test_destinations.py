@@ -7,6 +7,7 @@ import glob
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -191,6 +192,34 @@ def test_encode_refuses_a_foreign_destination_and_an_incomplete_build(capsys, tm
     assert (mine / "notes.txt").read_text() == "precious"
     assert main(["encode", "--corpus", corpus, "--out", str(tmp_path / "s"), "--seq-len",
                  "16"]) == 0
+
+
+def test_encode_takes_a_folder(capsys, tmp_path):
+    """``--corpus FOLDER``: a build-corpus output stands for its corpus/ parts (never its
+    rejected/ ones), another folder for its Parquet files at any depth; a folder without any
+    is one line."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    build = tmp_path / "build"
+    for sub, text in (("corpus", "吾輩は猫である。"), ("rejected", "名前はまだ無い。")):
+        (build / sub).mkdir(parents=True)
+        pq.write_table(pa.table({"id": [sub], "genre": ["docs"], "text": [text],
+                                 "weight": [1.0]}), build / sub / "part-00000.parquet")
+    (build / "stats.json").write_text(json.dumps({"settings": {"command": "build-corpus"}}))
+    assert main(["encode", "--corpus", str(build), "--out", str(tmp_path / "s"), "--seq-len",
+                 "16"]) == 0
+    assert json.loads((tmp_path / "s" / "manifest.json").read_text())["documents"] == 1
+    other = tmp_path / "other" / "deep"
+    other.mkdir(parents=True)
+    shutil.copy(build / "rejected" / "part-00000.parquet", other / "x.parquet")
+    assert main(["encode", "--corpus", str(tmp_path / "other"), "--out=" + str(tmp_path / "t"),
+                 "--seq-len", "16"]) == 0
+    assert json.loads((tmp_path / "t" / "manifest.json").read_text())["documents"] == 1
+    (tmp_path / "empty").mkdir()
+    refused(capsys, ["encode", "--corpus", str(tmp_path / "empty"), "--out",
+                     str(tmp_path / "u")], f"--corpus {tmp_path / 'empty'}: a folder with no "
+            "Parquet files")
+    assert not (tmp_path / "u").exists()
 
 
 # -- build-corpus, crawl, pipeline ---------------------------------------------------------------
