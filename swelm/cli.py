@@ -162,7 +162,7 @@ def beam_flags(extra: list[str]) -> list[str]:
     return out
 
 
-#: the signal that is ending this command (SIGINT from Ctrl-C, SIGTERM), once one came
+#: the signal that is ending this command (SIGINT from Ctrl-C, SIGTERM, SIGHUP), once one came
 _SIGNALLED: list[int] = []
 
 
@@ -176,13 +176,14 @@ def _on_signal(signum, frame):
 
 @contextlib.contextmanager
 def _signals():
-    """Ctrl-C and SIGTERM end the command as KeyboardInterrupt, remembered in ``_SIGNALLED``:
+    """Ctrl-C, SIGTERM and SIGHUP end the command as KeyboardInterrupt, remembered in ``_SIGNALLED``:
     a library that turns the interrupt into another error (Beam's runner does) still ends in
     one line.  The previous handlers come back afterwards (the tests call :func:`main`)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    saved = {s: signal.getsignal(s)
+             for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     _SIGNALLED.clear()
     for s in saved:
         signal.signal(s, _on_signal)
@@ -264,9 +265,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _interrupted(where: str) -> int:
-    term = bool(_SIGNALLED) and _SIGNALLED[0] == signal.SIGTERM
-    print(f"{where}: {'terminated' if term else 'interrupted'}", file=sys.stderr)
-    return 143 if term else 130
+    """One line and the shell's status for the signal that ended the command: 130 for Ctrl-C,
+    143 for SIGTERM, 129 for SIGHUP (the terminal closed)."""
+    sig = _SIGNALLED[0] if _SIGNALLED else signal.SIGINT
+    word = {signal.SIGTERM: "terminated", signal.SIGHUP: "hung up"}.get(sig, "interrupted")
+    print(f"{where}: {word}", file=sys.stderr)
+    return 128 + int(sig)
 
 
 def encode_swe(argv: list[str] | None = None) -> int:

@@ -332,6 +332,20 @@ def lock_destination(dst: str, where: str | None = None) -> None:
         return
 
 
+def _forget_locks_in_child() -> None:
+    """In a forked child (a worker pool): close the inherited lock descriptors, so that a
+    worker outliving its parent never keeps the destination locked (the lock files stay:
+    they are the parent's)."""
+    while _LOCKS:
+        _, fd = _LOCKS.popitem()
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_locks_in_child)
+
+
 def release_locks() -> None:
     """Release every destination lock this process holds (and remove its lock files)."""
     while _LOCKS:

@@ -83,6 +83,40 @@ def test_encode_swe_ends_its_workers_on_a_signal(texts, tmp_path, sig):
     assert os.listdir(tmp_path) == []
 
 
+def test_encode_swe_ends_on_a_hangup(texts, tmp_path):
+    """SIGHUP (the terminal closed) ends the command like SIGTERM: one line, exit 129, the
+    workers end too."""
+    proc = start("encode-swe", "--src_dir", texts, "--dst_file", tmp_path / "out",
+                 "--num_process", "2", "--quiet")
+    wait_for(lambda: len(group(proc.pid)) >= 3, proc, "its two workers")
+    time.sleep(0.3)
+    os.kill(proc.pid, signal.SIGHUP)
+    ended_in_one_line(proc, 129, "hung up")
+    assert os.listdir(tmp_path) == []
+
+
+def test_workers_never_outlive_a_killed_encode_swe(texts, tmp_path):
+    """kill -9 of the parent: its workers end with it (they are told by the system) and keep
+    no lock, so the next run into the same destination starts at once and completes."""
+    dst = tmp_path / "out"
+    proc = start("encode-swe", "--src_dir", texts, "--dst_file", dst, "--num_process", "2",
+                 "--quiet")
+    wait_for(lambda: len(group(proc.pid)) >= 3, proc, "its two workers")
+    time.sleep(0.3)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    deadline = time.time() + 10
+    while group(proc.pid) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not group(proc.pid), "the workers outlived their killed parent"
+    again = subprocess.run([sys.executable, "-m", "swelm", "encode-swe", "--src_dir",
+                            str(texts), "--dst_file", str(dst), "--num_process", "2", "--quiet"],
+                           cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert (dst / "manifest.json").exists()
+
+
 @pytest.fixture(scope="module")
 def warcs(tmp_path_factory):
     from warcio.statusandheaders import StatusAndHeaders

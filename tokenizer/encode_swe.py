@@ -53,14 +53,20 @@ _CLEAN = False
 
 
 def _init_worker(vocab: str | None, emoji: str | None, clean: bool,
-                 in_pool: bool = False) -> None:
+                 parent: int = 0) -> None:
+    """Load the tokenizer; in a pool worker (``parent``: the command's process id) also set
+    how signals end it: with its parent, whatever ends that."""
     global _ENC, _CLEAN
-    if in_pool:
+    if parent:
         import signal
+
+        from swelm.procs import end_with_parent
         # Ctrl-C reaches every process of the terminal's group: the parent alone handles it
         # (and ends the workers); a SIGTERM to a worker ends it as usual
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        end_with_parent(parent)
     _ENC = open_tokenizer(vocab, emoji)
     _CLEAN = clean
 
@@ -191,7 +197,8 @@ def run(args: argparse.Namespace) -> int:
         # a worker that dies (kill -9, the out-of-memory killer) breaks the pool, which ends
         # the run with an error instead of waiting for its results for ever
         pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                   initargs=(args.vocabulary, args.emoji, args.clean_text, True))
+                                   initargs=(args.vocabulary, args.emoji, args.clean_text,
+                                             os.getpid()))
         try:
             yield from pool.map(_encode_file, files, chunksize=4)
         except BrokenProcessPool:
