@@ -168,67 +168,143 @@ WHOLE_GZIP = ("read whole as one gzip stream, so one worker reads it all (`warci
               "IN OUT` writes one gzip member per record, which workers can share)")
 
 
+#: the most a gzip member may decompress to when it is read whole and checked (a record: pages
+#: are capped at a few MB by the crawl, at 1 MiB by Common Crawl); a larger member is a WARC
+#: compressed as one gzip stream, which is read streaming instead
+MEMBER_LIMIT = 64 << 20
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _Members:
+    """The decompressed bytes of the gzip members from ``pos`` on, as a file warcio reads:
+    each member is decompressed whole and its CRC and length checked before any of its bytes
+    are handed out, so damaged or substituted bytes (a cut file, a server sending other bytes
+    than those asked for) are a ``zlib.error``/``EOFError`` raised here, never a record with
+    wrong content.  A read never crosses the end of a member, so the error of a member is
+    raised when warcio reaches it, not while the previous record is being read."""
+
+    def __init__(self, f, pos: int, limit: int = MEMBER_LIMIT) -> None:
+        f.seek(pos)
+        self.f, self.next, self.limit = f, pos, limit
+        self.pending = b""          # bytes read past the last member's end (the next one's)
+        self.buf, self.at = b"", 0
+        self.dec = 0                # decompressed offset of buf's start
+        self.starts: list[tuple[int, int]] = []     # (decompressed, compressed) member starts
+        self.failed = pos           # the compressed offset of the member being loaded
+
+    def _load(self) -> bool:
+        self.failed = start = self.next
+        d = zlib.decompressobj(31)
+        out, size, read = [], 0, 0
+        while not d.eof:
+            block, self.pending = (self.pending or self.f.read(_SCAN)), b""
+            if not block:
+                if read == 0:
+                    return False    # the end of the file, at a member boundary
+                raise EOFError("the file ends inside a gzip member")
+            read += len(block)
+            data = d.decompress(block, self.limit + 1 - size)
+            while d.unconsumed_tail and not d.eof and size + len(data) <= self.limit:
+                data += d.decompress(d.unconsumed_tail, self.limit + 1 - size - len(data))
+            size += len(data)
+            if size > self.limit:
+                raise _TooLarge(f"a gzip member over {self.limit >> 20} MiB decompressed")
+            out.append(data)
+        self.pending = d.unused_data
+        self.next = start + read - len(self.pending)
+        self.dec += len(self.buf)
+        self.buf, self.at = b"".join(out), 0
+        self.starts.append((self.dec, start))
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if self.at >= len(self.buf) and not self._load():
+            return b""
+        while not self.buf:                 # an empty member: the next one
+            if not self._load():
+                return b""
+        end = len(self.buf) if n is None or n < 0 else self.at + n
+        chunk = self.buf[self.at:end]
+        self.at += len(chunk)
+        return chunk
+
+    def where(self, offset: int) -> tuple[int, bool]:
+        """(compressed offset of the member holding decompressed ``offset``, whether the
+        offset is that member's start)."""
+        import bisect
+        i = bisect.bisect_right(self.starts, (offset, float("inf"))) - 1
+        if i < 0:
+            return self.failed, True
+        dec, comp = self.starts[i]
+        return comp, dec == offset
+
+
 def iter_range(path: str, start: int, end: int, opener: Opener = open_local
                ) -> Iterator[tuple[str, object]]:
     """``("record", warcio record)`` for each record whose member starts in ``[start, end)``,
     in file order, and ``("damaged", "offset N: error")`` where the bytes could not be read (the
     reader then resumes at the next record header in the range). A record must be consumed
-    before the next item is taken, as with warcio's ``ArchiveIterator``.
+    before the next item is taken, as with warcio's ``ArchiveIterator``.  Each gzip member is
+    checked whole (its CRC) before its record is handed out (:class:`_Members`).
 
     The reader of the first range also yields ``("not_warc", reason)`` (and nothing else) for a
     file that is not a WARC, and ``("whole_gzip", WHOLE_GZIP)`` for a WARC compressed as one
     gzip stream, which it then reads whole (such a file is always one range)."""
     from warcio.archiveiterator import ArchiveIterator
     with opener(path) as f:
+        head = f.read(_PROBE)
         if start == 0:
-            why = not_warc(f.read(_PROBE))
+            why = not_warc(head)
             if why:
                 yield "not_warc", why
                 return
+        gz = head.startswith(GZIP_MAGIC)
         pos = start if start == 0 else next_member(f, start, end)
-        yielded = 0
+        yielded, whole = 0, False
         while pos is not None and pos < end:
             f.seek(pos)
-            it = ArchiveIterator(f)
+            stream = _Members(f, pos) if gz else f
+            it = ArchiveIterator(stream)
             try:
                 for rec in it:
-                    if it.offset >= end:
+                    at, first = stream.where(it.offset) if gz else (it.offset, True)
+                    if at >= end:
                         return
+                    if not first and not whole and start == 0:
+                        whole = True        # a member holding several records: one stream
+                        yield "whole_gzip", WHOLE_GZIP
                     yielded += 1
                     yield "record", rec
                 # the reader stopped at the end of the file: bytes after the last whole record
                 # are a record the file ends inside (a cut or partial download)
-                left = f.seek(0, 2) - it.offset
-                if left > 0 and it.offset < end:
-                    yield "damaged", (f"offset {it.offset}: the file ends inside a record "
+                last = stream.next if gz else it.offset
+                left = f.seek(0, 2) - last
+                if left > 0 and last < end:
+                    yield "damaged", (f"offset {last}: the file ends inside a record "
                                       f"({left} bytes cannot be read: a cut or partial file)")
                 return
-            except Exception as exc:        # damaged bytes: report, then find the next record
-                if start == 0 and "non-chunked gzip" in str(exc):
+            except _TooLarge as exc:
+                if start == 0 and stream.failed == 0:
                     yield "whole_gzip", WHOLE_GZIP
                     yield from _whole_gzip(f, yielded)
                     return
-                at = max(it.offset, pos)
+                at = stream.failed
+                yield "damaged", f"offset {at}: {exc}"
+                pos = next_member(f, at + 1, end)
+            except Exception as exc:        # damaged bytes: report, then find the next record
+                at = stream.failed if gz else max(it.offset, pos)
+                if isinstance(exc, EOFError) and gz:
+                    left = f.seek(0, 2) - at
+                    yield "damaged", (f"offset {at}: the file ends inside a record ({left} "
+                                      "bytes cannot be read: a cut or partial file)")
+                    return
                 yield "damaged", _reason(at, exc)
-                if not path.endswith(".gz"):
+                if not gz:
                     return                  # no member boundaries to resume at
                 pos = next_member(f, at + 1, end)
-
-
-def _whole_gzip(f, skip: int) -> Iterator[tuple[str, object]]:
-    """The records of a WARC compressed as one gzip stream, after the first ``skip`` (already
-    yielded); a damaged stream ends the file (there is no member boundary to resume at)."""
-    import gzip
-    from warcio.archiveiterator import ArchiveIterator
-    f.seek(0)
-    stream = gzip.GzipFile(fileobj=f, mode="rb")
-    it = ArchiveIterator(stream)
-    try:
-        for n, rec in enumerate(it):
-            if n >= skip:
-                yield "record", rec
-    except Exception as exc:
-        yield "damaged", _reason(it.offset, exc) + " (offset in the decompressed stream)"
 
 
 def plan(sizes: dict[str, int], piece: int, opener: Opener = open_local

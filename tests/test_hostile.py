@@ -252,7 +252,7 @@ def test_genre_weight_zero_means_no_tokens(demo, tmp_path):
     assert m["documents"] == 1 and set(m["tokens_per_genre"]) == {"novel"}
 
 
-@pytest.mark.parametrize("keep, detail", [(0.5, "record cut short"),
+@pytest.mark.parametrize("keep, detail", [(0.5, "the file ends inside a record"),
                                            (0.02, "offset ")])
 def test_a_warc_cut_inside_a_record_is_damaged_not_used(tmp_path, keep, detail):
     """A partial download: the file ends inside the last record (its payload shorter than its

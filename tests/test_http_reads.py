@@ -16,6 +16,7 @@ DATA = bytes(range(256)) * 1024            # 256 KiB
 
 class Misbehaving(ScriptedHandler):
     hits: dict = {}
+    warc = b""
 
     def do_GET(self):
         Misbehaving.hits[self.path] = Misbehaving.hits.get(self.path, 0) + 1
@@ -45,6 +46,13 @@ class Misbehaving(ScriptedHandler):
                 self.send_header("Content-Length", "65536")
                 self.end_headers()
                 self.wfile.write(DATA[:65536])
+            elif self.path == "/substitute.warc.gz":  # 206 naming the range asked, bytes from 0
+                n = min(len(Misbehaving.warc) - a, 65536)
+                self.send_response(206)
+                self.send_header("Content-Range", f"bytes {a}-{a + n - 1}/{len(Misbehaving.warc)}")
+                self.send_header("Content-Length", str(n))
+                self.end_headers()
+                self.wfile.write(Misbehaving.warc[:n])
             elif self.path == "/no-range":   # Range ignored: 200 and the whole file
                 self.send(200, DATA, "application/octet-stream")
             elif self.path == "/unavailable":
@@ -143,3 +151,44 @@ def test_schemes_nothing_here_reads_are_refused_at_once(tmp_path, capsys, argv, 
     assert main(["build-corpus", *argv, "--sites", str(rules), *out]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and all(w in err for w in words), err
+
+
+def test_substituted_bytes_are_damaged_records_never_wrong_pages(server, capfd):
+    """A server whose 206 names the range asked but sends the file's first bytes: every
+    record that reaches the reader is one of the file's own, byte for byte; the rest are
+    damaged records (each member's CRC is checked before its record is used), and nothing is
+    printed."""
+    import io
+
+    import numpy as np
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    from swelm.corpus_tools.warc import iter_range
+    buf = io.BytesIO()
+    w = WARCWriter(buf, gzip=True)
+    pages = {}
+    for i in range(40):
+        rng = np.random.default_rng(i)              # text gzip cannot shrink much
+        body = ("<p>" + "".join(chr(c) for c in rng.integers(0x4e00, 0x9fa0, 3000))
+                + "</p>").encode()
+        url = f"http://127.0.0.1/p{i}.html"
+        pages[url] = body
+        http = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")],
+                                protocol="HTTP/1.1")
+        w.write_record(w.create_warc_record(url, "response", payload=io.BytesIO(body),
+                                            http_headers=http))
+    Misbehaving.warc = buf.getvalue()
+    url = server + "/substitute.warc.gz"
+    got, damaged = {}, []
+    for kind, rec in iter_range(url, 0, len(Misbehaving.warc),
+                                opener=lambda p: reader(p, block=65536)):
+        if kind == "record":
+            if rec.rec_type == "response":
+                got[rec.rec_headers.get_header("WARC-Target-URI")] = rec.content_stream().read()
+        else:
+            assert kind == "damaged", (kind, rec)
+            damaged.append(rec)
+    assert got and damaged and len(got) < len(pages)
+    assert all(pages[u] == body for u, body in got.items())
+    assert capfd.readouterr().err == ""
