@@ -15,11 +15,18 @@ from swelm.errors import SwelmError, UsageError
 _WORKER_NOISE = re.compile(rb"^(?:DEBUG|INFO|WARNING):[\w.]*:")
 
 
+#: the most of the workers' own output kept for the console (its tail)
+_KEEP = 1 << 20
+
+
 @contextlib.contextmanager
 def filtered_worker_logs():
-    """While the block runs, lines that local worker processes log below ERROR in Python's
-    default format (they inherit this process's stderr and configure their own logging) are
-    dropped from stderr; everything else, tracebacks included, passes through unchanged."""
+    """While the block runs, what local worker processes write to stderr (they inherit this
+    process's stderr and configure their own logging) is held back: lines they log below ERROR
+    in Python's default format are dropped, the rest (their tracebacks) is written out when
+    the block ends, unless the block ends in an error the command reports in one line (a store
+    that kept failing: the workers' tracebacks of it are that line's detail) or a signal
+    came."""
     import select
     import signal
     sys.stderr.flush()
@@ -37,41 +44,56 @@ def filtered_worker_logs():
         old_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
     except ValueError:                  # not the main thread: no wakeup fd
         old_wakeup = None
+    kept: list[bytes] = []
+    state = {"size": 0, "signalled": False}
+
+    def keep(data: bytes) -> None:
+        kept.append(data)
+        state["size"] += len(data)
+        while state["size"] > _KEEP and len(kept) > 1:
+            state["size"] -= len(kept.pop(0))
 
     def pump():
-        buf, dropping = b"", False
+        buf = b""
         with os.fdopen(read_end, "rb", buffering=0) as src:
             while True:
                 ready = select.select([read_end, wake_r], [], [])[0]
                 if wake_r in ready:
                     os.read(wake_r, 64)
-                    dropping = True
+                    state["signalled"] = True
                 if read_end not in ready:
                     continue
                 chunk = src.read(65536)
                 if not chunk:
                     break
-                if dropping:
+                if state["signalled"]:
                     continue
                 parts = re.split(rb"([\r\n])", buf + chunk)
                 buf = parts.pop()
                 out = b"".join(text + sep for text, sep in zip(parts[::2], parts[1::2])
                                if not _WORKER_NOISE.match(text))
                 if out:
-                    os.write(saved, out)
-        if buf and not dropping and not _WORKER_NOISE.match(buf):
-            os.write(saved, buf)
+                    keep(out)
+        if buf and not state["signalled"] and not _WORKER_NOISE.match(buf):
+            keep(buf)
 
     thread = threading.Thread(target=pump, name="worker-logs", daemon=True)
     thread.start()
+    reported = False
     try:
         yield
+    except BaseException as e:
+        reported = isinstance(e, KeyboardInterrupt) or storage_problem(e) is not None
+        raise
     finally:
         sys.stderr.flush()
         if old_wakeup is not None:
             signal.set_wakeup_fd(old_wakeup)
         os.dup2(saved, 2)          # our end of the pipe closes; the pump sees its end
         thread.join(timeout=10)
+        if not reported and not state["signalled"]:
+            for data in list(kept):
+                os.write(2, data)
         if not thread.is_alive():       # (else a worker still holds the pipe: leave it be)
             os.close(saved)
             os.close(wake_r)

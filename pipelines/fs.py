@@ -273,7 +273,7 @@ class StoreReader(io.RawIOBase):
             with contextlib.suppress(Exception):
                 f.close()
             self.reopened += 1
-            logging.getLogger(__name__).info("%s: read failed (%s); opening it again",
+            logging.getLogger(__name__).debug("%s: read failed (%s); opening it again",
                                              self.path, e)
         return _Store(self.path, f"{self.path}: read failed").call(once, self.attempts, reset)
 

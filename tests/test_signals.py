@@ -208,3 +208,30 @@ def test_two_crawls_into_one_output(tmp_path):
         ended_in_one_line(first, 130, "interrupted")
     finally:
         stop(httpd)
+
+
+@pytest.mark.parametrize("ending", ["normal", "bug", "store"])
+def test_worker_output_reaches_the_console_unless_the_error_is_one_line(ending):
+    """Local worker processes write to the command's stderr: their INFO/WARNING log lines are
+    dropped; the rest (tracebacks) is shown when the run ends normally or by a bug, and held
+    back when the run ends in an error the command reports in one line (a store that kept
+    failing)."""
+    code = f"""
+import subprocess, sys
+from swelm.pipelines.beam_util import filtered_worker_logs
+from swelm.pipelines.fs import StorageError
+try:
+    with filtered_worker_logs():
+        subprocess.run([sys.executable, "-c", "import sys; sys.stderr.write("
+                        "'INFO:worker:noise\\\\nTraceback (worker)\\\\n')"])
+        if {ending!r} == "bug":
+            raise ValueError("a bug")
+        if {ending!r} == "store":
+            raise StorageError("s3://b/x: the store kept failing")
+except Exception as e:
+    print("raised", type(e).__name__)
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                       env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
+    assert "noise" not in r.stderr
+    assert ("Traceback (worker)" in r.stderr) == (ending != "store"), r.stderr
