@@ -210,6 +210,12 @@ def cmd_vectorize(args) -> int:
     texts = [args.context] if args.context is not None else _lines(args.input)
     if not texts:
         raise UsageError(f"--input {args.input}: no lines in it (one text per line)")
+    blank = next((i for i, t in enumerate(texts, 1) if not t.strip()), None)
+    if blank is not None:
+        if args.input is None:
+            raise UsageError("--context: empty; give some text")
+        raise UsageError(f"--input {args.input}: line {blank} is blank; every line must hold "
+                         "a text (one vector per line)")
     vecs = _lm(args).vectorize(texts, pos=args.pos, layers=args.layers,
                                batch_size=args.batch_size)
     if args.output and args.output.lower().endswith(".npy"):

@@ -80,7 +80,7 @@ class SourceSpec:
     klass: int = -1
 
 
-def parse_sources(specs: list[str]) -> list[SourceSpec]:
+def parse_sources(specs: list[str], flag: str = "--data") -> list[SourceSpec]:
     """``DIR``, ``DIR/*.arrow`` (the folder of the matched files) or a ``FILE.npz`` of the
     reference layout (one int array per chunk, as ``encode_swe --format npz`` and
     gpt2-japanese's ``encode_bpe.py`` write it), optionally ``:WEIGHT`` and ``@CLASS`` (spout
@@ -92,13 +92,13 @@ def parse_sources(specs: list[str]) -> list[SourceSpec]:
             copy = {"s3": f"aws s3 cp --recursive {spec} ./shards/",
                     "gs": f"gcloud storage cp -r {spec} ./shards/"}.get(
                 scheme, "copy the folder with its manifest.json")
-            raise ModelError(f"--data {spec}: training reads local shard folders (memory-mapped);"
+            raise ModelError(f"{flag} {spec}: training reads local shard folders (memory-mapped);"
                              f" copy the set first ({copy}) and pass --data ./shards")
         klass, weight, given = -1, 1.0, spec
         if "@" in spec:
             spec, c = spec.rsplit("@", 1)
             if not c.isdigit():
-                raise ModelError(f"--data {given}: expected DIR[:WEIGHT][@CLASS] with CLASS a "
+                raise ModelError(f"{flag} {given}: expected DIR[:WEIGHT][@CLASS] with CLASS a "
                                  f"spout class number >= 0, got {c!r} (training reads local "
                                  "shard folders)")
             klass = int(c)
@@ -106,15 +106,20 @@ def parse_sources(specs: list[str]) -> list[SourceSpec]:
         if sep and head and _is_number(tail):
             spec, weight = head, float(tail)
             if not math.isfinite(weight) or weight < 0:
-                raise ModelError(f"--data {given}: WEIGHT must be a finite number >= 0, "
+                raise ModelError(f"{flag} {given}: WEIGHT must be a finite number >= 0, "
                                  f"got {tail!r}")
         if spec.endswith(".npz") and os.path.isfile(spec):
             out.append(SourceSpec(spec, weight, klass))
             continue
+        if os.path.exists(spec) and not os.path.isdir(spec):
+            from swelm.checks import special_file
+            what = special_file(spec) or "a file"
+            raise ModelError(f"{flag} {spec}: {what}; expected a token shard folder (with "
+                             "its manifest.json) or a .npz file")
         dirs = [spec] if os.path.isdir(spec) else sorted(
             {os.path.dirname(p) or "." for p in glob.glob(spec)})
         if not dirs:
-            raise ModelError(f"{spec}: no token shards match")
+            raise ModelError(f"{flag} {spec}: no token shards match")
         out += [SourceSpec(d, weight, klass) for d in dirs]
     return out
 

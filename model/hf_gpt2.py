@@ -31,7 +31,7 @@ from .checkpoint import CheckpointError
 from .gpt2 import GPT2Config, GPT2LM
 
 #: what ``to-hf`` writes (a folder of these is replaced by a new export, nothing else is)
-HF_FOLDER = Kind("a Hugging Face GPT-2 folder written by swelm",
+HF_FOLDER = Kind("a Hugging Face GPT-2 folder",
                  entries=("config.json", "model.safetensors", "generation_config.json",
                           "spiece.model", "tokenizer_config.json", "special_tokens_map.json",
                           "vocab.txt", "emoji.json", "swelm_tokenizer.json"),

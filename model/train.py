@@ -401,7 +401,7 @@ def _setup(args: TrainConfig, device, world: int, rank: int) -> _Run:
     opt = _optimizer(params, args, device)
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
                 else contextlib.nullcontext())
-    validator = (Validator(parse_sources(list(args.valid)), args.mode, layout, args.batch_size,
+    validator = (Validator(parse_sources(list(args.valid), "--valid"), args.mode, layout, args.batch_size,
                            args.eval_batches, cfg.vocab_sha256, args.vocabulary)
                  if args.valid and rank == 0 else None)
     return _Run(args, cfg, model, model, opt, params, device, world, rank, run_args, data,

@@ -122,6 +122,18 @@ def test_vectorize_outputs(run, tmp_path):
     refused(["vectorize", "--model", run, "--context", "猫", "--output",
              tmp_path / "mine.jsonl"], "not a JSON-lines vector file")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npy", "mine.jsonl"]
+    (tmp_path / "in.txt").write_text("猫\n\n犬\n")
+    refused(["vectorize", "--model", run, "--input", tmp_path / "in.txt"],
+            f"--input {tmp_path / 'in.txt'}: line 2 is blank")
+    refused(["vectorize", "--model", run, "--context", ""], "--context: empty")
+
+
+def test_a_valid_set_that_is_not_shards_is_named(shards, tmp_path):
+    refused(train(shards, tmp_path / "o", "--valid", "/dev/zero"),
+            "--valid /dev/zero: a device", "token shard folder")
+    refused(train(shards, tmp_path / "o", "--valid", tmp_path / "none"),
+            f"--valid {tmp_path / 'none'}: no token shards match")
+    assert not (tmp_path / "o").exists()
 
 
 def test_vectorize_json_output_and_a_users_npy(run, tmp_path):
