@@ -197,14 +197,16 @@ def _err(where: str, fld: str, problem: str) -> SiteRulesError:
     return SiteRulesError(f"{where}: field '{fld}': {problem}")
 
 
-def _str_list(raw, fld, where, required=False) -> tuple[str, ...]:
+def _str_list(raw, fld, where, required=False, name=None) -> tuple[str, ...]:
+    """The list of strings at ``raw[fld]`` (a single string is a list of one); ``name`` is
+    the field's full name in messages (``extract.keep``)."""
     v = raw.get(fld, [])
     if isinstance(v, str):
         v = [v]
     if not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
-        raise _err(where, fld, "must be a list of non-empty strings")
+        raise _err(where, name or fld, "must be a list of non-empty strings")
     if required and not v:
-        raise _err(where, fld, "must not be empty")
+        raise _err(where, name or fld, "must not be empty")
     return tuple(v)
 
 
@@ -328,8 +330,10 @@ def _extract(value, where) -> Extract:
         if extra:
             raise _err(where, "extract", f"unknown key(s) {sorted(extra)}; use keep, drop, "
                                          "code and main")
-        keep = _selectors(_str_list(value, "keep", where), "extract.keep", where)
-        drop = _selectors(_str_list(value, "drop", where), "extract.drop", where)
+        keep = _selectors(_str_list(value, "keep", where, name="extract.keep"), "extract.keep",
+                          where)
+        drop = _selectors(_str_list(value, "drop", where, name="extract.drop"), "extract.drop",
+                          where)
         code = value.get("code", "mark")
         if code not in ("mark", "drop"):
             raise _err(where, "extract.code", f'{code!r}; expected "mark" or "drop"')

@@ -88,6 +88,8 @@ def test_every_field(tmp_path):
     (("weight = 1.0", 'weight = 1.0\nextract = { keep = ["p:::nth(("] }'),
      "field 'extract.keep': invalid CSS selector 'p:::nth(('"),
     (("weight = 1.0", 'weight = 1.0\nextract = { drop = ["["] }'), "field 'extract.drop'"),
+    (("weight = 1.0", 'weight = 1.0\nextract = { drop = [""] }'),
+     "field 'extract.drop': must be a list of non-empty strings"),
     (('seeds = ["http://127.0.0.1:8000/"]', 'seeds = ["ftp://x/"]'), "field 'seeds': 'ftp://x/' is not"),
     (('seeds = ["http://127.0.0.1:8000/"]', "seeds = []"), "field 'seeds': must not be empty"),
     (('name = "example"', 'name = "has space"'), "field 'name'"),
