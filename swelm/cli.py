@@ -176,14 +176,17 @@ def _on_signal(signum, frame):
 
 @contextlib.contextmanager
 def _signals():
-    """Ctrl-C, SIGTERM and SIGHUP end the command as KeyboardInterrupt, remembered in ``_SIGNALLED``:
-    a library that turns the interrupt into another error (Beam's runner does) still ends in
-    one line.  The previous handlers come back afterwards (the tests call :func:`main`)."""
+    """Ctrl-C, SIGTERM and SIGHUP end the command as KeyboardInterrupt, remembered in
+    ``_SIGNALLED``: a library that turns the interrupt into another error (Beam's runner does)
+    still ends in one line.  A signal the command was started with ignored stays ignored
+    (``nohup`` ignores SIGHUP, a shell's background job SIGINT).  The previous handlers come
+    back afterwards (the tests call :func:`main`)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     saved = {s: signal.getsignal(s)
              for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    saved = {s: h for s, h in saved.items() if h is not signal.SIG_IGN}
     _SIGNALLED.clear()
     for s in saved:
         signal.signal(s, _on_signal)

@@ -235,3 +235,20 @@ except Exception as e:
                        env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
     assert "noise" not in r.stderr
     assert ("Traceback (worker)" in r.stderr) == (ending != "store"), r.stderr
+
+
+def test_nohup_keeps_a_hangup_ignored(texts, tmp_path):
+    """Started under ``nohup`` (SIGHUP ignored), the command goes on after a hangup and
+    completes."""
+    dst = tmp_path / "out"
+    proc = subprocess.Popen(["nohup", sys.executable, "-m", "swelm", "encode-swe", "--src_dir",
+                             str(texts), "--dst_file", str(dst), "--num_process", "1",
+                             "--quiet"], cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    wait_for(lambda: any(p.startswith(".out.") for p in os.listdir(tmp_path)), proc,
+             "the output being written")
+    os.kill(proc.pid, signal.SIGHUP)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    assert (dst / "manifest.json").exists()
