@@ -242,13 +242,13 @@ def test_nohup_keeps_a_hangup_ignored(texts, tmp_path):
     completes."""
     dst = tmp_path / "out"
     proc = subprocess.Popen(["nohup", sys.executable, "-m", "swelm", "encode-swe", "--src_dir",
-                             str(texts), "--dst_file", str(dst), "--num_process", "1",
+                             str(texts), "--dst_file", str(dst), "--num_process", "2",
                              "--quiet"], cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
-    wait_for(lambda: any(p.startswith(".out.") for p in os.listdir(tmp_path)), proc,
-             "the output being written")
-    os.kill(proc.pid, signal.SIGHUP)
+    wait_for(lambda: len(group(proc.pid)) >= 3, proc, "its two workers")
+    time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGHUP)          # the parent and its workers, as a hangup
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err
     assert (dst / "manifest.json").exists()

@@ -65,7 +65,8 @@ def _init_worker(vocab: str | None, emoji: str | None, clean: bool,
         # (and ends the workers); a SIGTERM to a worker ends it as usual
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:     # (nohup: stays so)
+            signal.signal(signal.SIGHUP, signal.SIG_DFL)
         end_with_parent(parent)
     _ENC = open_tokenizer(vocab, emoji)
     _CLEAN = clean
