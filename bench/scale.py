@@ -8,7 +8,9 @@ line (boilerplate).  Then runs ``swelm build-corpus`` (the relaxed per-site filt
 bench/pipeline.py, so pages are kept and dedup has work) with 1 and 2 local workers and prints,
 per run: documents/s, MB/s of WARC per core, the peak RSS of the driver and of each worker
 process (VmHWM, sampled from /proc), and the largest band group compared on one worker
-(``stats.json`` ``largest_band_group``; the cap is ``--max-bucket``, 1000).  Each page appears
+(``stats.json`` ``largest_band_group``; the cap is ``--max-bucket``, 1000), and the bytes
+through the shuffles per MB of WARC, in all and per shuffle (each element's pickled size on its
+way into a GroupByKey, counted with SWELM_SHUFFLE_METRICS: pipelines/beam_util.shuffle).  Each page appears
 in ``--versions`` versions (30), taken page by page in a site-interleaved order, so every set
 has the same mix of sites and of duplicates.
 
@@ -182,8 +184,11 @@ def build(warcs: str, sites: str, out: str, workers: int, extra: list[str],
     swelm = (["-m", "bench.stage_times", stage_times] if stage_times else ["-m", "swelm"])
     cmd = [sys.executable, *swelm, "build-corpus", "--warc", warcs, "--sites", sites,
            "--out", out, "--workers", str(workers), *extra]
+    shuffles = out.rstrip("/") + ".shuffles.json"
+    env = dict(os.environ, SWELM_SHUFFLE_METRICS=shuffles)
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=env)
     rss = PeakRss(proc.pid)
     _, err = proc.communicate()
     seconds = time.perf_counter() - t0
@@ -192,8 +197,10 @@ def build(warcs: str, sites: str, out: str, workers: int, extra: list[str],
         raise SystemExit(f"build-corpus failed: {err.decode()[-2000:]}")
     with open(os.path.join(out, "stats.json"), encoding="utf-8") as f:
         stats = json.load(f)
+    with open(shuffles, encoding="utf-8") as f:
+        shuffled = json.load(f)
     return {"seconds": seconds, "cpu_seconds": rss.cpu_seconds, "stats": stats,
-            "driver_mb": driver, "worker_mb": worker}
+            "driver_mb": driver, "worker_mb": worker, "shuffles": shuffled}
 
 
 def _stage_name(fused: str) -> str:
@@ -282,7 +289,12 @@ def main(argv=None) -> None:
                            mb_per_cpu_s=round(mb / r["cpu_seconds"], 3),
                            driver_peak_rss_mb=round(r["driver_mb"]),
                            worker_peak_rss_mb=[round(x) for x in r["worker_mb"]],
-                           largest_band_group=st.get("largest_band_group"))
+                           largest_band_group=st.get("largest_band_group"),
+                           shuffle_mb_per_warc_mb=round(sum(
+                               v["bytes"] for v in r["shuffles"].values()) / 1e6 / mb, 3),
+                           shuffle_mb_per_warc_mb_by_shuffle=dict(sorted(
+                               ((k, round(v["bytes"] / 1e6 / mb, 3))
+                                for k, v in r["shuffles"].items()), key=lambda kv: -kv[1])))
                 if times:
                     with open(times, encoding="utf-8") as f:
                         stages = json.load(f)

@@ -129,6 +129,52 @@ def storage_problem(exc: BaseException) -> str | None:
     return found[-1].strip() if found else None
 
 
+#: with this environment variable naming a file, every shuffle made by :func:`shuffle` counts
+#: the bytes it carries (a Beam counter per shuffle) and the run writes them there as JSON
+SHUFFLE_METRICS_ENV = "SWELM_SHUFFLE_METRICS"
+SHUFFLE_NAMESPACE = "swelm.shuffle"
+
+
+def shuffle(name: str):
+    """A ``GroupByKey`` named ``name``; with :data:`SHUFFLE_METRICS_ENV` set (the benchmarks
+    set it) the elements are measured on their way in first: their pickled size, added to the
+    Beam counter ``swelm.shuffle/NAME`` (bytes) and ``NAME:elements``."""
+    import apache_beam as beam
+    if not os.environ.get(SHUFFLE_METRICS_ENV):
+        return beam.GroupByKey()
+
+    class Metered(beam.PTransform):
+        def expand(self, pcoll):
+            return (pcoll | "Measure" >> beam.Map(_measure, name)
+                    | "GroupByKey" >> beam.GroupByKey())
+    return Metered()
+
+
+def _measure(element, name: str):
+    import pickle
+
+    from apache_beam.metrics import Metrics
+    Metrics.counter(SHUFFLE_NAMESPACE, name).inc(len(pickle.dumps(element, protocol=5)))
+    Metrics.counter(SHUFFLE_NAMESPACE, name + ":elements").inc()
+    return element
+
+
+def _write_shuffle_metrics(result, path: str) -> None:
+    """The shuffle counters of a finished run, ``{name: {"bytes": n, "elements": n}}``."""
+    import json
+
+    from apache_beam.metrics.metric import MetricsFilter
+    result.wait_until_finish()
+    out: dict = {}
+    for c in result.metrics().query(MetricsFilter().with_namespace(SHUFFLE_NAMESPACE))[
+            "counters"]:
+        name = c.key.metric.name
+        base, _, what = name.partition(":")
+        out.setdefault(base, {"bytes": 0, "elements": 0})[what or "bytes"] += c.committed or 0
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(out, f, indent=1, sort_keys=True)
+
+
 def _pipeline_class(quiet_workers: bool):
     import apache_beam as beam
 
@@ -140,7 +186,11 @@ def _pipeline_class(quiet_workers: bool):
         def run(self, *a, **kw):
             try:
                 with filtered_worker_logs() if quiet_workers else contextlib.nullcontext():
-                    return super().run(*a, **kw)
+                    result = super().run(*a, **kw)
+                    metrics = os.environ.get(SHUFFLE_METRICS_ENV)
+                    if metrics:
+                        _write_shuffle_metrics(result, metrics)
+                    return result
             except Exception as e:
                 problem = storage_problem(e)
                 if problem is None:

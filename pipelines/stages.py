@@ -14,7 +14,7 @@ from swelm.corpus_tools.dedup import bucket_pairs, exact_key, is_contained, line
 from swelm.corpus_tools.document import Document, to_table
 
 from . import fs
-from .beam_util import pack, shard_of, unpack, write_json_lines
+from .beam_util import pack, shard_of, shuffle, unpack, write_json_lines
 
 EVENTS = "events"
 
@@ -152,8 +152,9 @@ def _sum_tuples(values):
 def _mark(kv):
     """The kept documents of an id (none when a filter rejected it) with their first duplicate
     reason, if any."""
-    dup = list(kv[1]["dup"])
-    for blob in kv[1]["doc"]:
+    values = list(kv[1])                # ("doc", packed document) and ("dup", reason)
+    dup = [v for tag, v in values if tag == "dup"]
+    for blob in (v for tag, v in values if tag == "doc"):
         doc = unpack(blob)
         yield doc.replace(rule=dup[0][0], cluster=dup[0][1]) if dup else doc
 
@@ -298,7 +299,7 @@ class BoundedCombinePerKey(beam.PTransform):
     def expand(self, pcoll):
         fn = self.fn
         return (pcoll | "Partial" >> beam.ParDo(_PartialCombine(fn, self.max_keys))
-                | "Group" >> beam.GroupByKey()
+                | "Group" >> shuffle(self.label)
                 | "Combine" >> beam.Map(lambda kv: (kv[0], fn(kv[1]))))
 
 
@@ -413,14 +414,14 @@ class ReadPages(beam.PTransform):
     def expand(self, p):
         read = (p | "WarcRanges" >> beam.Create(balanced_bins(self.pieces, self.bins),
                                                 reshuffle=False)
-                | "Spread" >> beam.GroupByKey()
+                | "Spread" >> shuffle("Spread")
                 | "Ranges" >> beam.FlatMap(lambda kv: sorted(kv[1]))
                 | "ReadWarc" >> beam.FlatMap(ReadWarc(self.sites, self.fs_options)).with_outputs(
                     EVENTS, main="pages"))
         # extraction is fused with reading (HTML never crosses a shuffle); then the same
         # URL in several WARCs (recrawls) keeps one capture, the one with the most text
         captures = (read.pages | "ById" >> beam.Map(lambda d: (d.id, pack(d)))
-                    | "GroupUrl" >> beam.GroupByKey()
+                    | "GroupUrl" >> shuffle("GroupUrl")
                     | "OneCapture" >> beam.Map(_one_capture))
         return captures, read[EVENTS]
 
@@ -439,7 +440,7 @@ class Boilerplate(beam.PTransform):
                       | "PagesPerSite" >> beam.CombinePerKey(sum))
         return (docs | "LineKeys" >> beam.ParDo(PartialTables(
             _line_buckets, _count_add, buckets=self.buckets))
-                | "GroupLineTables" >> beam.GroupByKey()
+                | "GroupLineTables" >> shuffle("GroupLineTables")
                 | "PagesPerLine" >> beam.Map(_merged(_count_merge))
                 | "Select" >> beam.FlatMap(_boilerplate_lines,
                                            n=beam.pvalue.AsDict(site_pages),
@@ -467,7 +468,7 @@ class LocalBalance(beam.PTransform):
 
     def expand(self, captures):
         return (captures | "KeyExtracted" >> beam.Map(DocBins(self.bins))
-                | "SpreadExtracted" >> beam.GroupByKey()
+                | "SpreadExtracted" >> shuffle("SpreadExtracted")
                 | "Unpack" >> beam.FlatMap(lambda kv: (unpack(b) for b in kv[1])))
 
 class Quality(beam.PTransform):
@@ -488,7 +489,7 @@ class ExactDups(beam.PTransform):
 
     def expand(self, kept):
         return (kept | "ExactKey" >> beam.Map(lambda d: (exact_key(d.text), d.id))
-                | "GroupExact" >> beam.GroupByKey()
+                | "GroupExact" >> shuffle("GroupExact")
                 | "ExactDups" >> beam.FlatMap(_exact_dups))
 
 def _band_group(kv, hot: dict, cap: int):
@@ -541,13 +542,13 @@ class NearDups(beam.PTransform):
                | "HotBuckets" >> beam.Filter(lambda kv: kv[1] > cap))
         found = (bands | "SplitHot" >> beam.Map(_band_group, hot=beam.pvalue.AsDict(hot),
                                                  cap=cap)
-                 | "GroupBands" >> beam.GroupByKey()
+                 | "GroupBands" >> shuffle("GroupBands")
                  | "Pairs" >> beam.FlatMap(_group_pairs, thr, cap))
         leaders = (found | "Leaders" >> beam.FlatMap(
             lambda t: [t[1]] if t[0] == "leader" else [])
             | "LeadersOfSplit" >> beam.Filter(
                 lambda kv, hot: kv[0] in hot, hot=beam.pvalue.AsDict(hot))
-            | "GroupLeaders" >> beam.GroupByKey()
+            | "GroupLeaders" >> shuffle("GroupLeaders")
             | "LeaderPairs" >> beam.FlatMap(lambda kv: bucket_pairs(
                 [(i, np.frombuffer(s, np.uint32)) for i, s in kv[1]], thr, cap)))
         edges = ((found | "GroupPairs" >> beam.FlatMap(
@@ -558,11 +559,11 @@ class NearDups(beam.PTransform):
             lambda t: [t[1]] if t[0] == "size" else [])
             | "Largest" >> beam.CombineGlobally(max).without_defaults())
         state = (edges | "BothWays" >> beam.FlatMap(lambda e: [(e[0], e[1]), (e[1], e[0])])
-                 | "Adjacency" >> beam.GroupByKey()
+                 | "Adjacency" >> shuffle("Adjacency")
                  | "Init" >> beam.Map(lambda kv: (kv[0], (kv[0], sorted(set(kv[1]))))))
         for r in range(self.rounds):
             state = (state | f"Send{r}" >> beam.FlatMap(_send_label)
-                     | f"Round{r}" >> beam.GroupByKey() | f"Min{r}" >> beam.Map(_min_label))
+                     | f"Round{r}" >> shuffle("LabelRounds") | f"Min{r}" >> beam.Map(_min_label))
         labels = state | "Labels" >> beam.Map(lambda kv: (kv[0], kv[1][0]))
         dups = labels | "NearDups" >> beam.FlatMap(
             lambda kv: [(kv[0], ("near_duplicate", kv[1]))] if kv[1] != kv[0] else [])
@@ -583,7 +584,7 @@ class Containment(beam.PTransform):
         threshold = self.threshold
         return (docs | "LongLines" >> beam.ParDo(PartialTables(
             _long_line_buckets, _holders_add, min_chars=self.min_chars, buckets=self.buckets))
-            | "GroupLines" >> beam.GroupByKey()
+            | "GroupLines" >> shuffle("GroupLines")
             | "Holders" >> beam.Map(_merged(_holders_merge))
             | "Votes" >> beam.FlatMap(lambda kv: (
                 (d, v) for holders in kv[1].values() for d, v, _ in line_votes(holders)))
@@ -599,9 +600,10 @@ class MarkDups(beam.PTransform):
     def expand(self, inputs):
         kept, dups = inputs
         first = dups | "AllDups" >> beam.Flatten() | "FirstReason" >> BoundedCombinePerKey(min)
-        return ({"doc": kept | "KeyKept" >> beam.Map(lambda d: (d.id, pack(d))),
-                 "dup": first}
-                | "JoinDups" >> beam.CoGroupByKey() | "Mark" >> beam.FlatMap(_mark))
+        docs = kept | "KeyKept" >> beam.Map(lambda d: (d.id, ("doc", pack(d))))
+        reasons = first | "KeyReason" >> beam.Map(lambda kv: (kv[0], ("dup", kv[1])))
+        return ((docs, reasons) | "DocsAndReasons" >> beam.Flatten()
+                | "JoinDups" >> shuffle("JoinDups") | "Mark" >> beam.FlatMap(_mark))
 
 class WriteCorpus(beam.PTransform):
     """Kept documents -> Parquet shards in ``folder`` with each document's repeat factor
@@ -620,7 +622,7 @@ class WriteCorpus(beam.PTransform):
         # the documents go to their shards packed; the writer sets their weights, so the
         # corpus is not materialised a second time to wait for the sizes
         (corpus | "ShardCorpus" >> beam.Map(lambda d: (shard_of(d.id, shards), pack(d)))
-         | "GroupCorpus" >> beam.GroupByKey()
+         | "GroupCorpus" >> shuffle("GroupCorpus")
          | "Write" >> beam.Map(WriteShard(self.folder, self.fs_options, self.weights,
                                           self.budget), sizes=beam.pvalue.AsDict(sizes)))
         return sizes
@@ -643,7 +645,7 @@ class WriteRejects(beam.PTransform):
                 lambda d: (shard_of(d.id, shards), pack(d))))
             stats.append(rej | f"Stat{name}Rejects" >> beam.Map(
                 lambda d: ((d.site, d.genre, d.rule), (1, d.chars or 0, 0.0))))
-        (keyed | "AllRejects" >> beam.Flatten() | "GroupRejects" >> beam.GroupByKey()
+        (keyed | "AllRejects" >> beam.Flatten() | "GroupRejects" >> shuffle("GroupRejects")
          | "Write" >> beam.Map(WriteShard(self.folder, self.fs_options)))
         return stats | "AllRejectStats" >> beam.Flatten()
 

@@ -100,6 +100,26 @@ def test_determinism_across_workers(demo, tmp_path):
     assert a == b and any(k.startswith("corpus/") for k in a) and "shards/manifest.json" in a
 
 
+def test_shuffle_metrics_measure_every_shuffle_and_change_nothing(demo, tmp_path,
+                                                                 monkeypatch):
+    """With SWELM_SHUFFLE_METRICS (the benchmarks' switch) a build writes the bytes and
+    elements each shuffle carried, and its outputs are the same bytes as without it."""
+    warc = str(demo / "crawl" / "warc" / "*.warc.gz")
+    sites = str(demo / "sites.toml")
+    assert main(["build-corpus", "--warc", warc, "--sites", sites, "--out",
+                 str(tmp_path / "plain"), "--workers", "2"]) == 0
+    monkeypatch.setenv("SWELM_SHUFFLE_METRICS", str(tmp_path / "shuffles.json"))
+    assert main(["build-corpus", "--warc", warc, "--sites", sites, "--out",
+                 str(tmp_path / "metered"), "--workers", "2"]) == 0
+    assert digest(str(tmp_path / "plain")) == digest(str(tmp_path / "metered"))
+    counts = json.loads((tmp_path / "shuffles.json").read_text())
+    for name in ("GroupUrl", "SpreadExtracted", "JoinDups", "GroupCorpus", "GroupBands"):
+        assert counts[name]["elements"] > 0 and counts[name]["bytes"] > counts[name]["elements"]
+    # the documents' shuffles carry at least their texts
+    corpus_chars = sum(len(r["text"]) for r in table(tmp_path / "plain" / "corpus"))
+    assert counts["GroupCorpus"]["bytes"] > corpus_chars
+
+
 def test_other_runners_path_gives_the_same_corpus(demo, tmp_path):
     """With ``--runner`` the pipeline takes its other-runner path (one key per WARC file, the
     filter fed without the local runner's balancing shuffle): the same bytes as the default."""
