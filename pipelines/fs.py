@@ -145,6 +145,34 @@ def match(patterns: list[str]) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
+def bucket_missing(path: str) -> bool:
+    """Whether the s3:// bucket of ``path`` is known not to exist (Beam's listing answers "no
+    files" for a missing bucket; asked of the store with the configured endpoint and keys).
+    False when it exists or cannot be told (another scheme, no answer)."""
+    if not path.startswith("s3://"):
+        return False
+    from apache_beam.options.pipeline_options import PipelineOptions, S3Options
+    o = PipelineOptions(list(_configured or ())).view_as(S3Options)
+    try:
+        import boto3
+        import botocore.config
+        import botocore.exceptions
+        client = boto3.client(
+            "s3", endpoint_url=o.s3_endpoint_url, region_name=o.s3_region_name,
+            aws_access_key_id=o.s3_access_key_id, aws_secret_access_key=o.s3_secret_access_key,
+            aws_session_token=o.s3_session_token, verify=o.s3_verify,
+            config=botocore.config.Config(connect_timeout=10, read_timeout=20,
+                                          retries={"max_attempts": 2}))
+        client.head_bucket(Bucket=path[len("s3://"):].split("/", 1)[0])
+    except ImportError:
+        return False
+    except botocore.exceptions.ClientError as e:
+        return str(e.response.get("Error", {}).get("Code")) in ("404", "NoSuchBucket")
+    except Exception:                   # no answer: cannot be told
+        return False
+    return False
+
+
 def exists(path: str) -> bool:
     return _fs().exists(path)
 

@@ -42,6 +42,10 @@ def input_files(patterns: list[str], flag: str, suffixes: tuple[str, ...], what:
         sizes.update(fs.match(expanded))
     sizes = dict(sorted(sizes.items()))
     if not sizes:
+        missing = next((p for p in patterns if fs.bucket_missing(p)), None)
+        if missing:
+            raise UsageError(f"{flag} {missing}: the bucket {fs.store_of(missing)} does not "
+                             "exist (check the name and --s3_endpoint_url)")
         raise UsageError(f"{flag} {' '.join(patterns)}: no {what} files match")
     for p in sizes:
         try:

@@ -315,6 +315,13 @@ def test_a_missing_bucket_is_one_line_at_once(store, site, local_crawl, tmp_path
     err = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(err) == 1, r.stderr
     assert "the bucket s3://no-such-bucket does not exist" in err[0]
+    # as an input too: not "no WARC files match"
+    r = swelm("build-corpus", "--warc", "s3://no-such-bucket/crawl/*.warc.gz", "--sites", site,
+              "--out", tmp_path / "o", *store.beam_args, cwd=tmp_path, check=False)
+    err = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(err) == 1, r.stderr
+    assert "--warc s3://no-such-bucket/crawl/*.warc.gz: the bucket s3://no-such-bucket does " \
+           "not exist" in err[0]
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
