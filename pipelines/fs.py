@@ -298,8 +298,12 @@ class StoreReader(io.RawIOBase):
 
         def reset(e):
             f, self._f = self._f, None
-            with contextlib.suppress(Exception):
-                f.close()
+            if f is not None and not isinstance(e, Abandoned):
+                with contextlib.suppress(Exception):
+                    f.close()
+            # (a stream an abandoned try still reads is left to it: closing it under that
+            # thread can abort the process; it is released when the thread ends.  An
+            # abandoned try has used up the store's patience, so no try follows it)
             self.reopened += 1
             logging.getLogger(__name__).debug("%s: read failed (%s); opening it again",
                                              self.path, e)
@@ -502,6 +506,10 @@ class _Store:
                             "and reachable?")
 
 
+class Abandoned(TimeoutError):
+    """An operation :func:`_bounded` stopped waiting for; its thread may still be running."""
+
+
 def _bounded(fn, timeout: float):
     """``fn()`` in a daemon thread, waited for ``timeout`` seconds at most (then abandoned:
     TimeoutError).  Its result or exception is handed back."""
@@ -517,7 +525,7 @@ def _bounded(fn, timeout: float):
     t.start()
     t.join(timeout)
     if t.is_alive():
-        raise TimeoutError(f"no answer within {timeout:.0f} s")
+        raise Abandoned(f"no answer within {timeout:.0f} s")
     if "error" in box:
         raise box["error"]
     return box.get("out")
