@@ -93,6 +93,7 @@ def run(args) -> int:
     fs.configure(opts)
     paths = list(corpus_inputs(list(args.corpus)))
     check_complete_builds(paths)
+    check_parquet(paths)
     out = fs.absolute(args.out.rstrip("/"))
     local_inputs = [p for p in paths if not fs.is_remote(p)]
     fs.check_output(out, SHARD_SET, sources=local_inputs)      # before any work
@@ -110,16 +111,69 @@ def run(args) -> int:
 
 def corpus_inputs(patterns: list[str]) -> dict[str, int]:
     """``{path: size}`` of the Parquet files ``--corpus`` names: files, glob patterns or
-    folders (a build-corpus output stands for its ``corpus/`` parts, any other folder for its
-    ``.parquet`` files at any depth)."""
+    folders (their ``.parquet`` files at any depth, but a build-corpus output found at any
+    depth stands for its ``corpus/`` parts only, never its ``rejected/`` ones)."""
     from .inputs import input_files
 
+    def is_build(path: str) -> bool:
+        return os.path.isfile(os.path.join(path, "stats.json")) and os.path.isdir(
+            os.path.join(path, "corpus"))
+
     def folder(path: str):
-        if os.path.isfile(os.path.join(path, "stats.json")) and os.path.isdir(
-                os.path.join(path, "corpus")):
-            return sorted(glob.glob(os.path.join(glob.escape(path), "corpus", "*.parquet")))
-        return None
+        found = []
+        for cur, dirs, names in os.walk(path):
+            if is_build(cur):               # a build at any depth: its corpus/ parts only
+                found += glob.glob(os.path.join(glob.escape(cur), "corpus", "*.parquet"))
+                dirs[:] = []
+                continue
+            dirs.sort()
+            found += [os.path.join(cur, n) for n in names if n.endswith(".parquet")]
+        return sorted(found)
     return input_files(patterns, "--corpus", (".parquet",), "Parquet", folder)
+
+
+#: the most copies of one document ``encode`` makes (its weight); more is a mistake (a
+#: build-corpus ``--budget`` far above the input), and would fill the memory
+MAX_REPEATS = 10_000
+_COLUMNS = ("id", "genre", "text", "weight")
+
+
+def check_parquet(paths: list[str]) -> None:
+    """Refuse, naming the file, a Parquet file that cannot be read, lacks the corpus columns
+    (id, genre, text, weight), or holds a weight that is not a number from 0 to MAX_REPEATS
+    (read from the file's footer and its weight column only, before any work)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+    for p in paths:
+        try:
+            with fs.open_read(p) as f:
+                schema = pq.read_schema(f)
+                missing = [c for c in _COLUMNS if c not in schema.names]
+                if missing:
+                    raise UsageError(f"--corpus {p}: no column {', '.join(missing)} (it has "
+                                     f"{', '.join(schema.names) or 'none'}); expected the "
+                                     "columns of a build-corpus corpus/ part: "
+                                     f"{', '.join(_COLUMNS)}")
+                f.seek(0)
+                table = pq.read_table(f, columns=["id", "weight"])
+        except (pa.ArrowException, OSError) as e:
+            if isinstance(e, fs.StorageError):
+                raise
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise UsageError(f"--corpus {p}: not a readable Parquet file ({first})") from None
+        w = table.column("weight")
+        if not pa.types.is_floating(w.type) and not pa.types.is_integer(w.type):
+            raise UsageError(f"--corpus {p}: the weight column holds {w.type}, expected "
+                             "numbers")
+        w = pc.cast(w, pa.float64())
+        bad = pc.or_(pc.or_(pc.is_nan(w), pc.less(w, 0)), pc.greater(w, MAX_REPEATS))
+        if pc.any(pc.fill_null(bad, False)).as_py():
+            i = pc.index(pc.fill_null(bad, False), True).as_py()
+            raise UsageError(f"--corpus {p}: document {table.column('id')[i].as_py()!r} has the "
+                             f"weight {w[i].as_py()!r}; expected a number from 0 to "
+                             f"{MAX_REPEATS} (its copies in the training set; a build-corpus "
+                             "--budget far above the input makes such weights)")
 
 
 def check_complete_builds(paths: list[str]) -> None:

@@ -84,7 +84,8 @@ def configure(options: Options | None) -> None:
     # the stores' clients log each failed request with a traceback (on their own loggers or
     # the root one); the failures are retried here and a lasting one is reported as one line
     # (StorageError)
-    for name in ("apache_beam.io.aws.s3io", "apache_beam.io.gcp.gcsio"):
+    # (and Beam's retry decorator, which they use, logs each try with its traceback)
+    for name in ("apache_beam.io.aws.s3io", "apache_beam.io.gcp.gcsio", "apache_beam.utils.retry"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
     root = logging.getLogger()
     if not any(isinstance(f, _StoreClientNoise) for f in root.filters):
@@ -122,6 +123,11 @@ def check_scheme(path: str, flag: str) -> None:
                          + (f"install {need}" if need else "swelm reads local paths, "
                             "http(s)://, s3:// and gs:// and the other filesystems Beam has")
                          + ")") from None
+
+
+def is_http(path: str) -> bool:
+    """Whether ``path`` is an http(s) URL (read in Range requests, never listed)."""
+    return bool(_HTTP.match(path))
 
 
 def _fs():

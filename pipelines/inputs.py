@@ -24,6 +24,13 @@ def input_files(patterns: list[str], flag: str, suffixes: tuple[str, ...], what:
     from . import fs
     expanded, sizes = [], {}
     for pat in patterns:
+        if fs.is_http(pat):
+            raise UsageError(f"{flag} {pat}: an http(s) URL cannot be listed; put the URLs of "
+                             "the files in a file, one per line, and give it with "
+                             "--warc-list" + (" (and --warc-prefix)" if flag == "--warc" else "")
+                             if flag == "--warc" else
+                             f"{flag} {pat}: an http(s) URL cannot be listed; copy the files "
+                             "to a local folder or an object store")
         if fs.is_remote(pat) and pat.endswith("/"):
             sizes.update((p, n) for p, n in fs.match([pat + "**"]).items()
                          if p.endswith(suffixes))

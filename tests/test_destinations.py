@@ -194,6 +194,35 @@ def test_encode_refuses_a_foreign_destination_and_an_incomplete_build(capsys, tm
                  "16"]) == 0
 
 
+def test_encode_names_a_parquet_file_it_cannot_use(capsys, tmp_path):
+    """A damaged Parquet file, one without the corpus columns, and a weight that is not a
+    number from 0 to 10,000 (a build-corpus --budget far above the input) are one line naming
+    the file, before any work."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    good = {"id": ["a"], "genre": ["docs"], "text": ["吾輩は猫である。"], "weight": [1.0]}
+    cases = {
+        "cut.parquet": ("not a readable Parquet file", None),
+        "cols.parquet": ("no column genre, weight (it has id, text)",
+                         {"id": ["a"], "text": ["x"]}),
+        "big.parquet": ("document 'a' has the weight 2400000000.0", dict(good, weight=[2.4e9])),
+        "nan.parquet": ("document 'a' has the weight nan", dict(good, weight=[float("nan")])),
+        "neg.parquet": ("document 'a' has the weight -1.0", dict(good, weight=[-1.0])),
+    }
+    for name, (words, data) in cases.items():
+        folder = tmp_path / name.split(".")[0]
+        folder.mkdir()
+        if data is None:
+            pq.write_table(pa.table(good), folder / name)
+            raw = (folder / name).read_bytes()
+            (folder / name).write_bytes(raw[:len(raw) // 2])
+        else:
+            pq.write_table(pa.table(data), folder / name)
+        refused(capsys, ["encode", "--corpus", str(folder), "--out", str(tmp_path / "s")],
+                f"--corpus {folder / name}: {words}")
+        assert not (tmp_path / "s").exists()
+
+
 def test_encode_takes_a_folder(capsys, tmp_path):
     """``--corpus FOLDER``: a build-corpus output stands for its corpus/ parts (never its
     rejected/ ones), another folder for its Parquet files at any depth; a folder without any
@@ -215,6 +244,12 @@ def test_encode_takes_a_folder(capsys, tmp_path):
     assert main(["encode", "--corpus", str(tmp_path / "other"), "--out=" + str(tmp_path / "t"),
                  "--seq-len", "16"]) == 0
     assert json.loads((tmp_path / "t" / "manifest.json").read_text())["documents"] == 1
+    wrap = tmp_path / "wrap"                # a folder holding a build: still corpus/ only
+    wrap.mkdir()
+    shutil.copytree(build, wrap / "build")
+    assert main(["encode", "--corpus", str(wrap), "--out", str(tmp_path / "w"), "--seq-len",
+                 "16"]) == 0
+    assert json.loads((tmp_path / "w" / "manifest.json").read_text())["documents"] == 1
     (tmp_path / "empty").mkdir()
     refused(capsys, ["encode", "--corpus", str(tmp_path / "empty"), "--out",
                      str(tmp_path / "u")], f"--corpus {tmp_path / 'empty'}: a folder with no "

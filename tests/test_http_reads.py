@@ -139,6 +139,8 @@ def test_a_lying_range_server_gives_an_unreadable_file_not_decompression_noise(s
      ["--warc-prefix ftp://example.org/crawl-data/a.warc.gz", "cannot read ftp://"]),
     (["--warc", "ftp://example.org/a.warc.gz"], ["--warc ftp://example.org/a.warc.gz"]),
     (["--warc", "{list}", "--out", "http://127.0.0.1:9/out"], ["can be read but not written"]),
+    (["--warc", "http://127.0.0.1:9/a.warc.gz"],
+     ["--warc http://127.0.0.1:9/a.warc.gz: an http(s) URL cannot be listed", "--warc-list"]),
 ])
 def test_schemes_nothing_here_reads_are_refused_at_once(tmp_path, capsys, argv, words):
     from swelm.cli import main
