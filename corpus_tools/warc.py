@@ -294,6 +294,8 @@ def iter_range(path: str, start: int, end: int, opener: Opener = open_local
                 at = stream.failed
                 yield "damaged", f"offset {at}: {exc}"
                 pos = next_member(f, at + 1, end)
+            except OSError:                 # the file cannot be read: the caller reports it
+                raise
             except Exception as exc:        # damaged bytes: report, then find the next record
                 at = stream.failed if gz else max(it.offset, pos)
                 if isinstance(exc, EOFError) and gz:

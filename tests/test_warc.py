@@ -241,3 +241,24 @@ def test_a_damaged_record_header_has_a_reason_that_says_so(tmp_path):
     damaged = [detail for kind, detail in out if kind == "damaged"]
     assert damaged and "a damaged record header" in damaged[0], out
     assert "NoneType" not in damaged[0]
+
+
+def test_a_file_that_stops_being_readable_is_an_error_not_damaged_records(tmp_path):
+    """A read that fails (a store gone, a lost connection: OSError) is the caller's to report
+    as an unreadable file; it is never taken for damaged bytes of a record."""
+    path = tmp_path / "a.warc.gz"
+    write_warc(path, _bodies(30))
+    data = path.read_bytes()
+
+    class Failing(io.BytesIO):
+        def read(self, n=-1):
+            if self.tell() > len(data) // 2:
+                raise ConnectionResetError("the store went away")
+            return super().read(n)
+    seen = []
+    with pytest.raises(ConnectionResetError):
+        for kind, rec in iter_range(str(path), 0, len(data), opener=lambda p: Failing(data)):
+            seen.append(kind)
+            if kind == "record":
+                rec.content_stream().read()
+    assert "damaged" not in seen and "record" in seen
