@@ -158,7 +158,9 @@ def _reason(at: int, exc: Exception) -> str:
         first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
         return f"offset {at}: {first or type(exc).__name__}"
     if isinstance(exc, (EOFError, zlib.error)):
-        return f"offset {at}: {type(exc).__name__}: {exc} (a cut or damaged gzip stream)"
+        detail = str(exc).replace("Error -3 while decompressing data: ", "")
+        return (f"offset {at}: the gzip member cannot be decompressed as stored ({detail}): "
+                "damaged bytes, or not the bytes asked for")
     return (f"offset {at}: a damaged record header (a required WARC field is missing or "
             f"malformed: {type(exc).__name__})")
 

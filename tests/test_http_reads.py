@@ -192,5 +192,6 @@ def test_substituted_bytes_are_damaged_records_never_wrong_pages(server, capfd):
             assert kind == "damaged", (kind, rec)
             damaged.append(rec)
     assert got and damaged and len(got) < len(pages)
+    assert "Error -3" not in " ".join(damaged) and "cannot be decompressed" in " ".join(damaged)
     assert all(pages[u] == body for u, body in got.items())
     assert capfd.readouterr().err == ""
