@@ -15,7 +15,6 @@ same bytes.
 """
 from __future__ import annotations
 
-import glob
 import os
 
 import numpy as np
@@ -115,20 +114,16 @@ def corpus_inputs(patterns: list[str]) -> dict[str, int]:
     depth stands for its ``corpus/`` parts only, never its ``rejected/`` ones)."""
     from .inputs import input_files
 
-    def is_build(path: str) -> bool:
-        return os.path.isfile(os.path.join(path, "stats.json")) and os.path.isdir(
-            os.path.join(path, "corpus"))
-
-    def folder(path: str):
-        found = []
-        for cur, dirs, names in os.walk(path):
-            if is_build(cur):               # a build at any depth: its corpus/ parts only
-                found += glob.glob(os.path.join(glob.escape(cur), "corpus", "*.parquet"))
-                dirs[:] = []
-                continue
-            dirs.sort()
-            found += [os.path.join(cur, n) for n in names if n.endswith(".parquet")]
-        return sorted(found)
+    def folder(root: str, listing: dict) -> set:
+        # a build (a folder with stats.json and corpus/ parts) stands for its corpus/ parts
+        builds = [p[:-len("stats.json")] for p in listing if p.endswith("/stats.json")
+                  and any(q.startswith(p[:-len("stats.json")] + "corpus/") for q in listing)]
+        chosen = set()
+        for p in listing:
+            build = next((b for b in builds if p.startswith(b)), None)
+            if p.endswith(".parquet") and (build is None or p.startswith(build + "corpus/")):
+                chosen.add(p)
+        return chosen
     return input_files(patterns, "--corpus", (".parquet",), "Parquet", folder)
 
 

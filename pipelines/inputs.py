@@ -9,9 +9,7 @@ would never end, a name that is not UTF-8 cannot be recorded in a report.  Every
 """
 from __future__ import annotations
 
-import glob
 import os
-import stat
 
 from swelm.errors import UsageError
 
@@ -19,34 +17,32 @@ from swelm.errors import UsageError
 def input_files(patterns: list[str], flag: str, suffixes: tuple[str, ...], what: str,
                 folder=None) -> dict[str, int]:
     """``{path: size}``, sorted by path, of the ``what`` files (``*SUFFIX``) that ``patterns``
-    name.  ``folder(path)`` may return the files a local folder stands for instead (or None for
-    the default: its files with the suffixes, at any depth)."""
+    name.  A folder's files are listed through Beam's filesystems (any depth); ``folder(path,
+    listing)`` may choose among them (``listing``: ``{path: size}`` of every file under it)."""
+    from swelm.checks import special_file
+
     from . import fs
-    expanded, sizes = [], {}
+    sizes = {}
     for pat in patterns:
         if fs.is_http(pat):
             raise UsageError(f"{flag} {pat}: an http(s) URL cannot be listed; put the URLs of "
                              "the files in a file, one per line, and give it with "
-                             "--warc-list" + (" (and --warc-prefix)" if flag == "--warc" else "")
-                             if flag == "--warc" else
+                             "--warc-list (and --warc-prefix)" if flag == "--warc" else
                              f"{flag} {pat}: an http(s) URL cannot be listed; copy the files "
                              "to a local folder or an object store")
-        if fs.is_remote(pat) and pat.endswith("/"):
-            sizes.update((p, n) for p, n in fs.match([pat + "**"]).items()
-                         if p.endswith(suffixes))
-        elif not fs.is_remote(pat) and os.path.isdir(pat):
-            found = folder(pat) if folder else None
-            if found is None:
-                found = sorted(os.path.join(cur, n) for cur, _, names in os.walk(pat)
-                               for n in names if n.endswith(suffixes))
-            if not found:
+        local_dir = not fs.is_remote(pat) and os.path.isdir(pat)
+        if local_dir or (fs.is_remote(pat) and pat.endswith("/")):
+            root = fs.absolute(pat).rstrip("/") + "/"
+            listing = fs.match([root + "**"])
+            chosen = folder(root, listing) if folder else None
+            found = {p: n for p, n in listing.items()
+                     if (p.endswith(suffixes) if chosen is None else p in chosen)}
+            if not found and local_dir:
                 raise UsageError(f"{flag} {pat}: a folder with no {what} files in it (looked "
                                  f"for {', '.join('*' + s for s in suffixes)} at any depth)")
-            expanded += [glob.escape(p) for p in found]
+            sizes.update(found)
         else:
-            expanded.append(pat)
-    if expanded:
-        sizes.update(fs.match(expanded))
+            sizes.update(fs.match([pat]))
     sizes = dict(sorted(sizes.items()))
     if not sizes:
         missing = next((p for p in patterns if fs.bucket_missing(p)), None)
@@ -62,10 +58,7 @@ def input_files(patterns: list[str], flag: str, suffixes: tuple[str, ...], what:
                              "rename the file") from None
         if fs.is_remote(p):
             continue
-        mode = os.stat(p).st_mode
-        if not stat.S_ISREG(mode):
-            kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
-                    else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a folder"
-                    if stat.S_ISDIR(mode) else "not a file")
+        kind = special_file(p) or ("a folder" if os.path.isdir(p) else None)
+        if kind:
             raise UsageError(f"{flag} {p}: {kind}, not a regular file; give {what} files")
     return sizes
