@@ -161,9 +161,9 @@ def _measure(element, name: str):
 
 def _write_shuffle_metrics(result, path: str) -> None:
     """The shuffle counters of a finished run, ``{name: {"bytes": n, "elements": n}}``."""
-    import json
-
     from apache_beam.metrics.metric import MetricsFilter
+
+    from . import fs
     result.wait_until_finish()
     out: dict = {}
     for c in result.metrics().query(MetricsFilter().with_namespace(SHUFFLE_NAMESPACE))[
@@ -171,8 +171,7 @@ def _write_shuffle_metrics(result, path: str) -> None:
         name = c.key.metric.name
         base, _, what = name.partition(":")
         out.setdefault(base, {"bytes": 0, "elements": 0})[what or "bytes"] += c.committed or 0
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(out, f, indent=1, sort_keys=True)
+    fs.write_json(path, out)
 
 
 def _pipeline_class(quiet_workers: bool):
