@@ -38,13 +38,19 @@ def free_memory(device) -> int | None:
     return None
 
 
+def layer_sizes(cfg) -> tuple[int, int]:
+    """(layers, the widest feed-forward width) of a Switch or GPT-2 config."""
+    layers = getattr(cfg, "n_layers", 0) or (cfg.n_switch_layers + cfg.n_ext_layers)
+    hidden = max(getattr(cfg, "expert_hidden", 0) or 8 * cfg.d_model,
+                 getattr(cfg, "d_ff", 0) or 4 * cfg.d_model)
+    return layers, hidden
+
+
 def activation_bytes(cfg, seq: int) -> int:
     """Training memory per token of a micro-batch (forward activations kept for the backward
     pass, and the logits with their softmax and gradient: measured on CPU in float32 at about
     three vocabulary-wide rows per token), for sequences of ``seq`` tokens."""
-    layers = getattr(cfg, "n_layers", 0) or (cfg.n_switch_layers + cfg.n_ext_layers)
-    hidden = max(getattr(cfg, "expert_hidden", 0) or 8 * cfg.d_model,
-                 getattr(cfg, "d_ff", 0) or 4 * cfg.d_model)
+    layers, hidden = layer_sizes(cfg)
     return 4 * (4 * cfg.vocab_size
                 + layers * (3 * hidden + 24 * cfg.d_model + 3 * cfg.n_head * seq))
 

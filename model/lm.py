@@ -22,8 +22,8 @@ import torch
 from swelm.checks import number
 
 from .inference import (Generation, InputError, check_length, decode, filter_logits,
-                        free_memory,
-                        is_dense, layout_ids, load, model_device, spout_vector)
+                        free_memory, is_dense, layer_sizes, layout_ids, load, model_device,
+                        spout_vector)
 
 MASK = "[MASK]"
 
@@ -84,10 +84,8 @@ class LM:
     def row_bytes(self, tokens: int, prompt: int = 0) -> int:
         """The memory one decoded row of ``tokens`` needs (see :meth:`_check_rows`)."""
         cfg = self.cfg
-        layers = getattr(cfg, "n_layers", 0) or (cfg.n_switch_layers + cfg.n_ext_layers)
+        layers, hidden = layer_sizes(cfg)
         width = next(self.model.parameters()).element_size()
-        hidden = max(getattr(cfg, "expert_hidden", 0) or 8 * cfg.d_model,
-                     getattr(cfg, "d_ff", 0) or 4 * cfg.d_model)
         return (3 * 2 * layers * tokens * cfg.d_model * width + 12 * cfg.vocab_size * 4
                 + prompt * (hidden + 8 * cfg.d_model) * 4 + 2 * cfg.n_head * prompt ** 2 * 4)
 
