@@ -174,17 +174,93 @@ def _write_shuffle_metrics(result, path: str) -> None:
     fs.write_json(path, out)
 
 
-def _pipeline_class(quiet_workers: bool):
+#: seconds the in-process runner may spend waiting for its worker processes to end, once a
+#: pipeline has finished or failed, before the ones still running are ended (WorkerReaper)
+WORKER_EXIT_GRACE = 5.0
+
+
+class WorkerReaper:
+    """Ends the local runner's worker processes that outlive their pipeline.
+
+    Beam's in-process runner (FnApiRunner, ``--direct_running_mode=multi_processing``) stops
+    its workers at the end of a run by sending each connected worker an end-of-stream and
+    waiting for its process to end.  A worker process that connects after that (the pipeline
+    failed in its first seconds, while that worker was still starting) is never told to stop,
+    and the runner waits for it forever: the command hangs at 0% CPU (the report for Beam's
+    maintainers is docs/beam-late-worker-hang.md).  From the outside, without touching Beam:
+    while the pipeline runs, a thread looks at what the thread running it is doing; once that
+    thread has been waiting in Beam's ``stop_worker`` for :data:`WORKER_EXIT_GRACE` seconds,
+    the worker processes this process started (their command runs ``sdk_worker_main``) are
+    killed, and the runner goes on.  By then every bundle's output has reached the runner."""
+
+    def __init__(self, grace: float = WORKER_EXIT_GRACE):
+        self.grace, self.killed = grace, 0
+        self._ident = threading.get_ident()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="worker-reaper", daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _stopping_workers(self) -> bool:
+        frame = sys._current_frames().get(self._ident)
+        while frame is not None:
+            code = frame.f_code
+            if code.co_name == "stop_worker" and code.co_filename.endswith(
+                    os.path.join("fn_api_runner", "worker_handlers.py")):
+                return True
+            frame = frame.f_back
+        return False
+
+    def _watch(self) -> None:
+        import time
+        since = None
+        while not self._stop.wait(0.25):
+            if not self._stopping_workers():
+                since = None
+                continue
+            since = since or time.monotonic()
+            if time.monotonic() - since >= self.grace:
+                self.killed += self.kill_workers()
+                since = None
+
+    @staticmethod
+    def kill_workers() -> int:
+        """Kill the worker processes this process started (and the shells that run them);
+        how many."""
+        import signal
+
+        from swelm.procs import children, command_line
+        tree = children()
+        killed = 0
+        for child in tree.get(os.getpid(), []):
+            if b"sdk_worker_main" not in command_line(child):
+                continue
+            for pid in [*tree.get(child, []), child]:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+                    killed += 1
+        return killed
+
+
+def _pipeline_class(quiet_workers: bool, local_workers: bool = False):
     import apache_beam as beam
 
     class Pipeline(beam.Pipeline):
         """A Beam pipeline whose failure by a store error is one clear line
         (PipelineStorageError); with ``quiet_workers``, local worker processes' INFO and
-        WARNING lines stay off the console."""
+        WARNING lines stay off the console; with ``local_workers``, worker processes that
+        outlive the run are ended (WorkerReaper)."""
 
         def run(self, *a, **kw):
             try:
-                with filtered_worker_logs() if quiet_workers else contextlib.nullcontext():
+                with filtered_worker_logs() if quiet_workers else contextlib.nullcontext(), \
+                        WorkerReaper() if local_workers else contextlib.nullcontext():
                     result = super().run(*a, **kw)
                     metrics = os.environ.get(SHUFFLE_METRICS_ENV)
                     if metrics:
@@ -199,150 +275,6 @@ def _pipeline_class(quiet_workers: bool):
     return Pipeline
 
 
-def _end_late_workers() -> None:
-    """Make the in-process runner end a worker that connects after the pipeline was closed.
-
-    Beam's ``ControlConnection.close`` sends its end-of-stream only to a worker that has
-    already connected.  When a pipeline fails within its first second (a bad input found by the
-    first bundle), a worker process still starting up connects afterwards, waits for
-    instructions that never come, and the runner waits for that process to end: the command
-    hangs at 0% CPU.  Here a connection closed before its worker connected keeps the
-    end-of-stream queued, so a late worker is told to stop as soon as it connects.  (Applied
-    once, to the runner of this process; the end-of-stream is what a connected worker gets.)"""
-    from apache_beam.runners.portability.fn_api_runner import worker_handlers as wh
-    conn = wh.ControlConnection
-    if getattr(conn.close, "_swelm_late_workers", False):
-        return
-    original = conn.close
-
-    def close(self):
-        with conn._lock:
-            if self._state == wh.BeamFnControlServicer.UNSTARTED_STATE:
-                self._push_queue.put(wh.BeamFnControlServicer._DONE_MARKER)
-        original(self)      # (a second end-of-stream, if the worker connected meanwhile, is unread)
-
-    close._swelm_late_workers = True
-    conn.close = close
-
-
-#: Bytes of a shuffle's output per message from the in-process runner to a worker.
-SHUFFLE_CHUNK_BYTES = 8 << 20
-
-
-def _chunked_shuffle_reads() -> bool:
-    """Make the in-process runner hand a shuffle's output to its workers in messages of about
-    :data:`SHUFFLE_CHUNK_BYTES` (cut at element boundaries) while the bundle runs; True when
-    applied.
-
-    Beam's FnApiRunner encodes a worker's whole share of a GroupByKey's output as one byte
-    string and sends it as one message, so a worker held its whole share of every shuffle at
-    once and its memory grew with the input (measured with a plain GroupByKey and no swelm
-    code: 281, 437, 689 MB for 0.2, 0.8, 1.6 million elements), and any stage's input went
-    as one message when its stream closed.  Here the same bytes, in the same order, are cut
-    at element boundaries and sent one message after the other by a thread while the bundle
-    runs (Beam sends a bundle's input before starting it, which with bounded queues would wait
-    for ever), so a worker holds a few messages; the driver still holds the whole shuffle,
-    as the in-process runner always does.  The in-process worker of ``--workers 1`` runs a
-    bundle inside the request that starts it, so its input is written before, as Beam does.
-    Cluster runners stream shuffle reads themselves.  Only the global window (what the
-    pipelines use) is chunked; anything else, or a Beam whose buffer lacks the fields this
-    relies on, keeps Beam's own behaviour."""
-    import threading
-
-    from apache_beam.runners.portability.fn_api_runner import execution
-    from apache_beam.runners.portability.fn_api_runner import fn_runner as manager
-    from apache_beam.runners.worker import data_plane
-    from apache_beam.transforms.window import GlobalWindow, GlobalWindows
-    from apache_beam.utils import windowed_value
-    buffer = execution.GroupingBuffer
-    if getattr(buffer.partition, "_swelm_chunked", False):
-        return True
-    probe = buffer.__init__.__code__.co_names
-    sender = getattr(getattr(manager, "BundleManager", None), "_send_input_to_worker", None)
-    if sender is None or "output_stream" not in sender.__code__.co_names or not all(
-            n in probe for n in ("_table", "_grouped_output", "_post_grouped_coder",
-                                 "_key_coder", "_windowing")):
-        return False
-    original = buffer.partition
-
-    def partition(self, n: int):
-        if self._grouped_output or not self._windowing.is_default():
-            return original(self, n)
-        wrap = GlobalWindows.windowed_value(
-            None, timestamp=GlobalWindow().max_timestamp(),
-            pane_info=windowed_value.PaneInfo(
-                is_first=True, is_last=True, timing=windowed_value.PaneInfoTiming.ON_TIME,
-                index=0, nonspeculative_index=0)).with_value
-        coder = self._post_grouped_coder.get_impl()
-        key_coder = self._key_coder.get_impl()
-        parts: list = [[] for _ in range(n)]
-        streams = [execution.create_OutputStream() for _ in range(n)]
-        for idx, (encoded_key, values) in enumerate(self._table.items()):
-            out = streams[idx % n]
-            coder.encode_to_stream(wrap((key_coder.decode(encoded_key), values)), out, True)
-            if out.size() >= partition.chunk_bytes:
-                parts[idx % n].append(out.get())
-                streams[idx % n] = execution.create_OutputStream()
-        for ix, out in enumerate(streams):
-            if out.size() or not parts[ix]:
-                parts[ix].append(out.get())
-        self._grouped_output = parts
-        self._table.clear()
-        return parts
-
-    def send(self, process_bundle_id, read_transform_id, byte_streams) -> None:
-        # each chunk ends on an element boundary and is sent as one message, by a thread of
-        # its own: Beam sends a bundle's input before it starts the bundle and reads
-        # its output, so a worker's share larger than the data channel's queues would wait for
-        # ever on a worker that cannot start (Beam's own split path streams input the same way)
-        out = self._worker_handler.data_conn.output_stream(process_bundle_id,
-                                                           read_transform_id)
-        if isinstance(self._worker_handler.data_conn, data_plane.InMemoryDataChannel):
-            # the in-process worker (--workers 1) runs the bundle inside the request that
-            # starts it and reads only what its channel holds by then: its input is written
-            # first, as Beam does (that channel is unbounded, so this cannot wait)
-            for chunk in byte_streams or []:
-                out.write(chunk)
-            out.close()
-            return
-        failed: list = []
-
-        def write():
-            try:
-                for chunk in byte_streams or []:
-                    out.write(chunk)
-                    out.flush()
-                out.close()
-            except BaseException as e:      # the bundle fails instead of hanging or losing data
-                failed.append(e)
-
-        thread = threading.Thread(target=write, name="swelm-send-input", daemon=True)
-        thread.start()
-        self.__dict__.setdefault("_swelm_senders", []).append((thread, failed))
-
-    def process_bundle(self, *a, **kw):
-        try:
-            result = run_bundle(self, *a, **kw)
-        except BaseException:
-            self.__dict__.pop("_swelm_senders", None)   # a failed bundle's input is dropped
-            raise
-        for thread, failed in self.__dict__.pop("_swelm_senders", []):
-            thread.join()
-            if failed:
-                raise RuntimeError(f"sending a bundle's input failed: {failed[0]}")
-        return result
-
-    run_bundle = manager.BundleManager.process_bundle
-    # the chunk size lives on the installed function: the module may be imported under two
-    # names (swelm.pipelines, and pipelines from a checkout), the patch is installed once
-    partition._swelm_chunked, partition.original = True, original
-    partition.chunk_bytes = SHUFFLE_CHUNK_BYTES
-    buffer.partition = partition
-    manager.BundleManager._send_input_to_worker = send
-    manager.BundleManager.process_bundle = process_bundle
-    return True
-
-
 def make_pipeline(args):
     """A ``beam.Pipeline`` for ``args.runner`` or the in-process runner with ``--workers``;
     ``args.beam_args`` are further Beam pipeline options.  Without ``args.verbose`` the local
@@ -353,8 +285,6 @@ def make_pipeline(args):
         return _pipeline_class(False)(options=PipelineOptions(["--runner", args.runner,
                                                                *beam_args]))
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-    _end_late_workers()
-    _chunked_shuffle_reads()
     flags = list(beam_args)
     if any(f.startswith("--environment_type") for f in flags):
         # workers of a portable environment, e.g. a worker pool (--environment_type=EXTERNAL
@@ -373,11 +303,10 @@ def make_pipeline(args):
                          f"each; one per CPU keeps them busy): at most {most} here "
                          f"({os.cpu_count() or 1} CPUs); a cluster runner (--runner) scales "
                          "further")
-    from . import LOCAL_WORKER_ENV
     flags += [f"--direct_num_workers={args.workers}", "--direct_running_mode=multi_processing"]
-    os.environ[LOCAL_WORKER_ENV] = "1"      # inherited by the worker processes
     quiet = not getattr(args, "verbose", False)
-    return _pipeline_class(quiet)(runner=FnApiRunner(), options=PipelineOptions(flags))
+    return _pipeline_class(quiet, local_workers=True)(runner=FnApiRunner(),
+                                                      options=PipelineOptions(flags))
 
 
 def pack(doc: dict) -> bytes:

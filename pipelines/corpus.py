@@ -158,8 +158,7 @@ def run(args) -> int:
     local_inputs = [p for p in sizes if not fs.is_remote(p)]
     fs.check_output(out, BUILD, sources=local_inputs)       # before any work
     if not getattr(args, "warc_list", None):
-        pieces = warc_plan(sizes, st.range_bytes(sum(sizes.values()), args.workers, runner),
-                           opener=fs.open_read)
+        pieces = warc_plan(sizes, st.range_bytes(sum(sizes.values())), opener=fs.open_read)
     weights = {s.name: effective_weight(s.weight, s.genre, args.genre_weight) for s in sites}
     if not any(weights.values()):
         raise UsageError(f"--genre-weight {_weights_text(args.genre_weight)}: every site's "
@@ -191,66 +190,60 @@ def _build(args, setup, out: str) -> dict:
     """Run the pipeline with its output in the folder ``out``; the report's summary."""
     import apache_beam as beam
     from swelm.corpus_tools.dedup import MinHasher
-    from swelm.corpus_tools.document import dropped_rows, single_failure
-    from . import fs
+    from . import fs, staging
     from . import stages as st
     from .beam_util import make_pipeline, take_json_lines, write_json_lines
     from .report import FILE_EVENTS, write_report
     sites, pieces, buckets, weights, opts, runner, input_bytes = setup
     for sub in ("corpus", "rejected"):
         fs.makedirs(fs.join(out, sub))
+    fs.makedirs(fs.join(out, staging.FOLDER))
     stats_rows = fs.join(out, "stats-rows.jsonl")
     file_events = fs.join(out, "file-events.jsonl")
+    # the WARC ranges in a fixed order: range N is staged as staging/a-N and b-N
+    ranges = list(enumerate(sorted(pieces)))
+    # one bin of ranges per local worker (the local runner deals a shuffle's keys out in
+    # turn); other runners get one bin per range
+    bins = len(pieces) if runner else max(1, args.workers)
+    index_of = {piece: i for i, piece in ranges}
+    bin_of = {index_of[piece]: b for b, piece in st.balanced_bins(pieces, bins)}
+    # output shard k is written from a run of consecutive ranges
+    shards = min(args.shards, len(ranges))
+    shard_of_range = {i: i * shards // len(ranges) for i, _ in ranges}
+    shard_ranges: dict = {}
+    for i, k in shard_of_range.items():
+        shard_ranges.setdefault(k, []).append(i)
+    mh = MinHasher(bands=args.bands, rows=args.rows, seed=args.seed)
 
     with make_pipeline(args) as p:
-        # one bin of WARC ranges per local worker (the local runner deals shuffle keys out in
-        # turn); other runners get one key per range
-        bins = len(pieces) if runner else max(1, args.workers)
-        captures, events = p | "ReadPages" >> st.ReadPages(sites, pieces, bins, opts)
-        docs = captures | "Doc" >> beam.Map(lambda c: c[0])
-        extracted_packed = captures | "Extracted" >> beam.Filter(lambda c: not c[0].rejected)
-        extracted = extracted_packed | "ExtractedDoc" >> beam.Map(lambda c: c[0])
-        boiler = extracted | "Boilerplate" >> st.Boilerplate(buckets, args.boilerplate_share)
-        to_clean = (extracted if runner else
-                    extracted_packed | "LocalBalance" >> st.LocalBalance(
-                        args.workers, st.local_bins(args.workers, input_bytes)))
-        filtered = to_clean | "Quality" >> st.Quality(sites, boiler)
-        # the lines the classifier took out travel to rejected/ only
-        kept = (filtered | "Kept" >> beam.Filter(lambda d: not d.rejected)
-                | "WithoutDropped" >> beam.Map(lambda d: d.replace(dropped=())))
-        dropped_lines = filtered | "DroppedLines" >> beam.FlatMap(dropped_rows)
-        exact = kept | "ExactDups" >> st.ExactDups()
-        near, labels, largest = kept | "NearDups" >> st.NearDups(
-            MinHasher(bands=args.bands, rows=args.rows, seed=args.seed), args.jaccard,
-            args.max_bucket, args.cc_rounds)
-        # containment runs over every extracted page: a split page rejected for quality still
+        captures, events = p | "ReadPages" >> st.ReadPages(sites, ranges, bin_of, out, opts)
+        chosen = captures | "ChooseCaptures" >> st.ChooseCaptures(bin_of)
+        boiler = (chosen | "ChosenPages" >> beam.FlatMap(st.ChosenPages(out, opts))
+                  | "Boilerplate" >> st.Boilerplate(buckets, args.boilerplate_share))
+        cleaned = chosen | "Quality" >> st.Quality(sites, boiler, out, mh, args.min_line_chars,
+                                                   opts)
+        exact = cleaned[st.EXACT] | "ExactDups" >> st.ExactDups()
+        near, labels, largest = cleaned[st.SIGNATURES] | "NearDups" >> st.NearDups(
+            mh, args.jaccard, args.max_bucket, args.cc_rounds)
+        # containment runs over every cleaned page: a split page rejected for quality still
         # makes the "big page" that repeats it a duplicate
-        contained = filtered | "Containment" >> st.Containment(
-            args.min_line_chars, buckets, args.containment)
-        final = (kept, (exact, near, contained)) | "MarkDups" >> st.MarkDups()
-        corpus = final | "Corpus" >> beam.Filter(lambda d: not d.rejected)
-        site_chars = corpus | "WriteCorpus" >> st.WriteCorpus(
-            fs.join(out, "corpus"), args.shards, weights, args.budget, opts)
-        reject_stats = {"Dup": final, "Filter": filtered, "Extract": docs,
-                        "Lines": dropped_lines} | (
-            "WriteRejects" >> st.WriteRejects(fs.join(out, "rejected"), args.shards, opts))
-        # the pages that fail one rule only: their count, and the threshold that would keep
-        # them all (the largest value of a max_ rule's metric, the smallest of a min_ rule's)
-        only = (filtered | "OnlyOneRule" >> beam.Map(lambda d: (d, single_failure(d)))
-                | "FailOne" >> beam.Filter(lambda t: t[1] is not None))
-        only_rows = (
-            only | "OnlyCount" >> beam.Map(lambda t: ((t[0].site, t[0].genre, f"only:{t[1][0]}"),
-                                                      (1, t[0].chars or 0, 0.0))),
-            only | "OnlyBound" >> beam.Map(lambda t: (
-                (t[0].site, t[0].genre, f"bound:{t[1][0]}"),
-                float(t[1][1]) if t[1][0].startswith("max_") else -float(t[1][1])))
-            | "Bound" >> beam.CombinePerKey(max)
-            | "BoundRow" >> beam.Map(lambda kv: (kv[0], (0, 0, kv[1]))))
-        reject_stats = (reject_stats, *only_rows) | "WithOnlyRule" >> beam.Flatten()
-        _ = (corpus, site_chars, reject_stats, events, labels, largest) | "Stats" >> st.Stats(
+        contained = cleaned[st.LONG_LINES] | "Containment" >> st.Containment(
+            buckets, args.containment)
+        decided = (cleaned[st.KEPT], (exact, near, contained)) | "Decide" >> st.Decide(
+            shard_of_range)
+        sizes = decided[st.SIZES] | "CharsPerSite" >> beam.CombinePerKey(sum)
+        _ = (decided[st.REMOVED], sizes) | "WriteOutputs" >> st.WriteOutputs(
+            out, shard_ranges, weights, args.budget, opts)
+        # the loosest value of each rule that alone rejects pages: the largest value of a
+        # max_ rule's metric, the smallest of a min_ rule's
+        bounds = (cleaned[st.BOUNDS] | "Bound" >> beam.CombinePerKey(max)
+                  | "BoundRow" >> beam.Map(lambda kv: (kv[0], (0, 0, kv[1]))))
+        rows = (cleaned["stats"], decided["stats"], bounds) | "StatRows" >> beam.Flatten()
+        _ = (rows, sizes, events, labels, largest) | "Stats" >> st.Stats(
             stats_rows, weights, args.budget, {s.name: s.genre for s in sites}, opts)
         write_json_lines(events | "FileEvents" >> beam.Filter(lambda e: e[0] in FILE_EVENTS),
                          file_events, opts, "WriteFileEvents")
+    staging.remove(out)
     table = sorted(take_json_lines(stats_rows))
     settings = {"command": "build-corpus", **{k: getattr(args, k) for k in SETTINGS}}
     if getattr(args, "all_sites", False):

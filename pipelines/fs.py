@@ -427,6 +427,15 @@ def delete(paths: list[str]) -> None:
                  lambda: _fs().delete(remote), path=remote[0])
 
 
+def remove_tree(path: str) -> None:
+    """Remove a folder and everything in it (a prefix and its objects); a missing one is
+    fine."""
+    if is_remote(path):
+        _remove_prefix(path.rstrip("/"))
+    elif _fs().exists(path):
+        _retried(f"cannot delete {path}", lambda: _fs().delete([path]), path=path)
+
+
 def makedirs(path: str) -> None:
     """A local folder is created; a remote prefix needs nothing."""
     if not is_remote(path):

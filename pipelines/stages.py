@@ -4,6 +4,7 @@ TestPipeline test on hand-made input (tests/test_corpus_stages.py); per-document
 swelm.corpus_tools (the Document type and its recipe are in corpus_tools.document)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 
@@ -14,7 +15,7 @@ from swelm.corpus_tools.dedup import bucket_pairs, exact_key, is_contained, line
 from swelm.corpus_tools.document import Document, to_table
 
 from . import fs
-from .beam_util import pack, shard_of, shuffle, unpack, write_json_lines
+from .beam_util import shuffle, stable_hash, write_json_lines
 
 EVENTS = "events"
 
@@ -99,29 +100,6 @@ class CleanPage(_Sites):
         return clean_page(doc, site, self.boiler[doc.site], self.norm, self.ng.get(site.name))
 
 
-class DocBins:
-    """``(bin, packed document)`` with the bin the least loaded so far of ``bins``, counting a
-    document's characters plus a fixed cost of 600 characters (the per-document cost of the
-    filter stage measured on the shared sites, in characters' worth): the bins get about the
-    same work."""
-
-    def __init__(self, bins: int) -> None:
-        self.bins, self.load = max(1, bins), None
-
-    def __call__(self, capture):
-        if self.load is None:
-            self.load = [0] * self.bins
-        b = min(range(self.bins), key=lambda i: (self.load[i], i))
-        self.load[b] += len(capture[0].text) + 600
-        return b, capture[1]
-
-
-def _one_capture(kv):
-    """Of the captures of one URL, the one with the most text: (document, its packed bytes)."""
-    return max(((unpack(b), b) for b in kv[1]),
-               key=lambda c: (len(c[0].text), c[0].text, c[0].rule or ""))
-
-
 def _send_label(kv):
     """One round of min-label propagation: a node's label to itself and to every neighbour,
     and its state (label, neighbours) to itself."""
@@ -149,32 +127,225 @@ def _sum_tuples(values):
     return tuple(map(sum, zip(*values))) if values else ()
 
 
-def _mark(kv):
-    """The kept documents of an id (none when a filter rejected it) with their first duplicate
-    reason, if any."""
-    values = list(kv[1])                # ("doc", packed document) and ("dup", reason)
-    dup = [v for tag, v in values if tag == "dup"]
-    for blob in (v for tag, v in values if tag == "doc"):
-        doc = unpack(blob)
-        yield doc.replace(rule=dup[0][0], cluster=dup[0][1]) if dup else doc
 
 
-class WriteShard:
-    """Writes one Parquet shard of packed documents into ``folder`` (any filesystem); with
-    ``weights``, each document's repeat factor is set, computed once per worker from the
-    per-site sizes (a side input, the same for every shard)."""
+# -- the staged documents ---------------------------------------------------------------------
+#: the compact outputs of CleanStaged (tags), besides the main one (stats rows)
+KEPT, EXACT, SIGNATURES, LONG_LINES, BOUNDS = "kept", "exact", "signatures", "long_lines", "bounds"
 
-    def __init__(self, folder: str, fs_options: fs.Options = fs.Options(),
-                 weights: dict | None = None, budget=None):
-        self.folder, self.fs_options = folder, fs_options
-        self.weights, self.budget, self._factors = weights, budget, None
 
-    def __call__(self, item, sizes: dict | None = None):
-        from swelm.corpus_tools.weight import factors
+class StageRanges(ReadWarc):
+    """``(bin, [(range index, (path, start, end)), …])`` -> the pages of each WARC range
+    extracted (ReadWarc) and written to its staging file ``a-NNNNNN`` (pipelines.staging),
+    and one compact capture record per page: ``(id, (text length, text hash, rule, range
+    index, row))``; input problems go to the ``events`` output."""
+
+    def __init__(self, sites: list, out: str, fs_options: fs.Options = fs.Options()):
+        super().__init__(sites, fs_options)
+        self.out = out
+
+    def __call__(self, item):
+        from . import staging
         fs.configure(self.fs_options)
-        if self.weights is not None and self._factors is None:
+        for index, piece in sorted(item[1]):
+            with staging.Writer(staging.path(self.out, "a", index)) as w:
+                for out in ReadWarc.__call__(self, piece):
+                    if isinstance(out, beam.pvalue.TaggedOutput):
+                        yield out
+                        continue
+                    yield out.id, (len(out.text), stable_hash(out.text), out.rule or "",
+                                   index, w.add(out))
+
+
+def _choose(kv, bin_of: dict):
+    """Of the captures of one URL, the one with the most text (then the larger text hash,
+    then rule): ``(bin, (range index, row))``."""
+    _, _, _, index, row = max(kv[1])
+    return bin_of[index], (index, row)
+
+
+def _chosen_rows(kv):
+    """``(bin, [(range index, row or None), …])`` -> ``(bin, [(range index, rows), …])``
+    in range order, rows sorted (every range of the bin is listed once with ``None``)."""
+    rows: dict = {}
+    for index, row in kv[1]:
+        got = rows.setdefault(index, [])
+        if row is not None:
+            got.append(row)
+    return kv[0], [(i, sorted(r)) for i, r in sorted(rows.items())]
+
+
+class ChosenPages:
+    """``(bin, [(range index, rows), …])`` -> the extracted (not rejected) chosen pages, read
+    back from the staging files ``a-NNNNNN``."""
+
+    def __init__(self, out: str, fs_options: fs.Options = fs.Options()):
+        self.out, self.fs_options = out, fs_options
+
+    def __call__(self, item):
+        from . import staging
+        fs.configure(self.fs_options)
+        for index, rows in item[1]:
+            for _, doc in staging.read(staging.path(self.out, "a", index), rows):
+                if not doc.rejected:
+                    yield doc
+
+
+def _stat(doc: Document, key: str | None = None):
+    """The stats row of one page (or row of lines taken out): under its rule, or ``key``."""
+    return (doc.site, doc.genre, key or doc.rule), (1, doc.chars or 0, 0.0)
+
+
+class CleanStaged(CleanPage):
+    """``(bin, [(range index, rows), …])`` and the boilerplate lines (a side input) -> the
+    chosen pages of each range read back from ``a-NNNNNN``, cleaned and judged (CleanPage;
+    pages rejected at extraction pass as they are), written to ``b-NNNNNN``, and their compact
+    records: stats rows ``((site, genre, key), (docs, chars, 0.0))`` (rejected pages, the lines
+    taken out, the pages that fail one rule only), and tagged: ``bounds`` (the loosest value of
+    a rule that fails one page only), ``kept`` ``(id, (site, genre, chars, range index))``,
+    ``exact`` ``(exact key, id)`` and ``signatures`` ``(id, MinHash bytes)`` of kept pages,
+    ``long_lines`` ``(chars, id, {line key: characters})`` of every cleaned page."""
+
+    def __init__(self, sites: list, out: str, minhash, min_chars: int,
+                 fs_options: fs.Options = fs.Options()):
+        super().__init__(sites)
+        self.out, self.mh, self.min_chars, self.fs_options = out, minhash, min_chars, fs_options
+
+    def stage(self, item, boiler: dict):
+        """The records of one bin (a bound method: Beam passes the side input by name)."""
+        from . import staging
+        fs.configure(self.fs_options)
+        for index, rows in item[1]:
+            with staging.Writer(staging.path(self.out, "b", index)) as w:
+                for _, doc in staging.read(staging.path(self.out, "a", index), rows):
+                    if doc.rejected:                # at extraction
+                        w.add(doc)
+                        yield _stat(doc)
+                        continue
+                    doc = CleanPage.__call__(self, doc, boiler)
+                    w.add(doc)
+                    yield from self._records(doc, index)
+
+    def _records(self, doc: Document, index: int):
+        from swelm.corpus_tools.dedup import line_keys
+        from swelm.corpus_tools.document import dropped_rows, single_failure
+        T = beam.pvalue.TaggedOutput
+        for row in dropped_rows(doc):
+            yield _stat(row)
+        yield T(LONG_LINES, (doc.chars, doc.id, line_keys(doc.text, self.min_chars)))
+        if doc.rejected:
+            yield _stat(doc)
+            only = single_failure(doc)
+            if only is not None:
+                rule, value = only
+                yield _stat(doc, f"only:{rule}")
+                yield T(BOUNDS, ((doc.site, doc.genre, f"bound:{rule}"),
+                                 float(value) if rule.startswith("max_") else -float(value)))
+            return
+        yield T(KEPT, (doc.id, (doc.site, doc.genre, doc.chars, index)))
+        yield T(EXACT, (exact_key(doc.text), doc.id))
+        yield T(SIGNATURES, (doc.id, self.mh.signature(doc.text).tobytes()))
+
+
+#: the outputs of Decide (tags), besides the main one (stats rows)
+REMOVED, SIZES = "removed", "sizes"
+
+
+def _decide(kv, shard_of_range: dict):
+    """An id's kept record and its duplicate reasons (the first by the order of reason
+    names wins) -> stats rows, and tagged: ``removed`` ``(shard, ("removed", (id, (reason,
+    cluster))))`` for a duplicate, ``sizes`` ``(site, characters)`` for a page that stays."""
+    doc_id, values = kv
+    kept = [v for tag, v in values if tag == "kept"]
+    if not kept:                    # a duplicate reason of a page a filter rejected
+        return
+    reasons = [v for tag, v in values if tag == "dup"]
+    site, genre, chars, index = kept[0]
+    if reasons:
+        reason = min(reasons)
+        yield (site, genre, reason[0]), (1, chars, 0.0)
+        yield beam.pvalue.TaggedOutput(REMOVED, (shard_of_range[index],
+                                                 ("removed", (doc_id, reason))))
+    else:
+        yield (site, genre, "kept"), (1, chars, 0.0)
+        yield beam.pvalue.TaggedOutput(SIZES, (site, chars))
+
+
+class _Part:
+    """One Parquet file of output rows, written in row groups, published whole when the
+    ``with`` block ends (nothing is written for no rows)."""
+
+    def __init__(self, target: str):
+        self.target, self.rows, self.buffer = target, 0, []
+
+    def __enter__(self):
+        self._stack = contextlib.ExitStack()
+        self._writer = None
+        return self
+
+    def add(self, docs) -> None:
+        self.buffer.extend(docs)
+        if len(self.buffer) >= 2000:
+            self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow.parquet as pq
+        from swelm.corpus_tools.document import SCHEMA
+        if not self.buffer:
+            return
+        if self._writer is None:
+            f = self._stack.enter_context(fs.create(self.target))
+            self._writer = self._stack.enter_context(
+                pq.ParquetWriter(f, SCHEMA, compression="zstd"))
+        self._writer.write_table(to_table(self.buffer))
+        self.rows += len(self.buffer)
+        self.buffer = []
+
+    def __exit__(self, *exc):
+        if exc[0] is None:
+            self._flush()
+        return self._stack.__exit__(*exc)
+
+
+class WriteParts:
+    """``(shard, [("ranges", [range index, …]), ("removed", (id, (reason, cluster))), …])``
+    and the kept characters per site (a side input) -> ``corpus/part-NNNNN.parquet`` and
+    ``rejected/part-NNNNN.parquet`` of the shard: the ranges' staging files ``b-NNNNNN`` read
+    once, in order, each page to corpus/ with its site's repeat factor or to rejected/ (a
+    filter's rule, or its duplicate reason and cluster), the lines taken out of it to
+    rejected/ as rows of their own; ``(shard, corpus rows, rejected rows)``."""
+
+    def __init__(self, out: str, weights: dict, budget, fs_options: fs.Options = fs.Options()):
+        self.out, self.weights, self.budget, self.fs_options = out, weights, budget, fs_options
+        self._factors = None
+
+    def __call__(self, item, sizes: dict):
+        from swelm.corpus_tools.document import dropped_rows
+        from swelm.corpus_tools.weight import factors
+        from . import staging
+        fs.configure(self.fs_options)
+        if self._factors is None:
             self._factors = factors(sizes, self.weights, self.budget)
-        return write_shard(item, self.folder, factors=self._factors)
+        shard, values = item
+        ranges = sorted(i for tag, v in values if tag == "ranges" for i in v)
+        removed = dict(v for tag, v in values if tag == "removed")
+        name = f"part-{shard:05d}.parquet"
+        with _Part(fs.join(self.out, "corpus", name)) as corpus, \
+                _Part(fs.join(self.out, "rejected", name)) as rejected:
+            for index in ranges:
+                for _, doc in staging.read(staging.path(self.out, "b", index)):
+                    lines = dropped_rows(doc)
+                    doc = doc.replace(dropped=())
+                    if not doc.rejected and doc.id in removed:
+                        rule, cluster = removed[doc.id]
+                        doc = doc.replace(rule=rule, cluster=cluster)
+                    if doc.rejected:
+                        lines.append(doc)
+                    else:
+                        corpus.add([doc.replace(weight=round(self._factors[doc.site], 6))])
+                    rejected.add(sorted(lines, key=lambda d: d.rule))
+        return shard, corpus.rows, rejected.rows
+
 
 
 def _weighted_chars(kv, sizes: dict, weights: dict, budget, genre_of: dict):
@@ -208,15 +379,16 @@ def _line_buckets(doc: Document, buckets: int):
         yield (doc.site, b), keys
 
 
-def _long_line_buckets(doc: Document, min_chars: int, buckets: int):
-    """A page's long lines for the containment check, grouped by bucket: ``(bucket, (page
-    characters, page id, [(line key, line characters), …]))``."""
-    from swelm.corpus_tools.dedup import line_keys
+def _long_line_buckets(page, buckets: int):
+    """A page's long lines ``(page characters, page id, {line key: line characters})`` for
+    the containment check, grouped by bucket: ``(bucket, (page characters, page id, [(line
+    key, line characters), …]))``."""
+    chars, doc, lines = page
     by = {}
-    for key, chars in line_keys(doc.text, min_chars).items():
-        by.setdefault(_bucket(key, buckets), []).append((key, chars))
-    for b, lines in sorted(by.items()):
-        yield b, (doc.chars, doc.id, lines)
+    for key, c in lines.items():
+        by.setdefault(_bucket(key, buckets), []).append((key, c))
+    for b, held in sorted(by.items()):
+        yield b, (chars, doc, held)
 
 
 def _in_global_window(items):
@@ -364,6 +536,7 @@ def _boilerplate_lines(kv, n: dict, share: float):
             yield site, key
 
 
+
 def balanced_bins(size: dict, bins: int) -> list[tuple[int, object]]:
     """(bin, item) with the items (``{path or (path, start, end): bytes}``) spread over ``bins``
     bins of about equal bytes. Items of one crawl (the same file name before the segment
@@ -388,42 +561,55 @@ def balanced_bins(size: dict, bins: int) -> list[tuple[int, object]]:
     return out
 
 
-def range_bytes(total_bytes: int, workers: int, runner) -> int:
-    """Size of the WARC byte ranges read as one unit: about 64 per worker on the local runner
-    (at least 256 kB; one worker reads whole files), 64 MB on other runners."""
-    if runner:
-        return 64 << 20
-    if workers <= 1:
-        return 1 << 62
-    return max(256 << 10, total_bytes // (64 * workers))
-
+def range_bytes(total_bytes: int) -> int:
+    """Size of the WARC byte ranges read as one unit (and staged as one file): a 64th of the
+    input, at least 256 kB and at most 64 MB.  It depends on the input alone, never on the
+    runner or the worker count, so every run of the same input makes the same staging files
+    and writes the same output files."""
+    return int(max(256 << 10, min(64 << 20, total_bytes // 64)))
 
 
 # -- the composite transforms ----------------------------------------------------------------
 class ReadPages(beam.PTransform):
-    """WARC byte ranges ``{(path, start, end): bytes}`` -> ``(captures, events)``:
-    ``(Document, packed)`` for each URL's capture with the most text, and ``(event,
-    where)`` of the input problems.  The ranges go to ``bins`` groups of about equal
-    bytes (see balanced_bins)."""
+    """``[(range index, (path, start, end))]`` WARC byte ranges and their bins -> ``(captures,
+    events)``: the pages extracted and staged (StageRanges), ``(id, (text length, text hash,
+    rule, range index, row))`` per capture, and ``(event, where, detail)`` of the input
+    problems.  Each bin's ranges are read by one worker (on the local runner the bins are the
+    workers: see balanced_bins)."""
 
-    def __init__(self, sites: list, pieces: dict, bins: int,
+    def __init__(self, sites: list, ranges: list, bin_of: dict, out: str,
                  fs_options: fs.Options = fs.Options()):
         super().__init__()
-        self.sites, self.pieces, self.bins, self.fs_options = sites, pieces, bins, fs_options
+        self.sites, self.ranges, self.bin_of, self.out = sites, ranges, bin_of, out
+        self.fs_options = fs_options
 
     def expand(self, p):
-        read = (p | "WarcRanges" >> beam.Create(balanced_bins(self.pieces, self.bins),
-                                                reshuffle=False)
+        read = (p | "WarcRanges" >> beam.Create([(self.bin_of[i], (i, piece))
+                                                 for i, piece in self.ranges], reshuffle=False)
                 | "Spread" >> shuffle("Spread")
-                | "Ranges" >> beam.FlatMap(lambda kv: sorted(kv[1]))
-                | "ReadWarc" >> beam.FlatMap(ReadWarc(self.sites, self.fs_options)).with_outputs(
-                    EVENTS, main="pages"))
-        # extraction is fused with reading (HTML never crosses a shuffle); then the same
-        # URL in several WARCs (recrawls) keeps one capture, the one with the most text
-        captures = (read.pages | "ById" >> beam.Map(lambda d: (d.id, pack(d)))
-                    | "GroupUrl" >> shuffle("GroupUrl")
-                    | "OneCapture" >> beam.Map(_one_capture))
-        return captures, read[EVENTS]
+                | "StageRanges" >> beam.FlatMap(StageRanges(
+                    self.sites, self.out, self.fs_options)).with_outputs(EVENTS, main="pages"))
+        return read.pages, read[EVENTS]
+
+
+class ChooseCaptures(beam.PTransform):
+    """Capture records -> ``(bin, [(range index, rows), …])``: of the captures of one URL
+    (recrawls), the one with the most text, chosen from the compact records alone; every
+    range of a bin is listed, with no rows if none of its pages was chosen."""
+
+    def __init__(self, bin_of: dict):
+        super().__init__()
+        self.bin_of = bin_of
+
+    def expand(self, captures):
+        every = captures.pipeline | "EveryRange" >> beam.Create(
+            [(b, (i, None)) for i, b in sorted(self.bin_of.items())], reshuffle=False)
+        chosen = (captures | "GroupUrl" >> shuffle("GroupUrl")
+                  | "OneCapture" >> beam.Map(_choose, bin_of=self.bin_of))
+        return ((chosen, every) | "WithEveryRange" >> beam.Flatten()
+                | "GroupChosen" >> shuffle("GroupChosen")
+                | "Rows" >> beam.Map(_chosen_rows))
+
 
 class Boilerplate(beam.PTransform):
     """Extracted documents -> ``(site, line key)`` of every line on at least ``share`` of
@@ -446,115 +632,138 @@ class Boilerplate(beam.PTransform):
                                            n=beam.pvalue.AsDict(site_pages),
                                            share=self.share))
 
-def local_bins(workers: int, total_bytes: int, per_bin: int = 32 << 20) -> int:
-    """Bins for LocalBalance: a multiple of ``workers``, one per ``per_bin`` bytes of WARC
-    input per worker at least, so that a bin (which a worker receives whole) stays small on
-    any input size."""
-    workers = max(1, workers)
-    return workers * min(max(1, -(-total_bytes // (workers * per_bin))), max(1, 4096 // workers))
-
-
-class LocalBalance(beam.PTransform):
-    """``(Document, packed)`` -> Documents dealt evenly to the local runner's ``workers``
-    processes.  The local runner hands a materialised collection out in chunks of several
-    MB but the keys of a shuffle one by one, so the documents go through a shuffle on
-    ``bins`` keys (a multiple of the workers, more for a larger input: a worker receives a
-    bin whole), each to the least loaded (by its text).  The only runner-specific step of
-    build-corpus: other runners balance the work themselves."""
-
-    def __init__(self, workers: int, bins: int | None = None):
-        super().__init__()
-        self.workers, self.bins = workers, bins or workers
-
-    def expand(self, captures):
-        return (captures | "KeyExtracted" >> beam.Map(DocBins(self.bins))
-                | "SpreadExtracted" >> shuffle("SpreadExtracted")
-                | "Unpack" >> beam.FlatMap(lambda kv: (unpack(b) for b in kv[1])))
 
 class Quality(beam.PTransform):
-    """Documents and the boilerplate lines -> documents cleaned and filtered (CleanPage);
-    rejected ones carry their rule."""
+    """Chosen rows per bin and the boilerplate lines -> CleanStaged's outputs: stats rows
+    (main) and the tagged compact records (``kept``, ``exact``, ``signatures``,
+    ``long_lines``, ``bounds``); the pages themselves go to the staging files ``b-NNNNNN``."""
 
-    def __init__(self, sites: list, boilerplate):
+    def __init__(self, sites: list, boilerplate, out: str, minhash, min_chars: int,
+                 fs_options: fs.Options = fs.Options()):
         super().__init__()
-        self.sites, self.boilerplate = sites, boilerplate
+        self.sites, self.boilerplate, self.out = sites, boilerplate, out
+        self.mh, self.min_chars, self.fs_options = minhash, min_chars, fs_options
 
-    def expand(self, docs):
-        return docs | "StripNormaliseFilter" >> beam.Map(
-            CleanPage(self.sites), boiler=beam.pvalue.AsMultiMap(self.boilerplate))
+    def expand(self, chosen):
+        return chosen | "StripNormaliseFilter" >> beam.FlatMap(
+            CleanStaged(self.sites, self.out, self.mh, self.min_chars, self.fs_options).stage,
+            boiler=beam.pvalue.AsMultiMap(self.boilerplate)).with_outputs(
+                KEPT, EXACT, SIGNATURES, LONG_LINES, BOUNDS, main="stats")
+
 
 class ExactDups(beam.PTransform):
-    """Kept documents -> ``(id, ("exact_duplicate", smallest id))`` for every document
-    whose text another one with a smaller id has."""
+    """``(exact key, id)`` of kept documents -> ``(id, ("exact_duplicate", smallest id))``
+    for every document whose text another one with a smaller id has."""
 
-    def expand(self, kept):
-        return (kept | "ExactKey" >> beam.Map(lambda d: (exact_key(d.text), d.id))
-                | "GroupExact" >> shuffle("GroupExact")
+    def expand(self, keys):
+        return (keys | "GroupExact" >> shuffle("GroupExact")
                 | "ExactDups" >> beam.FlatMap(_exact_dups))
 
+
 def _band_group(kv, hot: dict, cap: int):
-    """``((band key, part), (id, signature))``: a band bucket with more than ``cap`` members
-    (``hot``: its size) is split into parts of about ``cap / 2`` members by a hash of the id."""
-    from .beam_util import stable_hash
+    """``((band key, part), id)``: a band bucket with more than ``cap`` members (``hot``:
+    its size) is split into parts of about ``cap / 2`` members by a hash of the id."""
     key, member = kv
     n = hot.get(key)
-    return (key, stable_hash(member[0]) % -(-2 * n // cap) if n else 0), member
+    return (key, stable_hash(member) % -(-2 * n // cap) if n else 0), member
 
 
-def _group_pairs(kv, threshold: float, cap: int):
-    """The candidate pairs of one band group, and the group's leader (smallest id) for the
-    groups of a split bucket: ``("pair", (a, b))`` / ``("leader", (band key, member))`` /
-    ``("size", members)``."""
-    (key, part), members = kv
+def _set_digest(members) -> str:
+    import hashlib
+    return hashlib.blake2b("\n".join(members).encode(), digest_size=12).hexdigest()
+
+
+def _group_sets(kv, hot: dict, cap: int):
+    """One band group's ids -> ``("size", members)``, ``("member", (id, set digest))`` for
+    each member of a group of two or more (its ``cap`` smallest ids: the ones compared), and
+    ``("leader", (band key, smallest id))`` for the groups of a split bucket."""
+    (key, _), members = kv
     members = sorted(members)
     yield "size", len(members)
-    for pair in bucket_pairs([(i, np.frombuffer(s, np.uint32)) for i, s in members],
-                             threshold, cap):
-        yield "pair", pair
-    yield "leader", (key, members[0])
+    if len(members) > 1:
+        compared = members[:cap]
+        digest = _set_digest(compared)
+        for m in compared:
+            yield "member", (m, digest)
+    if key in hot:
+        yield "leader", (key, members[0])
+
+
+def _leader_set(kv, cap: int):
+    """The leaders of a split bucket's groups as one set to compare: ``(id, set digest)``."""
+    members = sorted(kv[1])[:cap]
+    if len(members) > 1:
+        digest = _set_digest(members)
+        for m in members:
+            yield m, digest
+
+
+def _signature_to_sets(kv):
+    """An id's signature and the sets it is in -> ``(set digest, (id, signature))`` once per
+    distinct set."""
+    values = list(kv[1])
+    sig = next((v for tag, v in values if tag == "sig"), None)
+    for digest in sorted({v for tag, v in values if tag == "set"}):
+        yield digest, (kv[0], sig)
+
+
+def _star_edges(kv, threshold: float, cap: int):
+    """The pairs of one set whose signatures' estimated Jaccard reaches ``threshold``, as
+    star edges ``(smallest id, id)`` of their connected components inside the set: the same
+    clusters as every pair, with n - 1 edges for n members instead of up to n²/2."""
+    from swelm.corpus_tools.dedup import connected_components
+    members = [(i, np.frombuffer(s, np.uint32)) for i, s in kv[1]]
+    for node, root in sorted(connected_components(
+            bucket_pairs(members, threshold, cap)).items()):
+        if node != root:
+            yield root, node
 
 
 class NearDups(beam.PTransform):
-    """Kept documents -> ``(dups, labels, largest)``: ``(id, ("near_duplicate", cluster))`` of
-    every member of a near-duplicate cluster but its smallest id, ``(id, cluster)`` of every
-    member, and the size of the largest band group compared on one worker.
+    """``(id, MinHash signature bytes)`` of kept documents -> ``(dups, labels, largest)``:
+    ``(id, ("near_duplicate", cluster))`` of every member of a near-duplicate cluster but its
+    smallest id, ``(id, cluster)`` of every member, and the size of the largest band group.
 
-    Band buckets are grouped on their key; a bucket with more than ``max_bucket`` members (a
-    template shared by many pages) is split into groups of about half that by a hash of the
-    id, every pair inside a group is checked, and the groups' leaders (smallest ids) are checked
-    against each other, so no group is larger than the cap and clusters still join across
-    groups.  Signatures cross the shuffle as raw bytes; each round of min-label propagation
-    is one shuffle (labels travel with the adjacency lists), so no worker holds the graph."""
+    Band buckets group ids only.  A bucket with more than ``max_bucket`` members (a template
+    shared by many pages) is split into groups of about half that by a hash of the id, and the
+    groups' leaders (smallest ids) form one more group, so no group is larger than the cap and
+    clusters still join across groups.  Each distinct group of two or more (the same ids
+    collide in many bands) is compared once: the members' signatures are joined to it by id,
+    every pair is checked, and its components inside the group become star edges.  Each round
+    of min-label propagation is one shuffle (labels travel with the adjacency lists), so no
+    worker holds the graph."""
 
     def __init__(self, minhash, jaccard: float, max_bucket: int, rounds: int):
         super().__init__()
         self.mh, self.jaccard, self.max_bucket, self.rounds = (minhash, jaccard, max_bucket,
                                                                rounds)
 
-    def expand(self, kept):
+    def expand(self, signatures):
         mh, thr, cap = self.mh, self.jaccard, self.max_bucket
-        bands = (kept | "Signature" >> beam.Map(
-            lambda d: (d.id, mh.signature(d.text).tobytes()))
-            | "BandKeys" >> beam.FlatMap(
-                lambda kv: [(k, kv) for k in mh.band_keys(np.frombuffer(kv[1], np.uint32))]))
+        bands = signatures | "BandKeys" >> beam.FlatMap(
+            lambda kv: [(k, kv[0]) for k in mh.band_keys(np.frombuffer(kv[1], np.uint32))])
         hot = (bands | "BandMember" >> beam.Map(lambda kv: (kv[0], 1))
                | "BucketSizes" >> BoundedCombinePerKey(sum)
                | "HotBuckets" >> beam.Filter(lambda kv: kv[1] > cap))
         found = (bands | "SplitHot" >> beam.Map(_band_group, hot=beam.pvalue.AsDict(hot),
                                                  cap=cap)
                  | "GroupBands" >> shuffle("GroupBands")
-                 | "Pairs" >> beam.FlatMap(_group_pairs, thr, cap))
+                 | "Sets" >> beam.FlatMap(_group_sets, hot=beam.pvalue.AsDict(hot), cap=cap))
         leaders = (found | "Leaders" >> beam.FlatMap(
             lambda t: [t[1]] if t[0] == "leader" else [])
-            | "LeadersOfSplit" >> beam.Filter(
-                lambda kv, hot: kv[0] in hot, hot=beam.pvalue.AsDict(hot))
             | "GroupLeaders" >> shuffle("GroupLeaders")
-            | "LeaderPairs" >> beam.FlatMap(lambda kv: bucket_pairs(
-                [(i, np.frombuffer(s, np.uint32)) for i, s in kv[1]], thr, cap)))
-        edges = ((found | "GroupPairs" >> beam.FlatMap(
-            lambda t: [t[1]] if t[0] == "pair" else []), leaders)
-            | "AllPairs" >> beam.Flatten()
-            | "DistinctPairs" >> BoundedDistinct())
+            | "LeaderSets" >> beam.FlatMap(_leader_set, cap=cap))
+        members = ((found | "Members" >> beam.FlatMap(
+            lambda t: [t[1]] if t[0] == "member" else []), leaders)
+            | "AllMembers" >> beam.Flatten()
+            | "TagSet" >> beam.Map(lambda kv: (kv[0], ("set", kv[1]))))
+        sigs = signatures | "TagSignature" >> beam.Map(lambda kv: (kv[0], ("sig", kv[1])))
+        edges = ((members, sigs) | "SignaturesAndSets" >> beam.Flatten()
+                 | "JoinSignatures" >> shuffle("JoinSignatures")
+                 | "ToSets" >> beam.FlatMap(_signature_to_sets)
+                 | "GroupCandidates" >> shuffle("GroupCandidates")
+                 | "StarEdges" >> beam.FlatMap(_star_edges, thr, cap)
+                 | "DistinctEdges" >> BoundedDistinct())
         largest = (found | "GroupSizes" >> beam.FlatMap(
             lambda t: [t[1]] if t[0] == "size" else [])
             | "Largest" >> beam.CombineGlobally(max).without_defaults())
@@ -569,21 +778,22 @@ class NearDups(beam.PTransform):
             lambda kv: [(kv[0], ("near_duplicate", kv[1]))] if kv[1] != kv[0] else [])
         return dups, labels, largest
 
+
 class Containment(beam.PTransform):
-    """Documents -> ``(id, ("near_duplicate_containment", ""))`` of every page whose long
-    lines (``min_chars`` or more) mostly (``threshold``) belong to smaller pages.  Each
-    page's long lines go to bucket tables (line key -> holders) filled before the shuffle
-    with a memory bound (PartialTables): a few hundred tables cross it, not one element
-    per line."""
+    """``(chars, id, {line key: characters})`` of each page's long lines -> ``(id,
+    ("near_duplicate_containment", ""))`` of every page whose long lines mostly
+    (``threshold``) belong to smaller pages.  The lines go to bucket tables (line key ->
+    holders) filled before the shuffle with a memory bound (PartialTables): a few hundred
+    tables cross it, not one element per line."""
 
-    def __init__(self, min_chars: int, buckets: int, threshold: float):
+    def __init__(self, buckets: int, threshold: float):
         super().__init__()
-        self.min_chars, self.buckets, self.threshold = min_chars, buckets, threshold
+        self.buckets, self.threshold = buckets, threshold
 
-    def expand(self, docs):
+    def expand(self, pages):
         threshold = self.threshold
-        return (docs | "LongLines" >> beam.ParDo(PartialTables(
-            _long_line_buckets, _holders_add, min_chars=self.min_chars, buckets=self.buckets))
+        return (pages | "LongLines" >> beam.ParDo(PartialTables(
+            _long_line_buckets, _holders_add, buckets=self.buckets))
             | "GroupLines" >> shuffle("GroupLines")
             | "Holders" >> beam.Map(_merged(_holders_merge))
             | "Votes" >> beam.FlatMap(lambda kv: (
@@ -593,61 +803,49 @@ class Containment(beam.PTransform):
                 (kv[0], ("near_duplicate_containment", ""))] if is_contained(
                     *kv[1], threshold) else []))
 
-class MarkDups(beam.PTransform):
-    """``(kept documents, [dups...])`` -> the kept documents, duplicates marked with their
-    first reason (by the order of reason names) and cluster."""
+
+class Decide(beam.PTransform):
+    """``(kept records, [duplicate reasons...])`` -> Decide's outputs: stats rows (main; a
+    page that stays is ``kept``, a duplicate counts under its reason), ``removed`` ``(shard,
+    ("removed", (id, (reason, cluster))))`` and ``sizes`` (per site, the characters that
+    stay).  A page's first reason by the order of reason names wins; only the removed ids and
+    their reasons go on to the writers."""
+
+    def __init__(self, shard_of_range: dict):
+        super().__init__()
+        self.shard_of_range = shard_of_range
 
     def expand(self, inputs):
         kept, dups = inputs
         first = dups | "AllDups" >> beam.Flatten() | "FirstReason" >> BoundedCombinePerKey(min)
-        docs = kept | "KeyKept" >> beam.Map(lambda d: (d.id, ("doc", pack(d))))
-        reasons = first | "KeyReason" >> beam.Map(lambda kv: (kv[0], ("dup", kv[1])))
-        return ((docs, reasons) | "DocsAndReasons" >> beam.Flatten()
-                | "JoinDups" >> shuffle("JoinDups") | "Mark" >> beam.FlatMap(_mark))
+        return (((kept | "TagKept" >> beam.Map(lambda kv: (kv[0], ("kept", kv[1])))),
+                 (first | "TagReason" >> beam.Map(lambda kv: (kv[0], ("dup", kv[1])))))
+                | "KeptAndReasons" >> beam.Flatten()
+                | "JoinDups" >> shuffle("JoinDups")
+                | "Decide" >> beam.FlatMap(_decide, self.shard_of_range).with_outputs(
+                    REMOVED, SIZES, main="stats"))
 
-class WriteCorpus(beam.PTransform):
-    """Kept documents -> Parquet shards in ``folder`` with each document's repeat factor
-    set from the per-site sizes; returns ``(site, kept characters)``."""
 
-    def __init__(self, folder: str, shards: int, weights: dict, budget,
+class WriteOutputs(beam.PTransform):
+    """``(removed, sizes)`` -> the corpus and rejected Parquet shards (WriteParts: each shard
+    reads its ranges' staging files once); ``(shard, corpus rows, rejected rows)``."""
+
+    def __init__(self, out: str, shard_ranges: dict, weights: dict, budget,
                  fs_options: fs.Options = fs.Options()):
         super().__init__()
-        self.folder, self.shards, self.weights, self.budget = folder, shards, weights, budget
+        self.out, self.shard_ranges, self.weights, self.budget = out, shard_ranges, weights, budget
         self.fs_options = fs_options
 
-    def expand(self, corpus):
-        shards = self.shards
-        sizes = (corpus | "SiteChars" >> beam.Map(lambda d: (d.site, d.chars))
-                 | "CharsPerSite" >> beam.CombinePerKey(sum))
-        # the documents go to their shards packed; the writer sets their weights, so the
-        # corpus is not materialised a second time to wait for the sizes
-        (corpus | "ShardCorpus" >> beam.Map(lambda d: (shard_of(d.id, shards), pack(d)))
-         | "GroupCorpus" >> shuffle("GroupCorpus")
-         | "Write" >> beam.Map(WriteShard(self.folder, self.fs_options, self.weights,
-                                          self.budget), sizes=beam.pvalue.AsDict(sizes)))
-        return sizes
+    def expand(self, inputs):
+        removed, sizes = inputs
+        ranges = removed.pipeline | "ShardRanges" >> beam.Create(
+            [(s, ("ranges", r)) for s, r in sorted(self.shard_ranges.items())], reshuffle=False)
+        return ((ranges, removed) | "RangesAndRemoved" >> beam.Flatten()
+                | "GroupDecisions" >> shuffle("GroupDecisions")
+                | "Write" >> beam.Map(WriteParts(self.out, self.weights, self.budget,
+                                                 self.fs_options),
+                                      sizes=beam.pvalue.AsDict(sizes)))
 
-class WriteRejects(beam.PTransform):
-    """``{stage: documents}`` -> the rejected ones in Parquet shards in ``folder``;
-    returns their stats rows.  Rejects are keyed, packed and counted in the stage that
-    rejects them, so the shuffle to the writers only moves bytes."""
-
-    def __init__(self, folder: str, shards: int, fs_options: fs.Options = fs.Options()):
-        super().__init__()
-        self.folder, self.shards, self.fs_options = folder, shards, fs_options
-
-    def expand(self, stages):
-        keyed, stats = [], []
-        shards = self.shards
-        for name, source in stages.items():
-            rej = source | f"{name}Rejects" >> beam.Filter(lambda d: d.rejected)
-            keyed.append(rej | f"Shard{name}Rejects" >> beam.Map(
-                lambda d: (shard_of(d.id, shards), pack(d))))
-            stats.append(rej | f"Stat{name}Rejects" >> beam.Map(
-                lambda d: ((d.site, d.genre, d.rule), (1, d.chars or 0, 0.0))))
-        (keyed | "AllRejects" >> beam.Flatten() | "GroupRejects" >> shuffle("GroupRejects")
-         | "Write" >> beam.Map(WriteShard(self.folder, self.fs_options)))
-        return stats | "AllRejectStats" >> beam.Flatten()
 
 class Stats(beam.PTransform):
     """The statistics rows ``[site, genre, key, docs, chars, weighted chars]`` as a JSON-lines
@@ -660,13 +858,11 @@ class Stats(beam.PTransform):
         self.fs_options = fs_options
 
     def expand(self, inputs):
-        corpus, sizes, reject_stats, events, labels, largest = inputs
-        rows = ((corpus | "StatKept" >> beam.Map(
-            lambda d: ((d.site, d.genre, "kept"), (1, d.chars, 0.0))),
+        rows, sizes, events, labels, largest = inputs
+        rows = ((rows,
             sizes | "StatWeighted" >> beam.Map(
                 _weighted_chars, sizes=beam.pvalue.AsDict(sizes), weights=self.weights,
                 budget=self.budget, genre_of=self.genre_of),
-            reject_stats,
             events | "StatEvents" >> beam.Map(lambda e: (("", "", e[0]), (1, 0, 0.0))),
             labels | "Clusters" >> beam.Map(
                 lambda kv: (("", "", "cluster_member"), (1, 0, 0.0))),
@@ -680,20 +876,3 @@ class Stats(beam.PTransform):
             | "SumStats" >> beam.CombinePerKey(_sum_tuples)
             | "StatRow" >> beam.Map(lambda kv: [*kv[0], *kv[1]]))
         return write_json_lines(rows, self.path, self.fs_options, "WriteStats")
-
-
-# -- writing -----------------------------------------------------------------------------------
-def write_shard(item, folder: str, prefix: str = "part", factors: dict | None = None
-                ) -> tuple[str, int]:
-    """Write ``(shard, packed documents)`` as ``folder/part-NNNNN.parquet`` (any filesystem,
-    published whole), sorted by id (then rule: a page's row before its dropped lines' rows), with each document's repeat factor set when ``factors``
-    (per site) is given."""
-    import pyarrow.parquet as pq
-    shard, blobs = item
-    docs = sorted(map(unpack, blobs), key=lambda d: (d.id, d.rule or ""))
-    if factors is not None:
-        docs = [d.replace(weight=round(factors[d.site], 6)) for d in docs]
-    path = fs.join(folder, f"{prefix}-{shard:05d}.parquet")
-    with fs.create(path) as f:
-        pq.write_table(to_table(docs), f, compression="zstd")
-    return path, len(docs)

@@ -22,3 +22,33 @@ def end_with_parent(parent: int) -> None:
         return
     if os.getppid() != parent:                          # the parent ended before the call
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+def children() -> dict[int, list[int]]:
+    """``{parent: [children]}`` of every process this one can see (Linux /proc; empty
+    elsewhere)."""
+    tree: dict[int, list[int]] = {}
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return {}
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
+        tree.setdefault(ppid, []).append(int(name))
+    return tree
+
+
+def command_line(pid: int) -> bytes:
+    """The NUL-separated command line of process ``pid`` (empty when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""

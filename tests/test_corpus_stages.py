@@ -17,7 +17,6 @@ from swelm.corpus_tools.dedup import MinHasher
 from swelm.corpus_tools.sites import load_sites
 from swelm.corpus_tools.document import Document, doc_id
 from swelm.pipelines import stages as st
-from swelm.pipelines.beam_util import pack
 
 PROSE = ("吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。何でも薄暗いじめじめした"
          "所でニャーニャー泣いていた事だけは記憶している。吾輩はここで始めて人間というものを見た。")
@@ -47,7 +46,8 @@ def _response(w, url, body, status="200 OK", ctype="text/html; charset=utf-8"):
     return w.create_warc_record(url, "response", payload=io.BytesIO(body), http_headers=http)
 
 
-def test_read_pages(tmp_path, rules):
+def test_read_pages_stages_every_capture_and_chooses_one_per_url(tmp_path, rules):
+    from swelm.pipelines import staging
     warc = tmp_path / "a.warc.gz"
     page = f"<html><head><title>猫</title></head><body><p>{PROSE}</p></body></html>"
     with open(warc, "wb") as f:
@@ -57,13 +57,18 @@ def test_read_pages(tmp_path, rules):
         w.write_record(_response(w, "http://other.jp/x", page.encode()))      # no site
         w.write_record(_response(w, "http://example.jp/404", b"<p>no</p>", status="404 NF"))
     size = warc.stat().st_size
+    out = str(tmp_path / "out")
     with runner() as p:
-        captures, events = p | st.ReadPages(rules, {(str(warc), 0, size): size}, bins=1)
-        assert_that(captures | beam.Map(lambda c: (c[0].id, c[0].title, c[0].text.endswith(
-            "追記。"), c[0].rejected)), equal_to([(doc_id("http://example.jp/1"), "猫", True,
-                                                 False)]), label="OneCapturePerUrl")
+        captures, events = p | st.ReadPages(rules, [(0, (str(warc), 0, size))], {0: 0}, out)
+        chosen = captures | st.ChooseCaptures({0: 0})
+        assert_that(chosen, equal_to([(0, [(0, [1])])]), label="OneCapturePerUrl")
         assert_that(events, equal_to([("no_site", "http://other.jp/x", "http://other.jp/x")]),
                     label="Events")
+    staged = list(staging.read(staging.path(out, "a", 0)))
+    assert [(row, d.id, d.title) for row, d in staged] == [
+        (0, doc_id("http://example.jp/1"), "猫"), (1, doc_id("http://example.jp/1"), "猫")]
+    assert staged[1][1].text.endswith("追記。")
+    assert [row for row, _ in staging.read(staging.path(out, "a", 0), [1])] == [1]
 
 
 def test_boilerplate(tmp_path):
@@ -75,23 +80,35 @@ def test_boilerplate(tmp_path):
         assert_that(keys | beam.Map(lambda kv: kv[0]), equal_to(["s"]))
 
 
-def test_local_balance():
-    docs = [doc(f"d{i}", "あ" * (i * 100)) for i in range(8)]
-    with runner() as p:
-        out = p | beam.Create([(d, pack(d)) for d in docs]) | st.LocalBalance(workers=3)
-        assert_that(out, equal_to(docs))
-
-
-def test_quality(rules):
-    docs = [doc("good", f"ホーム\n{PROSE}"), doc("short", "ホーム\n短い。"),
-            doc("wide", "ホーム\n" + PROSE.replace("吾輩", "ＡＢ"))]
+def test_quality_cleans_stages_and_emits_compact_records(tmp_path, rules):
+    from swelm.pipelines import staging
+    out = str(tmp_path / "out")
+    docs = [doc("good", f"ホーム\n{PROSE}", chars=None), doc("short", "ホーム\n短い。", chars=None),
+            doc("wide", "ホーム\n" + PROSE.replace("吾輩", "ＡＢ"), chars=None),
+            doc("empty", "", rule="extract_empty", chars=None)]
+    with staging.Writer(staging.path(out, "a", 3)) as w:
+        for d in docs:
+            w.add(d)
+    mh = MinHasher()
     with runner() as p:
         boiler = p | "Boiler" >> beam.Create([("s", _line_key("ホーム"))])
-        out = p | "Docs" >> beam.Create(docs) | st.Quality(rules, boiler)
-        assert_that(out | beam.Map(lambda d: (d.id, d.rule, d.text.startswith("ホーム"),
-                                              "ＡＢ" in d.text)),
-                    equal_to([("good", None, False, False), ("short", "min_length", False, False),
-                              ("wide", None, False, False)]))
+        got = (p | "Chosen" >> beam.Create([(0, [(3, [0, 1, 2, 3])])])
+               | st.Quality(rules, boiler, out, mh, 30))
+        assert_that(got[st.KEPT] | beam.Map(lambda kv: (kv[0], kv[1][0], kv[1][3])),
+                    equal_to([("good", "s", 3), ("wide", "s", 3)]), label="Kept")
+        assert_that(got[st.SIGNATURES] | beam.Map(lambda kv: (kv[0], len(kv[1]))),
+                    equal_to([("good", 4 * mh.num_perm), ("wide", 4 * mh.num_perm)]),
+                    label="Signatures")
+        assert_that(got[st.LONG_LINES] | beam.Map(lambda t: t[1]),
+                    equal_to(["good", "short", "wide"]), label="LongLines")
+        assert_that(got["stats"] | beam.Filter(lambda kv: not kv[0][2].startswith("paragraph_"))
+                    | beam.Map(lambda kv: kv[0][2]),
+                    equal_to(["min_length", "only:min_length", "extract_empty"]), label="Stats")
+    staged = {d.id: d for _, d in staging.read(staging.path(out, "b", 3))}
+    assert {i: (d.rule, d.text.startswith("ホーム"), "ＡＢ" in d.text)
+            for i, d in staged.items()} == {
+        "good": (None, False, False), "short": ("min_length", False, False),
+        "wide": (None, False, False), "empty": ("extract_empty", False, False)}
 
 
 def _line_key(line):
@@ -100,22 +117,27 @@ def _line_key(line):
 
 
 def test_exact_dups():
+    from swelm.corpus_tools.dedup import exact_key
     docs = [doc("b", PROSE), doc("a", PROSE.replace("。", "。 ")), doc("c", OTHER)]
     with runner() as p:
-        out = p | beam.Create(docs) | st.ExactDups()
+        out = p | beam.Create([(exact_key(d.text), d.id) for d in docs]) | st.ExactDups()
         assert_that(out, equal_to([]))      # whitespace differs inside a line: not exact
     docs[1] = doc("a", PROSE)
     with runner() as p:
-        out = p | beam.Create(docs) | st.ExactDups()
+        out = p | beam.Create([(exact_key(d.text), d.id) for d in docs]) | st.ExactDups()
         assert_that(out, equal_to([("b", ("exact_duplicate", "a"))]))
+
+
+def _signatures(docs):
+    return [(d.id, MinHasher().signature(d.text).tobytes()) for d in docs]
 
 
 def test_near_dups():
     near = PROSE[:-6] + "のである。"
     docs = [doc("x", PROSE * 3), doc("y", (near + PROSE) * 2 + PROSE[:40]), doc("z", OTHER * 3)]
     with runner() as p:
-        dups, labels, largest = p | beam.Create(docs) | st.NearDups(MinHasher(), 0.5, 100,
-                                                                    rounds=3)
+        dups, labels, largest = p | beam.Create(_signatures(docs)) | st.NearDups(
+            MinHasher(), 0.5, 100, rounds=3)
         assert_that(dups, equal_to([("y", ("near_duplicate", "x"))]), label="Dups")
         assert_that(labels, equal_to([("x", "x"), ("y", "x")]), label="Labels")
         assert_that(largest, equal_to([2]), label="Largest")
@@ -126,67 +148,78 @@ def test_near_dups_split_a_hot_bucket_and_still_join_one_cluster():
     into groups of at most 8 members, and the groups' leaders join them into one cluster."""
     docs = [doc(f"d{i:02d}", PROSE * 4 + f"第{i}版。") for i in range(60)]
     with runner() as p:
-        dups, labels, largest = p | beam.Create(docs) | st.NearDups(MinHasher(), 0.8, 8,
-                                                                    rounds=6)
+        dups, labels, largest = p | beam.Create(_signatures(docs)) | st.NearDups(
+            MinHasher(), 0.8, 8, rounds=6)
         assert_that(labels, equal_to([(d.id, "d00") for d in docs]), label="Labels")
         assert_that(largest | beam.Map(lambda n: 1 <= n <= 8), equal_to([True]),
                     label="Largest")
 
 
 def test_containment():
+    from swelm.corpus_tools.dedup import line_keys
     parts = [PROSE + f"第{i}章。" for i in range(3)]
     docs = [doc(f"p{i}", t) for i, t in enumerate(parts)] + [doc("big", "\n".join(parts)),
                                                                doc("solo", OTHER)]
     with runner() as p:
-        out = p | beam.Create(docs) | st.Containment(min_chars=30, buckets=4, threshold=0.8)
+        pages = [(d.chars, d.id, line_keys(d.text, 30)) for d in docs]
+        out = p | beam.Create(pages) | st.Containment(buckets=4, threshold=0.8)
         assert_that(out, equal_to([("big", ("near_duplicate_containment", ""))]))
 
 
-def test_mark_dups():
-    kept = [doc("a", PROSE), doc("b", PROSE), doc("c", OTHER)]
+def test_decide_keeps_the_first_reason_and_counts_what_stays():
+    kept = [("a", ("s", "novel", 10, 0)), ("b", ("s", "novel", 10, 1)), ("c", ("t", "novel", 7, 1))]
     with runner() as p:
         k = p | "Kept" >> beam.Create(kept)
-        d1 = p | "D1" >> beam.Create([("b", ("near_duplicate", "a"))])
+        d1 = p | "D1" >> beam.Create([("b", ("near_duplicate", "a")), ("r", ("exact_duplicate", "a"))])
         d2 = p | "D2" >> beam.Create([("b", ("exact_duplicate", "a"))])
-        out = (k, (d1, d2)) | st.MarkDups()
-        assert_that(out | beam.Map(lambda d: (d.id, d.rule, d.cluster)),
-                    equal_to([("a", None, None), ("b", "exact_duplicate", "a"),
-                              ("c", None, None)]))
+        out = (k, (d1, d2)) | st.Decide({0: 0, 1: 5})
+        assert_that(out[st.REMOVED], equal_to([(5, ("removed", ("b", ("exact_duplicate", "a"))))]),
+                    label="Removed")          # r: a page a filter rejected, no row
+        assert_that(out[st.SIZES], equal_to([("s", 10), ("t", 7)]), label="Sizes")
+        assert_that(out["stats"], equal_to([(("s", "novel", "kept"), (1, 10, 0.0)),
+                                            (("t", "novel", "kept"), (1, 7, 0.0)),
+                                            (("s", "novel", "exact_duplicate"), (1, 10, 0.0))]),
+                    label="Stats")
 
 
-def test_write_corpus_and_rejects(tmp_path):
+def test_write_outputs_reads_each_staging_file_once_and_applies_the_decisions(tmp_path):
+    from swelm.pipelines import staging
+    out = str(tmp_path)
     corpus = [doc(f"k{i}", PROSE, site="s" if i % 2 else "t") for i in range(5)]
-    rejects = [doc("r0", "短い。", rule="min_length"), doc("r1", "", rule="extract_empty",
-                                                        chars=None)]
+    rejects = [doc("r0", "短い。", rule="min_length", dropped=(("code", "x = 1"),)),
+               doc("r1", "", rule="extract_empty", chars=None)]
+    for index, docs in ((0, corpus[:3]), (1, corpus[3:] + rejects), (2, [])):
+        with staging.Writer(staging.path(out, "b", index)) as w:
+            for d in docs:
+                w.add(d)
     with runner() as p:
-        sizes = p | "Corpus" >> beam.Create(corpus) | st.WriteCorpus(
-            str(tmp_path / "corpus"), 2, {"s": 2.0, "t": 0.5}, None)
-        stats = {"A": p | "Rej" >> beam.Create(rejects + corpus[:1])} | st.WriteRejects(
-            str(tmp_path / "rejected"), 2)
-        assert_that(sizes, equal_to([("s", 2 * len(PROSE)), ("t", 3 * len(PROSE))]),
-                    label="Sizes")
-        assert_that(stats, equal_to([(("s", "novel", "min_length"), (1, 3, 0.0)),
-                                     (("s", "novel", "extract_empty"), (1, 0, 0.0))]),
-                    label="RejectStats")
+        removed = p | "Removed" >> beam.Create([(1, ("removed", ("k4", ("near_duplicate", "k0"))))])
+        sizes = p | "Sizes" >> beam.Create([("s", 2), ("t", 3)])
+        written = (removed, sizes) | st.WriteOutputs(out, {0: [0], 1: [1, 2]},
+                                                     {"s": 2.0, "t": 0.5}, None)
+        assert_that(written, equal_to([(0, 3, 0), (1, 1, 4)]))
     rows = pq.read_table(str(tmp_path / "corpus")).to_pylist()
-    assert sorted(r["id"] for r in rows) == [d.id for d in corpus]
+    assert [r["id"] for r in rows] == ["k0", "k1", "k2", "k3"]      # in staging order
     assert {r["site"]: r["weight"] for r in rows} == {"s": 2.0, "t": 0.5}
-    rej = pq.read_table(str(tmp_path / "rejected")).to_pylist()
-    assert {r["id"]: r["rule"] for r in rej} == {"r0": "min_length", "r1": "extract_empty"}
-    assert [r["chars"] for r in sorted(rej, key=lambda r: r["id"])] == [3, None]
+    rej = pq.read_table(str(tmp_path / "rejected" / "part-00001.parquet")).to_pylist()
+    assert [(r["id"], r["rule"], r["cluster"]) for r in rej] == [
+        ("k4", "near_duplicate", "k0"), ("r0", "min_length", None),
+        ("r0", "paragraph_code", None), ("r1", "extract_empty", None)]
+    assert [r["chars"] for r in rej] == [len(PROSE), 3, 3, None]
 
 
 def test_stats(tmp_path):
-    corpus = [doc("k0", PROSE), doc("k1", OTHER)]
     path = str(tmp_path / "rows.jsonl")
     with runner() as p:
-        c = p | "Corpus" >> beam.Create(corpus)
+        c = p | "Corpus" >> beam.Create([(("s", "novel", "kept"), (1, len(PROSE), 0.0)),
+                                         (("s", "novel", "kept"), (1, len(OTHER), 0.0))])
         sizes = p | "Sizes" >> beam.Create([("s", len(PROSE) + len(OTHER))])
         rej = p | "Rej" >> beam.Create([(("s", "novel", "min_length"), (2, 10, 0.0))])
         events = p | "Events" >> beam.Create([("no_site", "u1", "u1"), ("no_site", "u2", "u2")])
         labels = p | "Labels" >> beam.Create([("k0", "k0"), ("k9", "k0")])
         largest = p | "Largest" >> beam.Create([7])
-        _ = (c, sizes, rej, events, labels, largest) | st.Stats(path, {"s": 2.0}, None,
+        rows = (c, rej) | beam.Flatten()
+        _ = (rows, sizes, events, labels, largest) | st.Stats(path, {"s": 2.0}, None,
                                                                  {"s": "novel"})
     rows = sorted(json.loads(line) for line in open(path, encoding="utf-8"))
     n = len(PROSE) + len(OTHER)
@@ -207,7 +240,8 @@ def test_every_io_dofn_pickles_with_its_payload(rules, tmp_path):
     opts = fs.Options(["--s3_endpoint_url=http://127.0.0.1:1", "--runner=X", "--workers=2"])
     assert tuple(opts) == ("--s3_endpoint_url=http://127.0.0.1:1",)
     enc = SWEEncoder.load()
-    fns = [st.ReadWarc(rules, opts), st.CleanPage(rules), st.WriteShard(str(tmp_path), opts),
+    fns = [st.ReadWarc(rules, opts), st.CleanPage(rules),
+           st.WriteParts(str(tmp_path), {"s": 1.0}, None, opts),
            encode.ReadParquet(opts), encode.Tokenize(enc, 0),
            crawl.CrawlSite(rules, str(tmp_path), 10, opts)]
     for fn in fns:
@@ -217,6 +251,10 @@ def test_every_io_dofn_pickles_with_its_payload(rules, tmp_path):
     doc = {"id": "a", "genre": "novel", "text": "吾輩は猫である。", "weight": 1.0}
     assert [c[2].tolist() for c in tok(doc)] == [c[2].tolist() for c in fns[4](doc)]
     assert pickler.loads(pickler.dumps(fns[0])).sites == rules
+    for fn in (st.StageRanges(rules, str(tmp_path), opts),
+               st.CleanStaged(rules, str(tmp_path), MinHasher(), 30, opts),
+               st.ChosenPages(str(tmp_path), opts)):
+        assert pickler.loads(pickler.dumps(fn)).fs_options == opts
 
 
 def test_partial_tables_flush_at_their_bound_and_merge_to_the_same_counts():

@@ -113,11 +113,52 @@ def test_shuffle_metrics_measure_every_shuffle_and_change_nothing(demo, tmp_path
                  str(tmp_path / "metered"), "--workers", "2"]) == 0
     assert digest(str(tmp_path / "plain")) == digest(str(tmp_path / "metered"))
     counts = json.loads((tmp_path / "shuffles.json").read_text())
-    for name in ("GroupUrl", "SpreadExtracted", "JoinDups", "GroupCorpus", "GroupBands"):
+    for name in ("GroupUrl", "GroupChosen", "GroupBands", "JoinSignatures", "JoinDups",
+                 "GroupDecisions"):
         assert counts[name]["elements"] > 0 and counts[name]["bytes"] > counts[name]["elements"]
-    # the documents' shuffles carry at least their texts
-    corpus_chars = sum(len(r["text"]) for r in table(tmp_path / "plain" / "corpus"))
-    assert counts["GroupCorpus"]["bytes"] > corpus_chars
+
+
+def test_documents_cross_no_shuffle(tmp_path, monkeypatch):
+    """Pages are staged, not shuffled: on long pages (about 60 kB of text each), everything
+    the shuffles carry together is well under the texts' bytes (a document through one
+    shuffle alone would carry them all).  What they carry is mostly line keys (about 20 and
+    35 bytes per line of 61 characters, for the boilerplate and containment tables); every
+    other shuffle carries a few hundred bytes per page at most."""
+    import io
+    import random
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+    rng = random.Random(0)
+    kana = "あいうえおかきくけこさしすせそたちつてとなにぬねのはひふへほまみむめもやゆよらりるれろわを"
+    warc = tmp_path / "long.warc.gz"
+    with open(warc, "wb") as f:
+        w = WARCWriter(f, gzip=True)
+        for i in range(12):
+            paras = "".join("<p>" + "".join(rng.choice(kana) for _ in range(60)) + "。</p>"
+                            for _ in range(330))
+            http = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")],
+                                    protocol="HTTP/1.1")
+            w.write_record(w.create_warc_record(
+                f"http://example.jp/{i}", "response", http_headers=http,
+                payload=io.BytesIO(f"<html><body>{paras}</body></html>".encode())))
+    sites = tmp_path / "sites.toml"
+    sites.write_text('[[sites]]\nname = "s"\nseeds = ["http://example.jp/"]\ngenre = "novel"\n'
+                     "filters = { min_mean_sentence_length = 0, max_mean_sentence_length = 1e9 }\n",
+                     encoding="utf-8")
+    monkeypatch.setenv("SWELM_SHUFFLE_METRICS", str(tmp_path / "shuffles.json"))
+    assert main(["build-corpus", "--warc", str(warc), "--sites", str(sites), "--out",
+                 str(tmp_path / "out"), "--workers", "2"]) == 0
+    texts = sum(len((r["text"] or "").encode()) for part in ("corpus", "rejected")
+                for r in table(tmp_path / "out" / part))
+    counts = json.loads((tmp_path / "shuffles.json").read_text())
+    shuffled = sum(c["bytes"] for c in counts.values())
+    assert len(table(tmp_path / "out" / "corpus")) == 12
+    assert shuffled < 0.4 * texts, (shuffled, texts, counts)
+    pages = 12
+    for name, c in counts.items():
+        if name not in ("GroupLines", "GroupLineTables"):
+            assert c["bytes"] < 1000 * pages, (name, c)
 
 
 def test_other_runners_path_gives_the_same_corpus(demo, tmp_path):
