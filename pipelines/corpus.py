@@ -220,11 +220,13 @@ def _build(args, setup, out: str) -> dict:
         chosen = captures | "ChooseCaptures" >> st.ChooseCaptures(bin_of)
         boiler = (chosen | "ChosenPages" >> beam.FlatMap(st.ChosenPages(out, opts))
                   | "Boilerplate" >> st.Boilerplate(buckets, args.boilerplate_share))
-        cleaned = chosen | "Quality" >> st.Quality(sites, boiler, out, mh, args.min_line_chars,
-                                                   opts)
-        exact = cleaned[st.EXACT] | "ExactDups" >> st.ExactDups()
-        near, labels, largest = cleaned[st.SIGNATURES] | "NearDups" >> st.NearDups(
-            mh, args.jaccard, args.max_bucket, args.cc_rounds)
+        cleaned = chosen | "Quality" >> st.Quality(sites, boiler, out, args.min_line_chars, opts)
+        exact, distinct = cleaned[st.EXACT] | "ExactDups" >> st.ExactDups()
+        # near duplicates among distinct texts: the copies of a text are its exact duplicates
+        near, labels, largest = (
+            distinct | "Signatures" >> st.RepresentativeSignatures(out, mh, opts)
+            | "NearDups" >> st.NearDups(mh, args.jaccard, args.max_bucket, args.cc_rounds))
+        clusters = (labels, distinct) | "Clusters" >> st.Clusters()
         # containment runs over every cleaned page: a split page rejected for quality still
         # makes the "big page" that repeats it a duplicate
         contained = cleaned[st.LONG_LINES] | "Containment" >> st.Containment(
@@ -239,7 +241,7 @@ def _build(args, setup, out: str) -> dict:
         bounds = (cleaned[st.BOUNDS] | "Bound" >> beam.CombinePerKey(max)
                   | "BoundRow" >> beam.Map(lambda kv: (kv[0], (0, 0, kv[1]))))
         rows = (cleaned["stats"], decided["stats"], bounds) | "StatRows" >> beam.Flatten()
-        _ = (rows, sizes, events, labels, largest) | "Stats" >> st.Stats(
+        _ = (rows, sizes, events, clusters, largest) | "Stats" >> st.Stats(
             stats_rows, weights, args.budget, {s.name: s.genre for s in sites}, opts)
         write_json_lines(events | "FileEvents" >> beam.Filter(lambda e: e[0] in FILE_EVENTS),
                          file_events, opts, "WriteFileEvents")

@@ -116,9 +116,19 @@ def _min_label(kv):
     return kv[0], (min(label for label, _ in msgs), neighbours)
 
 
+#: ExactDups' second output: one record per distinct text
+REPRESENTATIVES = "representatives"
+
+
 def _exact_dups(kv):
-    ids = sorted(kv[1])
-    return [(i, ("exact_duplicate", ids[0])) for i in ids[1:]]
+    """The pages of one text, ``(id, range index, row)`` each -> ``(id, ("exact_duplicate",
+    smallest id))`` of all but the smallest id, and (tagged) ``(smallest id, (range index,
+    row, pages))``."""
+    pages = sorted(kv[1])
+    first = pages[0][0]
+    for i, _, _ in pages[1:]:
+        yield i, ("exact_duplicate", first)
+    yield beam.pvalue.TaggedOutput(REPRESENTATIVES, (first, (*pages[0][1:], len(pages))))
 
 
 def _sum_tuples(values):
@@ -131,7 +141,7 @@ def _sum_tuples(values):
 
 # -- the staged documents ---------------------------------------------------------------------
 #: the compact outputs of CleanStaged (tags), besides the main one (stats rows)
-KEPT, EXACT, SIGNATURES, LONG_LINES, BOUNDS = "kept", "exact", "signatures", "long_lines", "bounds"
+KEPT, EXACT, LONG_LINES, BOUNDS = "kept", "exact", "long_lines", "bounds"
 
 
 class StageRanges(ReadWarc):
@@ -202,14 +212,14 @@ class CleanStaged(CleanPage):
     pages rejected at extraction pass as they are), written to ``b-NNNNNN``, and their compact
     records: stats rows ``((site, genre, key), (docs, chars, 0.0))`` (rejected pages, the lines
     taken out, the pages that fail one rule only), and tagged: ``bounds`` (the loosest value of
-    a rule that fails one page only), ``kept`` ``(id, (site, genre, chars, range index))``,
-    ``exact`` ``(exact key, id)`` and ``signatures`` ``(id, MinHash bytes)`` of kept pages,
-    ``long_lines`` ``(chars, id, {line key: characters})`` of every cleaned page."""
+    a rule that fails one page only), ``kept`` ``(id, (site, genre, chars, range index))``
+    and ``exact`` ``(exact key, (id, range index, row))`` of kept pages, ``long_lines``
+    ``(chars, id, {line key: characters})`` of every cleaned page."""
 
-    def __init__(self, sites: list, out: str, minhash, min_chars: int,
+    def __init__(self, sites: list, out: str, min_chars: int,
                  fs_options: fs.Options = fs.Options()):
         super().__init__(sites)
-        self.out, self.mh, self.min_chars, self.fs_options = out, minhash, min_chars, fs_options
+        self.out, self.min_chars, self.fs_options = out, min_chars, fs_options
 
     def stage(self, item, boiler: dict):
         """The records of one bin (a bound method: Beam passes the side input by name)."""
@@ -223,15 +233,14 @@ class CleanStaged(CleanPage):
                         yield _stat(doc)
                         continue
                     doc = CleanPage.__call__(self, doc, boiler)
-                    w.add(doc)
-                    yield from self._records(doc, index)
+                    yield from self._records(doc, index, w.add(doc))
 
-    def _records(self, doc: Document, index: int):
+    def _records(self, doc: Document, index: int, row: int):
         from swelm.corpus_tools.dedup import line_keys
         from swelm.corpus_tools.document import dropped_rows, single_failure
         T = beam.pvalue.TaggedOutput
-        for row in dropped_rows(doc):
-            yield _stat(row)
+        for lines in dropped_rows(doc):
+            yield _stat(lines)
         yield T(LONG_LINES, (doc.chars, doc.id, line_keys(doc.text, self.min_chars)))
         if doc.rejected:
             yield _stat(doc)
@@ -243,8 +252,23 @@ class CleanStaged(CleanPage):
                                  float(value) if rule.startswith("max_") else -float(value)))
             return
         yield T(KEPT, (doc.id, (doc.site, doc.genre, doc.chars, index)))
-        yield T(EXACT, (exact_key(doc.text), doc.id))
-        yield T(SIGNATURES, (doc.id, self.mh.signature(doc.text).tobytes()))
+        yield T(EXACT, (exact_key(doc.text), (doc.id, index, row)))
+
+
+class Signatures:
+    """``(range index, [(row, id), …])`` -> ``(id, MinHash signature bytes)`` of those pages
+    of the staging file ``b-NNNNNN`` (the representatives of exact-duplicate groups)."""
+
+    def __init__(self, out: str, minhash, fs_options: fs.Options = fs.Options()):
+        self.out, self.mh, self.fs_options = out, minhash, fs_options
+
+    def __call__(self, item):
+        from . import staging
+        fs.configure(self.fs_options)
+        index, wanted = item
+        ids = dict(wanted)
+        for row, doc in staging.read(staging.path(self.out, "b", index), ids):
+            yield ids[row], self.mh.signature(doc.text).tobytes()
 
 
 #: the outputs of Decide (tags), besides the main one (stats rows)
@@ -635,29 +659,77 @@ class Boilerplate(beam.PTransform):
 
 class Quality(beam.PTransform):
     """Chosen rows per bin and the boilerplate lines -> CleanStaged's outputs: stats rows
-    (main) and the tagged compact records (``kept``, ``exact``, ``signatures``,
-    ``long_lines``, ``bounds``); the pages themselves go to the staging files ``b-NNNNNN``."""
+    (main) and the tagged compact records (``kept``, ``exact``, ``long_lines``,
+    ``bounds``); the pages themselves go to the staging files ``b-NNNNNN``."""
 
-    def __init__(self, sites: list, boilerplate, out: str, minhash, min_chars: int,
+    def __init__(self, sites: list, boilerplate, out: str, min_chars: int,
                  fs_options: fs.Options = fs.Options()):
         super().__init__()
         self.sites, self.boilerplate, self.out = sites, boilerplate, out
-        self.mh, self.min_chars, self.fs_options = minhash, min_chars, fs_options
+        self.min_chars, self.fs_options = min_chars, fs_options
 
     def expand(self, chosen):
         return chosen | "StripNormaliseFilter" >> beam.FlatMap(
-            CleanStaged(self.sites, self.out, self.mh, self.min_chars, self.fs_options).stage,
+            CleanStaged(self.sites, self.out, self.min_chars, self.fs_options).stage,
             boiler=beam.pvalue.AsMultiMap(self.boilerplate)).with_outputs(
-                KEPT, EXACT, SIGNATURES, LONG_LINES, BOUNDS, main="stats")
+                KEPT, EXACT, LONG_LINES, BOUNDS, main="stats")
 
 
 class ExactDups(beam.PTransform):
-    """``(exact key, id)`` of kept documents -> ``(id, ("exact_duplicate", smallest id))``
-    for every document whose text another one with a smaller id has."""
+    """``(exact key, (id, range index, row))`` of kept documents -> ``(dups,
+    representatives)``: ``(id, ("exact_duplicate", smallest id))`` for every document whose
+    text another one with a smaller id has, and ``(smallest id, (range index, row, pages))``
+    for each distinct text."""
 
     def expand(self, keys):
-        return (keys | "GroupExact" >> shuffle("GroupExact")
-                | "ExactDups" >> beam.FlatMap(_exact_dups))
+        out = (keys | "GroupExact" >> shuffle("GroupExact")
+               | "ExactDups" >> beam.FlatMap(_exact_dups).with_outputs(REPRESENTATIVES,
+                                                                      main="dups"))
+        return out.dups, out[REPRESENTATIVES]
+
+
+class RepresentativeSignatures(beam.PTransform):
+    """The representatives of the distinct texts -> ``(id, MinHash signature bytes)``,
+    computed from the staging files (grouped per file, each read once): near duplicates are
+    looked for among distinct texts only, since the copies of a text have its signature."""
+
+    def __init__(self, out: str, minhash, fs_options: fs.Options = fs.Options()):
+        super().__init__()
+        self.out, self.mh, self.fs_options = out, minhash, fs_options
+
+    def expand(self, representatives):
+        return (representatives | "ByRange" >> beam.Map(
+            lambda kv: (kv[1][0], (kv[1][1], kv[0])))
+            | "GroupRepresentatives" >> shuffle("GroupRepresentatives")
+            | "Signatures" >> beam.FlatMap(Signatures(self.out, self.mh, self.fs_options)))
+
+
+def _cluster_sizes(kv):
+    """A distinct text's near-duplicate label (if any) and its pages -> ``(cluster, pages)``:
+    its cluster, or the text's own copies as a cluster of their own."""
+    values = list(kv[1])
+    pages = next(v for tag, v in values if tag == "pages")
+    label = next((v for tag, v in values if tag == "label"), None)
+    if label is not None:
+        yield label, pages
+    elif pages > 1:
+        yield kv[0], pages
+
+
+class Clusters(beam.PTransform):
+    """``(labels, representatives)`` -> ``(cluster, pages)`` per distinct text in a
+    cluster: the near-duplicate clusters of distinct texts with every copy of their texts
+    counted, and each text with copies but no near duplicate as a cluster of its own (the
+    clusters of every page, counted from compact records)."""
+
+    def expand(self, inputs):
+        labels, representatives = inputs
+        return (((labels | "TagLabel" >> beam.Map(lambda kv: (kv[0], ("label", kv[1])))),
+                 (representatives | "TagPages" >> beam.Map(
+                     lambda kv: (kv[0], ("pages", kv[1][2])))))
+                | "LabelsAndPages" >> beam.Flatten()
+                | "JoinClusters" >> shuffle("JoinClusters")
+                | "ClusterSizes" >> beam.FlatMap(_cluster_sizes))
 
 
 def _band_group(kv, hot: dict, cap: int):
@@ -858,15 +930,15 @@ class Stats(beam.PTransform):
         self.fs_options = fs_options
 
     def expand(self, inputs):
-        rows, sizes, events, labels, largest = inputs
+        rows, sizes, events, clusters, largest = inputs
         rows = ((rows,
             sizes | "StatWeighted" >> beam.Map(
                 _weighted_chars, sizes=beam.pvalue.AsDict(sizes), weights=self.weights,
                 budget=self.budget, genre_of=self.genre_of),
             events | "StatEvents" >> beam.Map(lambda e: (("", "", e[0]), (1, 0, 0.0))),
-            labels | "Clusters" >> beam.Map(
-                lambda kv: (("", "", "cluster_member"), (1, 0, 0.0))),
-            labels | "ClusterIds" >> beam.Map(lambda kv: kv[1])
+            clusters | "Clusters" >> beam.Map(
+                lambda kv: (("", "", "cluster_member"), (kv[1], 0, 0.0))),
+            clusters | "ClusterIds" >> beam.Map(lambda kv: kv[0])
             | "DistinctClusters" >> BoundedDistinct()
             | "CountClusters" >> beam.Map(
                 lambda c: (("", "", "near_duplicate_clusters"), (1, 0, 0.0))),

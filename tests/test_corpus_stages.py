@@ -89,16 +89,14 @@ def test_quality_cleans_stages_and_emits_compact_records(tmp_path, rules):
     with staging.Writer(staging.path(out, "a", 3)) as w:
         for d in docs:
             w.add(d)
-    mh = MinHasher()
     with runner() as p:
         boiler = p | "Boiler" >> beam.Create([("s", _line_key("ホーム"))])
         got = (p | "Chosen" >> beam.Create([(0, [(3, [0, 1, 2, 3])])])
-               | st.Quality(rules, boiler, out, mh, 30))
+               | st.Quality(rules, boiler, out, 30))
         assert_that(got[st.KEPT] | beam.Map(lambda kv: (kv[0], kv[1][0], kv[1][3])),
                     equal_to([("good", "s", 3), ("wide", "s", 3)]), label="Kept")
-        assert_that(got[st.SIGNATURES] | beam.Map(lambda kv: (kv[0], len(kv[1]))),
-                    equal_to([("good", 4 * mh.num_perm), ("wide", 4 * mh.num_perm)]),
-                    label="Signatures")
+        assert_that(got[st.EXACT] | beam.Map(lambda kv: kv[1]),
+                    equal_to([("good", 3, 0), ("wide", 3, 2)]), label="Exact")
         assert_that(got[st.LONG_LINES] | beam.Map(lambda t: t[1]),
                     equal_to(["good", "short", "wide"]), label="LongLines")
         assert_that(got["stats"] | beam.Filter(lambda kv: not kv[0][2].startswith("paragraph_"))
@@ -118,14 +116,44 @@ def _line_key(line):
 
 def test_exact_dups():
     from swelm.corpus_tools.dedup import exact_key
+
+    def keys(docs):
+        return [(exact_key(d.text), (d.id, 0, row)) for row, d in enumerate(docs)]
     docs = [doc("b", PROSE), doc("a", PROSE.replace("。", "。 ")), doc("c", OTHER)]
     with runner() as p:
-        out = p | beam.Create([(exact_key(d.text), d.id) for d in docs]) | st.ExactDups()
+        out, reps = p | beam.Create(keys(docs)) | st.ExactDups()
         assert_that(out, equal_to([]))      # whitespace differs inside a line: not exact
+        assert_that(reps, equal_to([("b", (0, 0, 1)), ("a", (0, 1, 1)), ("c", (0, 2, 1))]),
+                    label="Representatives")
     docs[1] = doc("a", PROSE)
     with runner() as p:
-        out = p | beam.Create([(exact_key(d.text), d.id) for d in docs]) | st.ExactDups()
+        out, reps = p | beam.Create(keys(docs)) | st.ExactDups()
         assert_that(out, equal_to([("b", ("exact_duplicate", "a"))]))
+        assert_that(reps, equal_to([("a", (0, 1, 2)), ("c", (0, 2, 1))]),
+                    label="Representatives")
+
+
+def test_representative_signatures_are_read_from_staging(tmp_path):
+    from swelm.pipelines import staging
+    docs = [doc("a", PROSE), doc("b", OTHER), doc("c", PROSE + OTHER)]
+    with staging.Writer(staging.path(str(tmp_path), "b", 4)) as w:
+        for d in docs:
+            w.add(d)
+    mh = MinHasher()
+    with runner() as p:
+        sigs = (p | beam.Create([("a", (4, 0, 2)), ("c", (4, 2, 1))])
+                | st.RepresentativeSignatures(str(tmp_path), mh))
+        assert_that(sigs, equal_to([(d.id, mh.signature(d.text).tobytes())
+                                    for d in (docs[0], docs[2])]))
+
+
+def test_clusters_count_every_copy_of_a_text():
+    with runner() as p:
+        labels = p | "Labels" >> beam.Create([("a", "a"), ("c", "a")])
+        reps = p | "Reps" >> beam.Create([("a", (0, 0, 3)), ("c", (0, 1, 1)), ("d", (0, 2, 2)),
+                                          ("e", (0, 3, 1))])
+        assert_that((labels, reps) | st.Clusters(),
+                    equal_to([("a", 3), ("a", 1), ("d", 2)]))
 
 
 def _signatures(docs):
@@ -216,10 +244,10 @@ def test_stats(tmp_path):
         sizes = p | "Sizes" >> beam.Create([("s", len(PROSE) + len(OTHER))])
         rej = p | "Rej" >> beam.Create([(("s", "novel", "min_length"), (2, 10, 0.0))])
         events = p | "Events" >> beam.Create([("no_site", "u1", "u1"), ("no_site", "u2", "u2")])
-        labels = p | "Labels" >> beam.Create([("k0", "k0"), ("k9", "k0")])
+        clusters = p | "Clusters" >> beam.Create([("k0", 1), ("k0", 1)])
         largest = p | "Largest" >> beam.Create([7])
         rows = (c, rej) | beam.Flatten()
-        _ = (rows, sizes, events, labels, largest) | st.Stats(path, {"s": 2.0}, None,
+        _ = (rows, sizes, events, clusters, largest) | st.Stats(path, {"s": 2.0}, None,
                                                                  {"s": "novel"})
     rows = sorted(json.loads(line) for line in open(path, encoding="utf-8"))
     n = len(PROSE) + len(OTHER)
@@ -252,7 +280,8 @@ def test_every_io_dofn_pickles_with_its_payload(rules, tmp_path):
     assert [c[2].tolist() for c in tok(doc)] == [c[2].tolist() for c in fns[4](doc)]
     assert pickler.loads(pickler.dumps(fns[0])).sites == rules
     for fn in (st.StageRanges(rules, str(tmp_path), opts),
-               st.CleanStaged(rules, str(tmp_path), MinHasher(), 30, opts),
+               st.CleanStaged(rules, str(tmp_path), 30, opts),
+               st.Signatures(str(tmp_path), MinHasher(), opts),
                st.ChosenPages(str(tmp_path), opts)):
         assert pickler.loads(pickler.dumps(fn)).fs_options == opts
 
