@@ -209,6 +209,41 @@ def _stage_name(fused: str) -> str:
     return (m.group(1) or m.group(2)) if m else fused[:60]
 
 
+def scale_pages() -> list:
+    """The shared sites' pages, interleaved in proportion to the sites' sizes (so any prefix
+    has the same mix), each site's in a seeded random order."""
+    by_site = [[(f"{s}/{name.split('/', 1)[1] if '/' in name else name}", html)
+                for name, html in site_pages(s)] for s in SITES]
+    for i, items in enumerate(by_site):
+        random.Random(i).shuffle(items)
+    return [p for _, p in sorted(
+        ((k / len(items), j), page) for j, items in enumerate(by_site)
+        for k, page in enumerate(items))]
+
+
+def warc_set(tmp: str, size: float, versions: int = 30) -> tuple[str, float]:
+    """``(folder, MB)`` of the WARC set of about ``size`` MB in ``tmp/warc-SIZE``: the one
+    synthesised there before with the same settings, or a new one."""
+    folder = os.path.join(tmp, f"warc-{int(size)}")
+    done = os.path.join(folder, "synthesised.json")
+    made = {"target_mb": size, "versions": versions}
+    kept = {}
+    if os.path.exists(done):
+        with open(done, encoding="utf-8") as f:
+            kept = json.load(f)
+    if kept.get("made") == made:
+        return folder, kept["mb"]
+    for old in glob.glob(os.path.join(folder, "*.warc.gz")):
+        os.remove(old)
+    t0 = time.perf_counter()
+    records, mb = synthesise(folder, size, scale_pages(), versions)
+    emit(bench="scale_synthesise", target_mb=size, records=records,
+         warc_mb_gz=round(mb, 1), seconds=round(time.perf_counter() - t0, 1))
+    with open(done, "w") as f:
+        json.dump({"made": made, "records": records, "mb": mb}, f)
+    return folder, mb
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -228,47 +263,18 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     sizes = [float(s) for s in args.sizes.split(",")]
     counts = [int(w) for w in args.workers.split(",")]
-    by_site = [[(f"{s}/{name.split('/', 1)[1] if '/' in name else name}", html)
-                for name, html in site_pages(s)] for s in SITES]
-    for i, items in enumerate(by_site):
-        random.Random(i).shuffle(items)
-    # the sites interleaved in proportion to their sizes, so any prefix has the same mix
-    pages = [p for _, p in sorted(
-        ((k / len(items), j), page) for j, items in enumerate(by_site)
-        for k, page in enumerate(items))]
     tmp = args.keep or tempfile.mkdtemp(prefix="swelm-scale-")
     os.makedirs(tmp, exist_ok=True)
     sites = os.path.join(tmp, "sites.toml")
     rules(sites)
-    sets = {}
-    for size in sizes:
-        folder = os.path.join(tmp, f"warc-{int(size)}")
-        done = os.path.join(folder, "synthesised.json")      # a set --keep kept is reused
-        made = {"target_mb": size, "versions": args.versions}
-        kept = {}
-        if os.path.exists(done):
-            with open(done, encoding="utf-8") as f:
-                kept = json.load(f)
-        if kept.get("made") == made:
-            records, mb = kept["records"], kept["mb"]
-        else:
-            for old in glob.glob(os.path.join(folder, "*.warc.gz")):
-                os.remove(old)
-            t0 = time.perf_counter()
-            records, mb = synthesise(folder, size, pages, args.versions)
-            emit(bench="scale_synthesise", target_mb=size, records=records,
-                 warc_mb_gz=round(mb, 1), seconds=round(time.perf_counter() - t0, 1))
-            with open(done, "w") as f:
-                json.dump({"made": made, "records": records, "mb": mb}, f)
-        sets[size] = (folder, mb)
+    sets = {size: warc_set(tmp, size, args.versions) for size in sizes}
     # every size and worker count once per round, the rounds one after the other, so a drift
     # in the machine's speed touches every configuration alike; the best of the rounds counts
     best: dict = {}
     for rnd in range(args.repeat):
         for size in sizes:
             folder, mb = sets[size]
-            # the runbook's rule: a shard's writer sorts it in memory, so shards grow in
-            # number, not in size, with the input
+            # shards grow in number with the input: each is written by one worker
             shards = ["--shards", str(max(4, -(-int(mb) // args.shard_mb)))]
             for w in counts:
                 times = (os.path.join(tmp, f"stages-{int(size)}-{w}-{rnd}.json")

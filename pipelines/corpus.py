@@ -2,29 +2,37 @@
 
 The pipeline is a row of named composite transforms (swelm.pipelines.stages), each wiring
 per-document functions of swelm.corpus_tools (the Document type and its recipe are in
-corpus_tools.document):
+corpus_tools.document).  Documents are staged, never shuffled: each is written once to a
+staging file under the output's temporary folder (pipelines.staging) and read back by the
+later passes; only compact records cross shuffles (docs/engine.md has the picture).
 
-  ReadPages    WARC byte ranges (corpus_tools.warc) -> extracted Documents, one capture per
-               URL (the one with the most text); input problems are counted as events
-  Boilerplate  lines on >= --boilerplate-share of a site's pages (counted per (site, bucket)
-               table by a combiner; only the boilerplate keys are broadcast)
-  Quality      each line classified (boilerplate, code, navigation, short, foreign or
-               Japanese prose: corpus_tools.paragraphs), the prose normalised and filtered
-               with the site's thresholds and NG words (a rejected page keeps its rule); the
-               lines taken out go to rejected/ as rows of their own (paragraph_<class>)
-  ExactDups    the same text (after whitespace folding): the smallest id stays
-  NearDups     MinHash band keys -> candidate pairs -> signature Jaccard check -> connected
-               components by min-label propagation (--cc-rounds shuffles)
-  Containment  pages whose long lines mostly belong to smaller pages (split manuals), over
-               every extracted page, kept or not
-  MarkDups     duplicates marked among the kept pages (the first reason wins)
-  WriteCorpus  kept pages with their repeat factor (site x genre weights, --budget), Parquet
-               shards by id hash, sorted by id: corpus/part-NNNNN.parquet
-  WriteRejects every rejected page with its rule: rejected/part-NNNNN.parquet
-  Stats        per (site, genre, rule) counts -> stats.json, stats.md, plots/*.png
+  ReadPages       WARC byte ranges (corpus_tools.warc) -> pages extracted into staging/a-N,
+                  a capture record (id, length, text hash, range, row) each; input problems
+                  are counted as events
+  ChooseCaptures  one capture per URL (the one with the most text), from the records alone
+  Boilerplate     lines on >= --boilerplate-share of a site's pages (the chosen pages read
+                  back; counted per (site, bucket) table; only the boilerplate keys are
+                  broadcast)
+  Quality         each line classified (boilerplate, code, navigation, short, foreign or
+                  Japanese prose: corpus_tools.paragraphs), the prose normalised and filtered
+                  with the site's thresholds and NG words; every chosen page is written to
+                  staging/b-N, and its compact records go on: stats rows, exact keys, long
+                  lines, (id, site, chars)
+  ExactDups       the same text (after whitespace folding): the smallest id stays
+  NearDups        among distinct texts: MinHash band keys -> groups of ids -> each distinct
+                  group checked with its members' signatures -> star edges -> connected
+                  components by min-label propagation (--cc-rounds shuffles)
+  Containment     pages whose long lines mostly belong to smaller pages (split manuals), over
+                  every cleaned page, kept or not
+  Decide          each kept page's first duplicate reason; the characters that stay per site
+  WriteOutputs    output shard K from a run of consecutive WARC ranges: their staging files
+                  read once, each page to corpus/ with its repeat factor (site x genre
+                  weights, --budget) or to rejected/ with its rule (and the lines taken out
+                  of it, as rows of their own)
+  Stats           per (site, genre, rule) counts -> stats.json, stats.md, plots/*.png
 
-On the local runner, work is dealt evenly to the worker processes (LocalBalance); other runners
-balance by themselves.  The same WARCs give byte-identical outputs with any number of workers.
+On the local runner the WARC ranges are dealt to the worker processes in bins of about equal
+bytes.  The same WARCs give byte-identical outputs with any number of workers and any runner.
 
 Output in --out: corpus/part-NNNNN.parquet, rejected/part-NNNNN.parquet (the Document schema,
 corpus_tools.document.COLUMNS), stats.json, stats.md and plots/*.png.
@@ -167,8 +175,7 @@ def run(args) -> int:
     buckets = args.line_buckets or st.line_buckets_for(sum(sizes.values()))
     # the previous output stays whole until the new one is complete
     with fs.output_folder(out, BUILD, local_inputs, checked=True) as folder:
-        stats = _build(args, (sites, pieces, buckets, weights, opts, runner,
-                              sum(sizes.values())), folder)
+        stats = _build(args, (sites, pieces, buckets, weights, opts, runner), folder)
         for line in file_warnings(stats):
             print(f"warning: {line}", file=sys.stderr)
         if not any(s["in_docs"] for s in stats["sites"].values()):
@@ -194,7 +201,7 @@ def _build(args, setup, out: str) -> dict:
     from . import stages as st
     from .beam_util import make_pipeline, take_json_lines, write_json_lines
     from .report import FILE_EVENTS, write_report
-    sites, pieces, buckets, weights, opts, runner, input_bytes = setup
+    sites, pieces, buckets, weights, opts, runner = setup
     for sub in ("corpus", "rejected"):
         fs.makedirs(fs.join(out, sub))
     fs.makedirs(fs.join(out, staging.FOLDER))
@@ -240,7 +247,11 @@ def _build(args, setup, out: str) -> dict:
         # max_ rule's metric, the smallest of a min_ rule's
         bounds = (cleaned[st.BOUNDS] | "Bound" >> beam.CombinePerKey(max)
                   | "BoundRow" >> beam.Map(lambda kv: (kv[0], (0, 0, kv[1]))))
-        rows = (cleaned["stats"], decided["stats"], bounds) | "StatRows" >> beam.Flatten()
+        # stats rows are summed where they are made (Beam lifts the combine into the
+        # producing stage), so only per-key sums cross to Stats
+        rows = ((cleaned["stats"] | "SumPageRows" >> beam.CombinePerKey(st._sum_tuples)),
+                (decided["stats"] | "SumDecisionRows" >> beam.CombinePerKey(st._sum_tuples)),
+                bounds) | "StatRows" >> beam.Flatten()
         _ = (rows, sizes, events, clusters, largest) | "Stats" >> st.Stats(
             stats_rows, weights, args.budget, {s.name: s.genre for s in sites}, opts)
         write_json_lines(events | "FileEvents" >> beam.Filter(lambda e: e[0] in FILE_EVENTS),
@@ -263,7 +274,7 @@ class CorpusOptions:
     all_sites: bool = False           # pages of no listed site go to a catch-all web site
     warc_list: str | None = None      # Common Crawl's warc.paths.gz
     warc_prefix: str = "https://data.commoncrawl.org/"
-    shards: int = 4                   # Parquet shards per output
+    shards: int = 4                   # Parquet files per output (one writer each)
     seed: int = 0                     # MinHash seed
     # near duplicates: LSH with bands x rows hashes, then the signature Jaccard check
     bands: int = DEFAULT_BANDS
@@ -304,7 +315,10 @@ def add_arguments(p) -> None:
                         f"{WEB_SITE!r} (genre other, the default web filters), instead of being "
                         "counted and dropped")
     p.add_argument("--out", required=True, help="output folder or prefix (any filesystem)")
-    p.add_argument("--shards", type=integer_arg(minimum=1), default=d.shards, help="Parquet shards per output")
+    p.add_argument("--shards", type=integer_arg(minimum=1), default=d.shards,
+                   help="Parquet files in corpus/ and in rejected/ (at most one per WARC "
+                        "range); each is written by one worker from a run of consecutive "
+                        "ranges, so raise it for large inputs (about one per GB of WARC)")
     p.add_argument("--seed", type=integer_arg(minimum=0), default=d.seed, help="MinHash seed")
     p.add_argument("--bands", type=integer_arg(minimum=1), default=d.bands, help="LSH bands")
     p.add_argument("--rows", type=integer_arg(minimum=1), default=d.rows, help="LSH rows per band")
