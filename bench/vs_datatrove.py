@@ -4,9 +4,9 @@ The WARC set is bench/scale.py's 200 MB set (``--size``; synthesised once into `
 reused from there).  datatrove runs its FineWeb-style pipeline on its LocalPipelineExecutor
 with ``--workers`` processes (bench/_datatrove_pipeline.py: WarcReader → Trafilatura → Gopher
 and FineWeb quality filters for Japanese → its four MinHash stages → JsonlWriter), in
-``--datatrove-python`` (an interpreter with ``datatrove[processing]``, trafilatura,
-lxml_html_clean, spaCy, SudachiPy, faust-cchardet, python-magic and orjson; by default this
-one).  swelm runs ``swelm build-corpus --workers N`` with bench/scale.py's site rules.  For
+``--datatrove-python`` (an interpreter with bench/datatrove-requirements.txt installed: make
+it with ``python3 -m venv DIR && DIR/bin/pip install -r bench/datatrove-requirements.txt``; by
+default this one).  swelm runs ``swelm build-corpus --workers N`` with bench/scale.py's site rules.  For
 each: CPU seconds of the whole process tree (from /proc) per MB of WARC, wall seconds, the
 peak RSS of the main process and of its largest child, and the documents kept; then the ratio
 of their CPU seconds per MB (target: swelm ≥ 3× datatrove, i.e. ratio ≥ 3).
