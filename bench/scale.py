@@ -167,16 +167,33 @@ class PeakRss:
                 self.peak[p] = max(self.peak.get(p, 0), hwm)
             self._stop.wait(self.every)
 
-    def stop(self) -> tuple[float, list[float]]:
-        """(driver MB, [worker MB, ...]): Python processes that run Beam's worker harness."""
+    def stop(self) -> None:
         self._stop.set()
         self._thread.join()
         self.cpu_seconds = sum(self.cpu.values())
+
+    def split(self) -> tuple[float, list[float]]:
+        """(driver MB, [worker MB, ...]): Python processes that run Beam's worker harness."""
         # Beam's worker harnesses (the small helper processes beside them are left out)
         workers = [self.peak[p] / 1024 for p in sorted(self.peak)
                    if p != self.pid and "worker" in self.cmd.get(p, "")
                    and self.peak[p] > 64 << 10]
         return self.peak.get(self.pid, 0) / 1024, workers
+
+
+def measured_run(cmd: list[str], env: dict | None = None) -> tuple[float, "PeakRss"]:
+    """Run ``cmd`` in the repository, sampling its process tree: ``(wall seconds, the
+    stopped PeakRss)``; a failure ends the bench with the command's last stderr lines."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=env)
+    rss = PeakRss(proc.pid)
+    _, err = proc.communicate()
+    seconds = time.perf_counter() - t0
+    rss.stop()
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(cmd[:4])} failed: {err.decode(errors='replace')[-3000:]}")
+    return seconds, rss
 
 
 def build(warcs: str, sites: str, out: str, workers: int, extra: list[str],
@@ -185,16 +202,8 @@ def build(warcs: str, sites: str, out: str, workers: int, extra: list[str],
     cmd = [sys.executable, *swelm, "build-corpus", "--warc", warcs, "--sites", sites,
            "--out", out, "--workers", str(workers), *extra]
     shuffles = out.rstrip("/") + ".shuffles.json"
-    env = dict(os.environ, SWELM_SHUFFLE_METRICS=shuffles)
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env=env)
-    rss = PeakRss(proc.pid)
-    _, err = proc.communicate()
-    seconds = time.perf_counter() - t0
-    driver, worker = rss.stop()
-    if proc.returncode:
-        raise SystemExit(f"build-corpus failed: {err.decode()[-2000:]}")
+    seconds, rss = measured_run(cmd, dict(os.environ, SWELM_SHUFFLE_METRICS=shuffles))
+    driver, worker = rss.split()
     with open(os.path.join(out, "stats.json"), encoding="utf-8") as f:
         stats = json.load(f)
     with open(shuffles, encoding="utf-8") as f:

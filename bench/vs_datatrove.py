@@ -21,28 +21,18 @@ import gzip
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 
 from bench._common import ROOT, emit
-from bench.scale import PeakRss, rules, warc_set
+from bench.scale import measured_run, rules, warc_set
 
 
-def _run(cmd: list[str], env: dict | None = None) -> dict:
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env=env)
-    rss = PeakRss(proc.pid)
-    _, err = proc.communicate()
-    seconds = time.perf_counter() - t0
-    rss.stop()
-    if proc.returncode:
-        raise SystemExit(f"{cmd[:4]} failed: {err.decode(errors='replace')[-3000:]}")
-    children = [v for p, v in rss.peak.items() if p != proc.pid]
+def _run(cmd: list[str]) -> dict:
+    seconds, rss = measured_run(cmd)
+    children = [v for p, v in rss.peak.items() if p != rss.pid]
     return {"seconds": seconds, "cpu_seconds": rss.cpu_seconds,
-            "main_peak_rss_mb": round(rss.peak.get(proc.pid, 0) / 1024),
+            "main_peak_rss_mb": round(rss.peak.get(rss.pid, 0) / 1024),
             "largest_child_peak_rss_mb": round(max(children, default=0) / 1024)}
 
 
