@@ -39,12 +39,12 @@ test: $(STAMP) tokenizer/.built
 
 bench: $(STAMP) tokenizer/.built
 	$(PY) -m pip install -q -e '.[bench]'
-	$(PY) bench/tokenizer.py
-	$(PY) bench/vocab.py
+	$(PY) -m bench.tokenizer
+	$(PY) -m bench.vocab
 	$(PY) -m bench.extract
 	$(PY) -m bench.dedup
 	$(PY) -m bench.corpus_tools
-	$(PY) bench/generate.py
+	$(PY) -m bench.generate
 
 # The bundled emoji table, rebuilt from the emoji package's data.
 emoji: $(STAMP)

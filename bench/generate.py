@@ -1,6 +1,6 @@
 """Generation speed: new tokens/s with and without the KV cache, same model, same run.
 
-    python bench/generate.py [--preset tiny] [--context-tokens 200] [--new-tokens 64]
+    python -m bench.generate [--preset tiny] [--context-tokens 200] [--new-tokens 64]
 
 A randomly initialised model of the preset (a Switch-LM or a dense GPT-2 one such as
 gpt2-small; speed does not depend on the weights) continues a
@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-import torch  # noqa: E402
+import torch
 
-from bench._common import emit  # noqa: E402
-from swelm.model.lm import LM  # noqa: E402
-from swelm.model.model import build_model, make_config  # noqa: E402
-from swelm.tokenizer import SWEEncoder  # noqa: E402
+from bench._common import emit
+from swelm.model.lm import LM
+from swelm.model.model import build_model, make_config
+from swelm.tokenizer import SWEEncoder
 
 TEXT = ("吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。何でも薄暗いじめじめした"
         "所でニャーニャー泣いていた事だけは記憶している。") * 20

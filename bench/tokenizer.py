@@ -1,6 +1,6 @@
 """Tokenizer speed: encode/decode MB/s of the SWE encoder against SentencePiece, same run.
 
-    python bench/tokenizer.py [--reference PATH/encode_swe.py] [--sp-train-mb 30]
+    python -m bench.tokenizer [--reference PATH/encode_swe.py] [--sp-train-mb 30]
 
 Prints one JSON line per figure.  The anchor is a SentencePiece unigram model (same
 vocabulary size) trained here on a slice of ``train.jsonl.gz`` and timed single-threaded
@@ -14,13 +14,10 @@ import argparse
 import importlib.util
 import json
 import os
-import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-from bench._common import DATA, emit, load_texts, timed, train_sentencepiece  # noqa: E402
-from swelm.tokenizer import SWEEncoder  # noqa: E402
+from bench._common import DATA, ROOT, emit, load_texts, timed, train_sentencepiece
+from swelm.tokenizer import SWEEncoder
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

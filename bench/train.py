@@ -1,6 +1,6 @@
 """Training throughput: the Switch preset against a dense model of the same active size, same run.
 
-    python bench/train.py [--preset small] [--batch-size 32] [--seq-len 1024] [--steps 30]
+    python -m bench.train [--preset small] [--batch-size 32] [--seq-len 1024] [--steps 30]
 
 Both models train on random tokens (the data loader is not what is measured) with AdamW, bf16
 autocast and ``torch.compile`` on CUDA.  The dense anchor is the same stack with every switch FFN
@@ -20,17 +20,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-import torch  # noqa: E402
+import torch
 
-from bench._common import emit  # noqa: E402
-from swelm.model.model import SwitchConfig, build_model, make_config  # noqa: E402
-from swelm.model.train import clip_and_step  # noqa: E402
+from bench._common import emit
+from swelm.model.model import SwitchConfig, build_model, make_config
+from swelm.model.train import clip_and_step
 
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12}
 

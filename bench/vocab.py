@@ -1,6 +1,6 @@
 """Vocabulary quality: characters per token on real Japanese text, same run, three vocabularies.
 
-    python bench/vocab.py [--sp-train-mb 60]
+    python -m bench.vocab [--sp-train-mb 60]
 
 Prints one JSON line per figure: chars/token on ``valid.jsonl.gz`` for the bundled
 vocabulary, the reference ``ja-swe36k.txt`` (the anchor: ``ratio`` = bundled / reference,
@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-from bench._common import DATA, emit, load_texts, train_sentencepiece  # noqa: E402
-from swelm.tokenizer import SWEEncoder  # noqa: E402
+from bench._common import DATA, ROOT, emit, load_texts, train_sentencepiece
+from swelm.tokenizer import SWEEncoder
 
 
 def chars_per_token(encode, texts) -> float:

@@ -5,10 +5,15 @@ import gzip
 import json
 import os
 import pathlib
+import sys
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+# One import name: the packages are swelm.<name> (installed, or editable from this checkout).
+# `python -m pytest` puts the checkout on sys.path, where `pipelines`, `tokenizer`, ... would
+# import a second copy of the same modules; the tests' own helpers come from tests/.
+sys.path[:] = [p for p in sys.path if pathlib.Path(p or ".").resolve() != ROOT]
 SHARED = pathlib.Path(os.environ.get("JA_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 # A vocabulary small enough to reason about by hand.  Ids are line numbers.

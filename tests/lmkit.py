@@ -40,7 +40,7 @@ def encode_corpus(out: pathlib.Path, texts=None, repeat: int = 4, shard_tokens: 
 
 
 def swelm(*args, env=None, check=True, **kw):
-    e = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    e = dict(os.environ, OMP_NUM_THREADS="1")
     e.update(env or {})
     r = subprocess.run([sys.executable, "-m", "swelm", *map(str, args)], cwd=ROOT,
                        env=e, capture_output=True, text=True, **kw)

@@ -464,7 +464,7 @@ def test_an_old_folder_is_renamed_back_only_when_it_is_the_kinds_output(tmp_path
 def test_a_crawl_killed_before_its_first_segment_is_continued(tmp_path):
     """A crawl claims its folder and makes ``log/`` and ``warc/`` before the first segment is
     written; killed then, its own empty folders must not make the rerun refuse it."""
-    from pipelines.crawl import CRAWL
+    from swelm.pipelines.crawl import CRAWL
     from swelm.publish import claim_folder
     dst = tmp_path / "crawl"
     claim_folder(str(dst), CRAWL)

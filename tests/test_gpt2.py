@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from swelm.tokenizer.kinds import Tokenizer, bytes_tokenizer_file, train_sentencepiece
-from tests.lmkit import ROOT, swelm
-from tests.test_tokenizer_kinds import TEXTS
+from lmkit import ROOT, swelm
+from test_tokenizer_kinds import TEXTS
 
 GPT2_ARGS = ["--config", "gpt2-tiny", "--seq-len", "48", "--batch-size", "4", "--lr", "3e-3",
              "--no-progress", "--workers", "0", "--log-every", "1"]
@@ -150,7 +150,7 @@ def test_resume_from_a_checkpoint_gives_the_same_losses(sp, sp_shards, sp_run, t
 
 def test_ddp_two_processes(sp, sp_shards, tmp_path):
     run = tmp_path / "ddp"
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    env = dict(os.environ, OMP_NUM_THREADS="1")
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
                         "--standalone", "-m", "swelm", "train", *GPT2_ARGS, "--device", "cpu",
                         "--data", str(sp_shards), "--steps", "3", "--out", str(run)],
@@ -212,7 +212,7 @@ def test_refusals(sp, sp_shards, sp_run, tmp_path):
     for f in ("config.json", "model.safetensors"):
         shutil.copy(sp_run / f, bare / f)
     refused("score", "--model", bare, "--context", "x", match="keeps none")
-    from tests.lmkit import encode_corpus
+    from lmkit import encode_corpus
     swe = encode_corpus(tmp_path / "swe")
     refused("train", "--init", sp_run, "--data", swe, *base[:-2], "--out", tmp_path / "y",
             match="the model was trained with the sentencepiece tokenizer")
@@ -307,7 +307,7 @@ def test_a_gpt2_on_the_swe_vocabulary_goes_to_transformers_and_back(tmp_path):
     GPTNeoXJapaneseTokenizer loads with the same ids, and from-hf takes the folder back."""
     from swelm.model.checkpoint import load_model
     from swelm.tokenizer import SWEEncoder
-    from tests.lmkit import encode_corpus
+    from lmkit import encode_corpus
     shards = encode_corpus(tmp_path / "swe")
     swelm("train", *GPT2_ARGS, "--data", shards, "--steps", "1", "--out", tmp_path / "run")
     swelm("convert", "to-hf", tmp_path / "run", "--out", tmp_path / "hf")

@@ -122,7 +122,7 @@ def test_kv_cache_matches_full_forward_on_cuda():
 def test_trainer_on_cuda_with_bf16_and_compile(tmp_path):
     """The trainer's CUDA path end to end: bf16 autocast, compile, fused AdamW, a checkpoint,
     and the loss goes down."""
-    from tests.lmkit import TRAIN_ARGS, encode_corpus, swelm
+    from lmkit import TRAIN_ARGS, encode_corpus, swelm
     data = encode_corpus(tmp_path / "train")
     run = tmp_path / "run"
     swelm("train", *TRAIN_ARGS, "--data", data, "--out", run, "--steps", "40",

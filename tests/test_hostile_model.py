@@ -310,7 +310,7 @@ peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print((peak - base) / n, lm.row_bytes(len(ids) + 12, len(ids) + 2))
 """
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT)))
+                       env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert r.returncode == 0, r.stderr
     measured, estimate = map(float, r.stdout.split())
     assert measured > 0 and estimate >= measured, (measured, estimate)
@@ -333,7 +333,7 @@ peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print((peak - base) / (B * T), activation_bytes(m.cfg, T))
 """
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT)))
+                       env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert r.returncode == 0, r.stderr
     measured, estimate = map(float, r.stdout.split())
     assert measured > 0 and estimate >= measured, (measured, estimate)

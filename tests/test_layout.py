@@ -1,7 +1,10 @@
-"""The house rules of DESIGN.md that a change could quietly break: which package may import
-what, and internal imports under the one import name."""
+"""The house rules of docs/DESIGN.md that a change could quietly break: which package may
+import what, and one import name (``swelm.…``) for the packages everywhere, tests and
+benchmarks included."""
 import ast
+import importlib.util
 import pathlib
+import sys
 
 import pytest
 
@@ -49,3 +52,21 @@ def test_import_rules(package):
                 if name == banned or name.startswith(banned + "."):
                     bad.append(f"{f.relative_to(ROOT)}:{line}: {package} imports {name}")
     assert bad == []
+
+
+@pytest.mark.parametrize("folder", ["tests", "bench"])
+def test_tests_and_benchmarks_import_swelm_only(folder):
+    bad = []
+    for f in sorted((ROOT / folder).rglob("*.py")):
+        for line, name in _imports(f, "swelm"):
+            if name and name.split(".")[0] in TOP_LEVEL:
+                bad.append(f"{f.relative_to(ROOT)}:{line}: import {name} (use swelm.{name})")
+    assert bad == []
+
+
+@pytest.mark.parametrize("name", TOP_LEVEL)
+def test_the_checkout_is_not_on_the_import_path(name):
+    """The folders are importable only as swelm.<name>: a second name for the same module
+    would make two copies of it (two registries, two StorageError classes)."""
+    assert importlib.util.find_spec(name) is None, (name, sys.path)
+    assert importlib.util.find_spec("swelm." + name) is not None

@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from tests.lmkit import TRAIN_ARGS, encode_corpus, swelm  # noqa: E402
+from lmkit import TRAIN_ARGS, encode_corpus, swelm  # noqa: E402
 
 torch.set_num_threads(1)
 

@@ -211,7 +211,7 @@ def _random_hf(tmp_path, n_ext=1):
 
 def test_convert_from_transformers_gptsan_matches_logits(tmp_path):
     from swelm.model.checkpoint import load_model
-    from tests.lmkit import swelm
+    from lmkit import swelm
     hf, d = _random_hf(tmp_path)
     swelm("convert", "from-hf", d, "--out", tmp_path / "ours")
     ours = load_model(str(tmp_path / "ours")).set_unlimited_capacity()
@@ -240,7 +240,7 @@ def test_convert_from_transformers_gptsan_matches_logits(tmp_path):
 
 
 def test_convert_errors(tmp_path):
-    from tests.lmkit import swelm
+    from lmkit import swelm
     r = swelm("convert", "from-hf", tmp_path, "--out", tmp_path / "o", check=False)
     assert r.returncode == 2 and "config.json" in r.stderr
     (tmp_path / "config.json").write_text('{"model_type": "bert"}')
@@ -327,7 +327,7 @@ def test_mlm_masking_rate():
 
 def test_sequence_data_is_deterministic_and_weighted(tmp_path):
     from swelm.model.data import Layout, SequenceData, parse_sources
-    from tests.lmkit import encode_corpus
+    from lmkit import encode_corpus
     a = encode_corpus(tmp_path / "a", repeat=2)
     b = encode_corpus(tmp_path / "b", texts=["短い文。"], repeat=5)
     cfg = make_config("tiny")

@@ -27,7 +27,7 @@ def store(tmp_path_factory):
 
 
 def swelm(*args, cwd, check=True):
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ)
     r = subprocess.run([sys.executable, "-m", "swelm", *map(str, args)], cwd=cwd, env=env,
                        capture_output=True, text=True, timeout=900)
     if check:
@@ -156,7 +156,7 @@ def _start_hidden_pool(hidden: pathlib.Path, log: pathlib.Path):
     with open(log, "wb") as out:
         proc = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                env=dict(os.environ, PYTHONPATH=str(ROOT), PATH=os.pathsep.join(
+                                env=dict(os.environ, PATH=os.pathsep.join(
                                     [os.path.dirname(sys.executable), os.environ["PATH"]])))
     deadline = time.time() + 60
     while time.time() < deadline and proc.poll() is None:
@@ -252,7 +252,7 @@ def _start_when_staging(store, bucket, args, cwd, log):
     import time
     with open(log, "wb") as err:
         proc = subprocess.Popen([sys.executable, "-m", "swelm", *map(str, args)], cwd=cwd,
-                                env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                                env=dict(os.environ),
                                 stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:

@@ -22,7 +22,7 @@ BASE = ("吾輩は猫である。名前はまだ無い。どこで生れたか�
 
 def start(*argv):
     return subprocess.Popen([sys.executable, "-m", "swelm", *map(str, argv)], cwd=ROOT,
-                            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                            env=dict(os.environ),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
 
@@ -111,7 +111,7 @@ def test_workers_never_outlive_a_killed_encode_swe(texts, tmp_path):
     assert not group(proc.pid), "the workers outlived their killed parent"
     again = subprocess.run([sys.executable, "-m", "swelm", "encode-swe", "--src_dir",
                             str(texts), "--dst_file", str(dst), "--num_process", "2", "--quiet"],
-                           cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                           cwd=ROOT, env=dict(os.environ),
                            capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr
     assert (dst / "manifest.json").exists()
@@ -169,7 +169,7 @@ def test_a_full_disk_is_one_line(texts, tmp_path):
               f"--src_dir {texts} --dst_file {full}/out --num_process 1 --quiet; "
               f"code=$?; ls -A {full}; exit $code")
     r = subprocess.run(["unshare", "-m", "sh", "-c", script], cwd=ROOT, capture_output=True,
-                       text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+                       text=True, env=dict(os.environ))
     assert r.returncode == 2 and r.stdout == "", (r.stdout, r.stderr)
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "no space left on the device" in lines[0], r.stderr
@@ -199,7 +199,7 @@ def test_two_crawls_into_one_output(tmp_path):
         wait_for(lambda: (tmp_path / ".crawl.swelm-lock").exists(), first, "its lock")
         second = subprocess.run([sys.executable, "-m", "swelm", "crawl", "--sites", rules,
                                  "--out", out], cwd=ROOT, capture_output=True, text=True,
-                                env=dict(os.environ, PYTHONPATH=str(ROOT)))
+                                env=dict(os.environ))
         lines = second.stderr.strip().splitlines()
         assert second.returncode == 2 and len(lines) == 1, second.stderr
         assert "another run is writing it" in lines[0]
@@ -232,7 +232,7 @@ except Exception as e:
     print("raised", type(e).__name__)
 """
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                       env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
+                       env=dict(os.environ), timeout=120)
     assert "noise" not in r.stderr
     assert ("Traceback (worker)" in r.stderr) == (ending != "store"), r.stderr
 
@@ -243,7 +243,7 @@ def test_nohup_keeps_a_hangup_ignored(texts, tmp_path):
     dst = tmp_path / "out"
     proc = subprocess.Popen(["nohup", sys.executable, "-m", "swelm", "encode-swe", "--src_dir",
                              str(texts), "--dst_file", str(dst), "--num_process", "2",
-                             "--quiet"], cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                             "--quiet"], cwd=tmp_path, env=dict(os.environ),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     wait_for(lambda: len(group(proc.pid)) >= 3, proc, "its two workers")

@@ -14,7 +14,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from tests.lmkit import ROOT, TRAIN_ARGS, encode_corpus, swelm  # noqa: E402
+from lmkit import ROOT, TRAIN_ARGS, encode_corpus, swelm  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -66,7 +66,7 @@ def test_resume_after_kill_gives_the_same_losses(shards, tmp_path):
     ref = tmp_path / "ref"
     swelm("train", *common, "--out", ref)
     run = tmp_path / "killed"
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.Popen([sys.executable, "-m", "swelm", "train", *map(str, common),
                              "--out", str(run)], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -114,7 +114,7 @@ def test_loader_workers_give_the_same_batches(shards):
 
 def test_ddp_two_processes_on_gloo(shards, tmp_path):
     run = tmp_path / "ddp"
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    env = dict(os.environ, OMP_NUM_THREADS="1")
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
                         "--standalone", "-m", "swelm", "train", *TRAIN_ARGS,
                         "--device", "cpu", "--data", str(shards[0]), "--steps", "6",

@@ -1,0 +1,121 @@
+"""Are a change's outputs byte-identical to the code before?  Runs one fixed sequence of
+commands into a folder and lists the sha256 of every file they wrote; a second run of another
+checkout, compared with ``--compare``, must list the same hashes.
+
+The sequence: ``swelm demo`` (tokenizer, encode_swe, the demo site crawled, build-corpus,
+encode, a tiny Switch-LM trained, generate, score), then build-corpus with 2 workers on a
+WARC set mirrored from the shared sites (bench/scale.py), encode of that corpus, a gpt2-tiny
+and a Switch-LM trained on it, every LM tool (generate greedy and sampled, beams, fill, score,
+vectorize), and ``convert to-hf``.  Files whose bytes hold wall-clock figures (timings in logs
+and the report) are listed by name only.
+
+    python -m bench.same_outputs OUT              # run and write OUT/hashes.json
+    python -m bench.same_outputs --compare A B    # exit 1 when the hash lists differ
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+from bench._common import ROOT
+
+# written with wall-clock figures or process ids in them: compared by presence only
+TIMED = ("metrics.jsonl", "stats.md", "train.log", "run.log", "crawl-log.jsonl", ".png")
+
+
+def swelm(out: str, name: str, *args: str, stdin: str | None = None) -> None:
+    """Run one command; its stdout is kept as ``out/stdout/NAME.txt`` (compared too)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONHASHSEED="0")
+    r = subprocess.run([sys.executable, "-m", "swelm", *args], env=env, input=stdin,
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"swelm {' '.join(args)} failed ({r.returncode}):\n{r.stderr[-3000:]}")
+    os.makedirs(os.path.join(out, "stdout"), exist_ok=True)
+    with open(os.path.join(out, "stdout", name + ".txt"), "w", encoding="utf-8") as f:
+        f.write(r.stdout)
+
+
+def run(out: str, warc_mb: float) -> None:
+    from bench.scale import rules, warc_set
+    out = os.path.abspath(out)
+    os.makedirs(out, exist_ok=True)
+    swelm(out, "demo", "demo", "--out", os.path.join(out, "demo"))
+    warcs, _ = warc_set(os.path.join(out, "input"), warc_mb, versions=4)
+    sites = os.path.join(out, "input", "sites.toml")
+    rules(sites)
+    build = os.path.join(out, "build")
+    swelm(out, "build-corpus", "build-corpus", "--input", os.path.join(warcs, "*.warc.gz"),
+          "--sites", sites, "--out", build, "--workers", "2", "--shards", "3")
+    shards = os.path.join(out, "shards")
+    swelm(out, "encode", "encode", "--corpus", os.path.join(build, "corpus", "*.parquet"),
+          "--out", shards, "--workers", "2")
+    common = ["--seq-len", "64", "--batch-size", "4", "--lr", "3e-3", "--no-progress",
+              "--workers", "0", "--log-every", "1", "--steps", "6", "--save-every", "3",
+              "--data", shards]
+    runs = {"switch": ["--config", "tiny", "--mode", "hybrid"], "gpt2": ["--config", "gpt2-tiny"]}
+    for arch, flags in runs.items():
+        run_dir = os.path.join(out, "run-" + arch)
+        swelm(out, f"train-{arch}", "train", *flags, *common, "--out", run_dir)
+        m = ["--model", run_dir]
+        swelm(out, f"greedy-{arch}", "generate", *m, "--context", "吾輩は", "--max-length", "12",
+              "--top-k", "1")
+        swelm(out, f"sample-{arch}", "generate", *m, "--context", "東京", "--max-length", "12",
+              "--seed", "7", "--num_generate", "2")
+        swelm(out, f"beam-{arch}", "generate", *m, "--context", "今日は", "--max-length", "8",
+              "--beam", "2")
+        swelm(out, f"score-{arch}", "score", *m, "--tokens", "-",
+              stdin="吾輩は猫である。\n京都の秋は紅葉が美しい。\n")
+        swelm(out, f"vectorize-{arch}", "vectorize", *m, "--context", "吾輩は猫である。")
+        if arch == "switch":
+            swelm(out, "fill-switch", "fill", *m, "--context", "吾輩は[MASK]である。")
+        else:
+            swelm(out, "to-hf-gpt2", "convert", "to-hf", run_dir, "--out",
+                  os.path.join(out, "hf-gpt2"))
+    hashes = {}
+    for dirpath, dirs, files in os.walk(out):
+        dirs[:] = sorted(d for d in dirs if os.path.join(dirpath, d) != os.path.join(out, "input"))
+        for name in sorted(files):
+            path = os.path.join(dirpath, name)
+            rel = os.path.relpath(path, out)
+            if rel == "hashes.json":
+                continue
+            if name.endswith(TIMED):
+                hashes[rel] = "(present)"
+                continue
+            with open(path, "rb") as f:
+                hashes[rel] = hashlib.sha256(f.read()).hexdigest()
+    with open(os.path.join(out, "hashes.json"), "w", encoding="utf-8") as f:
+        json.dump(hashes, f, indent=1, sort_keys=True)
+    print(json.dumps({"bench": "same_outputs", "files": len(hashes), "out": out}))
+
+
+def compare(a: str, b: str) -> int:
+    one, two = (json.load(open(os.path.join(x, "hashes.json"), encoding="utf-8")) for x in (a, b))
+    differ = sorted(k for k in one.keys() | two.keys() if one.get(k) != two.get(k))
+    for k in differ:
+        print(json.dumps({"differs": k, "a": one.get(k), "b": two.get(k)}))
+    print(json.dumps({"bench": "same_outputs", "files": len(one), "differences": len(differ)}))
+    return 1 if differ else 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("out", nargs="?", help="output folder (created)")
+    ap.add_argument("--warc-mb", type=float, default=8, help="size of the mirrored WARC set")
+    ap.add_argument("--compare", nargs=2, metavar=("A", "B"), help="compare two runs' hash lists")
+    args = ap.parse_args(argv)
+    if args.compare:
+        return compare(*args.compare)
+    if not args.out:
+        ap.error("OUT is required unless --compare is given")
+    run(args.out, args.warc_mb)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
