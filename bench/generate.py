@@ -19,7 +19,7 @@ import torch
 
 from bench._common import emit
 from swelm.model.lm import LM
-from swelm.model.model import build_model, make_config
+from swelm.model.registry import architecture, build_model, make_config
 from swelm.tokenizer import SWEEncoder
 
 TEXT = ("吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。何でも薄暗いじめじめした"
@@ -43,7 +43,7 @@ def main() -> None:
     enc = SWEEncoder.load()
     torch.manual_seed(0)
     over = {}
-    if make_config(args.preset).arch == "gpt2":
+    if not architecture(make_config(args.preset)).swe_layout:
         over["special"] = {"<|endoftext|>": enc.eot_id}
     cfg = make_config(args.preset, vocab_size=len(enc), vocab_sha256=enc.vocab_sha256, **over)
     model = build_model(cfg).to(args.device).eval().set_unlimited_capacity()

@@ -48,7 +48,7 @@ def run(out: str, warc_mb: float) -> None:
     sites = os.path.join(out, "input", "sites.toml")
     rules(sites)
     build = os.path.join(out, "build")
-    swelm(out, "build-corpus", "build-corpus", "--input", os.path.join(warcs, "*.warc.gz"),
+    swelm(out, "build-corpus", "build-corpus", "--warc", os.path.join(warcs, "*.warc.gz"),
           "--sites", sites, "--out", build, "--workers", "2", "--shards", "3")
     shards = os.path.join(out, "shards")
     swelm(out, "encode", "encode", "--corpus", os.path.join(build, "corpus", "*.parquet"),

@@ -26,7 +26,8 @@ import time
 import torch
 
 from bench._common import emit
-from swelm.model.model import SwitchConfig, build_model, make_config
+from swelm.model.registry import build_model, make_config
+from swelm.model.switch import SwitchConfig
 from swelm.model.train import clip_and_step
 
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12}
@@ -80,7 +81,7 @@ def run(cfg, args, device) -> dict:
         for x in xs:
             with amp:
                 out = net(x[:, :-1], labels=x[:, 1:])
-                loss = out.loss + out.router_loss(cfg)
+                loss = out.loss + out.router_loss()
             (loss / A).backward()
         clip_and_step(opt, params, 1.0)
         opt.zero_grad(set_to_none=True)

@@ -1,8 +1,11 @@
 """The language models (PyTorch): the Switch-Transformer LM (GPTSAN) and the dense GPT-2 family.
 The only package that imports torch.
 
-Modules: ``model`` (the Switch architecture, its config, the presets of both), ``gpt2`` (the
-dense GPT-2 architecture), ``hf_gpt2`` (transformers GPT2LMHeadModel folders, both ways), ``data`` (training sequences from token shards),
+Modules: ``registry`` (the architectures by name: config and model classes, presets, what each
+can do; ``make_config``, ``build_model``), one module per architecture importing only
+``common`` (config JSON, KV cache, loss, outputs): ``switch`` (the Switch-LM) and ``gpt2`` (the
+dense GPT-2), ``hf_gpt2`` (transformers GPT2LMHeadModel folders, both ways), ``data`` (training
+sequences from token shards),
 ``train`` (trainer), ``checkpoint`` (save/load), ``inference`` (loading with the tokenizer, input
 layout, decoding), ``lm`` (the ``LM`` class: sampling, beam search, fill, score, vectorize),
 ``convert`` (Hugging Face and ext layers), ``cli`` (every command handler).
@@ -20,9 +23,10 @@ Importing the package does not import torch; the names below load on first use.
 """
 _LAZY = {
     "LM": "lm", "Generation": "inference", "Filled": "lm", "Scored": "lm",
-    "SwitchLM": "model", "SwitchConfig": "model", "make_config": "model", "PRESETS": "model",
-    "load_model": "checkpoint", "save_weights": "checkpoint", "ModelError": "model",
-    "GPT2LM": "gpt2", "GPT2Config": "gpt2", "build_model": "model",
+    "SwitchLM": "switch", "SwitchConfig": "switch", "PRESETS": "switch",
+    "make_config": "registry", "build_model": "registry", "architecture": "registry",
+    "all_presets": "registry", "load_model": "checkpoint", "save_weights": "checkpoint",
+    "ModelError": "common", "GPT2LM": "gpt2", "GPT2Config": "gpt2",
 }
 
 __all__ = sorted(_LAZY)

@@ -22,7 +22,8 @@ import torch
 from swelm.publish import Kind, atomic_path, json_marker, write_json
 from swelm.publish import remove_temporaries as publish_temporaries
 
-from .model import ModelError, SwitchConfig, build_model, config_from_dict
+from .common import ModelError
+from .registry import architecture, build_model, config_from_dict, is_swelm_config
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -33,12 +34,6 @@ CHECKSUMS = "checksums.json"
 
 class CheckpointError(ModelError):
     pass
-
-
-def _is_swelm_config(m: dict) -> bool:
-    """A config.json swelm wrote (a Switch-LM or GPT-2 dataclass config), not transformers'
-    (which names a ``model_type``)."""
-    return m.get("arch") in ("switch", "gpt2") and "model_type" not in m and "d_model" in m
 
 
 #: one checkpoint folder (a damaged one is replaced when its step is saved again)
@@ -52,7 +47,7 @@ RUN = Kind("a swelm model run", entries=(CONFIG, WEIGHTS, "train.json", "metrics
                                          "loss.png", "checkpoints/*", SAFETENSORS_TEMPORARY,
                                          "checkpoints/" + SAFETENSORS_TEMPORARY,
                                          "tokenizer.model", "tokenizer.json"),
-           marker=CONFIG, recognise=json_marker(_is_swelm_config))
+           marker=CONFIG, recognise=json_marker(is_swelm_config))
 
 #: the tokenizer file kept in a run folder, by kind (an SWE vocabulary is given with
 #: --vocabulary, or is the bundled one)
@@ -91,7 +86,7 @@ def state_dict_for_save(model: torch.nn.Module) -> dict:
     return {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
 
 
-def save_weights(model: torch.nn.Module, cfg: SwitchConfig, out_dir: str,
+def save_weights(model: torch.nn.Module, cfg, out_dir: str,
                  extra: dict | None = None) -> None:
     """``model.safetensors`` + ``config.json`` into ``out_dir`` (each file replaced atomically)."""
     from safetensors.torch import save_file
@@ -99,14 +94,14 @@ def save_weights(model: torch.nn.Module, cfg: SwitchConfig, out_dir: str,
     with atomic_path(os.path.join(out_dir, WEIGHTS)) as tmp:
         save_file(state_dict_for_save(model), tmp,
                   metadata={"format": "pt",
-                            "swelm": "gpt2" if cfg.arch == "gpt2" else "switch-lm"})
+                            "swelm": architecture(cfg).weights_label})
         os.chmod(tmp, 0o644)
     write_json(os.path.join(out_dir, CONFIG), json.loads(cfg.to_json()))
     if extra:
         write_json(os.path.join(out_dir, "train.json"), extra)
 
 
-def save_checkpoint(run_dir: str, step: int, model, cfg: SwitchConfig, state: dict,
+def save_checkpoint(run_dir: str, step: int, model, cfg, state: dict,
                     keep: int = 2) -> str:
     """A complete checkpoint folder ``RUN/checkpoints/step-N`` (renamed into place when done);
     older ones beyond ``keep`` are removed; the run's top-level weights are updated."""
@@ -174,9 +169,8 @@ def latest_intact(run_dir: str, warn) -> str | None:
 def _shape_problem(model, state: dict, where: str) -> str | None:
     """The first tensor whose shape in ``state`` differs from the model's, said in terms of
     the config field that makes the difference when one does."""
-    import sys
     cfg = getattr(model, "cfg", None)
-    _BOUNDS = getattr(sys.modules.get(type(cfg).__module__), "_BOUNDS", {})
+    bounds = getattr(cfg, "BOUNDS", {})
     for name, want in model.state_dict().items():
         got = state.get(name)
         if got is None or tuple(got.shape) == tuple(want.shape):
@@ -185,7 +179,7 @@ def _shape_problem(model, state: dict, where: str) -> str | None:
         if cfg is not None and len(got.shape) == len(want.shape):
             for a, b in zip(got.shape, want.shape):
                 if a != b:
-                    fields += [f for f in _BOUNDS if getattr(cfg, f, None) == b
+                    fields += [f for f in bounds if getattr(cfg, f, None) == b
                                and isinstance(getattr(cfg, f), int)]
         if fields:
             return (f"{where}: the weights do not fit the config: tensor {name} is "

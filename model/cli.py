@@ -56,8 +56,7 @@ def cmd_convert(args) -> int:
     if tokenizer:
         save_tokenizer(tokenizer, args.out)
     cfg = model.cfg
-    what = (f"gpt2, {cfg.n_layers} layers" if cfg.arch == "gpt2" else
-            f"{cfg.n_switch_layers} switch + {cfg.n_ext_layers} ext layers")
+    what = cfg.describe()
     print(f"wrote {args.out}/model.safetensors and config.json "
           f"({model.num_params() / 1e6:.1f}M parameters, {what})")
     return 0
@@ -92,7 +91,8 @@ def _convert_to_hf(args) -> int:
     check_destination(args.out, HF_FOLDER, sources=[args.src])
     model = load_model(args.src)
     cfg = model.cfg
-    if cfg.arch != "gpt2":
+    from .registry import architecture
+    if not architecture(cfg).to_hf:
         raise CheckpointError(f"{args.src}: a Switch-LM; to-hf writes dense gpt2 models "
                               "(transformers' GPT2LMHeadModel)")
     kind = cfg.vocab_kind or "swe"

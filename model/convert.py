@@ -25,7 +25,9 @@ import os
 import torch
 
 from .checkpoint import CheckpointError, load_model
-from .model import ModelError, SwitchConfig, SwitchLM
+from .common import ModelError
+from .registry import architecture
+from .switch import SwitchConfig, SwitchLM
 
 
 def _read_hf_state(src: str) -> dict:
@@ -170,7 +172,7 @@ def add_ext(src: str, n_layers: int, ext_hidden: int = 0) -> SwitchLM:
     if n_layers < 1:
         raise ModelError("--layers must be at least 1")
     old = load_model(src)
-    if getattr(old.cfg, "arch", "switch") != "switch":
+    if not architecture(old).ext_layers:
         raise ModelError(f"{src}: a dense {old.cfg.arch} model has no ext layers; add-ext "
                          "extends a Switch-LM")
     d = json.loads(old.cfg.to_json())

@@ -29,7 +29,7 @@ import numpy as np
 
 from swelm.tokenizer.shards import TokenRows, read_manifest
 
-from .model import ModelError
+from .common import ModelError
 
 MASK_RATE = 0.08
 MODES = ("lm", "mlm", "hybrid")

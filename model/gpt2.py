@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .model import ConfigJSON, KVCache, LMOutput, ModelError, lm_loss
+from .common import ConfigJSON, KVCache, LMOutput, ModelError, lm_loss
 
 ARCH = "gpt2"
 ACTIVATIONS = ("gelu_new", "gelu")
@@ -45,23 +45,23 @@ class GPT2Config(ConfigJSON):
     vocab_sha256: str = ""
     vocab_kind: str = ""
 
+    ARCH = ARCH
+    #: the numeric fields: (integer, minimum, exclusive minimum)
+    BOUNDS = {"vocab_size": (True, 1, False), "n_ctx": (True, 2, False),
+              "d_model": (True, 1, False), "n_head": (True, 1, False),
+              "n_layers": (True, 1, False), "d_ff": (True, 0, False),
+              "layer_norm_eps": (False, 0, True), "dropout": (False, 0, False),
+              "bos_id": (True, -1, False)}
+    TEXT = ("vocab_sha256", "vocab_kind")
+
     def __post_init__(self) -> None:
-        from swelm.checks import number
-        for name, (integer, minimum, exclusive) in _BOUNDS.items():
-            number(getattr(self, name), f"config field {name!r}", minimum=minimum,
-                   exclusive=exclusive, integer=integer, error=ModelError)
-        if self.arch != ARCH:
-            raise ModelError(f"config field 'arch': expected {ARCH!r}, got {self.arch!r}")
+        self.check_fields()
         if self.activation not in ACTIVATIONS:
             raise ModelError(f"config field 'activation': expected one of {ACTIVATIONS}, got "
                              f"{self.activation!r}")
         if not 0 <= self.dropout < 1:
             raise ModelError(f"config field 'dropout': expected 0 <= dropout < 1, got "
                              f"{self.dropout!r}")
-        for name in ("vocab_sha256", "vocab_kind"):
-            if not isinstance(getattr(self, name), str):
-                raise ModelError(f"config field {name!r}: expected text, got "
-                                 f"{getattr(self, name)!r}")
         if not isinstance(self.special, dict) or not all(
                 isinstance(v, int) and 0 <= v < self.vocab_size for v in self.special.values()):
             raise ModelError(f"config field 'special': expected an object of token ids below "
@@ -71,8 +71,6 @@ class GPT2Config(ConfigJSON):
                              f"vocab_size {self.vocab_size}, got {self.bos_id}")
         if self.d_ff <= 0:
             self.d_ff = 4 * self.d_model
-        if self.d_model % self.n_head:
-            raise ModelError(f"d_model {self.d_model} is not a multiple of n_head {self.n_head}")
         if not self.special:
             # without a tokenizer: the last id ends a text, as in the GPT-2 vocabularies
             self.special = {"<|endoftext|>": self.vocab_size - 1}
@@ -82,11 +80,8 @@ class GPT2Config(ConfigJSON):
         if self.bos_id == -1:
             self.bos_id = self.special["<|endoftext|>"]
 
-    # what the shared code asks of a config
-    n_switch_layers = 0
-    n_ext_layers = 0
-    d_spout = 0
-    moe_impl = "dense"
+    def describe(self) -> str:
+        return f"gpt2, {self.n_layers} layers"
 
     @property
     def eot_id(self) -> int:
@@ -109,12 +104,6 @@ class GPT2Config(ConfigJSON):
         d = self.d_model
         return self.n_layers * (4 * d * d + 2 * d * self.d_ff)
 
-
-#: numeric fields: (integer, minimum, exclusive minimum)
-_BOUNDS = {"vocab_size": (True, 1, False), "n_ctx": (True, 2, False), "d_model": (True, 1, False),
-           "n_head": (True, 1, False), "n_layers": (True, 1, False), "d_ff": (True, 0, False),
-           "layer_norm_eps": (False, 0, True), "dropout": (False, 0, False),
-           "bos_id": (True, -1, False)}
 
 #: the GPT-2 sizes (the vocabulary size comes from the shards or the tokenizer)
 PRESETS: dict[str, dict] = {

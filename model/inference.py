@@ -16,7 +16,8 @@ import torch
 
 from .checkpoint import CheckpointError, load_model
 from .data import spout_vectors
-from .model import ModelError, SwitchLM
+from .common import ModelError
+from .registry import architecture, spout_width
 
 
 class InputError(ModelError):
@@ -40,7 +41,7 @@ def free_memory(device) -> int | None:
 
 def layer_sizes(cfg) -> tuple[int, int]:
     """(layers, the widest feed-forward width) of a Switch or GPT-2 config."""
-    layers = getattr(cfg, "n_layers", 0) or (cfg.n_switch_layers + cfg.n_ext_layers)
+    layers = cfg.n_layers
     hidden = max(getattr(cfg, "expert_hidden", 0) or 8 * cfg.d_model,
                  getattr(cfg, "d_ff", 0) or 4 * cfg.d_model)
     return layers, hidden
@@ -62,7 +63,7 @@ def check_fits(cfg, device, bytes_per_param: int, what: str, *, batch: int = 0,
     ``batch`` sequences of ``seq`` tokens (:func:`activation_bytes`), do not fit the free
     memory of ``device``: one line naming the sizes, instead of the kernel killing the
     process."""
-    from .model import ModelError
+    from .common import ModelError
     n = cfg.total_params()
     weights, acts = n * bytes_per_param, batch * seq * activation_bytes(cfg, seq)
     need, free = weights + acts, free_memory(device)
@@ -84,7 +85,7 @@ def pick_device(name: str | None) -> torch.device:
     device this torch cannot use is one clear error, not an assertion deep in torch."""
     if not name:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    from .model import ModelError
+    from .common import ModelError
     try:
         dev = torch.device(name)
     except (RuntimeError, ValueError):
@@ -139,14 +140,15 @@ def load(model_path: str, device: str | None = None, vocabulary: str | None = No
 
 
 def is_dense(model) -> bool:
-    return getattr(model.cfg, "arch", "switch") == "gpt2"
+    """A causal model: ``bos text``, no prefix, no masks (see registry.Architecture)."""
+    return architecture(model).causal
 
 
 def model_device(model) -> torch.device:
     return next(model.parameters()).device
 
 
-def layout_ids(model: SwitchLM, enc, context: str | list[int] = "",
+def layout_ids(model, enc, context: str | list[int] = "",
                prefix: str | list[int] | None = None) -> tuple[list[int], int | None]:
     """``<|startoftext|> prefix <|segmenter|> context`` and the bidirectional length; for a
     dense (gpt2) model ``bos context`` and None."""
@@ -184,10 +186,10 @@ def decode(enc, ids, cfg) -> str:
     return enc.decode(out)
 
 
-def spout_vector(model: SwitchLM, klass: int | None, batch: int):
+def spout_vector(model, klass: int | None, batch: int):
     if klass is None:
         return None
-    d = model.cfg.d_spout
+    d = spout_width(model.cfg)
     if d == 0:
         raise InputError("this model has no spout (d_spout = 0)")
     if not 0 <= klass < d:
@@ -224,7 +226,7 @@ class Generation:
         return float(sum(self.logprobs))
 
 
-def check_length(model: SwitchLM, n_input: int, spout: bool) -> int:
+def check_length(model, n_input: int, spout: bool) -> int:
     room = model.cfg.n_ctx - n_input - (1 if spout else 0)
     if room <= 0:
         raise InputError(f"the context is {n_input} tokens; the model takes at most "

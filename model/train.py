@@ -27,8 +27,8 @@ from .checkpoint import (CheckpointError, latest_intact, list_checkpoints, load_
                          save_tokenizer)
 from .data import (Layout, SequenceData, loader, manifest_vocab, parse_sources,
                    spout_vectors)
-from .model import (ModelError, SwitchConfig, SwitchLM, build_model, config_from_dict,
-                    make_config)
+from .common import ModelError
+from .registry import architecture, build_model, config_from_dict, make_config, spout_width
 
 log = logging.getLogger("swelm.train")
 
@@ -143,17 +143,19 @@ def _config(args, vocab: dict):
         over.setdefault("vocab_size", vocab.get("size"))
         over.setdefault("vocab_sha256", vocab.get("sha256", ""))
         over.setdefault("vocab_kind", vocab.get("kind", "swe"))
-        if make_config(args.config).arch == "gpt2" and "eot_id" in vocab:
+        if not architecture(make_config(args.config)).swe_layout and "eot_id" in vocab:
             over.setdefault("special", {"<|endoftext|>": vocab["eot_id"]})
         cfg = make_config(args.config, **over)
-    if cfg.arch == "switch" and cfg.vocab_kind not in ("", "swe"):
+    arch = architecture(cfg)
+    if arch.swe_layout and cfg.vocab_kind not in ("", "swe"):
         raise ModelError(f"the Switch-LM's sequence layout needs the SWE special tokens; the "
                          f"data is encoded with a {cfg.vocab_kind} tokenizer: train a dense "
                          "model (--config gpt2-small, gpt2-medium, gpt2-large)")
-    if cfg.arch == "gpt2" and args.mode != "lm":
-        raise ModelError(f"--mode {args.mode}: a gpt2 model is causal and trains on --mode lm "
-                         "only (mlm and hybrid need the Switch-LM's bidirectional prefix)")
-    if args.moe_impl and cfg.arch == "switch":
+    if args.mode not in arch.modes:
+        raise ModelError(f"--mode {args.mode}: a {arch.name} model is causal and trains on "
+                         f"--mode {' or '.join(arch.modes)} only (mlm and hybrid need the "
+                         "Switch-LM's bidirectional prefix)")
+    if args.moe_impl and arch.experts:
         cfg.moe_impl = args.moe_impl
     kinds = (cfg.vocab_kind or "swe", vocab.get("kind", "swe"))
     if cfg.vocab_sha256 and vocab.get("sha256") and cfg.vocab_sha256 != vocab["sha256"]:
@@ -186,11 +188,13 @@ def _parse_sets(items: list[str]) -> dict:
     return out
 
 
-def trainable(model: SwitchLM, which: str) -> list:
+def trainable(model, which: str) -> list:
     if which == "all":
         for p in model.parameters():
             p.requires_grad_(True)
         return [p for p in model.parameters()]
+    if not architecture(model).ext_layers:
+        raise ModelError(f"--train-only ext: a {model.cfg.arch} model has no ext layers")
     if model.cfg.n_ext_layers == 0:
         raise ModelError("--train-only ext: the model has no ext layers "
                          "(add them with `swelm convert add-ext`)")
@@ -264,7 +268,7 @@ class Validator:
         for j in range(self.batches):
             x, y, npc, klass = self.data.batch(j)
             x, y = x.to(device), y.to(device)
-            spout = spout_vectors(klass, model.cfg.d_spout)
+            spout = spout_vectors(klass, spout_width(model.cfg))
             with autocast:
                 out = model(x, num_precontext=None if self.mode == "lm" else npc.to(device),
                             spout=None if spout is None else spout.to(device))
@@ -353,8 +357,8 @@ def train(args: TrainConfig) -> dict:
 class _Run:
     """What the step loop works with, built once by :func:`_setup`."""
     args: TrainConfig
-    cfg: SwitchConfig
-    model: SwitchLM
+    cfg: object                 # the architecture's config dataclass
+    model: torch.nn.Module
     net: torch.nn.Module                 # the model as trained (DDP and/or compiled)
     opt: torch.optim.Optimizer
     params: list
@@ -381,7 +385,7 @@ def _setup(args: TrainConfig, device, world: int, rank: int) -> _Run:
         raise ModelError(f"--seq-len {seq_len} > n_ctx {cfg.n_ctx}")
     if seq_len < 8:
         raise ModelError("--seq-len must be at least 8")
-    layout = Layout(seq_len, cfg.vocab_size, cfg.special, dense=cfg.arch == "gpt2",
+    layout = Layout(seq_len, cfg.vocab_size, cfg.special, dense=architecture(cfg).causal,
                     bos=getattr(cfg, "bos_id", -1))
     data = SequenceData(specs, args.mode, layout, args.batch_size, args.seed)
     run_args = {"data": [f"{s.path}:{s.weight}@{s.klass}" for s in specs], "mode": args.mode,
@@ -390,7 +394,7 @@ def _setup(args: TrainConfig, device, world: int, rank: int) -> _Run:
     torch.manual_seed(args.seed)
     if args.init:
         model = load_model(args.init)
-        if cfg.arch == "switch":
+        if architecture(cfg).experts:
             model.cfg.moe_impl = cfg.moe_impl
         check_fits(model.cfg, device, 12, "--init", batch=args.batch_size, seq=seq_len)
     else:
@@ -448,7 +452,7 @@ def _train_step(r: _Run, batches, step: int) -> tuple[torch.Tensor, torch.Tensor
     for micro in range(args.grad_accum):
         x, y, npc, klass = next(batches)
         x, y, npc = x.to(r.device, non_blocking=True), y.to(r.device), npc.to(r.device)
-        spout = spout_vectors(klass, cfg.d_spout)
+        spout = spout_vectors(klass, spout_width(cfg))
         sync = (contextlib.nullcontext() if r.world == 1 or micro == args.grad_accum - 1
                 else r.net.no_sync())
         with sync, r.autocast:
@@ -457,7 +461,7 @@ def _train_step(r: _Run, batches, step: int) -> tuple[torch.Tensor, torch.Tensor
             out = r.net(x, num_precontext=None if args.mode == "lm" else npc,
                         spout=None if spout is None else spout.to(r.device), labels=y)
             ce = out.loss
-            loss = ce + out.router_loss(cfg)
+            loss = ce + out.router_loss()
         (loss / args.grad_accum).backward()
         sums += torch.stack([ce.detach(), out.aux_loss.detach().float(),
                              out.z_loss.detach().float(), out.dropped.detach().float()])

@@ -150,7 +150,7 @@ def test_train_without_config_on_cpu_picks_tiny(tmp_path):
     assert "using the tiny preset" in r.stderr
     import json
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())
-    from swelm.model.model import make_config
+    from swelm.model.registry import make_config
     assert cfg["d_model"] == make_config("tiny").d_model
 
 

@@ -68,7 +68,7 @@ def test_manifest_records_the_tokenizer_kind_hash_and_end(sp, sp_shards):
 
 
 def test_kv_cache_hidden_states_and_loss():
-    from swelm.model.model import build_model, make_config
+    from swelm.model.registry import build_model, make_config
     cfg = make_config("gpt2-tiny", vocab_size=300)
     assert (cfg.arch, cfg.d_ff, cfg.eot_id, cfg.bos_id) == ("gpt2", 256, 299, 299)
     m = build_model(cfg).eval()
@@ -84,7 +84,8 @@ def test_kv_cache_hidden_states_and_loss():
     assert torch.allclose(loss, ref, atol=1e-6)
     with pytest.raises(ValueError, match="causal"):
         m(x, num_precontext=2)
-    from swelm.model.model import PRESETS, all_presets
+    from swelm.model.registry import all_presets
+    from swelm.model.switch import PRESETS
     sizes = {k: (v["n_layers"], v["d_model"]) for k, v in all_presets().items()
              if k not in PRESETS}
     assert sizes["gpt2-small"] == (12, 768) and sizes["gpt2-medium"] == (24, 1024) \

@@ -13,7 +13,8 @@ torch = pytest.importorskip("torch")
 if not torch.cuda.is_available():
     pytest.skip("needs a CUDA GPU (these tests check the GPU paths)", allow_module_level=True)
 
-from swelm.model.model import SwitchLM, make_config  # noqa: E402
+from swelm.model.registry import make_config  # noqa: E402
+from swelm.model.switch import SwitchLM  # noqa: E402
 
 DEV = torch.device("cuda")
 
@@ -35,7 +36,7 @@ def model(impl: str, **kw) -> SwitchLM:
 def loss_of(m, x, autocast=True):
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
         out = m(x[:, :-1], labels=x[:, 1:])
-        return out.loss + out.router_loss(m.cfg)
+        return out.loss + out.router_loss()
 
 
 @pytest.mark.parametrize("training", [False, True])
@@ -140,7 +141,7 @@ def test_trainer_on_cuda_with_bf16_and_compile(tmp_path):
 def test_gpt2_on_cuda_bf16_matches_float64_and_its_cache():
     """The dense gpt2 model in bf16 autocast (and compiled) on the GPU against float64 on the
     CPU, and its KV cache against recomputation."""
-    from swelm.model.model import build_model
+    from swelm.model.registry import build_model
     torch.manual_seed(0)
     cfg = make_config("gpt2-tiny", vocab_size=1024, d_model=256, n_head=4, n_ctx=256)
     ref = build_model(cfg).double().eval()

@@ -328,7 +328,7 @@ B, T = 32, 48
 x = torch.randint(0, m.cfg.vocab_size - 16, (B, T))
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 out = m(x, labels=x)
-(out.loss + out.router_loss(m.cfg)).backward()
+(out.loss + out.router_loss()).backward()
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print((peak - base) / (B * T), activation_bytes(m.cfg, T))
 """

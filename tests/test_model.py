@@ -6,8 +6,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from swelm.model.model import (ModelError, SwitchConfig, SwitchFFN, SwitchLM,  # noqa: E402
-                               make_config)
+from swelm.model.common import ModelError  # noqa: E402
+from swelm.model.registry import make_config  # noqa: E402
+from swelm.model.switch import SwitchConfig, SwitchFFN, SwitchLM  # noqa: E402
 
 torch.set_num_threads(1)
 

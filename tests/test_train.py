@@ -100,7 +100,7 @@ def test_resume_refuses_changed_arguments(shards, tmp_path):
 
 def test_loader_workers_give_the_same_batches(shards):
     from swelm.model.data import Layout, SequenceData, loader, parse_sources
-    from swelm.model.model import make_config
+    from swelm.model.registry import make_config
     cfg = make_config("tiny")
     data = SequenceData(parse_sources([str(shards[0])]), "hybrid",
                         Layout(48, cfg.vocab_size, cfg.special), 4, seed=1)

@@ -17,8 +17,6 @@
 """
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 from dataclasses import dataclass, field
 
@@ -26,31 +24,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from swelm.errors import SwelmError
 from swelm.tokenizer.vocab import special_ids
 
-
-class ModelError(SwelmError, ValueError):
-    """A model, checkpoint, config or input the model cannot take; the message says which."""
-
-
-class ConfigJSON:
-    """``config.json`` in and out, for the dataclass configs of both architectures."""
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=1, sort_keys=True, ensure_ascii=False)
-
-    @classmethod
-    def from_dict(cls, d: dict):
-        if not isinstance(d, dict):
-            raise ModelError(f"a config must be a JSON object of fields, got "
-                             f"{type(d).__name__}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ModelError(f"unknown config fields for arch {cls.arch!r}: "
-                             f"{', '.join(unknown)}")
-        return cls(**d)
+from .common import ConfigJSON, KVCache, LMOutput, ModelError, lm_loss
 
 
 @dataclass
@@ -81,17 +57,21 @@ class SwitchConfig(ConfigJSON):
     vocab_kind: str = ""            # the tokenizer's kind (swelm.tokenizer.kinds); "" → swe
     arch: str = "switch"
 
+    ARCH = "switch"
+    #: the numeric fields: (integer, minimum, exclusive minimum)
+    BOUNDS = {"vocab_size": (True, 1, False), "n_ctx": (True, 2, False),
+              "d_model": (True, 1, False), "n_head": (True, 1, False),
+              "n_switch_layers": (True, 0, False), "n_ext_layers": (True, 0, False),
+              "n_experts": (True, 0, False), "expert_hidden": (True, 0, False),
+              "ext_hidden": (True, 0, False), "capacity_factor_train": (False, 0, True),
+              "capacity_factor_eval": (False, 0, True), "min_capacity": (True, 1, False),
+              "router_jitter": (False, 0, False), "aux_loss_coef": (False, 0, False),
+              "z_loss_coef": (False, 0, False), "d_spout": (True, 0, False),
+              "layer_norm_eps": (False, 0, True)}
+    TEXT = ("moe_impl", "vocab_sha256", "vocab_kind")
+
     def __post_init__(self) -> None:
-        from swelm.checks import number
-        for name, (integer, minimum, exclusive) in _BOUNDS.items():
-            number(getattr(self, name), f"config field {name!r}", minimum=minimum,
-                   exclusive=exclusive, integer=integer, error=ModelError)
-        if self.arch != "switch":
-            raise ModelError(f"config field 'arch': expected 'switch', got {self.arch!r}")
-        for name in ("moe_impl", "vocab_sha256", "vocab_kind"):
-            if not isinstance(getattr(self, name), str):
-                raise ModelError(f"config field {name!r}: expected text, got "
-                                 f"{getattr(self, name)!r}")
+        self.check_fields()
         if not isinstance(self.special, dict):
             raise ModelError(f"config field 'special': expected an object, got {self.special!r}")
         if self.n_switch_layers + self.n_ext_layers < 1:
@@ -100,8 +80,6 @@ class SwitchConfig(ConfigJSON):
             self.expert_hidden = 8 * self.d_model
         if self.ext_hidden <= 0:
             self.ext_hidden = 4 * self.d_model
-        if self.d_model % self.n_head:
-            raise ModelError(f"d_model {self.d_model} is not a multiple of n_head {self.n_head}")
         if self.n_switch_layers and self.n_experts < 1:
             raise ModelError("a switch layer needs at least one expert")
         if self.moe_impl not in ("auto", "loop", "grouped"):
@@ -112,6 +90,9 @@ class SwitchConfig(ConfigJSON):
     @property
     def n_layers(self) -> int:
         return self.n_switch_layers + self.n_ext_layers
+
+    def describe(self) -> str:
+        return f"{self.n_switch_layers} switch + {self.n_ext_layers} ext layers"
 
     def token(self, name: str) -> int:
         return self.special[f"<|{name}|>"]
@@ -134,17 +115,6 @@ class SwitchConfig(ConfigJSON):
         return self.n_layers * attn + self.n_switch_layers * switch + self.n_ext_layers * ext + d * d
 
 
-#: the numeric fields of SwitchConfig: (integer, minimum, exclusive minimum)
-_BOUNDS = {"vocab_size": (True, 1, False), "n_ctx": (True, 2, False), "d_model": (True, 1, False),
-           "n_head": (True, 1, False), "n_switch_layers": (True, 0, False),
-           "n_ext_layers": (True, 0, False), "n_experts": (True, 0, False),
-           "expert_hidden": (True, 0, False), "ext_hidden": (True, 0, False),
-           "capacity_factor_train": (False, 0, True), "capacity_factor_eval": (False, 0, True),
-           "min_capacity": (True, 1, False), "router_jitter": (False, 0, False),
-           "aux_loss_coef": (False, 0, False), "z_loss_coef": (False, 0, False),
-           "d_spout": (True, 0, False), "layer_norm_eps": (False, 0, True)}
-
-
 PRESETS: dict[str, dict] = {
     # seconds on one CPU core; for tests
     "tiny": dict(n_ctx=128, d_model=64, n_head=4, n_switch_layers=2, n_ext_layers=0,
@@ -156,87 +126,6 @@ PRESETS: dict[str, dict] = {
     "gptsan-2.8b": dict(n_ctx=1280, d_model=1024, n_head=16, n_switch_layers=10,
                         n_ext_layers=0, n_experts=16),
 }
-
-
-def all_presets() -> dict[str, dict]:
-    """Every preset by name: the Switch ones and the dense GPT-2 ones (``arch: gpt2``)."""
-    from .gpt2 import PRESETS as DENSE
-    return {**PRESETS, **{k: dict(v, arch="gpt2") for k, v in DENSE.items()}}
-
-
-def config_from_dict(d: dict):
-    """The config of the architecture ``d["arch"]`` names (``switch`` when absent)."""
-    if isinstance(d, dict) and d.get("arch", "switch") == "gpt2":
-        from .gpt2 import GPT2Config
-        return GPT2Config.from_dict(d)
-    if isinstance(d, dict) and d.get("arch", "switch") != "switch":
-        raise ModelError(f"config field 'arch': expected 'switch' or 'gpt2', got {d['arch']!r}")
-    return SwitchConfig.from_dict(d)
-
-
-def build_model(cfg) -> nn.Module:
-    """A freshly initialised model of ``cfg``'s architecture."""
-    if getattr(cfg, "arch", "switch") == "gpt2":
-        from .gpt2 import GPT2LM
-        return GPT2LM(cfg)
-    return SwitchLM(cfg)
-
-
-def make_config(name_or_path: str, **overrides):
-    """A preset name or a ``config.json`` path, with field overrides; the config of the
-    architecture it names (:class:`SwitchConfig` or ``GPT2Config``)."""
-    presets = all_presets()
-    if name_or_path in presets:
-        d = dict(presets[name_or_path])
-    else:
-        try:
-            with open(name_or_path, encoding="utf-8") as f:
-                d = json.load(f)
-        except FileNotFoundError:
-            raise ModelError(f"{name_or_path}: neither a preset ({', '.join(presets)}) "
-                             "nor a config file") from None
-        except (OSError, ValueError) as e:
-            raise ModelError(f"{name_or_path}: not a readable JSON config: {e}") from None
-        if not isinstance(d, dict):
-            raise ModelError(f"{name_or_path}: a config must be a JSON object of fields, got "
-                             f"{type(d).__name__}")
-    d.update({k: v for k, v in overrides.items() if v is not None})
-    if d.get("arch") == "gpt2":
-        d.pop("moe_impl", None)                 # (a trainer flag; a dense model has no experts)
-    try:
-        return config_from_dict(d)
-    except ModelError as e:
-        if name_or_path in presets:
-            raise
-        raise ModelError(f"{name_or_path}: {e}") from None
-
-
-# --------------------------------------------------------------------------- KV cache
-class KVCache:
-    """Pre-allocated keys and values of every layer; ``length`` positions are filled."""
-
-    def __init__(self, cfg: SwitchConfig, batch: int, max_len: int, device, dtype) -> None:
-        hd = cfg.d_model // cfg.n_head
-        shape = (batch, cfg.n_head, max_len, hd)
-        self.k = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(cfg.n_layers)]
-        self.v = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(cfg.n_layers)]
-        self.length = 0
-        self.max_len = max_len
-        self.has_spout = False
-
-    def append(self, layer: int, k: torch.Tensor, v: torch.Tensor):
-        t = k.shape[2]
-        end = self.length + t
-        if end > self.max_len:
-            raise ModelError(f"KV cache full: {end} positions > {self.max_len}")
-        self.k[layer][:, :, self.length:end] = k
-        self.v[layer][:, :, self.length:end] = v
-        return self.k[layer][:, :, :end], self.v[layer][:, :, :end]
-
-    def reorder(self, index: torch.Tensor) -> None:
-        """Keep batch rows ``index`` (beam search)."""
-        self.k = [k.index_select(0, index) for k in self.k]
-        self.v = [v.index_select(0, index) for v in self.v]
 
 
 # --------------------------------------------------------------------------- modules
@@ -386,27 +275,6 @@ class Block(nn.Module):
         return self.ln_ffn(y) + x, aux
 
 
-def lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy (float32) of ``logits`` over the ``labels`` that are not −1."""
-    wide = logits if logits.element_size() >= 4 else logits.float()
-    return F.cross_entropy(wide.view(-1, wide.shape[-1]), labels.reshape(-1), ignore_index=-1)
-
-
-@dataclass
-class LMOutput:
-    logits: torch.Tensor | None     # None when ``labels`` were given (the loss is then computed)
-    aux_loss: torch.Tensor          # load-balancing loss, mean over switch layers
-    z_loss: torch.Tensor            # router z-loss, mean over switch layers
-    dropped: torch.Tensor           # fraction of tokens over capacity, mean over layers
-    hidden_states: list | None = None
-    loss: torch.Tensor | None = None  # mean cross-entropy over the labels that are not -1
-
-    def router_loss(self, cfg) -> torch.Tensor:
-        if not cfg.n_switch_layers:
-            return self.aux_loss          # zero: no router
-        return cfg.aux_loss_coef * self.aux_loss + cfg.z_loss_coef * self.z_loss
-
-
 class SwitchLM(nn.Module):
     def __init__(self, cfg: SwitchConfig) -> None:
         super().__init__()
@@ -553,7 +421,9 @@ class SwitchLM(nn.Module):
         loss = None
         if labels is not None:
             loss, logits = lm_loss(logits, labels), None
-        return LMOutput(logits, mean(lbs), mean(zs), mean(drops), hidden, loss)
+        coefs = ((self.cfg.aux_loss_coef, self.cfg.z_loss_coef) if self.cfg.n_switch_layers
+                 else None)
+        return LMOutput(logits, mean(lbs), mean(zs), mean(drops), hidden, loss, coefs)
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
