@@ -14,7 +14,6 @@ unsafe characters percent-encoded as UTF-8, existing escapes kept).
 from __future__ import annotations
 
 import collections
-import email.utils
 import logging
 import re
 import threading
@@ -23,6 +22,8 @@ import urllib.robotparser
 from dataclasses import dataclass, field
 from html import unescape
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
+
+from swelm.retry import RetryPolicy, retryable_http
 
 from .charset import decode_html
 
@@ -204,9 +205,9 @@ class Fetcher:
         self.total_timeout = total_timeout
         self.max_bytes = max_bytes
         self.max_redirects = max_redirects
-        self.retries = retries
-        self.backoff = backoff
-        self.max_retry_after = max_retry_after
+        # the project's one retry policy (swelm.retry), with this fetcher's settings
+        self.retry = RetryPolicy(attempts=retries + 1, base=backoff, cap=30.0,
+                                 max_retry_after=max_retry_after)
         self.accepted_types = tuple(accepted_types)
         self.respect_robots = respect_robots
         self.clock = clock or HostClock()
@@ -385,17 +386,15 @@ class Fetcher:
                 self.clock.wait(host, self.interval)
             result = self._once(url, check_type, max_bytes, deadline, byte_range)
             result.attempts = attempt
-            retryable = (result.outcome in ("timeout", "connection_error")
-                         or result.status == 429 or (result.status or 0) >= 500)
-            if not retryable or attempt > self.retries:
+            if (not retryable_http(result.status, result.outcome)
+                    or attempt >= self.retry.attempts):
                 return result
-            wait = self.backoff * (2 ** (attempt - 1))
-            retry_after = _retry_after(result.header("retry-after"))
-            if retry_after is not None:
-                if retry_after > self.max_retry_after:
-                    result.error = f"Retry-After {retry_after:.0f}s is over the limit"
-                    return result
-                wait = max(wait, retry_after)
+            asked = result.header("retry-after")
+            wait = self.retry.wait(attempt - 1, asked)
+            if wait is None:
+                result.error = (f"Retry-After {asked.strip()} is over the limit of "
+                                f"{self.retry.max_retry_after:.0f} s")
+                return result
             if time.monotonic() + wait > deadline:
                 return result
             self.clock.sleep(wait)
@@ -585,19 +584,6 @@ class _DisallowAll:
 
 
 _DISALLOW_ALL = _DisallowAll()
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 # -- URLs and links ---------------------------------------------------------------------------

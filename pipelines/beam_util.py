@@ -109,7 +109,7 @@ def add_beam_flags(p) -> None:
 
 
 class PipelineStorageError(SwelmError):
-    """The pipeline failed because the store kept failing an operation (fs.StorageError in a
+    """The pipeline failed because the store kept failing an operation (io.StorageError in a
     worker); the message is that error's one line."""
 
 
@@ -119,7 +119,7 @@ _STORAGE = re.compile(r"StorageError: (.+?)(?: \[while running [^\]]*\])*$", re.
 def storage_problem(exc: BaseException) -> str | None:
     """The message of a StorageError that ended a pipeline, if one did: raised in this process
     (the exception or its cause) or reported in a worker's traceback text."""
-    from .fs import StorageError
+    from .io import StorageError
     seen = exc
     while seen is not None:
         if isinstance(seen, StorageError):
@@ -163,7 +163,7 @@ def _write_shuffle_metrics(result, path: str) -> None:
     """The shuffle counters of a finished run, ``{name: {"bytes": n, "elements": n}}``."""
     from apache_beam.metrics.metric import MetricsFilter
 
-    from . import fs
+    from .io import FileSystem
     result.wait_until_finish()
     out: dict = {}
     for c in result.metrics().query(MetricsFilter().with_namespace(SHUFFLE_NAMESPACE))[
@@ -171,7 +171,7 @@ def _write_shuffle_metrics(result, path: str) -> None:
         name = c.key.metric.name
         base, _, what = name.partition(":")
         out.setdefault(base, {"bytes": 0, "elements": 0})[what or "bytes"] += c.committed or 0
-    fs.write_json(path, out)
+    FileSystem().write_json(path, out)
 
 
 #: seconds the in-process runner may spend waiting for its worker processes to end, once a
@@ -331,36 +331,34 @@ def shard_of(key: str, shards: int) -> int:
     return stable_hash(key) % shards
 
 
-def write_json_lines(pcoll, path: str, fs_options, label: str = "WriteResults"):
+def write_json_lines(pcoll, path: str, filesystem, label: str = "WriteResults"):
     """The elements of a small PCollection (JSON-serialisable) as one JSON-lines file at
     ``path`` (any filesystem), for the driver to read back with :func:`take_json_lines`.
-    Written by our own DoFn, which carries the filesystem options to the workers (Beam's own
-    sinks do not get them in worker processes started by a worker pool or the local runner)."""
+    Written by our own DoFn, which carries the FileSystem to the workers (Beam's own sinks do
+    not get the filesystem flags in worker processes started by a worker pool or the local
+    runner)."""
     import json
     import apache_beam as beam
-    from . import fs
 
     def write(rows):
         if not rows:        # no file: an empty object cannot be written to every store
             return path
-        fs.configure(fs_options)
-        fs.write_text(path, "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n"
+        filesystem.write_text(path, "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n"
                                     for r in sorted(rows, key=json.dumps)))
         return path
-    fs.delete([path])       # what a killed run left
+    filesystem.delete([path])       # what a killed run left
     return (pcoll | f"{label}/Gather" >> beam.combiners.ToList()
             | f"{label}/Write" >> beam.Map(write))
 
 
-def take_json_lines(path: str) -> list:
+def take_json_lines(path: str, filesystem) -> list:
     """Read the JSON lines :func:`write_json_lines` wrote (any filesystem; none were written
     for no rows), then remove the file."""
     import json
-    from . import fs
     try:
-        text = fs.read_text(path)
+        text = filesystem.read_text(path)
     except FileNotFoundError:
         return []
     rows = [json.loads(line) for line in text.splitlines() if line]
-    fs.delete([path])
+    filesystem.delete([path])
     return rows

@@ -67,11 +67,11 @@ MAX_HASHES = 4096
 WARC_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
 
 
-def warc_inputs(patterns: list[str]) -> dict[str, int]:
+def warc_inputs(files, patterns: list[str]) -> dict[str, int]:
     """``{path: size}`` of the WARC files ``--warc`` names: files, glob patterns, or folders
     (their ``.warc``/``.warc.gz`` files at any depth); see :func:`pipelines.inputs.input_files`."""
     from .inputs import input_files
-    return input_files(patterns, "--warc", WARC_SUFFIXES, "WARC")
+    return input_files(files, patterns, "--warc", WARC_SUFFIXES, "WARC")
 
 
 def file_warnings(stats: dict, most: int = 5) -> list[str]:
@@ -91,14 +91,14 @@ def file_warnings(stats: dict, most: int = 5) -> list[str]:
     return out
 
 
-def read_warc_list(path: str, prefix: str) -> list[str]:
+def read_warc_list(files, path: str, prefix: str) -> list[str]:
     """The WARC URLs of a Common Crawl path list (``warc.paths.gz``, any filesystem or
     http(s)): ``prefix`` + each line."""
     import gzip
     import zlib
-    from . import fs
+    from .io import absolute
     try:
-        data = fs.read_bytes(fs.absolute(path))
+        data = files.read_bytes(absolute(path))
     except (FileNotFoundError, IsADirectoryError) as e:
         raise UsageError(f"--warc-list {path}: cannot read it ({type(e).__name__})") from None
     except OSError as e:
@@ -132,14 +132,12 @@ def run(args) -> int:
     from .report import report_warnings
     from swelm.corpus_tools.warc import plan as warc_plan
     from swelm.corpus_tools.weight import effective_weight
-    from . import fs
     from . import stages as st
+    from .io import FileSystem, absolute, check_scheme, is_remote, join
 
     check_options(args)
-    beam_args = list(getattr(args, "beam_args", None) or [])
-    opts = fs.Options(beam_args)
-    fs.configure(opts)
-    sites = (load_sites(fs.absolute(args.sites), reader=fs.read_bytes) if args.sites else [])
+    files = FileSystem(getattr(args, "beam_args", None))
+    sites = (load_sites(absolute(args.sites), reader=files.read_bytes) if args.sites else [])
     if getattr(args, "all_sites", False):
         if any(s.name == WEB_SITE for s in sites):
             raise UsageError(f"--all-sites: the rules already have a site named {WEB_SITE!r}")
@@ -150,9 +148,9 @@ def run(args) -> int:
     if getattr(args, "warc_list", None):
         # Common Crawl: tens of thousands of files; each is one piece of work, read in Range
         # requests by a worker, with nothing fetched by the driver but the list
-        urls = read_warc_list(args.warc_list, args.warc_prefix)
+        urls = read_warc_list(files, args.warc_list, args.warc_prefix)
         for scheme_url in {u.split("://", 1)[0]: u for u in urls}.values():
-            fs.check_scheme(scheme_url, "--warc-prefix" if scheme_url.startswith(
+            check_scheme(scheme_url, "--warc-prefix" if scheme_url.startswith(
                 args.warc_prefix) else f"--warc-list {args.warc_list}:")
         pieces = {(u, 0, 1 << 62): 1 for u in urls}
         sizes = {u: 1 << 30 for u in urls}          # for the line tables: about 1 GiB each
@@ -160,13 +158,13 @@ def run(args) -> int:
         if not args.warc:
             raise UsageError("give --warc PATTERN... or --warc-list FILE")
         for pat in args.warc:
-            fs.check_scheme(pat, "--warc")
-        sizes = warc_inputs(list(args.warc))
-    out = fs.absolute(args.out)
-    local_inputs = [p for p in sizes if not fs.is_remote(p)]
-    fs.check_output(out, BUILD, sources=local_inputs)       # before any work
+            check_scheme(pat, "--warc")
+        sizes = warc_inputs(files, list(args.warc))
+    out = absolute(args.out)
+    local_inputs = [p for p in sizes if not is_remote(p)]
+    files.check_output(out, BUILD, sources=local_inputs)       # before any work
     if not getattr(args, "warc_list", None):
-        pieces = warc_plan(sizes, st.range_bytes(sum(sizes.values())), opener=fs.open_read)
+        pieces = warc_plan(sizes, st.range_bytes(sum(sizes.values())), opener=files.open_read)
     weights = {s.name: effective_weight(s.weight, s.genre, args.genre_weight) for s in sites}
     if not any(weights.values()):
         raise UsageError(f"--genre-weight {_weights_text(args.genre_weight)}: every site's "
@@ -174,8 +172,8 @@ def run(args) -> int:
                          "be kept")
     buckets = args.line_buckets or st.line_buckets_for(sum(sizes.values()))
     # the previous output stays whole until the new one is complete
-    with fs.output_folder(out, BUILD, local_inputs, checked=True) as folder:
-        stats = _build(args, (sites, pieces, buckets, weights, opts, runner), folder)
+    with files.output_folder(out, BUILD, local_inputs, checked=True) as folder:
+        stats = _build(args, (sites, pieces, buckets, weights, files, runner), folder)
         for line in file_warnings(stats):
             print(f"warning: {line}", file=sys.stderr)
         if not any(s["in_docs"] for s in stats["sites"].values()):
@@ -188,8 +186,8 @@ def run(args) -> int:
     for line in report_warnings(stats):
         print(f"warning: {line}", file=sys.stderr)
     print(f"corpus: {stats['kept']['docs']} documents ({stats['kept']['chars']} characters) in "
-          f"{fs.join(out, 'corpus')}; rejected: {stats['rejected_docs']} in "
-          f"{fs.join(out, 'rejected')}; report: {fs.join(out, 'stats.md')}")
+          f"{join(out, 'corpus')}; rejected: {stats['rejected_docs']} in "
+          f"{join(out, 'rejected')}; report: {join(out, 'stats.md')}")
     return 0
 
 
@@ -197,16 +195,17 @@ def _build(args, setup, out: str) -> dict:
     """Run the pipeline with its output in the folder ``out``; the report's summary."""
     import apache_beam as beam
     from swelm.corpus_tools.dedup import MinHasher
-    from . import fs, staging
+    from . import staging
+    from .io import join
     from . import stages as st
     from .beam_util import make_pipeline, take_json_lines, write_json_lines
     from .report import FILE_EVENTS, write_report
-    sites, pieces, buckets, weights, opts, runner = setup
+    sites, pieces, buckets, weights, files, runner = setup
     for sub in ("corpus", "rejected"):
-        fs.makedirs(fs.join(out, sub))
-    fs.makedirs(fs.join(out, staging.FOLDER))
-    stats_rows = fs.join(out, "stats-rows.jsonl")
-    file_events = fs.join(out, "file-events.jsonl")
+        files.makedirs(join(out, sub))
+    files.makedirs(join(out, staging.FOLDER))
+    stats_rows = join(out, "stats-rows.jsonl")
+    file_events = join(out, "file-events.jsonl")
     # the WARC ranges in a fixed order: range N is staged as staging/a-N and b-N
     ranges = list(enumerate(sorted(pieces)))
     # one bin of ranges per local worker (the local runner deals a shuffle's keys out in
@@ -223,15 +222,15 @@ def _build(args, setup, out: str) -> dict:
     mh = MinHasher(bands=args.bands, rows=args.rows, seed=args.seed)
 
     with make_pipeline(args) as p:
-        captures, events = p | "ReadPages" >> st.ReadPages(sites, ranges, bin_of, out, opts)
+        captures, events = p | "ReadPages" >> st.ReadPages(sites, ranges, bin_of, out, files)
         chosen = captures | "ChooseCaptures" >> st.ChooseCaptures(bin_of)
-        boiler = (chosen | "ChosenPages" >> beam.FlatMap(st.ChosenPages(out, opts))
+        boiler = (chosen | "ChosenPages" >> beam.FlatMap(st.ChosenPages(out, files))
                   | "Boilerplate" >> st.Boilerplate(buckets, args.boilerplate_share))
-        cleaned = chosen | "Quality" >> st.Quality(sites, boiler, out, args.min_line_chars, opts)
+        cleaned = chosen | "Quality" >> st.Quality(sites, boiler, out, args.min_line_chars, files)
         exact, distinct = cleaned[st.EXACT] | "ExactDups" >> st.ExactDups()
         # near duplicates among distinct texts: the copies of a text are its exact duplicates
         near, labels, largest = (
-            distinct | "Signatures" >> st.RepresentativeSignatures(out, mh, opts)
+            distinct | "Signatures" >> st.RepresentativeSignatures(out, mh, files)
             | "NearDups" >> st.NearDups(mh, args.jaccard, args.max_bucket, args.cc_rounds))
         clusters = (labels, distinct) | "Clusters" >> st.Clusters()
         # containment runs over every cleaned page: a split page rejected for quality still
@@ -242,7 +241,7 @@ def _build(args, setup, out: str) -> dict:
             shard_of_range)
         sizes = decided[st.SIZES] | "CharsPerSite" >> beam.CombinePerKey(sum)
         _ = (decided[st.REMOVED], sizes) | "WriteOutputs" >> st.WriteOutputs(
-            out, shard_ranges, weights, args.budget, opts)
+            out, shard_ranges, weights, args.budget, files)
         # the loosest value of each rule that alone rejects pages: the largest value of a
         # max_ rule's metric, the smallest of a min_ rule's
         bounds = (cleaned[st.BOUNDS] | "Bound" >> beam.CombinePerKey(max)
@@ -253,15 +252,16 @@ def _build(args, setup, out: str) -> dict:
                 (decided["stats"] | "SumDecisionRows" >> beam.CombinePerKey(st._sum_tuples)),
                 bounds) | "StatRows" >> beam.Flatten()
         _ = (rows, sizes, events, clusters, largest) | "Stats" >> st.Stats(
-            stats_rows, weights, args.budget, {s.name: s.genre for s in sites}, opts)
+            stats_rows, weights, args.budget, {s.name: s.genre for s in sites}, files)
         write_json_lines(events | "FileEvents" >> beam.Filter(lambda e: e[0] in FILE_EVENTS),
-                         file_events, opts, "WriteFileEvents")
-    staging.remove(out)
-    table = sorted(take_json_lines(stats_rows))
+                         file_events, files, "WriteFileEvents")
+    staging.remove(files, out)
+    table = sorted(take_json_lines(stats_rows, files))
     settings = {"command": "build-corpus", **{k: getattr(args, k) for k in SETTINGS}}
     if getattr(args, "all_sites", False):
         settings["all_sites"] = True
-    return write_report(out, table, sites, settings, take_json_lines(file_events))
+    return write_report(files, out, table, sites, settings,
+                        take_json_lines(file_events, files))
 
 
 @dataclasses.dataclass

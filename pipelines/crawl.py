@@ -25,7 +25,7 @@ from swelm.corpus_tools.sites import Site, load_sites
 from swelm.checks import integer_arg
 from swelm.publish import Kind, remove_temporaries
 
-from . import fs
+from .io import FileSystem, absolute, is_remote, join
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +53,14 @@ class _Segment:
     """One WARC + log pair (any filesystem), each published whole when the segment closes: the
     WARC first, since it is what a rerun resumes from."""
 
-    def __init__(self, out: str, site: str, seq: int):
+    def __init__(self, filesystem, out: str, site: str, seq: int):
         from warcio.warcwriter import WARCWriter
-        self.warc = fs.join(out, "warc", f"{site}-{seq:05d}.warc.gz")
-        self.log = fs.join(out, "log", f"{site}-{seq:05d}.jsonl")
+        self.fs = filesystem
+        self.warc = join(out, "warc", f"{site}-{seq:05d}.warc.gz")
+        self.log = join(out, "log", f"{site}-{seq:05d}.jsonl")
         self._stack = contextlib.ExitStack()
         self._lf = io.StringIO()
-        self._wf = self._stack.enter_context(fs.create(self.warc))
+        self._wf = self._stack.enter_context(self.fs.create(self.warc))
         self.writer = WARCWriter(self._wf, gzip=True)
         self.count = 0
 
@@ -89,7 +90,7 @@ class _Segment:
 
     def close(self) -> None:
         self._stack.close()                     # the WARC first: it is what resumes
-        fs.write_text(self.log, self._lf.getvalue())
+        self.fs.write_text(self.log, self._lf.getvalue())
 
 
 def truncation(res) -> str | None:
@@ -100,32 +101,32 @@ def truncation(res) -> str | None:
             "connection_error": "disconnect"}.get(res.outcome)
 
 
-def _segments(out: str, sub: str, site: str, suffix: str) -> list[str]:
+def _segments(filesystem, out: str, sub: str, site: str, suffix: str) -> list[str]:
     """The finished segment files of ``site`` in ``out/sub``: ``SITE-NNNNN.SUFFIX`` exactly,
     so site ``deb`` does not take site ``deb-faq``'s segments for its own."""
     import posixpath
     import re
-    pattern = fs.join(out, sub, f"{glob.escape(site)}-*{suffix}")
+    pattern = join(out, sub, f"{glob.escape(site)}-*{suffix}")
     own = re.compile(re.escape(site) + r"-\d{5,}" + re.escape(suffix))
-    return sorted(p for p in fs.match([pattern]) if own.fullmatch(posixpath.basename(p)))
+    return sorted(p for p in filesystem.match([pattern]) if own.fullmatch(posixpath.basename(p)))
 
 
-def _resume(out: str, site: Site) -> tuple[set[str], list[str], int]:
+def _resume(filesystem, out: str, site: Site) -> tuple[set[str], list[str], int]:
     """URLs already captured or attempted, links found in captured pages, next segment number."""
     from warcio.archiveiterator import ArchiveIterator
     from swelm.corpus_tools.document import page_from_record
     done, links, seq = set(), [], 0
-    for path in _segments(out, "log", site.name, ".jsonl"):
+    for path in _segments(filesystem, out, "log", site.name, ".jsonl"):
         seq = max(seq, int(path.rsplit("-", 1)[1].split(".")[0]) + 1)
-        for line in fs.read_text(path).splitlines():
+        for line in filesystem.read_text(path).splitlines():
             if line:
                 rec = json.loads(line)
                 done.add(rec["url"])
                 if rec.get("final_url"):
                     done.add(rec["final_url"])
-    for path in _segments(out, "warc", site.name, ".warc.gz"):
+    for path in _segments(filesystem, out, "warc", site.name, ".warc.gz"):
         seq = max(seq, int(path.rsplit("-", 1)[1].split(".")[0]) + 1)
-        with fs.open_read(path) as f:
+        with filesystem.open_read(path) as f:
             for rec in ArchiveIterator(f):
                 if rec.rec_type != "response":
                     continue
@@ -159,14 +160,15 @@ def _eta(pages: int, site: Site) -> str:
 
 
 def crawl_site(site: Site, out: str, segment_pages: int = 200, fetcher: Fetcher | None = None,
-               progress=None) -> dict:
-    """Crawl one site breadth-first into WARC segments; return its counts.  ``progress``: a
-    stream for the progress bar (default: stderr when it is a terminal)."""
+               progress=None, filesystem: FileSystem = FileSystem()) -> dict:
+    """Crawl one site breadth-first into WARC segments in ``out`` (on ``filesystem``); return
+    its counts.  ``progress``: a stream for the progress bar (default: stderr when it is a
+    terminal)."""
     from swelm.corpus_tools.charset import decode_html
     for sub in ("warc", "log"):
-        fs.makedirs(fs.join(out, sub))
+        filesystem.makedirs(join(out, sub))
     fetcher = fetcher or _fetcher(site)
-    done, old_links, seq = _resume(out, site)
+    done, old_links, seq = _resume(filesystem, out, site)
     max_pages = int(site.politeness["max_pages"])
     queue, seen = collections.deque(), set(done)
     for url in list(site.seeds) + old_links:
@@ -186,7 +188,7 @@ def crawl_site(site: Site, out: str, segment_pages: int = 200, fetcher: Fetcher 
                 fetched += 1
                 counts[res.outcome] += 1
                 if segment is None:
-                    segment = _Segment(out, site.name, seq)
+                    segment = _Segment(filesystem, out, site.name, seq)
                     seq += 1
                 segment.add(res, {"url": url, "final_url": res.final_url, "status": res.status,
                                   "outcome": res.outcome, "error": res.error,
@@ -238,41 +240,39 @@ def summary_line(r: dict) -> str:
 class CrawlSite:
     """Crawls one site (by name) of the rules, which travel with the DoFn, into ``out``."""
 
-    def __init__(self, sites: list, out: str, segment_pages: int, fs_options: fs.Options):
+    def __init__(self, sites: list, out: str, segment_pages: int, filesystem: FileSystem):
         self.sites, self.out, self.segment_pages = sites, out, segment_pages
-        self.fs_options = fs_options
+        self.fs = filesystem
 
     def __call__(self, name: str) -> dict:
-        fs.configure(self.fs_options)
         site = next(s for s in self.sites if s.name == name)
-        return crawl_site(site, self.out, self.segment_pages)
+        return crawl_site(site, self.out, self.segment_pages, filesystem=self.fs)
 
 
 def run(args) -> int:
     import apache_beam as beam
     from .beam_util import make_pipeline, take_json_lines, write_json_lines
-    opts = fs.Options(getattr(args, "beam_args", None))
-    fs.configure(opts)
-    sites = load_sites(fs.absolute(args.sites), reader=fs.read_bytes)
-    out = fs.absolute(args.out)
-    fs.check_output(out, CRAWL)             # a crawl is continued, anything else refused
-    fs.claim(out, CRAWL)
-    if not fs.is_remote(out):
+    files = FileSystem(getattr(args, "beam_args", None))
+    sites = load_sites(absolute(args.sites), reader=files.read_bytes)
+    out = absolute(args.out)
+    files.check_output(out, CRAWL)          # a crawl is continued, anything else refused
+    files.claim(out, CRAWL)
+    if not is_remote(out):
         removed = remove_temporaries(out)
         if removed:
             log.info("removed %d temporary files of an interrupted run", removed)
     chosen = [s for s in sites if not args.site or s.name in args.site]
-    summary_path = fs.join(out, "crawl-summary.jsonl")
+    summary_path = join(out, "crawl-summary.jsonl")
     with make_pipeline(args) as p:
         counts = (p | "Sites" >> beam.Create([s.name for s in chosen])
                   | "Reshuffle" >> beam.Reshuffle()
-                  | "Crawl" >> beam.Map(CrawlSite(chosen, out, args.segment_pages, opts)))
-        write_json_lines(counts, summary_path, opts, "Summary")
-    rows = sorted(take_json_lines(summary_path), key=lambda r: r["site"])
-    fs.write_json(fs.join(out, "crawl-summary.json"), rows)
+                  | "Crawl" >> beam.Map(CrawlSite(chosen, out, args.segment_pages, files)))
+        write_json_lines(counts, summary_path, files, "Summary")
+    rows = sorted(take_json_lines(summary_path, files), key=lambda r: r["site"])
+    files.write_json(join(out, "crawl-summary.json"), rows)
     for r in rows:
         print(summary_line(r))
-    print(f"WARC files in {fs.join(out, 'warc')}, crawl log in {fs.join(out, 'log')}")
+    print(f"WARC files in {join(out, 'warc')}, crawl log in {join(out, 'log')}")
     return 0
 
 

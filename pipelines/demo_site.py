@@ -10,7 +10,7 @@ import os
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
-from . import fs
+from .io import FileSystem
 
 ARTICLES = {
     "tea": ("日本茶の楽しみ方", [
@@ -126,7 +126,7 @@ def render(folder: str) -> list[str]:
         "暮らしの小さな百科は、毎日の生活に役立つ話題を短い記事にまとめたサイトです。"]).encode()
     files["robots.txt"] = b"User-agent: *\nDisallow: /private/\n"
     for name, data in files.items():
-        with fs.create(os.path.join(folder, name)) as f:
+        with FileSystem().create(os.path.join(folder, name)) as f:
             f.write(data)
     return sorted(files)
 

@@ -22,19 +22,18 @@ import numpy as np
 from swelm.checks import integer_arg
 from swelm.errors import UsageError
 
-from . import fs
+from .io import FileSystem, StorageError, absolute, is_remote, join
 
 
 class ReadParquet:
     """The rows (id, genre, text, weight) of one Parquet file of the corpus (any filesystem)."""
 
-    def __init__(self, fs_options: fs.Options):
-        self.fs_options = fs_options
+    def __init__(self, filesystem: FileSystem):
+        self.fs = filesystem
 
     def __call__(self, path: str):
         import pyarrow.parquet as pq
-        fs.configure(self.fs_options)
-        with fs.open_read(path) as f:
+        with self.fs.open_read(path) as f:
             table = pq.read_table(f, columns=["id", "genre", "text", "weight"])
         yield from table.to_pylist()
 
@@ -58,10 +57,9 @@ class Tokenize:
 
 
 def pack_shard(item, folder: str, seq_len: int, mode: str, eot: int, seed: int,
-               fs_options: fs.Options = fs.Options()) -> dict:
+               filesystem: FileSystem = FileSystem()) -> dict:
     from swelm.tokenizer.shards import shard_name, write_shard_to
     from .beam_util import stable_hash
-    fs.configure(fs_options)
     shard, copies = item
     copies = sorted(copies, key=lambda c: (stable_hash(f"{seed}:{c[0]}"), c[0]))
     rows, genres = [], {}
@@ -79,7 +77,7 @@ def pack_shard(item, folder: str, seq_len: int, mode: str, eot: int, seed: int,
                 rows.append(ids[i:i + seq_len])
             genres[genre] = genres.get(genre, 0) + ids.size
     name = shard_name(shard)
-    with fs.create(fs.join(folder, name)) as f:
+    with filesystem.create(join(folder, name)) as f:
         entry = write_shard_to(f, name, rows)
     return dict(entry, genres=genres, documents=len(copies))
 
@@ -88,27 +86,26 @@ def run(args) -> int:
     from swelm.tokenizer.kinds import open_tokenizer
     from swelm.tokenizer.shards import MANIFEST, SHARD_SET, check_vocab_size, manifest_text
 
-    opts = fs.Options(getattr(args, "beam_args", None))
-    fs.configure(opts)
-    paths = list(corpus_inputs(list(args.corpus)))
-    check_complete_builds(paths)
-    check_parquet(paths)
-    out = fs.absolute(args.out.rstrip("/"))
-    local_inputs = [p for p in paths if not fs.is_remote(p)]
-    fs.check_output(out, SHARD_SET, sources=local_inputs)      # before any work
+    files = FileSystem(getattr(args, "beam_args", None))
+    paths = list(corpus_inputs(files, list(args.corpus)))
+    check_complete_builds(files, paths)
+    check_parquet(files, paths)
+    out = absolute(args.out.rstrip("/"))
+    local_inputs = [p for p in paths if not is_remote(p)]
+    files.check_output(out, SHARD_SET, sources=local_inputs)      # before any work
     enc = open_tokenizer(args.vocabulary, args.emoji)
     check_vocab_size(len(enc))
     # the previous shard set stays whole until the new one is complete
-    with fs.output_folder(out, SHARD_SET, local_inputs, checked=True) as folder:
-        manifest = _encode(args, paths, enc, folder, opts)
-        fs.write_text(fs.join(folder, MANIFEST),
-                      manifest_text(manifest, fs.join(out, MANIFEST)))
+    with files.output_folder(out, SHARD_SET, local_inputs, checked=True) as folder:
+        manifest = _encode(args, paths, enc, folder, files)
+        files.write_text(join(folder, MANIFEST),
+                         manifest_text(manifest, join(out, MANIFEST)))
     print(f"{manifest['tokens']} tokens in {manifest['rows']} rows, "
           f"{len(manifest['shards'])} shards: {out}")
     return 0
 
 
-def corpus_inputs(patterns: list[str]) -> dict[str, int]:
+def corpus_inputs(files, patterns: list[str]) -> dict[str, int]:
     """``{path: size}`` of the Parquet files ``--corpus`` names: files, glob patterns or
     folders (their ``.parquet`` files at any depth, but a build-corpus output found at any
     depth stands for its ``corpus/`` parts only, never its ``rejected/`` ones)."""
@@ -124,7 +121,7 @@ def corpus_inputs(patterns: list[str]) -> dict[str, int]:
             if p.endswith(".parquet") and (build is None or p.startswith(build + "corpus/")):
                 chosen.add(p)
         return chosen
-    return input_files(patterns, "--corpus", (".parquet",), "Parquet", folder)
+    return input_files(files, patterns, "--corpus", (".parquet",), "Parquet", folder)
 
 
 #: the most copies of one document ``encode`` makes (its weight); more is a mistake (a
@@ -133,7 +130,7 @@ MAX_REPEATS = 10_000
 _COLUMNS = ("id", "genre", "text", "weight")
 
 
-def check_parquet(paths: list[str]) -> None:
+def check_parquet(files, paths: list[str]) -> None:
     """Refuse, naming the file, a Parquet file that cannot be read, lacks the corpus columns
     (id, genre, text, weight), or holds a weight that is not a number from 0 to MAX_REPEATS
     (read from the file's footer and its weight column only, before any work)."""
@@ -142,7 +139,7 @@ def check_parquet(paths: list[str]) -> None:
     import pyarrow.parquet as pq
     for p in paths:
         try:
-            with fs.open_read(p) as f:
+            with files.open_read(p) as f:
                 schema = pq.read_schema(f)
                 missing = [c for c in _COLUMNS if c not in schema.names]
                 if missing:
@@ -153,7 +150,7 @@ def check_parquet(paths: list[str]) -> None:
                 f.seek(0)
                 table = pq.read_table(f, columns=["id", "weight"])
         except (pa.ArrowException, OSError) as e:
-            if isinstance(e, fs.StorageError):
+            if isinstance(e, StorageError):
                 raise
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise UsageError(f"--corpus {p}: not a readable Parquet file ({first})") from None
@@ -171,44 +168,44 @@ def check_parquet(paths: list[str]) -> None:
                              "--budget far above the input makes such weights)")
 
 
-def check_complete_builds(paths: list[str]) -> None:
+def check_complete_builds(files, paths: list[str]) -> None:
     """Refuse Parquet parts of a build-corpus output that has no stats.json (written last):
     an interrupted build, whose parts may be a mix of two builds."""
     import posixpath
     import re
     seen = {}
     for p in paths:
-        parent = posixpath.dirname(p) if fs.is_remote(p) else os.path.dirname(p)
+        parent = posixpath.dirname(p) if is_remote(p) else os.path.dirname(p)
         name = posixpath.basename(p)
         if posixpath.basename(parent.rstrip("/")) in ("corpus", "rejected") and re.fullmatch(
                 r"part-\d{5}\.parquet", name):
-            build = posixpath.dirname(parent) if fs.is_remote(p) else os.path.dirname(parent)
+            build = posixpath.dirname(parent) if is_remote(p) else os.path.dirname(parent)
             if build not in seen:
-                seen[build] = fs.exists(fs.join(build, "stats.json"))
+                seen[build] = files.exists(join(build, "stats.json"))
             if not seen[build]:
                 raise UsageError(f"--corpus {p}: {build} is not a complete build-corpus output "
                                  "(no stats.json, which is written last); run build-corpus "
                                  "again")
 
 
-def _encode(args, paths: list[str], enc, folder: str, opts: fs.Options) -> dict:
+def _encode(args, paths: list[str], enc, folder: str, files: FileSystem) -> dict:
     """Run the pipeline, writing the shards into ``folder``; their manifest (not written)."""
     import apache_beam as beam
     from swelm.tokenizer.shards import make_manifest
     from .beam_util import make_pipeline, shard_of, take_json_lines, write_json_lines
-    fs.makedirs(folder)
+    files.makedirs(folder)
     eot = enc.eot_id
-    info = fs.join(folder, "shards-info.jsonl")
+    info = join(folder, "shards-info.jsonl")
     with make_pipeline(args) as p:
         shards = (p | "Files" >> beam.Create(paths) | "Spread" >> beam.Reshuffle()
-                  | "Read" >> beam.FlatMap(ReadParquet(opts))
+                  | "Read" >> beam.FlatMap(ReadParquet(files))
                   | "Tokenize" >> beam.FlatMap(Tokenize(enc, args.seed))
                   | "Shard" >> beam.Map(lambda c: (shard_of(c[0], args.shards), c))
                   | "Group" >> beam.GroupByKey()
                   | "Pack" >> beam.Map(pack_shard, folder, args.seq_len, args.mode, eot,
-                                       args.seed, opts))
-        write_json_lines(shards, info, opts, "Info")
-    shards = sorted(take_json_lines(info), key=lambda s: s["file"])
+                                       args.seed, files))
+        write_json_lines(shards, info, files, "Info")
+    shards = sorted(take_json_lines(info, files), key=lambda s: s["file"])
     genres: dict[str, int] = {}
     for s in shards:
         for g, n in s.pop("genres").items():

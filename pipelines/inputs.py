@@ -1,6 +1,7 @@
 """The input files a command's flag names: files, glob patterns or folders, on any filesystem.
 
-    input_files(["crawl/warc", "more/*.warc.gz"], "--warc", (".warc", ".warc.gz"), "WARC")
+    input_files(FileSystem(beam_args), ["crawl/warc", "more/*.warc.gz"], "--warc",
+                (".warc", ".warc.gz"), "WARC")
 
 A folder stands for its files with one of the suffixes at any depth (a remote folder is given
 with a final ``/``).  Local inputs must be regular files with UTF-8 names: a FIFO or a device
@@ -14,26 +15,26 @@ import os
 from swelm.errors import UsageError
 
 
-def input_files(patterns: list[str], flag: str, suffixes: tuple[str, ...], what: str,
-                folder=None) -> dict[str, int]:
+def input_files(filesystem, patterns: list[str], flag: str, suffixes: tuple[str, ...],
+                what: str, folder=None) -> dict[str, int]:
     """``{path: size}``, sorted by path, of the ``what`` files (``*SUFFIX``) that ``patterns``
     name.  A folder's files are listed through Beam's filesystems (any depth); ``folder(path,
     listing)`` may choose among them (``listing``: ``{path: size}`` of every file under it)."""
     from swelm.checks import special_file
 
-    from . import fs
+    from .io import absolute, is_http, is_remote, store_of
     sizes = {}
     for pat in patterns:
-        if fs.is_http(pat):
+        if is_http(pat):
             raise UsageError(f"{flag} {pat}: an http(s) URL cannot be listed; put the URLs of "
                              "the files in a file, one per line, and give it with "
                              "--warc-list (and --warc-prefix)" if flag == "--warc" else
                              f"{flag} {pat}: an http(s) URL cannot be listed; copy the files "
                              "to a local folder or an object store")
-        local_dir = not fs.is_remote(pat) and os.path.isdir(pat)
-        if local_dir or (fs.is_remote(pat) and pat.endswith("/")):
-            root = fs.absolute(pat).rstrip("/") + "/"
-            listing = fs.match([root + "**"])
+        local_dir = not is_remote(pat) and os.path.isdir(pat)
+        if local_dir or (is_remote(pat) and pat.endswith("/")):
+            root = absolute(pat).rstrip("/") + "/"
+            listing = filesystem.match([root + "**"])
             chosen = folder(root, listing) if folder else None
             found = {p: n for p, n in listing.items()
                      if (p.endswith(suffixes) if chosen is None else p in chosen)}
@@ -42,12 +43,12 @@ def input_files(patterns: list[str], flag: str, suffixes: tuple[str, ...], what:
                                  f"for {', '.join('*' + s for s in suffixes)} at any depth)")
             sizes.update(found)
         else:
-            sizes.update(fs.match([pat]))
+            sizes.update(filesystem.match([pat]))
     sizes = dict(sorted(sizes.items()))
     if not sizes:
-        missing = next((p for p in patterns if fs.bucket_missing(p)), None)
+        missing = next((p for p in patterns if filesystem.bucket_missing(p)), None)
         if missing:
-            raise UsageError(f"{flag} {missing}: the bucket {fs.store_of(missing)} does not "
+            raise UsageError(f"{flag} {missing}: the bucket {store_of(missing)} does not "
                              "exist (check the name and --s3_endpoint_url)")
         raise UsageError(f"{flag} {' '.join(patterns)}: no {what} files match")
     for p in sizes:
@@ -56,7 +57,7 @@ def input_files(patterns: list[str], flag: str, suffixes: tuple[str, ...], what:
         except UnicodeEncodeError:
             raise UsageError(f"{flag} {ascii(p)[1:-1]}: the file name is not valid UTF-8; "
                              "rename the file") from None
-        if fs.is_remote(p):
+        if is_remote(p):
             continue
         kind = special_file(p) or ("a folder" if os.path.isdir(p) else None)
         if kind:

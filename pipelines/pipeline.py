@@ -20,14 +20,15 @@ PIPELINE = Kind("a swelm pipeline output", entries=("sites.toml", "demo-site/*",
 
 def run(args) -> int:
     from swelm.tokenizer.shards import SHARD_SET
-    from . import corpus, crawl, encode, fs
-    fs.configure(fs.Options(args.beam_args))
-    out = fs.absolute(args.out)
+    from . import corpus, crawl, encode
+    from .io import FileSystem, absolute, is_remote, join
+    files = FileSystem(args.beam_args)
+    out = absolute(args.out)
     # every stage's destination is checked before the first one starts
-    fs.check_output(out, PIPELINE)
+    files.check_output(out, PIPELINE)
     for sub, kind in (("crawl", crawl.CRAWL), ("build", corpus.BUILD), ("shards", SHARD_SET)):
-        fs.check_output(fs.join(out, sub), kind)
-    fs.claim(out, PIPELINE)
+        files.check_output(join(out, sub), kind)
+    files.claim(out, PIPELINE)
     server = None
     sites = args.sites
     if args.demo:
@@ -35,17 +36,17 @@ def run(args) -> int:
         from .demo_site import SITES_TOML, render, serve
         # the demo site is served from local files (beside a local --out)
         site_dir = (os.path.join(tempfile.mkdtemp(prefix="swelm-demo-"), "demo-site")
-                    if fs.is_remote(out) else os.path.join(out, "demo-site"))
+                    if is_remote(out) else os.path.join(out, "demo-site"))
         render(site_dir)
         server, base = serve(site_dir)
-        sites = fs.join(out, "sites.toml")
-        fs.write_text(sites, SITES_TOML.format(base=base))
+        sites = join(out, "sites.toml")
+        files.write_text(sites, SITES_TOML.format(base=base))
     if not sites:
         raise UsageError("give --sites FILE (or --demo)")
     runner = dict(workers=args.workers, runner=args.runner, beam_args=args.beam_args,
                   verbose=args.verbose)
     try:
-        rc = crawl.run(argparse.Namespace(sites=sites, out=fs.join(out, "crawl"), site=None,
+        rc = crawl.run(argparse.Namespace(sites=sites, out=join(out, "crawl"), site=None,
                                           segment_pages=200, **runner))
         if rc:
             return rc
@@ -53,25 +54,25 @@ def run(args) -> int:
         if server is not None:
             server.shutdown()
             server.server_close()
-    build = fs.join(out, "build")
+    build = join(out, "build")
     rc = corpus.run(corpus.CorpusOptions(
-        warc=[fs.join(out, "crawl", "warc", "*.warc.gz")], sites=sites, out=build,
+        warc=[join(out, "crawl", "warc", "*.warc.gz")], sites=sites, out=build,
         shards=args.shards, seed=args.seed, **runner))
     if rc:
         return rc
     import json
     import sys
     from .report import suggestions
-    stats = json.loads(fs.read_bytes(fs.join(build, "stats.json")))
+    stats = json.loads(files.read_bytes(join(build, "stats.json")))
     if not stats["kept"]["docs"]:
         print(f"swelm pipeline: the corpus build kept no documents, so there is nothing to "
-              f"encode (report: {fs.join(build, 'stats.md')})", file=sys.stderr)
+              f"encode (report: {join(build, 'stats.md')})", file=sys.stderr)
         for name, s in stats["sites"].items():
             print(f"  {name}: {s['in_docs']} pages; " + "; ".join(suggestions(s)),
                   file=sys.stderr)
         return 1
     return encode.run(argparse.Namespace(
-        corpus=[fs.join(build, "corpus", "*.parquet")], out=fs.join(out, "shards"),
+        corpus=[join(build, "corpus", "*.parquet")], out=join(out, "shards"),
         vocabulary=args.vocabulary, emoji=None, seq_len=args.seq_len, mode=args.mode,
         shards=args.shards, seed=args.seed, **runner))
 

@@ -6,7 +6,7 @@ import logging
 
 import io
 
-from . import fs
+from .io import join
 
 log = logging.getLogger(__name__)
 _EVENTS = ("no_site", "unreadable_warc", "not_warc", "damaged_warc", "whole_gzip_warc",
@@ -110,7 +110,8 @@ def report_warnings(stats: dict) -> list[str]:
     return out
 
 
-def write_report(out: str, table: list, sites, settings: dict, file_events=()) -> dict:
+def write_report(filesystem, out: str, table: list, sites, settings: dict,
+                 file_events=()) -> dict:
     """stats.json (the summary of ``table`` with the build's ``settings``, and the input files
     with problems, by file), stats.md and the plots into ``out``; returns the summary."""
     stats = summarise(table)
@@ -120,8 +121,8 @@ def write_report(out: str, table: list, sites, settings: dict, file_events=()) -
         files.setdefault(kind, {}).setdefault(where, []).append(detail)
     if files:
         stats["input_files"] = files
-    fs.write_json(fs.join(out, "stats.json"), stats)
-    plots = _plots(out, stats)
+    filesystem.write_json(join(out, "stats.json"), stats)
+    plots = _plots(filesystem, out, stats)
     lines = ["# Corpus build report", "",
              f"Kept **{stats['kept']['docs']}** documents, {stats['kept']['chars']:,} characters "
              f"({stats['kept']['weighted_chars']:,.0f} after weighting); rejected "
@@ -164,11 +165,11 @@ def write_report(out: str, table: list, sites, settings: dict, file_events=()) -
         lines += ["", f"### {kind}", ""] + [f"- {w}: {'; '.join(d)}" for w, d in files.items()]
     if plots:
         lines += ["", "## Plots", ""] + [f"![{p}](plots/{p})" for p in plots]
-    fs.write_text(fs.join(out, "stats.md"), "\n".join(lines) + "\n")
+    filesystem.write_text(join(out, "stats.md"), "\n".join(lines) + "\n")
     return stats
 
 
-def _plots(out: str, stats: dict) -> list[str]:
+def _plots(filesystem, out: str, stats: dict) -> list[str]:
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -176,8 +177,8 @@ def _plots(out: str, stats: dict) -> list[str]:
     except ImportError:
         log.info("matplotlib not installed: report without plots")
         return []
-    folder = fs.join(out, "plots")
-    fs.makedirs(folder)
+    folder = join(out, "plots")
+    filesystem.makedirs(folder)
     made = []
 
     def save(fig, name):
@@ -185,7 +186,7 @@ def _plots(out: str, stats: dict) -> list[str]:
         png = io.BytesIO()
         fig.savefig(png, format="png", dpi=90, metadata={"Software": None})
         plt.close(fig)
-        fs.write_bytes(fs.join(folder, name), png.getvalue())
+        filesystem.write_bytes(join(folder, name), png.getvalue())
         made.append(name)
 
     names = list(stats["sites"])

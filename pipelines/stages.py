@@ -14,7 +14,7 @@ import numpy as np
 from swelm.corpus_tools.dedup import bucket_pairs, exact_key, is_contained, line_votes
 from swelm.corpus_tools.document import Document, to_table
 
-from . import fs
+from .io import FileSystem, join
 from .beam_util import shuffle, stable_hash, write_json_lines
 
 EVENTS = "events"
@@ -25,8 +25,8 @@ class _Sites:
     """The site rules (read by the driver; they travel with the pipeline), and the filesystem
     options of the DoFns that read or write files."""
 
-    def __init__(self, sites: list, fs_options: fs.Options = fs.Options()):
-        self.sites, self.fs_options = list(sites), fs_options
+    def __init__(self, sites: list, filesystem: FileSystem = FileSystem()):
+        self.sites, self.fs = list(sites), filesystem
 
     def by_url(self, url: str):
         return next((s for s in self.sites if s.in_scope(url)), None)
@@ -44,11 +44,10 @@ class ReadWarc(_Sites):
         from swelm.corpus_tools.document import extract_page, page_from_record
         from swelm.corpus_tools.warc import iter_range
         path, start, end = piece
-        fs.configure(self.fs_options)
         opened = []
 
         def opener(p):
-            f = fs.open_read(p)
+            f = self.fs.open_read(p)
             opened.append(f)
             return f
         read = False
@@ -150,15 +149,14 @@ class StageRanges(ReadWarc):
     and one compact capture record per page: ``(id, (text length, text hash, rule, range
     index, row))``; input problems go to the ``events`` output."""
 
-    def __init__(self, sites: list, out: str, fs_options: fs.Options = fs.Options()):
-        super().__init__(sites, fs_options)
+    def __init__(self, sites: list, out: str, filesystem: FileSystem = FileSystem()):
+        super().__init__(sites, filesystem)
         self.out = out
 
     def __call__(self, item):
         from . import staging
-        fs.configure(self.fs_options)
         for index, piece in sorted(item[1]):
-            with staging.Writer(staging.path(self.out, "a", index)) as w:
+            with staging.Writer(self.fs, staging.path(self.out, "a", index)) as w:
                 for out in ReadWarc.__call__(self, piece):
                     if isinstance(out, beam.pvalue.TaggedOutput):
                         yield out
@@ -189,14 +187,13 @@ class ChosenPages:
     """``(bin, [(range index, rows), …])`` -> the extracted (not rejected) chosen pages, read
     back from the staging files ``a-NNNNNN``."""
 
-    def __init__(self, out: str, fs_options: fs.Options = fs.Options()):
-        self.out, self.fs_options = out, fs_options
+    def __init__(self, out: str, filesystem: FileSystem = FileSystem()):
+        self.out, self.fs = out, filesystem
 
     def __call__(self, item):
         from . import staging
-        fs.configure(self.fs_options)
         for index, rows in item[1]:
-            for _, doc in staging.read(staging.path(self.out, "a", index), rows):
+            for _, doc in staging.read(self.fs, staging.path(self.out, "a", index), rows):
                 if not doc.rejected:
                     yield doc
 
@@ -217,17 +214,16 @@ class CleanStaged(CleanPage):
     ``(chars, id, {line key: characters})`` of every cleaned page."""
 
     def __init__(self, sites: list, out: str, min_chars: int,
-                 fs_options: fs.Options = fs.Options()):
+                 filesystem: FileSystem = FileSystem()):
         super().__init__(sites)
-        self.out, self.min_chars, self.fs_options = out, min_chars, fs_options
+        self.out, self.min_chars, self.fs = out, min_chars, filesystem
 
     def stage(self, item, boiler: dict):
         """The records of one bin (a bound method: Beam passes the side input by name)."""
         from . import staging
-        fs.configure(self.fs_options)
         for index, rows in item[1]:
-            with staging.Writer(staging.path(self.out, "b", index)) as w:
-                for _, doc in staging.read(staging.path(self.out, "a", index), rows):
+            with staging.Writer(self.fs, staging.path(self.out, "b", index)) as w:
+                for _, doc in staging.read(self.fs, staging.path(self.out, "a", index), rows):
                     if doc.rejected:                # at extraction
                         w.add(doc)
                         yield _stat(doc)
@@ -259,15 +255,14 @@ class Signatures:
     """``(range index, [(row, id), …])`` -> ``(id, MinHash signature bytes)`` of those pages
     of the staging file ``b-NNNNNN`` (the representatives of exact-duplicate groups)."""
 
-    def __init__(self, out: str, minhash, fs_options: fs.Options = fs.Options()):
-        self.out, self.mh, self.fs_options = out, minhash, fs_options
+    def __init__(self, out: str, minhash, filesystem: FileSystem = FileSystem()):
+        self.out, self.mh, self.fs = out, minhash, filesystem
 
     def __call__(self, item):
         from . import staging
-        fs.configure(self.fs_options)
         index, wanted = item
         ids = dict(wanted)
-        for row, doc in staging.read(staging.path(self.out, "b", index), ids):
+        for row, doc in staging.read(self.fs, staging.path(self.out, "b", index), ids):
             yield ids[row], self.mh.signature(doc.text).tobytes()
 
 
@@ -299,8 +294,8 @@ class _Part:
     """One Parquet file of output rows, written in row groups, published whole when the
     ``with`` block ends (nothing is written for no rows)."""
 
-    def __init__(self, target: str):
-        self.target, self.rows, self.buffer = target, 0, []
+    def __init__(self, filesystem, target: str):
+        self.fs, self.target, self.rows, self.buffer = filesystem, target, 0, []
 
     def __enter__(self):
         self._stack = contextlib.ExitStack()
@@ -318,7 +313,7 @@ class _Part:
         if not self.buffer:
             return
         if self._writer is None:
-            f = self._stack.enter_context(fs.create(self.target))
+            f = self._stack.enter_context(self.fs.create(self.target))
             self._writer = self._stack.enter_context(
                 pq.ParquetWriter(f, SCHEMA, compression="zstd"))
         self._writer.write_table(to_table(self.buffer))
@@ -339,25 +334,24 @@ class WriteParts:
     filter's rule, or its duplicate reason and cluster), the lines taken out of it to
     rejected/ as rows of their own; ``(shard, corpus rows, rejected rows)``."""
 
-    def __init__(self, out: str, weights: dict, budget, fs_options: fs.Options = fs.Options()):
-        self.out, self.weights, self.budget, self.fs_options = out, weights, budget, fs_options
+    def __init__(self, out: str, weights: dict, budget, filesystem: FileSystem = FileSystem()):
+        self.out, self.weights, self.budget, self.fs = out, weights, budget, filesystem
         self._factors = None
 
     def __call__(self, item, sizes: dict):
         from swelm.corpus_tools.document import dropped_rows
         from swelm.corpus_tools.weight import factors
         from . import staging
-        fs.configure(self.fs_options)
         if self._factors is None:
             self._factors = factors(sizes, self.weights, self.budget)
         shard, values = item
         ranges = sorted(i for tag, v in values if tag == "ranges" for i in v)
         removed = dict(v for tag, v in values if tag == "removed")
         name = f"part-{shard:05d}.parquet"
-        with _Part(fs.join(self.out, "corpus", name)) as corpus, \
-                _Part(fs.join(self.out, "rejected", name)) as rejected:
+        with _Part(self.fs, join(self.out, "corpus", name)) as corpus, \
+                _Part(self.fs, join(self.out, "rejected", name)) as rejected:
             for index in ranges:
-                for _, doc in staging.read(staging.path(self.out, "b", index)):
+                for _, doc in staging.read(self.fs, staging.path(self.out, "b", index)):
                     lines = dropped_rows(doc)
                     doc = doc.replace(dropped=())
                     if not doc.rejected and doc.id in removed:
@@ -602,17 +596,17 @@ class ReadPages(beam.PTransform):
     workers: see balanced_bins)."""
 
     def __init__(self, sites: list, ranges: list, bin_of: dict, out: str,
-                 fs_options: fs.Options = fs.Options()):
+                 filesystem: FileSystem = FileSystem()):
         super().__init__()
         self.sites, self.ranges, self.bin_of, self.out = sites, ranges, bin_of, out
-        self.fs_options = fs_options
+        self.fs = filesystem
 
     def expand(self, p):
         read = (p | "WarcRanges" >> beam.Create([(self.bin_of[i], (i, piece))
                                                  for i, piece in self.ranges], reshuffle=False)
                 | "Spread" >> shuffle("Spread")
                 | "StageRanges" >> beam.FlatMap(StageRanges(
-                    self.sites, self.out, self.fs_options)).with_outputs(EVENTS, main="pages"))
+                    self.sites, self.out, self.fs)).with_outputs(EVENTS, main="pages"))
         return read.pages, read[EVENTS]
 
 
@@ -663,14 +657,14 @@ class Quality(beam.PTransform):
     ``bounds``); the pages themselves go to the staging files ``b-NNNNNN``."""
 
     def __init__(self, sites: list, boilerplate, out: str, min_chars: int,
-                 fs_options: fs.Options = fs.Options()):
+                 filesystem: FileSystem = FileSystem()):
         super().__init__()
         self.sites, self.boilerplate, self.out = sites, boilerplate, out
-        self.min_chars, self.fs_options = min_chars, fs_options
+        self.min_chars, self.fs = min_chars, filesystem
 
     def expand(self, chosen):
         return chosen | "StripNormaliseFilter" >> beam.FlatMap(
-            CleanStaged(self.sites, self.out, self.min_chars, self.fs_options).stage,
+            CleanStaged(self.sites, self.out, self.min_chars, self.fs).stage,
             boiler=beam.pvalue.AsMultiMap(self.boilerplate)).with_outputs(
                 KEPT, EXACT, LONG_LINES, BOUNDS, main="stats")
 
@@ -693,15 +687,15 @@ class RepresentativeSignatures(beam.PTransform):
     computed from the staging files (grouped per file, each read once): near duplicates are
     looked for among distinct texts only, since the copies of a text have its signature."""
 
-    def __init__(self, out: str, minhash, fs_options: fs.Options = fs.Options()):
+    def __init__(self, out: str, minhash, filesystem: FileSystem = FileSystem()):
         super().__init__()
-        self.out, self.mh, self.fs_options = out, minhash, fs_options
+        self.out, self.mh, self.fs = out, minhash, filesystem
 
     def expand(self, representatives):
         return (representatives | "ByRange" >> beam.Map(
             lambda kv: (kv[1][0], (kv[1][1], kv[0])))
             | "GroupRepresentatives" >> shuffle("GroupRepresentatives")
-            | "Signatures" >> beam.FlatMap(Signatures(self.out, self.mh, self.fs_options)))
+            | "Signatures" >> beam.FlatMap(Signatures(self.out, self.mh, self.fs)))
 
 
 def _cluster_sizes(kv):
@@ -903,10 +897,10 @@ class WriteOutputs(beam.PTransform):
     reads its ranges' staging files once); ``(shard, corpus rows, rejected rows)``."""
 
     def __init__(self, out: str, shard_ranges: dict, weights: dict, budget,
-                 fs_options: fs.Options = fs.Options()):
+                 filesystem: FileSystem = FileSystem()):
         super().__init__()
         self.out, self.shard_ranges, self.weights, self.budget = out, shard_ranges, weights, budget
-        self.fs_options = fs_options
+        self.fs = filesystem
 
     def expand(self, inputs):
         removed, sizes = inputs
@@ -915,7 +909,7 @@ class WriteOutputs(beam.PTransform):
         return ((ranges, removed) | "RangesAndRemoved" >> beam.Flatten()
                 | "GroupDecisions" >> shuffle("GroupDecisions")
                 | "Write" >> beam.Map(WriteParts(self.out, self.weights, self.budget,
-                                                 self.fs_options),
+                                                 self.fs),
                                       sizes=beam.pvalue.AsDict(sizes)))
 
 
@@ -924,10 +918,10 @@ class Stats(beam.PTransform):
     file at ``path`` (small per-key sums, gathered once)."""
 
     def __init__(self, path: str, weights: dict, budget, genre_of: dict,
-                 fs_options: fs.Options = fs.Options()):
+                 filesystem: FileSystem = FileSystem()):
         super().__init__()
         self.path, self.weights, self.budget, self.genre_of = path, weights, budget, genre_of
-        self.fs_options = fs_options
+        self.fs = filesystem
 
     def expand(self, inputs):
         rows, sizes, events, clusters, largest = inputs
@@ -947,4 +941,4 @@ class Stats(beam.PTransform):
             | "AllStats" >> beam.Flatten()
             | "SumStats" >> beam.CombinePerKey(_sum_tuples)
             | "StatRow" >> beam.Map(lambda kv: [*kv[0], *kv[1]]))
-        return write_json_lines(rows, self.path, self.fs_options, "WriteStats")
+        return write_json_lines(rows, self.path, self.fs, "WriteStats")

@@ -16,8 +16,8 @@ from __future__ import annotations
 import contextlib
 from typing import Iterable, Iterator
 
-from . import fs
 from .beam_util import pack, unpack
+from .io import join
 
 #: the folder under the output's temporary folder
 FOLDER = "staging"
@@ -27,7 +27,7 @@ ROW_GROUP = 2000
 
 def path(out: str, stage: str, piece: int) -> str:
     """The staging file of WARC range ``piece`` for ``stage`` (``"a"`` or ``"b"``)."""
-    return fs.join(out, FOLDER, f"{stage}-{piece:06d}.parquet")
+    return join(out, FOLDER, f"{stage}-{piece:06d}.parquet")
 
 
 def _schema():
@@ -37,17 +37,17 @@ def _schema():
 
 class Writer:
     """Appends documents to one staging file in row groups; the file is published when the
-    ``with`` block ends without an exception (``fs.create``)."""
+    ``with`` block ends without an exception (``FileSystem.create``)."""
 
-    def __init__(self, target: str):
-        self.target, self.rows = target, 0
+    def __init__(self, filesystem, target: str):
+        self.fs, self.target, self.rows = filesystem, target, 0
         self._ids: list = []
         self._docs: list = []
 
     def __enter__(self):
         import pyarrow.parquet as pq
         self._stack = contextlib.ExitStack()
-        f = self._stack.enter_context(fs.create(self.target))
+        f = self._stack.enter_context(self.fs.create(self.target))
         # packed documents are already compressed
         self._pq = self._stack.enter_context(pq.ParquetWriter(f, _schema(), compression="none"))
         return self
@@ -74,14 +74,15 @@ class Writer:
         return self._stack.__exit__(*exc)
 
 
-def read(source: str, rows: Iterable[int] | None = None) -> Iterator[tuple[int, object]]:
+def read(filesystem, source: str,
+         rows: Iterable[int] | None = None) -> Iterator[tuple[int, object]]:
     """``(row, document)`` of a staging file in order; with ``rows``, only those rows."""
     import pyarrow.parquet as pq
     wanted = None if rows is None else set(rows)
     if wanted is not None and not wanted:
         return
     row = 0
-    with fs.open_read(source) as f:
+    with filesystem.open_read(source) as f:
         for batch in pq.ParquetFile(f).iter_batches(batch_size=ROW_GROUP, columns=["doc"]):
             for blob in batch.column(0).to_pylist():
                 if wanted is None or row in wanted:
@@ -89,6 +90,6 @@ def read(source: str, rows: Iterable[int] | None = None) -> Iterator[tuple[int, 
                 row += 1
 
 
-def remove(out: str) -> None:
+def remove(filesystem, out: str) -> None:
     """Remove the staging folder of the output folder ``out`` (any filesystem)."""
-    fs.remove_tree(fs.join(out, FOLDER))
+    filesystem.remove_tree(join(out, FOLDER))

@@ -22,7 +22,7 @@ folders count).  A file must be one the kind recognises by its content.  Anythin
 :class:`DestinationError` before any work starts (:func:`check_destination`), and checked again
 when the result is published, so a user's folder is never renamed aside and deleted.  A
 destination that overlaps the command's inputs is refused too.  The same check serves object
-stores (swelm.pipelines.fs passes its own :class:`Store`).
+stores (swelm.pipelines.io.destination passes its own :class:`Store`).
 """
 from __future__ import annotations
 
@@ -145,7 +145,7 @@ class Kind:
 
 class Store:
     """The view of a filesystem the destination rule needs; this one is the local disk
-    (swelm.pipelines.fs has the object-store one)."""
+    (swelm.pipelines.io.destination has the one of any filesystem)."""
 
     def state(self, path: str) -> str:
         """``missing``, ``file``, ``folder``, ``link`` (a symbolic link) or ``other`` (a FIFO,

@@ -16,7 +16,7 @@ def test_a_lasting_store_failure_ends_the_pipeline_with_one_line(workers):
     import argparse
     import apache_beam as beam
     from swelm.pipelines.beam_util import PipelineStorageError, make_pipeline
-    from swelm.pipelines.fs import StorageError
+    from swelm.pipelines.io import StorageError
 
     def fail(x):
         raise StorageError("s3://b/out/part-00000.parquet: upload failed after 10 attempts: "

@@ -12,6 +12,7 @@ from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
+from swelm.pipelines.io import FileSystem
 
 from swelm.corpus_tools.dedup import MinHasher
 from swelm.corpus_tools.sites import load_sites
@@ -64,11 +65,11 @@ def test_read_pages_stages_every_capture_and_chooses_one_per_url(tmp_path, rules
         assert_that(chosen, equal_to([(0, [(0, [1])])]), label="OneCapturePerUrl")
         assert_that(events, equal_to([("no_site", "http://other.jp/x", "http://other.jp/x")]),
                     label="Events")
-    staged = list(staging.read(staging.path(out, "a", 0)))
+    staged = list(staging.read(FileSystem(), staging.path(out, "a", 0)))
     assert [(row, d.id, d.title) for row, d in staged] == [
         (0, doc_id("http://example.jp/1"), "猫"), (1, doc_id("http://example.jp/1"), "猫")]
     assert staged[1][1].text.endswith("追記。")
-    assert [row for row, _ in staging.read(staging.path(out, "a", 0), [1])] == [1]
+    assert [row for row, _ in staging.read(FileSystem(), staging.path(out, "a", 0), [1])] == [1]
 
 
 def test_boilerplate(tmp_path):
@@ -86,7 +87,7 @@ def test_quality_cleans_stages_and_emits_compact_records(tmp_path, rules):
     docs = [doc("good", f"ホーム\n{PROSE}", chars=None), doc("short", "ホーム\n短い。", chars=None),
             doc("wide", "ホーム\n" + PROSE.replace("吾輩", "ＡＢ"), chars=None),
             doc("empty", "", rule="extract_empty", chars=None)]
-    with staging.Writer(staging.path(out, "a", 3)) as w:
+    with staging.Writer(FileSystem(), staging.path(out, "a", 3)) as w:
         for d in docs:
             w.add(d)
     with runner() as p:
@@ -102,7 +103,7 @@ def test_quality_cleans_stages_and_emits_compact_records(tmp_path, rules):
         assert_that(got["stats"] | beam.Filter(lambda kv: not kv[0][2].startswith("paragraph_"))
                     | beam.Map(lambda kv: kv[0][2]),
                     equal_to(["min_length", "only:min_length", "extract_empty"]), label="Stats")
-    staged = {d.id: d for _, d in staging.read(staging.path(out, "b", 3))}
+    staged = {d.id: d for _, d in staging.read(FileSystem(), staging.path(out, "b", 3))}
     assert {i: (d.rule, d.text.startswith("ホーム"), "ＡＢ" in d.text)
             for i, d in staged.items()} == {
         "good": (None, False, False), "short": ("min_length", False, False),
@@ -136,7 +137,7 @@ def test_exact_dups():
 def test_representative_signatures_are_read_from_staging(tmp_path):
     from swelm.pipelines import staging
     docs = [doc("a", PROSE), doc("b", OTHER), doc("c", PROSE + OTHER)]
-    with staging.Writer(staging.path(str(tmp_path), "b", 4)) as w:
+    with staging.Writer(FileSystem(), staging.path(str(tmp_path), "b", 4)) as w:
         for d in docs:
             w.add(d)
     mh = MinHasher()
@@ -217,7 +218,7 @@ def test_write_outputs_reads_each_staging_file_once_and_applies_the_decisions(tm
     rejects = [doc("r0", "短い。", rule="min_length", dropped=(("code", "x = 1"),)),
                doc("r1", "", rule="extract_empty", chars=None)]
     for index, docs in ((0, corpus[:3]), (1, corpus[3:] + rejects), (2, [])):
-        with staging.Writer(staging.path(out, "b", index)) as w:
+        with staging.Writer(FileSystem(), staging.path(out, "b", index)) as w:
             for d in docs:
                 w.add(d)
     with runner() as p:
@@ -263,10 +264,11 @@ def test_every_io_dofn_pickles_with_its_payload(rules, tmp_path):
     """The DoFns carry what they need (rules, word lists, the encoder, filesystem options) and
     survive Beam's pickler, as they must to reach workers that cannot see the driver's files."""
     from apache_beam.internal import pickler
-    from swelm.pipelines import crawl, encode, fs
+    from swelm.pipelines import crawl, encode
+    from swelm.pipelines.io import FileSystem
     from swelm.tokenizer import SWEEncoder
-    opts = fs.Options(["--s3_endpoint_url=http://127.0.0.1:1", "--runner=X", "--workers=2"])
-    assert tuple(opts) == ("--s3_endpoint_url=http://127.0.0.1:1",)
+    opts = FileSystem(["--s3_endpoint_url=http://127.0.0.1:1", "--runner=X", "--workers=2"])
+    assert opts.options == ("--s3_endpoint_url=http://127.0.0.1:1",)
     enc = SWEEncoder.load()
     fns = [st.ReadWarc(rules, opts), st.CleanPage(rules),
            st.WriteParts(str(tmp_path), {"s": 1.0}, None, opts),
@@ -283,7 +285,7 @@ def test_every_io_dofn_pickles_with_its_payload(rules, tmp_path):
                st.CleanStaged(rules, str(tmp_path), 30, opts),
                st.Signatures(str(tmp_path), MinHasher(), opts),
                st.ChosenPages(str(tmp_path), opts)):
-        assert pickler.loads(pickler.dumps(fn)).fs_options == opts
+        assert pickler.loads(pickler.dumps(fn)).fs == opts
 
 
 def test_partial_tables_flush_at_their_bound_and_merge_to_the_same_counts():

@@ -21,7 +21,7 @@ def test_beam_flags_in_both_spellings(spaced):
     ``--flag value`` or ``--flag=value``."""
     from apache_beam.options.pipeline_options import (GoogleCloudOptions, PipelineOptions,
                                                       PortableOptions, S3Options)
-    from swelm.pipelines import fs
+    from swelm.pipelines.io import FileSystem
     flags = {"--s3_endpoint_url": "http://127.0.0.1:8333", "--s3_region_name": "us-east-1",
              "--project": "my-project", "--region": "asia-northeast1",
              "--temp_location": "gs://bucket/tmp", "--environment_type": "EXTERNAL",
@@ -35,7 +35,7 @@ def test_beam_flags_in_both_spellings(spaced):
     assert options.view_as(GoogleCloudOptions).region == "asia-northeast1"
     assert options.view_as(GoogleCloudOptions).temp_location == "gs://bucket/tmp"
     assert options.view_as(PortableOptions).environment_config == "127.0.0.1:50000"
-    assert "--s3_endpoint_url=http://127.0.0.1:8333" in fs.Options(got)
+    assert "--s3_endpoint_url=http://127.0.0.1:8333" in FileSystem(got).options
     args, _ = build_parser().parse_known_args(["encode", "--corpus", "c", "--out", "o",
                                                "--runner" if spaced else "--runner=Flink",
                                                *(["FlinkRunner"] if spaced else [])])

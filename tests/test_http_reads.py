@@ -9,7 +9,7 @@ import time
 import pytest
 
 from httpkit import ScriptedHandler, start, stop
-from swelm.pipelines.fs import HttpReader
+from swelm.pipelines.io.readers import HttpReader
 
 DATA = bytes(range(256)) * 1024            # 256 KiB
 
@@ -129,7 +129,7 @@ def test_a_lying_range_server_gives_an_unreadable_file_not_decompression_noise(s
     import apache_beam as beam  # noqa: F401  (the stage's module needs Beam)
     from swelm.pipelines.stages import ReadWarc
     url = server + "/from0"
-    out = list(ReadWarc([], ())((url, 70000, 140000)))
+    out = list(ReadWarc([])((url, 70000, 140000)))
     assert [o.value[0] for o in out] == ["unreadable_warc"]
     assert "bad_range" in out[0].value[2]
 

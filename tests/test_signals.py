@@ -219,7 +219,7 @@ def test_worker_output_reaches_the_console_unless_the_error_is_one_line(ending):
     code = f"""
 import subprocess, sys
 from swelm.pipelines.beam_util import filtered_worker_logs
-from swelm.pipelines.fs import StorageError
+from swelm.pipelines.io import StorageError
 try:
     with filtered_worker_logs():
         subprocess.run([sys.executable, "-c", "import sys; sys.stderr.write("

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from swelm.pipelines import fs
+from swelm.pipelines.io import readers, store as stores
+from swelm.retry import RetryPolicy
 
 
 class Stream(io.RawIOBase):
@@ -54,12 +55,12 @@ class Store:
 
 def test_a_read_the_store_never_answers_is_abandoned_and_its_stream_left_alone(monkeypatch):
     store = Store(b"0123456789" * 100, stall=3.0)
-    monkeypatch.setattr(fs, "_fs", lambda: store)
-    monkeypatch.setattr(fs, "patience", lambda: 1.0)
-    monkeypatch.setattr(fs, "_FAILING_SINCE", {})
-    r = fs.StoreReader("s3://bucket/key")
+    monkeypatch.setattr(readers, "_open", store.open)
+    monkeypatch.setattr(stores, "patience", lambda: 1.0)
+    monkeypatch.setattr(stores, "_FAILING_SINCE", {})
+    r = readers.StoreReader("s3://bucket/key")
     t0 = time.monotonic()
-    with pytest.raises(fs.StorageError, match="s3://bucket/key: read failed: the store "
+    with pytest.raises(stores.StorageError, match="s3://bucket/key: read failed: the store "
                                               "s3://bucket kept failing"):
         r.readinto(bytearray(5))
     assert time.monotonic() - t0 < 2.5             # the deadline, not the stalled read
@@ -82,10 +83,10 @@ def test_a_failed_read_is_retried_on_a_new_stream(monkeypatch):
                 s.readinto = broken
             return s
     store = Flaky(store.data, 0.0)
-    monkeypatch.setattr(fs, "_fs", lambda: store)
-    monkeypatch.setattr(fs, "backoff", lambda attempt: 0.0)
-    monkeypatch.setattr(fs, "_FAILING_SINCE", {})
-    r = fs.StoreReader("s3://bucket/key")
+    monkeypatch.setattr(readers, "_open", store.open)
+    monkeypatch.setattr(stores, "POLICY", RetryPolicy(base=0.0, jitter=False))
+    monkeypatch.setattr(stores, "_FAILING_SINCE", {})
+    r = readers.StoreReader("s3://bucket/key")
     r.seek(10)
     buf = bytearray(5)
     assert r.readinto(buf) == 5 and bytes(buf) == b"01234" and r.tell() == 15
