@@ -3,12 +3,10 @@ score, vectorize.  Registered by :mod:`swelm.cli`; torch is imported only when a
 so ``swelm --help`` and the tokenizer commands stay fast."""
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 
-from swelm.checks import integer_arg, number_arg
 from swelm.errors import UsageError
 from swelm.publish import Kind, check_destination
 
@@ -17,10 +15,10 @@ from swelm.publish import Kind, check_destination
 def cmd_train(args) -> int:
     import torch
     from .checkpoint import RUN
-    from .train import TrainConfig, train
+    from .data import parse_sources
+    from .train import default_preset, train
     # a run folder is continued; anything else is refused
-    check_destination(args.out, RUN, sources=[d.split(":")[0].split("@")[0] for d in args.data
-                                              if os.path.exists(d.split(":")[0].split("@")[0])])
+    check_destination(args.out, RUN, sources=[s.path for s in parse_sources(list(args.data))])
     most = 4 * (os.cpu_count() or 1)
     if args.workers > most:
         raise UsageError(f"--workers {args.workers}: data loader processes (one or two keep a "
@@ -28,11 +26,11 @@ def cmd_train(args) -> int:
     if os.environ.get("OMP_NUM_THREADS"):
         torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     if args.config is None and not args.init:
-        args.config = "small" if torch.cuda.is_available() else "tiny"
+        args = args.replace(config=default_preset())
         if args.config == "tiny" and int(os.environ.get("RANK", "0")) == 0:
             print("swelm train: no CUDA device: using the tiny preset (small, the default on a "
                   "GPU, would take days on a CPU; --config small to insist)", file=sys.stderr)
-    last = train(TrainConfig.from_args(args))
+    last = train(args)
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps({"run": args.out, **last}))
     return 0
@@ -235,162 +233,43 @@ def cmd_vectorize(args) -> int:
 
 
 # ---------------------------------------------------------------------------- parsers
-def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", default=None,
-                   help="preset: Switch-LM tiny, small, gptsan-2.8b; dense GPT-2 gpt2-tiny, "
-                        "gpt2-small, gpt2-medium, gpt2-large; or a config.json (default: small "
-                        "with CUDA, tiny without)")
-    p.add_argument("--vocabulary", default=None,
-                   help="the tokenizer the shards were encoded with (any kind; its sha256 must "
-                        "be the manifest's): kept in the run folder for the LM tools, and used "
-                        "for bits per character")
-    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                   help="override a config field, e.g. --set n_experts=8 (repeatable)")
-    p.add_argument("--init", default=None,
-                   help="start from the weights (and config) of this run or checkpoint folder")
-    p.add_argument("--data", nargs="+", required=True,
-                   help="token shard folders or 'DIR/*.arrow' globs; DIR:WEIGHT mixes sources "
-                        "by weight, DIR@CLASS gives every row a spout class")
-    p.add_argument("--valid", nargs="*", default=[],
-                   help="held-back token shards for validation (loss and bits per character)")
-    p.add_argument("--out", required=True, help="run folder (a rerun continues from its last "
-                                                "checkpoint)")
-    p.add_argument("--mode", default="lm", choices=("lm", "mlm", "hybrid"),
-                   help="sequence layout built from the shards")
-    p.add_argument("--steps", type=integer_arg(minimum=1), default=1000, help="optimizer steps")
-    p.add_argument("--batch-size", type=integer_arg(minimum=1), default=8, help="sequences per micro-batch and rank")
-    p.add_argument("--grad-accum", type=integer_arg(minimum=1), default=1, help="micro-batches per step")
-    p.add_argument("--seq-len", type=integer_arg(minimum=2), default=None, help="sequence length (default n_ctx)")
-    p.add_argument("--lr", type=number_arg(minimum=0, exclusive=True), default=3e-4, help="peak learning rate")
-    p.add_argument("--min-lr-ratio", type=number_arg(minimum=0, maximum=1), default=0.1,
-                   help="final learning rate as a fraction of --lr")
-    p.add_argument("--schedule", default="cosine", choices=("cosine", "linear"),
-                   help="decay after the warmup, to --lr × --min-lr-ratio (linear with ratio 0 "
-                        "is gpt2-small-ja's schedule)")
-    p.add_argument("--warmup", type=integer_arg(minimum=0), default=None,
-                   help="warmup steps (default: 1%% of --steps, at least 1)")
-    p.add_argument("--weight-decay", type=number_arg(minimum=0), default=0.1, help="AdamW weight decay")
-    p.add_argument("--grad-clip", type=number_arg(minimum=0), default=1.0, help="max gradient norm (0: off)")
-    p.add_argument("--seed", type=integer_arg(minimum=0), default=0, help="seed of weights, data order and masking")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model")
-    p.add_argument("--moe-impl", default=None, choices=("auto", "loop", "grouped"),
-                   help="expert implementation (default: grouped on CUDA, loop on CPU)")
-    p.add_argument("--train-only", default="all", choices=("all", "ext"),
-                   help="ext: freeze everything but the ext layers (fine-tuning)")
-    p.add_argument("--eval-every", type=integer_arg(minimum=1), default=200, help="validate every N steps")
-    p.add_argument("--eval-batches", type=integer_arg(minimum=1), default=20, help="validation micro-batches")
-    p.add_argument("--save-every", type=integer_arg(minimum=1), default=500, help="checkpoint every N steps")
-    p.add_argument("--keep", type=integer_arg(minimum=1), default=2, help="checkpoints kept")
-    p.add_argument("--log-every", type=integer_arg(minimum=1), default=10, help="metrics line every N steps")
-    p.add_argument("--workers", type=integer_arg(minimum=0), default=1,
-                   help="data loader processes per rank (0: build batches in the trainer)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def add_model_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="run folder or checkpoint folder")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--vocabulary", default=None,
-                   help="tokenizer file of any kind (default: the one kept in the run folder, "
-                        "else the bundled SWE vocabulary); its sha256 must match the model's")
-    p.add_argument("--emoji", default=None, help="emoji table (default: beside the vocabulary)")
-
-
 def register(add) -> None:
-    """Add the model's subcommands with ``add(name, help=, description=, func=)``."""
-    t = add("train", help="train the Switch-LM on token shards", func=cmd_train,
+    """Add the model's subcommands with ``add(name, help=, description=, func=)``; each
+    handler gets its command's options object (model.options)."""
+    from . import options as o
+
+    def command(name, options, handler, **kw):
+        p = add(name, func=lambda args: handler(options.from_args(args)), **kw)
+        options.add_flags(p)
+
+    command("train", o.TrainConfig, cmd_train, help="train the Switch-LM on token shards",
             description="Train (or continue training) the Switch-LM on Arrow token shards.  "
                         "Under torchrun it trains data-parallel.")
-    add_train_arguments(t)
-
-    c = add("convert", help="convert weights: from-hf DIR, to-hf RUN, add-ext", func=cmd_convert,
+    command("convert", o.ConvertOptions, cmd_convert,
+            help="convert weights: from-hf DIR, to-hf RUN, add-ext",
             description="from-hf: load a transformers GPT2LMHeadModel (with its SentencePiece "
                         "or SWE tokenizer) or a 4.x GPTSanJapanese checkpoint.  to-hf: write a "
                         "gpt2 run as a folder transformers.GPT2LMHeadModel.from_pretrained "
                         "loads.  add-ext: append dense ext layers to a Switch-LM (they start "
                         "as the identity) for cheap fine-tuning.")
-    c.add_argument("what", choices=("from-hf", "to-hf", "add-ext"), help="the conversion")
-    c.add_argument("src", help="from-hf: the transformers checkpoint folder; to-hf, add-ext: a "
-                               "run or checkpoint folder")
-    c.add_argument("--out", required=True,
-                   help="from-hf, add-ext: the run folder to write (model.safetensors + "
-                        "config.json); to-hf: the transformers folder")
-    c.add_argument("--layers", type=integer_arg(minimum=1), default=1, help="add-ext: ext layers to add")
-    c.add_argument("--ext-hidden", type=integer_arg(minimum=0), default=0,
-                   help="add-ext: hidden size of new ext layers (0: 4·d_model)")
-    c.add_argument("--vocabulary", default=None,
-                   help="from-hf: the tokenizer of the weights (default: DIR/spiece.model, "
-                        "another SentencePiece *.model or DIR/vocab.txt); to-hf: the model's "
-                        "tokenizer (default: the one in the run folder, else the bundled SWE "
-                        "vocabulary)")
-
-    g = add("generate", help="sample text from a Switch-LM", func=cmd_generate,
+    command("generate", o.GenerateOptions, cmd_generate, help="sample text from a Switch-LM",
             description="Continue a context with the model (KV cache): top-k, top-p, "
                         "temperature, several samples, a spout class, and a bidirectional "
                         "prefix; or beam search.")
-    add_model_flags(g)
-    g.add_argument("--context", default="", help="text to continue")
-    g.add_argument("--prefix", default=None,
-                   help="text given as the bidirectional prefix (prefix-LM) before the context")
-    # the spellings of gpt2-japanese's gpt2-generate.py are aliases (--max_length, --top_k, …)
-    g.add_argument("--max-new-tokens", "--max-length", "--max_length",
-                   type=integer_arg(minimum=1), default=100, help="new tokens at most")
-    g.add_argument("--min-new-tokens", "--min-length", "--min_length",
-                   type=integer_arg(minimum=0), default=0,
-                   help="<|endoftext|> is not chosen before this many new tokens")
-    g.add_argument("--beam", "--num-beams", "--num_beams", type=integer_arg(minimum=0),
-                   default=0,
-                   help="beam search with N beams: prints the N best, best first (length-"
-                        "normalised log-probability); sampling flags are then ignored (0: "
-                        "sample)")
-    g.add_argument("--length-penalty", type=number_arg(), default=1.0,
-                   help="beam score = log-probability / length ** this")
-    g.add_argument("--top-k", "--top_k", type=integer_arg(minimum=0), default=0, help="keep the k most likely tokens (0: all)")
-    g.add_argument("--top-p", "--top_p", type=number_arg(minimum=0, maximum=1, exclusive=True), default=1.0, help="nucleus sampling mass (1: off)")
-    g.add_argument("--temperature", type=number_arg(minimum=0), default=1.0, help="0 means greedy")
-    g.add_argument("--num-samples", "--num_generate", type=integer_arg(minimum=1), default=1,
-                   help="samples per call (numbered in the output when more than one)")
-    g.add_argument("--seed", type=integer_arg(minimum=0), default=0, help="sampling seed")
-    g.add_argument("--spout", type=integer_arg(minimum=0), default=None, metavar="CLASS",
-                   help="spout class (one-hot vector) the model was trained with")
-    g.add_argument("--json", action="store_true",
-                   help="JSON lines with text, token ids and log-probabilities")
-
-    f = add("fill", help="fill every [MASK] in a text (hybrid/MLM model)", func=cmd_fill,
+    command("fill", o.FillOptions, cmd_fill,
+            help="fill every [MASK] in a text (hybrid/MLM model)",
             description="Fill-in-the-blank: the context is given as the bidirectional prefix; "
                         "every [MASK] becomes --mask-tokens tokens (repeat [MASK] for more), "
                         "most confident first.  Prints the completed text, then each mask's "
                         "tokens and log-probabilities.")
-    add_model_flags(f)
-    f.add_argument("--context", required=True, help="text with one or more [MASK]")
-    f.add_argument("--mask-tokens", type=integer_arg(minimum=1), default=1, help="tokens per [MASK]")
-    f.add_argument("--json", action="store_true", help="one JSON object instead of text")
-
-    s = add("score", help="log-probability of each line of a file", func=cmd_score,
+    command("score", o.ScoreOptions, cmd_score, help="log-probability of each line of a file",
             description="Per line, the total natural-log probability of the text (with "
                         "<|endoftext|> after it unless --exclude-end), printed as TEXT<TAB>SCORE; "
                         "with --tokens one TOKEN<TAB>LOGPROB line per token after it and a "
                         "blank line between inputs.  Long "
                         "lines are scored in overlapping windows of the model's context.")
-    add_model_flags(s)
-    s.add_argument("file", nargs="?", default=None, help="text file, or - for standard input")
-    s.add_argument("--context", default=None, help="one text to score instead of a file")
-    s.add_argument("--tokens", action="store_true", help="also one line per token")
-    s.add_argument("--exclude-end", action="store_true", help="do not score <|endoftext|>")
-    s.add_argument("--batch-size", type=integer_arg(minimum=1), default=16, help="lines per forward pass")
-
-    v = add("vectorize", help="sentence vectors from the hidden states", func=cmd_vectorize,
+    command("vectorize", o.VectorizeOptions, cmd_vectorize,
+            help="sentence vectors from the hidden states",
             description="The hidden state at token position --pos (default: the position after "
                         "the last token), concatenated over layers.  --context gives one text; "
                         "--input FILE one vector per line.")
-    add_model_flags(v)
-    v.add_argument("--context", default=None, help="one text")
-    v.add_argument("--input", default=None, help="file with one text per line")
-    v.add_argument("--pos", type=integer_arg(), default=None,
-                   help="token position (0-based, negative from the end)")
-    v.add_argument("--layers", default="all", choices=("all", "last"),
-                   help="hidden states of every layer, or of the last")
-    v.add_argument("--output", default=None,
-                   help="out.json / out.jsonl (JSON lines) or out.npy (default: JSON on stdout)")
-    v.add_argument("--batch-size", type=integer_arg(minimum=1), default=16, help="texts per forward pass")

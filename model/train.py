@@ -28,6 +28,7 @@ from .checkpoint import (CheckpointError, latest_intact, list_checkpoints, load_
 from .data import (Layout, SequenceData, loader, manifest_vocab, parse_sources,
                    spout_vectors)
 from .common import ModelError
+from .options import TrainConfig
 from .registry import architecture, build_model, config_from_dict, make_config, spout_width
 
 log = logging.getLogger("swelm.train")
@@ -36,58 +37,10 @@ log = logging.getLogger("swelm.train")
 RESUME_KEYS = ("data", "mode", "seq_len", "batch_size", "grad_accum", "seed", "world")
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """Everything a training run is given (the flags of ``swelm train``); never changed."""
-    # what to train: shard folders (DIR:WEIGHT@CLASS), the run folder, the model
-    data: tuple
-    out: str
-    config: str = "small"               # preset or config.json
-    set: tuple = ()                     # FIELD=VALUE config overrides
-    init: str | None = None             # start from these weights
-    vocabulary: str | None = None       # the tokenizer of the data (copied into the run)
-    valid: tuple = ()                   # held-back shard folders
-    mode: str = "lm"                    # lm, mlm or hybrid sequences
-    # the schedule: steps of batch_size x grad_accum sequences of seq_len tokens per rank
-    steps: int = 1000
-    batch_size: int = 8
-    grad_accum: int = 1
-    seq_len: int | None = None          # None: the model's n_ctx
-    # AdamW with linear warmup, cosine (or linear) decay to lr x min_lr_ratio, clipping
-    lr: float = 3e-4
-    min_lr_ratio: float = 0.1
-    schedule: str = "cosine"            # cosine or linear decay after the warmup
-    warmup: int | None = None           # None: 1% of the steps, at least 1
-    weight_decay: float = 0.1
-    grad_clip: float = 1.0
-    seed: int = 0
-    # where and how it runs
-    device: str | None = None
-    compile: bool = False
-    moe_impl: str | None = None
-    train_only: str = "all"             # all, or ext (fine-tune the ext layers only)
-    workers: int = 1                    # data loader processes per rank
-    # validation, checkpoints, metrics
-    eval_every: int = 200
-    eval_batches: int = 20
-    save_every: int = 500
-    keep: int = 2
-    log_every: int = 10
-    progress: bool = True
-
-    @classmethod
-    def from_args(cls, args) -> "TrainConfig":
-        """From the parsed flags of ``swelm train``."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in vars(args).items() if k in names}
-        values["progress"] = not getattr(args, "no_progress", False)
-        for k in ("data", "set", "valid"):
-            values[k] = tuple(values.get(k) or ())
-        return cls(**values)
-
-    @property
-    def warmup_steps(self) -> int:
-        return self.warmup if self.warmup is not None else max(1, self.steps // 100)
+def default_preset() -> str:
+    """The preset of a run given no --config: small on a GPU, tiny on a CPU (small would take
+    days there)."""
+    return "small" if torch.cuda.is_available() else "tiny"
 
 
 def lr_at(step: int, args: TrainConfig) -> float:
@@ -143,9 +96,10 @@ def _config(args, vocab: dict):
         over.setdefault("vocab_size", vocab.get("size"))
         over.setdefault("vocab_sha256", vocab.get("sha256", ""))
         over.setdefault("vocab_kind", vocab.get("kind", "swe"))
-        if not architecture(make_config(args.config)).swe_layout and "eot_id" in vocab:
+        preset = args.config or default_preset()
+        if not architecture(make_config(preset)).swe_layout and "eot_id" in vocab:
             over.setdefault("special", {"<|endoftext|>": vocab["eot_id"]})
-        cfg = make_config(args.config, **over)
+        cfg = make_config(preset, **over)
     arch = architecture(cfg)
     if arch.swe_layout and cfg.vocab_kind not in ("", "swe"):
         raise ModelError(f"the Switch-LM's sequence layout needs the SWE special tokens; the "

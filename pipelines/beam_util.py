@@ -8,8 +8,11 @@ import re
 import sys
 import threading
 
+import dataclasses
+
 from swelm.checks import integer_arg
 from swelm.errors import SwelmError, UsageError
+from swelm.options import Options, flag
 
 # the default logging format of Beam's worker processes: "INFO:apache_beam.runners...:text"
 _WORKER_NOISE = re.compile(rb"^(?:DEBUG|INFO|WARNING):[\w.]*:")
@@ -100,12 +103,21 @@ def filtered_worker_logs():
             os.close(wake_w)
 
 
-def add_beam_flags(p) -> None:
-    p.add_argument("--workers", type=integer_arg(minimum=1), default=1,
-                   help="local worker processes for the in-process runner (default 1)")
-    p.add_argument("--runner", default=None,
-                   help="a Beam runner (DataflowRunner, FlinkRunner, SparkRunner, …); default: "
-                        "Beam's in-process FnApiRunner, which downloads nothing")
+@dataclasses.dataclass(kw_only=True)
+class BeamOptions(Options):
+    """Where a pipeline runs: the flags every pipeline command has, its unknown flags (Beam
+    pipeline options, ``beam_args``) and ``--verbose``."""
+    workers: int = flag(1, type=integer_arg(minimum=1),
+                        help="local worker processes for the in-process runner (default 1)")
+    runner: str | None = flag(None, help="a Beam runner (DataflowRunner, FlinkRunner, "
+                                         "SparkRunner, …); default: Beam's in-process "
+                                         "FnApiRunner, which downloads nothing")
+    beam_args: list = dataclasses.field(default_factory=list)
+    verbose: bool = False           # (a flag of every command: swelm.cli)
+
+    def beam(self) -> dict:
+        """These fields, for building another command's options."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(BeamOptions)}
 
 
 class PipelineStorageError(SwelmError):

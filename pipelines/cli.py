@@ -15,5 +15,6 @@ def register(add) -> None:
     import importlib
     for name, module, help_ in COMMANDS:
         mod = importlib.import_module(f"{__package__}.{module}")
-        p = add(name, help=help_, description=mod.__doc__, func=mod.run, beam_options=True)
-        mod.add_arguments(p)
+        p = add(name, help=help_, description=mod.__doc__, beam_options=True,
+                func=lambda args, mod=mod: mod.run(mod.OPTIONS.from_args(args)))
+        mod.OPTIONS.add_flags(p)

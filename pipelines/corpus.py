@@ -43,9 +43,13 @@ import dataclasses
 import sys
 
 from swelm.checks import integer_arg, number_arg
+from swelm.corpus_tools.sites import WEB_SITE
 from swelm.corpus_tools.dedup import DEFAULT_BANDS, DEFAULT_ROWS
 from swelm.errors import InputError, UsageError
+from swelm.options import flag
 from swelm.publish import Kind, json_marker
+
+from .beam_util import BeamOptions
 
 #: a build-corpus output: stats.json (written last) names the command
 BUILD = Kind("a build-corpus output",
@@ -126,8 +130,8 @@ def read_warc_list(files, path: str, prefix: str) -> list[str]:
     return [line if "://" in line else prefix + line.lstrip("/") for line in lines]
 
 
-def run(args) -> int:
-    """Build the corpus of ``args`` (the flags, or a CorpusOptions)."""
+def run(args: CorpusOptions) -> int:
+    """Build the corpus ``args`` describe."""
     from swelm.corpus_tools.sites import WEB_SITE, load_sites, web_site
     from .report import report_warnings
     from swelm.corpus_tools.warc import plan as warc_plan
@@ -136,16 +140,16 @@ def run(args) -> int:
     from .io import FileSystem, absolute, check_scheme, is_remote, join
 
     check_options(args)
-    files = FileSystem(getattr(args, "beam_args", None))
+    files = FileSystem(args.beam_args)
     sites = (load_sites(absolute(args.sites), reader=files.read_bytes) if args.sites else [])
-    if getattr(args, "all_sites", False):
+    if args.all_sites:
         if any(s.name == WEB_SITE for s in sites):
             raise UsageError(f"--all-sites: the rules already have a site named {WEB_SITE!r}")
         sites.append(web_site())
     elif not sites:
         raise UsageError("give --sites FILE, --all-sites, or both")
-    runner = getattr(args, "runner", None)
-    if getattr(args, "warc_list", None):
+    runner = args.runner
+    if args.warc_list:
         # Common Crawl: tens of thousands of files; each is one piece of work, read in Range
         # requests by a worker, with nothing fetched by the driver but the list
         urls = read_warc_list(files, args.warc_list, args.warc_prefix)
@@ -163,7 +167,7 @@ def run(args) -> int:
     out = absolute(args.out)
     local_inputs = [p for p in sizes if not is_remote(p)]
     files.check_output(out, BUILD, sources=local_inputs)       # before any work
-    if not getattr(args, "warc_list", None):
+    if not args.warc_list:
         pieces = warc_plan(sizes, st.range_bytes(sum(sizes.values())), opener=files.open_read)
     weights = {s.name: effective_weight(s.weight, s.genre, args.genre_weight) for s in sites}
     if not any(weights.values()):
@@ -258,93 +262,70 @@ def _build(args, setup, out: str) -> dict:
     staging.remove(files, out)
     table = sorted(take_json_lines(stats_rows, files))
     settings = {"command": "build-corpus", **{k: getattr(args, k) for k in SETTINGS}}
-    if getattr(args, "all_sites", False):
+    if args.all_sites:
         settings["all_sites"] = True
     return write_report(files, out, table, sites, settings,
                         take_json_lines(file_events, files))
 
 
-@dataclasses.dataclass
-class CorpusOptions:
-    """Every option of build-corpus with its default: the command line's flags are made from
-    these fields, and ``swelm pipeline`` builds one directly."""
-    warc: list                        # WARC files or glob patterns (or [] with warc_list)
-    sites: str | None                 # the site rules file
-    out: str                          # output folder
-    all_sites: bool = False           # pages of no listed site go to a catch-all web site
-    warc_list: str | None = None      # Common Crawl's warc.paths.gz
-    warc_prefix: str = "https://data.commoncrawl.org/"
-    shards: int = 4                   # Parquet files per output (one writer each)
-    seed: int = 0                     # MinHash seed
+@dataclasses.dataclass(kw_only=True)
+class CorpusOptions(BeamOptions):
+    """Every option of build-corpus: the command line's flags are made from these fields, and
+    ``swelm pipeline`` builds one directly."""
+    warc: list = flag(default_factory=list, nargs="+",
+                      help="WARC files or glob patterns (any filesystem)")
+    warc_list: str | None = flag(
+        None, metavar="FILE",
+        help="Common Crawl's warc.paths.gz (or a text file of WARC paths or URLs): each file "
+             "is read by a worker in HTTP Range requests with retries")
+    warc_prefix: str = flag("https://data.commoncrawl.org/",
+                            help="prefix of the --warc-list paths, e.g. s3://commoncrawl/")
+    sites: str | None = flag(None, help="site rules file (TOML or YAML; any filesystem)")
+    all_sites: bool = flag(
+        False, action="store_true",
+        help=f"a whole-web build: pages of no listed site are kept too, as the site "
+             f"{WEB_SITE!r} (genre other, the default web filters), instead of being counted "
+             "and dropped")
+    out: str = flag(help="output folder or prefix (any filesystem)")
+    shards: int = flag(4, type=integer_arg(minimum=1),
+                       help="Parquet files in corpus/ and in rejected/ (at most one per WARC "
+                            "range); each is written by one worker from a run of consecutive "
+                            "ranges, so raise it for large inputs (about one per GB of WARC)")
+    seed: int = flag(0, type=integer_arg(minimum=0), help="MinHash seed")
     # near duplicates: LSH with bands x rows hashes, then the signature Jaccard check
-    bands: int = DEFAULT_BANDS
-    rows: int = DEFAULT_ROWS
-    jaccard: float = 0.8
-    max_bucket: int = 1000            # members of an LSH band group at most (larger split)
-    cc_rounds: int = 6                # label-propagation rounds for the clusters
+    bands: int = flag(DEFAULT_BANDS, type=integer_arg(minimum=1), help="LSH bands")
+    rows: int = flag(DEFAULT_ROWS, type=integer_arg(minimum=1), help="LSH rows per band")
+    jaccard: float = flag(0.8, type=number_arg(minimum=0, maximum=1),
+                          help="signature Jaccard a candidate pair must reach")
+    max_bucket: int = flag(1000, type=integer_arg(minimum=2),
+                           help="members of one LSH band group at most: a larger bucket is "
+                                "split into groups of about half this, whose leaders are "
+                                "compared in turn")
+    cc_rounds: int = flag(6, type=integer_arg(minimum=1),
+                          help="label-propagation rounds for near-duplicate clusters")
     # containment: share of a page's long lines owned by smaller pages
-    containment: float = 0.8
-    min_line_chars: int = 30
+    containment: float = flag(0.8, type=number_arg(minimum=0, maximum=1, exclusive=True),
+                              help="share of a page's long lines owned by smaller pages that "
+                                   "makes it a near-duplicate")
+    min_line_chars: int = flag(30, type=integer_arg(minimum=1),
+                               help="lines this long count for containment")
     # boilerplate: lines on this share of a site's pages
-    boilerplate_share: float = 0.1
-    line_buckets: int = 0             # line tables per site (0: from the input size)
+    boilerplate_share: float = flag(0.1, type=number_arg(minimum=0, maximum=1, exclusive=True),
+                                    help="lines on this share of a site's pages are "
+                                         "boilerplate")
+    line_buckets: int = flag(0, type=integer_arg(minimum=0),
+                             help="line tables per site for the boilerplate counts, and in all "
+                                  "for the containment check (0: 64, or one per 128 MB of WARC "
+                                  "input if that is more)")
     # weights: characters wanted (None: weights are repeat factors), genre weights
-    budget: float | None = None
-    genre_weight: dict = dataclasses.field(default_factory=dict)
-    # the runner (--workers N: local processes; --runner: any Beam runner) and its options
-    workers: int = 1
-    runner: str | None = None
-    beam_args: list = dataclasses.field(default_factory=list)
-    verbose: bool = False
+    budget: float | None = flag(None, type=number_arg(minimum=0, exclusive=True),
+                                help="characters wanted in the weighted corpus (default: "
+                                     "weights as repeats)")
+    genre_weight: dict = flag(default_factory=dict, type=lambda t: _genre_weights(t),
+                              help="genre weights, e.g. 'novel=2,docs=0.5'")
 
 
-def add_arguments(p) -> None:
-    from swelm.corpus_tools.sites import WEB_SITE
-    from .beam_util import add_beam_flags
-    d = CorpusOptions(warc=[], sites="", out="")
-    p.add_argument("--warc", nargs="+", default=[],
-                   help="WARC files or glob patterns (any filesystem)")
-    p.add_argument("--warc-list", default=None, metavar="FILE",
-                   help="Common Crawl's warc.paths.gz (or a text file of WARC paths or URLs): "
-                        "each file is read by a worker in HTTP Range requests with retries")
-    p.add_argument("--warc-prefix", default=d.warc_prefix,
-                   help="prefix of the --warc-list paths, e.g. s3://commoncrawl/")
-    p.add_argument("--sites", default=None, help="site rules file (TOML or YAML; any filesystem)")
-    p.add_argument("--all-sites", action="store_true",
-                   help="a whole-web build: pages of no listed site are kept too, as the site "
-                        f"{WEB_SITE!r} (genre other, the default web filters), instead of being "
-                        "counted and dropped")
-    p.add_argument("--out", required=True, help="output folder or prefix (any filesystem)")
-    p.add_argument("--shards", type=integer_arg(minimum=1), default=d.shards,
-                   help="Parquet files in corpus/ and in rejected/ (at most one per WARC "
-                        "range); each is written by one worker from a run of consecutive "
-                        "ranges, so raise it for large inputs (about one per GB of WARC)")
-    p.add_argument("--seed", type=integer_arg(minimum=0), default=d.seed, help="MinHash seed")
-    p.add_argument("--bands", type=integer_arg(minimum=1), default=d.bands, help="LSH bands")
-    p.add_argument("--rows", type=integer_arg(minimum=1), default=d.rows, help="LSH rows per band")
-    p.add_argument("--jaccard", type=number_arg(minimum=0, maximum=1), default=d.jaccard,
-                   help="signature Jaccard a candidate pair must reach")
-    p.add_argument("--max-bucket", type=integer_arg(minimum=2), default=d.max_bucket,
-                   help="members of one LSH band group at most: a larger bucket is split into "
-                        "groups of about half this, whose leaders are compared in turn")
-    p.add_argument("--cc-rounds", type=integer_arg(minimum=1), default=d.cc_rounds,
-                   help="label-propagation rounds for near-duplicate clusters")
-    p.add_argument("--containment", type=number_arg(minimum=0, maximum=1, exclusive=True), default=d.containment,
-                   help="share of a page's long lines owned by smaller pages that makes it a "
-                        "near-duplicate")
-    p.add_argument("--min-line-chars", type=integer_arg(minimum=1), default=d.min_line_chars,
-                   help="lines this long count for containment")
-    p.add_argument("--boilerplate-share", type=number_arg(minimum=0, maximum=1, exclusive=True), default=d.boilerplate_share,
-                   help="lines on this share of a site's pages are boilerplate")
-    p.add_argument("--line-buckets", type=integer_arg(minimum=0), default=d.line_buckets,
-                   help="line tables per site for the boilerplate counts, and in all for the "
-                        "containment check (0: 64, or one per 128 MB of WARC input if "
-                        "that is more)")
-    p.add_argument("--budget", type=number_arg(minimum=0, exclusive=True), default=d.budget,
-                   help="characters wanted in the weighted corpus (default: weights as repeats)")
-    p.add_argument("--genre-weight", type=_genre_weights, default=d.genre_weight,
-                   help="genre weights, e.g. 'novel=2,docs=0.5'")
-    add_beam_flags(p)
+OPTIONS = CorpusOptions
 
 
 def check_options(o) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import glob
 import io
 import json
@@ -23,8 +24,10 @@ from swelm.corpus_tools.fetch import HTML_TYPES as _HTML
 from swelm.corpus_tools.fetch import Fetcher, extract_links, normalize_url
 from swelm.corpus_tools.sites import Site, load_sites
 from swelm.checks import integer_arg
+from swelm.options import flag
 from swelm.publish import Kind, remove_temporaries
 
+from .beam_util import BeamOptions
 from .io import FileSystem, absolute, is_remote, join
 
 log = logging.getLogger(__name__)
@@ -249,10 +252,24 @@ class CrawlSite:
         return crawl_site(site, self.out, self.segment_pages, filesystem=self.fs)
 
 
-def run(args) -> int:
+@dataclasses.dataclass(kw_only=True)
+class CrawlOptions(BeamOptions):
+    """The options of ``swelm crawl``."""
+    sites: str = flag(help="site rules file (TOML or YAML)")
+    out: str = flag(help="output folder (warc/, log/, crawl-summary.json)")
+    site: list | None = flag(None, action="append", help="crawl only this site (repeatable)")
+    segment_pages: int = flag(200, type=integer_arg(minimum=1),
+                              help="fetches per WARC segment; a killed crawl loses at most one "
+                                   "segment")
+
+
+OPTIONS = CrawlOptions
+
+
+def run(args: CrawlOptions) -> int:
     import apache_beam as beam
     from .beam_util import make_pipeline, take_json_lines, write_json_lines
-    files = FileSystem(getattr(args, "beam_args", None))
+    files = FileSystem(args.beam_args)
     sites = load_sites(absolute(args.sites), reader=files.read_bytes)
     out = absolute(args.out)
     files.check_output(out, CRAWL)          # a crawl is continued, anything else refused
@@ -274,13 +291,3 @@ def run(args) -> int:
         print(summary_line(r))
     print(f"WARC files in {join(out, 'warc')}, crawl log in {join(out, 'log')}")
     return 0
-
-
-def add_arguments(p) -> None:
-    from .beam_util import add_beam_flags
-    p.add_argument("--sites", required=True, help="site rules file (TOML or YAML)")
-    p.add_argument("--out", required=True, help="output folder (warc/, log/, crawl-summary.json)")
-    p.add_argument("--site", action="append", help="crawl only this site (repeatable)")
-    p.add_argument("--segment-pages", type=integer_arg(minimum=1), default=200,
-                   help="fetches per WARC segment; a killed crawl loses at most one segment")
-    add_beam_flags(p)

@@ -15,13 +15,16 @@ same bytes.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
 
 from swelm.checks import integer_arg
 from swelm.errors import UsageError
+from swelm.options import Options, flag
 
+from .beam_util import BeamOptions
 from .io import FileSystem, StorageError, absolute, is_remote, join
 
 
@@ -82,11 +85,11 @@ def pack_shard(item, folder: str, seq_len: int, mode: str, eot: int, seed: int,
     return dict(entry, genres=genres, documents=len(copies))
 
 
-def run(args) -> int:
+def run(args: "EncodeOptions") -> int:
     from swelm.tokenizer.kinds import open_tokenizer
     from swelm.tokenizer.shards import MANIFEST, SHARD_SET, check_vocab_size, manifest_text
 
-    files = FileSystem(getattr(args, "beam_args", None))
+    files = FileSystem(args.beam_args)
     paths = list(corpus_inputs(files, list(args.corpus)))
     check_complete_builds(files, paths)
     check_parquet(files, paths)
@@ -218,24 +221,26 @@ def _encode(args, paths: list[str], enc, folder: str, files: FileSystem) -> dict
         seed=args.seed)
 
 
-def add_shard_options(p) -> None:
+@dataclasses.dataclass(kw_only=True)
+class ShardOptions(Options):
     """The flags that shape the shards: shared by ``swelm encode`` and ``swelm pipeline``."""
-    p.add_argument("--vocabulary", default=None,
-                   help="tokenizer file: an SWE vocabulary (default: the bundled one), a "
-                        "SentencePiece .model, or a gpt2ja-v2 / bytes file of build-vocab")
-    p.add_argument("--seq-len", type=integer_arg(minimum=1), default=1280, help="tokens per row")
-    p.add_argument("--mode", choices=("lm", "mlm", "hybrid"), default="lm",
-                   help="lm: packed rows; mlm/hybrid: one row per document")
-    p.add_argument("--shards", type=integer_arg(minimum=1), default=4, help="number of shards")
-    p.add_argument("--seed", type=integer_arg(minimum=0), default=0, help="repeat and shuffle seed")
+    vocabulary: str | None = flag(
+        None, help="tokenizer file: an SWE vocabulary (default: the bundled one), a "
+                   "SentencePiece .model, or a gpt2ja-v2 / bytes file of build-vocab")
+    seq_len: int = flag(1280, type=integer_arg(minimum=1), help="tokens per row")
+    mode: str = flag("lm", choices=("lm", "mlm", "hybrid"),
+                     help="lm: packed rows; mlm/hybrid: one row per document")
+    shards: int = flag(4, type=integer_arg(minimum=1), help="number of shards")
+    seed: int = flag(0, type=integer_arg(minimum=0), help="repeat and shuffle seed")
 
 
-def add_arguments(p) -> None:
-    from .beam_util import add_beam_flags
-    p.add_argument("--corpus", nargs="+", required=True,
-                   help="Parquet files, glob patterns or folders (a build-corpus output: its "
-                   "corpus/ parts)")
-    p.add_argument("--out", required=True, help="shard folder to write (replaced when complete)")
-    p.add_argument("--emoji", default=None, help="emoji table (default: the bundled one)")
-    add_shard_options(p)
-    add_beam_flags(p)
+@dataclasses.dataclass(kw_only=True)
+class EncodeOptions(ShardOptions, BeamOptions):
+    """The options of ``swelm encode``."""
+    corpus: list = flag(nargs="+", help="Parquet files, glob patterns or folders (a "
+                                        "build-corpus output: its corpus/ parts)")
+    out: str = flag(help="shard folder to write (replaced when complete)")
+    emoji: str | None = flag(None, help="emoji table (default: the bundled one)")
+
+
+OPTIONS = EncodeOptions

@@ -6,11 +6,15 @@ Outputs under --out: crawl/ (WARC + log), build/ (Parquet corpus, rejects, repor
 """
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import os
 
 from swelm.errors import UsageError
+from swelm.options import flag
 from swelm.publish import Kind
+
+from .beam_util import BeamOptions
+from .encode import ShardOptions
 
 
 #: the output folder of swelm pipeline: its three stages' outputs and the demo's rules and site
@@ -18,7 +22,19 @@ PIPELINE = Kind("a swelm pipeline output", entries=("sites.toml", "demo-site/*",
                                                     "build/*", "shards/*"))
 
 
-def run(args) -> int:
+@dataclasses.dataclass(kw_only=True)
+class PipelineOptions(ShardOptions, BeamOptions):
+    """The options of ``swelm pipeline`` (``--shards`` and ``--seed`` serve the corpus build
+    too)."""
+    sites: str | None = flag(None, help="site rules file (TOML or YAML)")
+    out: str = flag(help="output folder")
+    demo: bool = flag(False, action="store_true", help="crawl the embedded demo site")
+
+
+OPTIONS = PipelineOptions
+
+
+def run(args: PipelineOptions) -> int:
     from swelm.tokenizer.shards import SHARD_SET
     from . import corpus, crawl, encode
     from .io import FileSystem, absolute, is_remote, join
@@ -43,11 +59,9 @@ def run(args) -> int:
         files.write_text(sites, SITES_TOML.format(base=base))
     if not sites:
         raise UsageError("give --sites FILE (or --demo)")
-    runner = dict(workers=args.workers, runner=args.runner, beam_args=args.beam_args,
-                  verbose=args.verbose)
+    runner = args.beam()
     try:
-        rc = crawl.run(argparse.Namespace(sites=sites, out=join(out, "crawl"), site=None,
-                                          segment_pages=200, **runner))
+        rc = crawl.run(crawl.CrawlOptions(sites=sites, out=join(out, "crawl"), **runner))
         if rc:
             return rc
     finally:
@@ -71,17 +85,7 @@ def run(args) -> int:
             print(f"  {name}: {s['in_docs']} pages; " + "; ".join(suggestions(s)),
                   file=sys.stderr)
         return 1
-    return encode.run(argparse.Namespace(
-        corpus=[join(build, "corpus", "*.parquet")], out=join(out, "shards"),
-        vocabulary=args.vocabulary, emoji=None, seq_len=args.seq_len, mode=args.mode,
-        shards=args.shards, seed=args.seed, **runner))
-
-
-def add_arguments(p) -> None:
-    from .beam_util import add_beam_flags
-    from .encode import add_shard_options
-    p.add_argument("--sites", default=None, help="site rules file (TOML or YAML)")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--demo", action="store_true", help="crawl the embedded demo site")
-    add_shard_options(p)      # --shards and --seed serve the corpus build too
-    add_beam_flags(p)
+    shaping = {f.name: getattr(args, f.name) for f in dataclasses.fields(ShardOptions)}
+    return encode.run(encode.EncodeOptions(
+        corpus=[join(build, "corpus", "*.parquet")], out=join(out, "shards"), **shaping,
+        **runner))
