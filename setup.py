@@ -6,7 +6,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_py import build_py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# The bundled vocabulary lives at vocab/ and emoji.json at the top (see DESIGN.md); an
+# The bundled vocabulary lives at vocab/ and emoji.json at the top (see docs/DESIGN.md); an
 # installed package carries copies in swelm/tokenizer/data/ (found with importlib.resources).
 BUNDLED = [("vocab/ja-swe36k.txt", "ja-swe36k.txt"), ("vocab/variants.tsv", "variants.tsv"),
            ("emoji.json", "emoji.json")]

@@ -74,7 +74,7 @@ class TrainConfig(Options):
     keep: int = flag(2, type=integer_arg(minimum=1), help="checkpoints kept")
     log_every: int = flag(10, type=integer_arg(minimum=1), help="metrics line every N steps")
     progress: bool = flag(True, names=("--no-progress",), action="store_false",
-                          help="no progress bar")
+                          help="no progress bar (by default one is shown)")
 
     def __post_init__(self) -> None:
         for k in ("data", "set", "valid"):         # (a frozen config holds tuples)

@@ -41,7 +41,7 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         help_ = action.help or ""
         if ("%(default)" in help_ or "default" in help_ or action.default is None
                 or action.default is False or action.default == []
-                or action.default is argparse.SUPPRESS or action.nargs == 0
+                or action.default is argparse.SUPPRESS
                 or (not action.option_strings and action.nargs is None)):
             return help_
         return help_ + " (default: %(default)s)"

@@ -288,12 +288,14 @@ def test_a_warc_cut_inside_a_record_is_damaged_not_used(tmp_path, keep, detail):
 def test_crawl_resume_does_not_take_another_sites_segments(tmp_path):
     """Site 'deb' must not read 'deb-faq''s segments as its own."""
     from swelm.pipelines.crawl import _segments
+    from swelm.pipelines.io import FileSystem
+    fs = FileSystem()
     for name in ("deb-00000.jsonl", "deb-00001.jsonl", "deb-faq-00000.jsonl"):
         (tmp_path / "log").mkdir(exist_ok=True)
         (tmp_path / "log" / name).write_text("")
-    got = [os.path.basename(p) for p in _segments(str(tmp_path), "log", "deb", ".jsonl")]
+    got = [os.path.basename(p) for p in _segments(fs, str(tmp_path), "log", "deb", ".jsonl")]
     assert got == ["deb-00000.jsonl", "deb-00001.jsonl"]
-    assert [os.path.basename(p) for p in _segments(str(tmp_path), "log", "deb-faq",
+    assert [os.path.basename(p) for p in _segments(fs, str(tmp_path), "log", "deb-faq",
                                                    ".jsonl")] == ["deb-faq-00000.jsonl"]
 
 

@@ -1,6 +1,6 @@
 """SWE tokenizer: the Japanese subword encoder with variant handling and byte fallback.
 
-No Beam and no torch here (see DESIGN.md).
+No Beam and no torch here (see docs/DESIGN.md).
 """
 from .encoder import SWEEncoder
 from .vocab import (SPECIAL_TOKENS, EmojiTable, Vocabulary, VocabularyError, load_emoji,
