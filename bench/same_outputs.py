@@ -4,8 +4,8 @@ checkout, compared with ``--compare``, must list the same digests.
 
 The sequence: build-corpus with 2 workers on a WARC set mirrored from the shared sites
 (bench/scale.py), encode of that corpus, a Switch-LM (hybrid) and a gpt2-tiny trained on it,
-every LM tool (generate greedy, sampled and with beams, fill, score, vectorize), and
-``convert to-hf``.  A digest is the sha256 of the file's bytes, except where the bytes hold
+every LM tool (generate greedy, sampled and with beams, fill, score, vectorize), a run
+started from the Switch-LM with ``--init`` and ``--set``, and ``convert to-hf``.  A digest is the sha256 of the file's bytes, except where the bytes hold
 what a rerun of the same code changes too: safetensors files are digested by their tensors
 and metadata (the writer orders the metadata at random), ``state.pt`` by its values, text by
 its lines with the output folder's path and throughput figures taken out; checksum lists and
@@ -24,7 +24,6 @@ import os
 import subprocess
 import sys
 
-from bench._common import ROOT
 
 # written with wall-clock figures in them (or checksums of such files): presence only
 TIMED = ("metrics.jsonl", "train.log", "run.log", ".png", "checksums.json")
@@ -130,6 +129,10 @@ def run(out: str, warc_mb: float) -> None:
         swelm(out, f"vectorize-{arch}", "vectorize", *m, "--context", "吾輩は猫である。")
         if arch == "switch":
             swelm(out, "fill-switch", "fill", *m, "--context", "吾輩は[MASK]である。")
+            # fine-tuning from it with changed router-loss weights
+            swelm(out, "train-switch-init", "train", "--init", run_dir, "--set",
+                  "aux_loss_coef=0.05", "--mode", "hybrid", *common,
+                  "--out", os.path.join(out, "run-switch-init"))
         else:
             swelm(out, "to-hf-gpt2", "convert", "to-hf", run_dir, "--out",
                   os.path.join(out, "hf-gpt2"))

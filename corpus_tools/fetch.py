@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from html import unescape
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
-from swelm.retry import RetryPolicy, retryable_http
+from swelm.retry import RetryPolicy, retry_after_seconds, retryable_http
 
 from .charset import decode_html
 
@@ -389,11 +389,10 @@ class Fetcher:
             if (not retryable_http(result.status, result.outcome)
                     or attempt >= self.retry.attempts):
                 return result
-            asked = result.header("retry-after")
+            asked = retry_after_seconds(result.header("retry-after"))
             wait = self.retry.wait(attempt - 1, asked)
             if wait is None:
-                result.error = (f"Retry-After {asked.strip()} is over the limit of "
-                                f"{self.retry.max_retry_after:.0f} s")
+                result.error = f"Retry-After {asked:.0f}s is over the limit"
                 return result
             if time.monotonic() + wait > deadline:
                 return result

@@ -15,10 +15,15 @@ from swelm.publish import Kind, check_destination
 def cmd_train(args) -> int:
     import torch
     from .checkpoint import RUN
+    from .common import ModelError
     from .data import parse_sources
     from .train import default_preset, train
+    try:
+        sources = [s.path for s in parse_sources(list(args.data))]
+    except ModelError:
+        sources = []        # (train reports the --data problem after the destination's)
     # a run folder is continued; anything else is refused
-    check_destination(args.out, RUN, sources=[s.path for s in parse_sources(list(args.data))])
+    check_destination(args.out, RUN, sources=sources)
     most = 4 * (os.cpu_count() or 1)
     if args.workers > most:
         raise UsageError(f"--workers {args.workers}: data loader processes (one or two keep a "

@@ -102,8 +102,11 @@ class LMOutput:
     # the weights of aux_loss and z_loss in the training loss; None: the model has no router
     router_coefs: tuple[float, float] | None = None
 
-    def router_loss(self) -> torch.Tensor:
+    def router_loss(self, cfg=None) -> torch.Tensor:
+        """The routers' part of the training loss, weighted by ``cfg``'s ``aux_loss_coef`` and
+        ``z_loss_coef`` when given (the trainer's config, which ``--set`` may have changed),
+        else by the model's own."""
         if self.router_coefs is None:
             return self.aux_loss          # zero: no router
-        aux, z = self.router_coefs
+        aux, z = (cfg.aux_loss_coef, cfg.z_loss_coef) if cfg is not None else self.router_coefs
         return aux * self.aux_loss + z * self.z_loss

@@ -65,14 +65,14 @@ class TrainConfig(Options):
                                      "on CPU)")
     train_only: str = flag("all", choices=("all", "ext"),
                            help="ext: freeze everything but the ext layers (fine-tuning)")
-    workers: int = flag(1, type=integer_arg(minimum=0),
-                        help="data loader processes per rank (0: build batches in the trainer)")
     # validation, checkpoints, metrics
     eval_every: int = flag(200, type=integer_arg(minimum=1), help="validate every N steps")
     eval_batches: int = flag(20, type=integer_arg(minimum=1), help="validation micro-batches")
     save_every: int = flag(500, type=integer_arg(minimum=1), help="checkpoint every N steps")
     keep: int = flag(2, type=integer_arg(minimum=1), help="checkpoints kept")
     log_every: int = flag(10, type=integer_arg(minimum=1), help="metrics line every N steps")
+    workers: int = flag(1, type=integer_arg(minimum=0),
+                        help="data loader processes per rank (0: build batches in the trainer)")
     progress: bool = flag(True, names=("--no-progress",), action="store_false",
                           help="no progress bar (by default one is shown)")
 
@@ -106,6 +106,7 @@ class ConvertOptions(Options):
 @dataclasses.dataclass(kw_only=True)
 class ModelOptions(Options):
     """The model an LM tool loads, with its tokenizer."""
+    FLAGS_FIRST = True
     model: str = flag(help="run folder or checkpoint folder")
     device: str | None = flag(None, help="cpu or cuda (default: cuda when available)")
     vocabulary: str | None = flag(

@@ -71,7 +71,7 @@ def architecture(of) -> Architecture:
     else:
         cfg = getattr(of, "cfg", of)
         name = getattr(cfg, "arch", DEFAULT)
-    if name not in ARCHITECTURES:
+    if not isinstance(name, str) or name not in ARCHITECTURES:
         raise ModelError(f"config field 'arch': expected "
                          f"{' or '.join(repr(a) for a in ARCHITECTURES)}, got {name!r}")
     return ARCHITECTURES[name]
@@ -85,7 +85,9 @@ def spout_width(cfg) -> int:
 def is_swelm_config(m: dict) -> bool:
     """A config.json swelm wrote (one of the architectures' dataclass configs), not
     transformers' (which names a ``model_type``)."""
-    return m.get("arch") in ARCHITECTURES and "model_type" not in m and "d_model" in m
+    arch = m.get("arch")
+    return (isinstance(arch, str) and arch in ARCHITECTURES and "model_type" not in m
+            and "d_model" in m)
 
 
 def all_presets() -> dict[str, dict]:

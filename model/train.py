@@ -415,7 +415,7 @@ def _train_step(r: _Run, batches, step: int) -> tuple[torch.Tensor, torch.Tensor
             out = r.net(x, num_precontext=None if args.mode == "lm" else npc,
                         spout=None if spout is None else spout.to(r.device), labels=y)
             ce = out.loss
-            loss = ce + out.router_loss()
+            loss = ce + out.router_loss(r.cfg)
         (loss / args.grad_accum).backward()
         sums += torch.stack([ce.detach(), out.aux_loss.detach().float(),
                              out.z_loss.detach().float(), out.dropped.detach().float()])

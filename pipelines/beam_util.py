@@ -171,11 +171,10 @@ def _measure(element, name: str):
     return element
 
 
-def _write_shuffle_metrics(result, path: str) -> None:
+def _write_shuffle_metrics(result, path: str, files) -> None:
     """The shuffle counters of a finished run, ``{name: {"bytes": n, "elements": n}}``."""
     from apache_beam.metrics.metric import MetricsFilter
 
-    from .io import FileSystem
     result.wait_until_finish()
     out: dict = {}
     for c in result.metrics().query(MetricsFilter().with_namespace(SHUFFLE_NAMESPACE))[
@@ -183,7 +182,7 @@ def _write_shuffle_metrics(result, path: str) -> None:
         name = c.key.metric.name
         base, _, what = name.partition(":")
         out.setdefault(base, {"bytes": 0, "elements": 0})[what or "bytes"] += c.committed or 0
-    FileSystem().write_json(path, out)
+    files.write_json(path, out)
 
 
 #: seconds the in-process runner may spend waiting for its worker processes to end, once a
@@ -260,7 +259,7 @@ class WorkerReaper:
         return killed
 
 
-def _pipeline_class(quiet_workers: bool, local_workers: bool = False):
+def _pipeline_class(files, quiet_workers: bool, local_workers: bool = False):
     import apache_beam as beam
 
     class Pipeline(beam.Pipeline):
@@ -276,7 +275,7 @@ def _pipeline_class(quiet_workers: bool, local_workers: bool = False):
                     result = super().run(*a, **kw)
                     metrics = os.environ.get(SHUFFLE_METRICS_ENV)
                     if metrics:
-                        _write_shuffle_metrics(result, metrics)
+                        _write_shuffle_metrics(result, metrics, files)
                     return result
             except Exception as e:
                 problem = storage_problem(e)
@@ -292,9 +291,12 @@ def make_pipeline(args):
     ``args.beam_args`` are further Beam pipeline options.  Without ``args.verbose`` the local
     worker processes' INFO and WARNING lines stay off the console."""
     from apache_beam.options.pipeline_options import PipelineOptions
+
+    from .io import FileSystem
     beam_args = list(getattr(args, "beam_args", None) or [])
+    files = FileSystem(beam_args)
     if args.runner:
-        return _pipeline_class(False)(options=PipelineOptions(["--runner", args.runner,
+        return _pipeline_class(files, False)(options=PipelineOptions(["--runner", args.runner,
                                                                *beam_args]))
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
     flags = list(beam_args)
@@ -305,10 +307,10 @@ def make_pipeline(args):
         from apache_beam.transforms.environments import Environment
         options = PipelineOptions(flags)
         env = Environment.from_options(options.view_as(PortableOptions))
-        return _pipeline_class(False)(runner=FnApiRunner(default_environment=env),
+        return _pipeline_class(files, False)(runner=FnApiRunner(default_environment=env),
                                       options=options)
     if args.workers <= 1:
-        return _pipeline_class(False)(runner=FnApiRunner(), options=PipelineOptions(flags))
+        return _pipeline_class(files, False)(runner=FnApiRunner(), options=PipelineOptions(flags))
     most = 4 * (os.cpu_count() or 1)
     if args.workers > most:
         raise UsageError(f"--workers {args.workers}: local worker processes (about 200 MB "
@@ -317,7 +319,7 @@ def make_pipeline(args):
                          "further")
     flags += [f"--direct_num_workers={args.workers}", "--direct_running_mode=multi_processing"]
     quiet = not getattr(args, "verbose", False)
-    return _pipeline_class(quiet, local_workers=True)(runner=FnApiRunner(),
+    return _pipeline_class(files, quiet, local_workers=True)(runner=FnApiRunner(),
                                                       options=PipelineOptions(flags))
 
 

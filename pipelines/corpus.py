@@ -132,7 +132,7 @@ def read_warc_list(files, path: str, prefix: str) -> list[str]:
 
 def run(args: CorpusOptions) -> int:
     """Build the corpus ``args`` describe."""
-    from swelm.corpus_tools.sites import WEB_SITE, load_sites, web_site
+    from swelm.corpus_tools.sites import load_sites, web_site
     from .report import report_warnings
     from swelm.corpus_tools.warc import plan as warc_plan
     from swelm.corpus_tools.weight import effective_weight
@@ -268,6 +268,30 @@ def _build(args, setup, out: str) -> dict:
                         take_json_lines(file_events, files))
 
 
+def _genre_weights(text: str) -> dict:
+    """``'novel=2,docs=0.5'`` as ``{genre: weight}``; each genre known, each weight a finite
+    number >= 0."""
+    import argparse
+    import math
+    from swelm.corpus_tools.sites import GENRES
+    out = {}
+    for part in filter(None, text.split(",")):
+        k, eq, v = part.partition("=")
+        k = k.strip()
+        if k not in GENRES:
+            raise argparse.ArgumentTypeError(
+                f"unknown genre {k!r} in {text!r}; genres: {', '.join(GENRES)}")
+        try:
+            w = float(v)
+        except ValueError:
+            w = None
+        if not eq or w is None or not math.isfinite(w) or w < 0:
+            raise argparse.ArgumentTypeError(
+                f"{part!r}: expected GENRE=WEIGHT with a finite weight >= 0")
+        out[k] = w
+    return out
+
+
 @dataclasses.dataclass(kw_only=True)
 class CorpusOptions(BeamOptions):
     """Every option of build-corpus: the command line's flags are made from these fields, and
@@ -321,7 +345,7 @@ class CorpusOptions(BeamOptions):
     budget: float | None = flag(None, type=number_arg(minimum=0, exclusive=True),
                                 help="characters wanted in the weighted corpus (default: "
                                      "weights as repeats)")
-    genre_weight: dict = flag(default_factory=dict, type=lambda t: _genre_weights(t),
+    genre_weight: dict = flag(default_factory=dict, type=_genre_weights,
                               help="genre weights, e.g. 'novel=2,docs=0.5'")
 
 
@@ -357,27 +381,3 @@ def check_options(o) -> None:
 
 def _weights_text(weights: dict) -> str:
     return ",".join(f"{k}={v:g}" for k, v in weights.items()) or "(none)"
-
-
-def _genre_weights(text: str) -> dict:
-    """``'novel=2,docs=0.5'`` as ``{genre: weight}``; each genre known, each weight a finite
-    number >= 0."""
-    import argparse
-    import math
-    from swelm.corpus_tools.sites import GENRES
-    out = {}
-    for part in filter(None, text.split(",")):
-        k, eq, v = part.partition("=")
-        k = k.strip()
-        if k not in GENRES:
-            raise argparse.ArgumentTypeError(
-                f"unknown genre {k!r} in {text!r}; genres: {', '.join(GENRES)}")
-        try:
-            w = float(v)
-        except ValueError:
-            w = None
-        if not eq or w is None or not math.isfinite(w) or w < 0:
-            raise argparse.ArgumentTypeError(
-                f"{part!r}: expected GENRE=WEIGHT with a finite weight >= 0")
-        out[k] = w
-    return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import os
 import re
@@ -20,6 +21,7 @@ from typing import Callable
 
 from . import __version__
 from .errors import SwelmError
+from .options import Options, flag
 
 _ROLE = re.compile(r":(?:mod|class|func|meth|attr|data):`~?([^`]*)`")
 _LITERAL = re.compile(r"``([^`]*)``|`([^`]*)`")
@@ -97,13 +99,19 @@ def build_parser() -> argparse.ArgumentParser:
             description="Tokenizer and encode_swe on a few embedded texts, then the embedded "
                         "demo site crawled, built into a corpus and encoded (swelm pipeline "
                         "--demo), then a tiny model trained for 60 steps and sampled.",
-            func=_demo)
-    d.add_argument("--out", default=os.environ.get("SWELM_DEMO_OUT", os.path.join("out", "demo")),
-                   help="output folder")
+            func=lambda args: _demo(DemoOptions.from_args(args)))
+    DemoOptions.add_flags(d)
     return p
 
 
-def _demo(args) -> int:
+@dataclasses.dataclass(kw_only=True)
+class DemoOptions(Options):
+    """``swelm demo``."""
+    out: str = flag(os.environ.get("SWELM_DEMO_OUT", os.path.join("out", "demo")),
+                    help="output folder")
+
+
+def _demo(args: DemoOptions) -> int:
     from .demo import main as demo
     return demo(os.path.abspath(args.out))
 

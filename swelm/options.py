@@ -39,13 +39,18 @@ def flag(default: Any = _MISSING, *, help: str, names: tuple = (), type=None, ch
 
 
 class Options:
-    """The mixin of every command's option dataclass (``@dataclass(kw_only=True)``)."""
+    """The mixin of every command's option dataclass (``@dataclass(kw_only=True)``).  A base
+    class that sets ``FLAGS_FIRST = True`` has its flags listed before its subclasses' (the
+    model an LM tool loads comes before what the tool does with it)."""
+    FLAGS_FIRST = False
 
     @classmethod
     def add_flags(cls, parser: argparse.ArgumentParser, skip=()) -> None:
         """One flag per field that declares one (``skip``: names left out): the class's own
-        fields first, then those of its bases in method resolution order."""
-        order = [n for k in cls.__mro__ for n in vars(k).get("__annotations__", {})]
+        fields first, then those of its bases in method resolution order (``FLAGS_FIRST``
+        bases before all)."""
+        mro = sorted(cls.__mro__, key=lambda k: not vars(k).get("FLAGS_FIRST", False))
+        order = [n for k in mro for n in vars(k).get("__annotations__", {})]
         rank = {n: i for i, n in reversed(list(enumerate(order)))}
         for f in sorted(dataclasses.fields(cls), key=lambda f: rank.get(f.name, 0)):
             spec = f.metadata.get("flag")

@@ -81,6 +81,20 @@ def test_rule_accepts_missing_empty_and_own_outputs(tmp_path):
         check_destination(str(own), KIND)
 
 
+def test_a_folder_of_only_swelm_temporaries_is_what_a_killed_first_run_left(tmp_path):
+    """An object-store output is staged under a prefix inside the destination: a first run
+    killed before it published leaves only that prefix, and the rerun must not refuse it."""
+    dst = tmp_path / "out"
+    stage = dst / ".out.tmp-0123abcd" / "staging"
+    stage.mkdir(parents=True)
+    (stage / "a-000001.parquet").write_bytes(b"partial")
+    (dst / ".part-0.bin.tmp-89abcdef").write_bytes(b"partial")
+    check_destination(str(dst), KIND)
+    (dst / "notes.txt").write_text("mine")
+    with pytest.raises(DestinationError, match="notes.txt"):
+        check_destination(str(dst), KIND)
+
+
 @pytest.mark.parametrize("case", ["foreign file", "foreign marker", "file", "link", "overlap"])
 def test_rule_refuses_anything_else(tmp_path, case):
     dst = tmp_path / "dst"

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from lmkit import ROOT, TRAIN_ARGS, encode_corpus, swelm
+from lmkit import TRAIN_ARGS, encode_corpus, swelm
 from test_hostile import refused
 
 torch = pytest.importorskip("torch")

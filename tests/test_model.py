@@ -123,6 +123,29 @@ def test_router_losses_and_jitter():
     assert not torch.equal(a, b)                          # jitter in training
 
 
+def test_router_loss_is_weighted_by_the_trainers_config():
+    """The trainer weighs the router losses by its own config (``--set aux_loss_coef=…`` over
+    an ``--init`` model), else the model's; a model without routers adds zero."""
+    import dataclasses
+    m = tiny()
+    o = m(torch.randint(0, 493, (2, 30)))
+    cfg = m.cfg
+    own = o.router_loss()
+    assert torch.allclose(own, cfg.aux_loss_coef * o.aux_loss + cfg.z_loss_coef * o.z_loss)
+    other = dataclasses.replace(cfg, aux_loss_coef=0.5, z_loss_coef=0.0)
+    assert torch.allclose(o.router_loss(other), 0.5 * o.aux_loss)
+    dense = SwitchLM(dataclasses.replace(cfg, n_switch_layers=0, n_ext_layers=2))
+    assert float(dense(torch.randint(0, 493, (1, 5))).router_loss(other)) == 0.0
+
+
+def test_an_architecture_that_is_not_a_name_is_one_error():
+    from swelm.model.registry import architecture, is_swelm_config
+    for bad in (["switch"], {"a": 1}, 3, None):
+        with pytest.raises(ModelError, match="config field 'arch'"):
+            architecture({"arch": bad})
+        assert not is_swelm_config({"arch": bad, "d_model": 8})
+
+
 def test_causal_and_prefix_masks():
     m = tiny().eval().set_unlimited_capacity()
     idx = torch.randint(0, 493, (1, 12))

@@ -13,8 +13,6 @@ import pytest
 import objectstore
 from swelm.pipelines.demo_site import SITES_TOML, render, serve
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
@@ -281,6 +279,22 @@ def test_a_killed_rebuild_keeps_the_previous_output(store, site, local_crawl, tm
     swelm("encode", "--corpus", f"s3://{bucket}/build/corpus/*.parquet", "--out",
           f"s3://{bucket}/shards", "--seq-len", "128", *store.beam_args, cwd=tmp_path)
     _assert_same_as_local(store, bucket, site, local_crawl, tmp_path)
+
+
+def test_a_killed_first_build_is_rerun_not_refused(store, site, local_crawl, tmp_path):
+    """The first build into an empty prefix, killed while it stages: the prefix then holds
+    only swelm's staging objects, which the rerun takes for its own and removes."""
+    import signal
+    bucket = store.bucket("swelm-first")
+    args = ["build-corpus", "--warc", _upload_warcs(store, bucket, local_crawl), "--sites", site,
+            "--out", f"s3://{bucket}/build", *store.beam_args]
+    proc = _start_when_staging(store, bucket, args, tmp_path, tmp_path / "killed.log")
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert store.keys(bucket, "build/") and all(".tmp-" in k for k in store.keys(bucket, "build/"))
+    swelm(*args, cwd=tmp_path)
+    keys = store.keys(bucket, "build/")
+    assert "build/stats.json" in keys and not any(".tmp-" in k for k in keys)
 
 
 def test_the_object_store_restarted_during_a_build(store, site, local_crawl, tmp_path):

@@ -2,11 +2,9 @@
 export-hf.  Registered by :mod:`swelm.cli`; no Beam and no torch are imported here."""
 from __future__ import annotations
 
-import argparse
 import json
 import os
 
-from swelm.checks import integer_arg, number_arg
 from swelm.errors import UsageError
 from swelm.publish import Kind, check_destination
 
@@ -43,16 +41,6 @@ TOKENIZER_KINDS = {
                       recognise=_is_kind("gpt2ja-v2")),
     "bytes": Kind("a bytes tokenizer file", is_file=True, recognise=_is_kind("bytes")),
 }
-
-
-def _add_vocab_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--vocabulary", default=None,
-                   help="SWE vocabulary file (default: the bundled vocab/ja-swe36k.txt); "
-                        "tokenize and decode also take a SentencePiece model or a gpt2ja-v2 "
-                        "or bytes file")
-    p.add_argument("--emoji", default=None,
-                   help="emoji table (default: emoji.json beside the vocabulary, else the "
-                        "bundled one)")
 
 
 def _load(args):
@@ -205,78 +193,38 @@ def cmd_export_hf(args) -> int:
 
 
 def register(add) -> None:
-    """Add the tokenizer's subcommands with ``add(name, help=, description=, func=)``."""
-    t = add("tokenize", help="text -> token ids (one line of ids per input)",
-            description="Encode text with the SWE tokenizer.", func=cmd_tokenize)
-    t.add_argument("text", nargs="?", help="text to encode (default: standard input)")
-    t.add_argument("--lines", action="store_true", help="encode each input line separately")
-    t.add_argument("--clean", action="store_true",
-                   help="replace URL/EMAIL/TEL/DATE/PRICE/BLOCK by tags")
-    t.add_argument("--tokens", action="store_true", help="print the tokens (JSON) instead of ids")
-    _add_vocab_flags(t)
+    """Add the tokenizer's subcommands with ``add(name, help=, description=, func=)``; each
+    handler gets its command's options object (tokenizer.options)."""
+    from . import options as o
+    from .encode_swe import DESCRIPTION
 
-    d = add("decode", help="token ids -> text", description="Decode token ids.", func=cmd_decode)
-    d.add_argument("ids", nargs="*",
-                   help="token ids (default: whitespace-separated on standard input)")
-    _add_vocab_flags(d)
+    def command(name, options, handler, **kw):
+        p = add(name, func=lambda args: handler(options.from_args(args)), **kw)
+        options.add_flags(p)
 
-    from .encode_swe import DESCRIPTION, add_arguments
-    e = add("encode-swe", help="a folder of .txt files -> token shards (same as encode_swe)",
-            description=DESCRIPTION, func=cmd_encode_swe)
-    add_arguments(e)
-
-    v = add("build-vocab", help="build a vocabulary (SWE, SentencePiece, gpt2-japanese) from text",
+    command("tokenize", o.TokenizeOptions, cmd_tokenize,
+            help="text -> token ids (one line of ids per input)",
+            description="Encode text with the SWE tokenizer.")
+    command("decode", o.DecodeOptions, cmd_decode, help="token ids -> text",
+            description="Decode token ids.")
+    command("encode-swe", o.EncodeSweOptions, cmd_encode_swe,
+            help="a folder of .txt files -> token shards (same as encode_swe)",
+            description=DESCRIPTION)
+    command("build-vocab", o.BuildVocabOptions, cmd_build_vocab,
+            help="build a vocabulary (SWE, SentencePiece, gpt2-japanese) from text",
             description="Build a vocabulary from JSON lines (text field, .gz allowed), .txt "
                         "files or Parquet (text column): --kind swe (the SWE format, default), "
                         "sentencepiece (a SentencePiece .model), gpt2ja-v2 (gpt2-japanese v2: "
                         "SentencePiece pieces + 255 byte tokens + <|endoftext|>, --size in "
                         "all) or bytes (gpt2-japanese v1: 255 byte tokens + <|endoftext|>; "
-                        "nothing to train).", func=cmd_build_vocab)
-    v.add_argument("--kind", default="swe", choices=("swe", "sentencepiece", "gpt2ja-v2", "bytes"),
-                   help="vocabulary kind (default swe)")
-    v.add_argument("--input", nargs="+", default=None, help="input files or folders")
-    v.add_argument("--out", required=True, help="vocabulary file to write")
-    v.add_argument("--emoji", default="emoji.json", help="emoji table the vocabulary is used with")
-    v.add_argument("--size", type=integer_arg(minimum=8, maximum=65536), default=36000,
-                   help="total tokens (swe: 8000-65536; default 36000)")
-    v.add_argument("--model-type", default="unigram", choices=("unigram", "bpe"),
-                   help="SentencePiece algorithm (sentencepiece, gpt2ja-v2)")
-    v.add_argument("--byte-fallback", action="store_true",
-                   help="SentencePiece spells unknown characters as its own byte pieces")
-    v.add_argument("--add-dummy-prefix", action=argparse.BooleanOptionalAction, default=True,
-                   help="SentencePiece puts a space before the text (as gpt2-small-ja's model)")
-    v.add_argument("--input-sentence-size", type=integer_arg(minimum=1), default=1_000_000,
-                   help="lines SentencePiece samples from the input (its memory bound)")
-    v.add_argument("--character-coverage", type=number_arg(minimum=0.98, maximum=1),
-                   default=0.9995,
-                   help="share of characters SentencePiece covers with pieces")
-    v.add_argument("--seed", type=integer_arg(minimum=0), default=0,
-                   help="SentencePiece's sampling seed (same input and seed: same file)")
-    v.add_argument("--threads", type=integer_arg(minimum=1), default=1,
-                   help="SentencePiece training threads")
-    v.add_argument("--order", default="length-usage",
-                   choices=("count", "length", "usage", "length-usage"),
-                   help="order of the subword entries (length-usage: the best measured)")
-    v.add_argument("--rounds", type=integer_arg(minimum=0), default=4, help="re-ranking rounds for the usage orders")
-    v.add_argument("--min-char-count", type=integer_arg(minimum=1), default=5,
-                   help="characters outside JIS X 0208 need this many occurrences")
-    v.add_argument("--unihan", default=None,
-                   help="folder with the Unihan files (default: /usr/share/unicode from "
-                        "unicode-data)")
-    v.add_argument("--variants-out", default=None,
-                   help="also write the variant table used (variant<TAB>standard), for the "
-                        "normaliser")
-    v.add_argument("--quiet", action="store_true", help="no progress bar")
-
-    b = add("build-emoji", help="build emoji.json from the emoji package's data",
+                        "nothing to train).")
+    command("build-emoji", o.BuildEmojiOptions, cmd_build_emoji,
+            help="build emoji.json from the emoji package's data",
             description="Build the emoji table: every emoji of the emoji package (ZWJ, "
                         "skin-tone and VS16 forms too) and a kaomoji list mapped to 12 classes "
-                        "<|emoji1|>…<|emoji12|>, longest keys first.", func=cmd_build_emoji)
-    b.add_argument("--out", default="emoji.json", help="output file")
-
-    h = add("export-hf", help="write the vocabulary for transformers' GPTNeoXJapaneseTokenizer",
+                        "<|emoji1|>…<|emoji12|>, longest keys first.")
+    command("export-hf", o.ExportHfOptions, cmd_export_hf,
+            help="write the vocabulary for transformers' GPTNeoXJapaneseTokenizer",
             description="Write vocab.txt and emoji.json into DIR so that "
                         "GPTNeoXJapaneseTokenizer(vocab_file=DIR/vocab.txt, "
-                        "emoji_file=DIR/emoji.json) loads them.", func=cmd_export_hf)
-    h.add_argument("dir", help="output folder")
-    _add_vocab_flags(h)
+                        "emoji_file=DIR/emoji.json) loads them.")

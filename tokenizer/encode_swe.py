@@ -16,7 +16,6 @@ temporary name and renamed when complete.
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import os
@@ -26,7 +25,6 @@ from multiprocessing import get_context
 
 import numpy as np
 
-from swelm.checks import integer_arg
 from swelm.errors import SwelmError, UsageError
 from swelm.publish import Kind, atomic_path, check_destination, remove_stale_temporaries
 
@@ -123,33 +121,7 @@ DESCRIPTION = ("Encode every .txt file under a folder with the SWE tokenizer int
                "--shard_tokens.")
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The flags of ``encode_swe`` (and ``swelm encode-swe``, the same command)."""
-    p.add_argument("--src_dir", required=True, help="folder searched recursively for .txt files (UTF-8)")
-    p.add_argument("--dst_file", required=True,
-                   help="output: a shard directory (--format arrow) or an .npz file (--format npz)")
-    p.add_argument("--vocabulary", default=None,
-                   help="tokenizer file: an SWE vocabulary (default: the bundled "
-                        "vocab/ja-swe36k.txt), a SentencePiece .model, or a gpt2ja-v2 / bytes "
-                        "file of swelm build-vocab")
-    p.add_argument("--emoji", default=None,
-                   help="emoji table (default: emoji.json beside the vocabulary, else the bundled one)")
-    p.add_argument("--num_process", type=integer_arg(minimum=1), default=os.cpu_count() or 1,
-                   help="worker processes encoding files in parallel (default: CPU count)")
-    p.add_argument("--combine", type=integer_arg(minimum=0), default=50000,
-                   help="join consecutive files (each followed by <|endoftext|>) into chunks of at "
-                        "least this many characters; each chunk is one row (0: one row per file)")
-    p.add_argument("--clean_text", action="store_true",
-                   help="replace URLs, e-mail addresses, phone numbers, dates, prices and box "
-                        "drawing by <URL> <EMAIL> <TEL> <DATE> <PRICE> <BLOCK>")
-    p.add_argument("--format", choices=("arrow", "npz"), default="arrow",
-                   help="arrow: shard directory with manifest.json (default); npz: reference layout")
-    p.add_argument("--shard_tokens", type=integer_arg(minimum=1), default=1 << 26,
-                   help="start a new shard after this many tokens (arrow format)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def run(args: argparse.Namespace) -> int:
+def run(args) -> int:
     """Encode ``args.src_dir`` into ``args.dst_file``; a bad flag or input raises
     :class:`~swelm.errors.SwelmError`."""
     if not os.path.isdir(args.src_dir):

@@ -25,18 +25,15 @@ class ObjectStore(_publish.Store):
         if not is_remote(path):
             return _publish.LOCAL.state(path)
         path = path.rstrip("/")
-        if self._all(path):
+        if self.fs.listing(path):
             return "folder"
         return ("file" if retried(f"{path}: cannot check it", lambda: self.fs.exists(path),
                                   path=path) else "missing")
 
-    def _all(self, folder: str) -> list[str]:
-        return self.fs.listing(folder)
-
     def listing(self, folder: str) -> list[str]:
         if not is_remote(folder):
             return _publish.LOCAL.listing(folder)
-        return self._all(folder)
+        return self.fs.listing(folder)
 
     def head(self, path: str, n: int = 1 << 20) -> bytes:
         if not is_remote(path):
