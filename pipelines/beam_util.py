@@ -119,6 +119,18 @@ class BeamOptions(Options):
         """These fields, for building another command's options."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(BeamOptions)}
 
+    def check_runner(self) -> None:
+        """Refuse, before anything is written, a ``--runner`` Beam does not know (or cannot
+        load here)."""
+        if not self.runner:
+            return
+        from apache_beam.runners.runner import create_runner
+        try:
+            create_runner(self.runner)
+        except (ValueError, ImportError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise UsageError(f"--runner {self.runner}: {first}") from None
+
 
 class PipelineStorageError(SwelmError):
     """The pipeline failed because the store kept failing an operation (io.StorageError in a

@@ -39,6 +39,7 @@ corpus_tools.document.COLUMNS), stats.json, stats.md and plots/*.png.
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import sys
 
@@ -271,7 +272,6 @@ def _build(args, setup, out: str) -> dict:
 def _genre_weights(text: str) -> dict:
     """``'novel=2,docs=0.5'`` as ``{genre: weight}``; each genre known, each weight a finite
     number >= 0."""
-    import argparse
     import math
     from swelm.corpus_tools.sites import GENRES
     out = {}
@@ -290,6 +290,14 @@ def _genre_weights(text: str) -> dict:
                 f"{part!r}: expected GENRE=WEIGHT with a finite weight >= 0")
         out[k] = w
     return out
+
+
+class _MergeWeights(argparse.Action):
+    """``--genre-weight`` given more than once: the weights of every one, the later winning
+    for a genre named twice."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, {**(getattr(namespace, self.dest) or {}), **values})
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -346,7 +354,8 @@ class CorpusOptions(BeamOptions):
                                 help="characters wanted in the weighted corpus (default: "
                                      "weights as repeats)")
     genre_weight: dict = flag(default_factory=dict, type=_genre_weights,
-                              help="genre weights, e.g. 'novel=2,docs=0.5'")
+                              action=_MergeWeights,
+                              help="genre weights, e.g. 'novel=2,docs=0.5' (repeatable)")
 
 
 OPTIONS = CorpusOptions
@@ -355,6 +364,10 @@ OPTIONS = CorpusOptions
 def check_options(o) -> None:
     """The options of a build (flags or a CorpusOptions) that cannot work, as UsageError."""
     from swelm.checks import number
+    o.check_runner()
+    if o.warc and o.warc_list:
+        raise UsageError(f"--warc {' '.join(o.warc)} and --warc-list {o.warc_list}: give one "
+                         "(files or patterns, or a list of WARC paths or URLs)")
     for name, kw in (("shards", dict(minimum=1, integer=True)),
                      ("workers", dict(minimum=1, integer=True)),
                      ("bands", dict(minimum=1, integer=True)),

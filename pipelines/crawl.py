@@ -24,6 +24,7 @@ from swelm.corpus_tools.fetch import HTML_TYPES as _HTML
 from swelm.corpus_tools.fetch import Fetcher, extract_links, normalize_url
 from swelm.corpus_tools.sites import Site, load_sites
 from swelm.checks import integer_arg
+from swelm.errors import UsageError
 from swelm.options import flag
 from swelm.publish import Kind, remove_temporaries
 
@@ -269,8 +270,13 @@ OPTIONS = CrawlOptions
 def run(args: CrawlOptions) -> int:
     import apache_beam as beam
     from .beam_util import make_pipeline, take_json_lines, write_json_lines
+    args.check_runner()
     files = FileSystem(args.beam_args)
     sites = load_sites(absolute(args.sites), reader=files.read_bytes)
+    unknown = [n for n in (args.site or ()) if n not in {s.name for s in sites}]
+    if unknown:
+        raise UsageError(f"--site {unknown[0]}: no such site in {args.sites} (its sites: "
+                         f"{', '.join(s.name for s in sites)})")
     out = absolute(args.out)
     files.check_output(out, CRAWL)          # a crawl is continued, anything else refused
     files.claim(out, CRAWL)

@@ -89,6 +89,7 @@ def run(args: "EncodeOptions") -> int:
     from swelm.tokenizer.kinds import open_tokenizer
     from swelm.tokenizer.shards import MANIFEST, SHARD_SET, check_vocab_size, manifest_text
 
+    args.check_runner()
     files = FileSystem(args.beam_args)
     paths = list(corpus_inputs(files, list(args.corpus)))
     check_complete_builds(files, paths)

@@ -38,6 +38,10 @@ def run(args: PipelineOptions) -> int:
     from swelm.tokenizer.shards import SHARD_SET
     from . import corpus, crawl, encode
     from .io import FileSystem, absolute, is_remote, join
+    args.check_runner()
+    if args.demo and args.sites:
+        raise UsageError(f"--demo and --sites {args.sites}: give one (--demo crawls the "
+                         "embedded demo site with its own rules)")
     files = FileSystem(args.beam_args)
     out = absolute(args.out)
     # every stage's destination is checked before the first one starts

@@ -231,8 +231,6 @@ def check_destination(dst: str, kind: Kind, *, flag: str = "--out", sources=(),
     files = store.listing(dst)
     if not files:
         return
-    if all(any(is_temporary(p) for p in f.rstrip("/").split("/")) for f in files):
-        return          # only what a killed first run left (an object store's staging prefix)
     foreign = [f for f in files if not _belongs(f, kind)]
     if foreign:
         raise DestinationError(f"{where}: holds files that are not part of {kind.name} "

@@ -81,18 +81,18 @@ def test_rule_accepts_missing_empty_and_own_outputs(tmp_path):
         check_destination(str(own), KIND)
 
 
-def test_a_folder_of_only_swelm_temporaries_is_what_a_killed_first_run_left(tmp_path):
-    """An object-store output is staged under a prefix inside the destination: a first run
-    killed before it published leaves only that prefix, and the rerun must not refuse it."""
+@pytest.mark.parametrize("name", [".x.tmp-0123abcd/sub/keep.txt", ".thesis.old-0badcafe/c1.txt",
+                                  ".out.tmp-0123abcd/staging/a-000001.parquet"])
+def test_a_folder_holding_only_temporary_looking_names_is_not_ours(tmp_path, name):
+    """Names shaped like swelm's temporaries do not make a local folder swelm's output: a
+    user's files under them are never replaced (a local output is staged beside its
+    destination, so a killed first run leaves nothing inside it)."""
     dst = tmp_path / "out"
-    stage = dst / ".out.tmp-0123abcd" / "staging"
-    stage.mkdir(parents=True)
-    (stage / "a-000001.parquet").write_bytes(b"partial")
-    (dst / ".part-0.bin.tmp-89abcdef").write_bytes(b"partial")
-    check_destination(str(dst), KIND)
-    (dst / "notes.txt").write_text("mine")
-    with pytest.raises(DestinationError, match="notes.txt"):
+    (dst / name).parent.mkdir(parents=True)
+    (dst / name).write_text("precious")
+    with pytest.raises(DestinationError, match="refusing to replace"):
         check_destination(str(dst), KIND)
+    assert (dst / name).read_text() == "precious"
 
 
 @pytest.mark.parametrize("case", ["foreign file", "foreign marker", "file", "link", "overlap"])

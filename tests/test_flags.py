@@ -88,3 +88,47 @@ def test_vectorize_accepts_each_output_its_help_offers():
 def test_doctests(module):
     import importlib
     assert doctest.testmod(importlib.import_module(module)).failed == 0
+
+
+def _refused(capsys, argv, *words):
+    from swelm.cli import main
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and all(w in err for w in words), err
+
+
+@pytest.mark.parametrize("spaced", [True, False])
+@pytest.mark.parametrize("command", ["crawl", "build-corpus", "encode", "pipeline"])
+def test_an_unknown_runner_is_one_line_before_anything_is_written(capsys, tmp_path, command,
+                                                                  spaced):
+    rules = tmp_path / "sites.toml"
+    rules.write_text('[[sites]]\nname = "a"\nseeds = ["http://127.0.0.1:9/"]\ngenre = "docs"\n')
+    corpus = tmp_path / "c.parquet"
+    corpus.write_bytes(b"")
+    out = tmp_path / "out"
+    argv = {"crawl": ["--sites", str(rules)], "build-corpus": ["--all-sites", "--warc", str(rules)],
+            "encode": ["--corpus", str(corpus)], "pipeline": ["--demo"]}[command]
+    runner = ["--runner", "Bogus"] if spaced else ["--runner=Bogus"]
+    _refused(capsys, [command, *argv, "--out", str(out), *runner], "--runner Bogus",
+             "Unexpected pipeline runner")
+    assert not out.exists()
+
+
+def test_flags_that_exclude_each_other_are_refused(capsys, tmp_path):
+    rules = tmp_path / "sites.toml"
+    rules.write_text('[[sites]]\nname = "a"\nseeds = ["http://127.0.0.1:9/"]\ngenre = "docs"\n')
+    _refused(capsys, ["build-corpus", "--all-sites", "--warc", "a.warc.gz", "--warc-list",
+                      "w.paths", "--out", str(tmp_path / "b")], "--warc a.warc.gz",
+             "--warc-list w.paths", "give one")
+    _refused(capsys, ["pipeline", "--demo", "--sites", str(rules), "--out",
+                      str(tmp_path / "p")], "--demo and --sites", "give one")
+    _refused(capsys, ["crawl", "--sites", str(rules), "--site=nope", "--out",
+                      str(tmp_path / "c")], "--site nope", "its sites: a")
+    assert not any((tmp_path / n).exists() for n in ("b", "p"))
+
+
+def test_genre_weights_given_twice_add_up():
+    args = build_parser().parse_args(["build-corpus", "--out", "o", "--genre-weight=docs=2",
+                                      "--genre-weight", "legal=0.5,docs=3"])
+    assert args.genre_weight == {"docs": 3.0, "legal": 0.5}
+    assert build_parser().parse_args(["build-corpus", "--out", "o"]).genre_weight == {}

@@ -295,6 +295,12 @@ def test_a_killed_first_build_is_rerun_not_refused(store, site, local_crawl, tmp
     swelm(*args, cwd=tmp_path)
     keys = store.keys(bucket, "build/")
     assert "build/stats.json" in keys and not any(".tmp-" in k for k in keys)
+    # a user's objects under a name shaped like another output's staging prefix are not ours
+    store.put(bucket, "mine/.x.tmp-0123abcd/keep.txt", b"precious")
+    r = swelm(*args[:-len(store.beam_args) - 2], "--out", f"s3://{bucket}/mine",
+              *store.beam_args, cwd=tmp_path, check=False)
+    assert r.returncode == 2 and "refusing to replace" in r.stderr, r.stderr
+    assert store.keys(bucket, "mine/") == ["mine/.x.tmp-0123abcd/keep.txt"]
 
 
 def test_the_object_store_restarted_during_a_build(store, site, local_crawl, tmp_path):

@@ -60,7 +60,24 @@ def check_output(fs, dst: str, kind: _publish.Kind, sources=(), flag: str = "--o
         # a missing bucket is one line now, not a failure of the first write minutes later
         # (deleting a key that is not there succeeds in any bucket that exists)
         fs.delete([join(dst, ".swelm-bucket-probe")])
+        if _only_staging(fs, dst):
+            return          # what a first run killed before publishing left: the rerun's own
     _publish.check_destination(dst, kind, flag=flag, sources=sources, store=ObjectStore(fs))
+
+
+def _staging_name(dst: str) -> str:
+    """The staging prefix of a remote output, without its random part (see output_folder)."""
+    return f".{posixpath.basename(dst.rstrip('/')) or 'out'}.{_publish.TMP}-"
+
+
+def _only_staging(fs, dst: str) -> bool:
+    """Whether the remote prefix ``dst`` holds objects, all of them under staging prefixes of
+    its own exact name (``.NAME.tmp-XXXXXXXX/``, X hexadecimal): a first build into it was
+    killed before it published anything."""
+    import re
+    own = re.compile(re.escape(_staging_name(dst)) + r"[0-9a-f]{8}/")
+    files = fs.listing(dst.rstrip("/"))
+    return bool(files) and all(own.match(f) for f in files)
 
 
 def claim(fs, dst: str, kind: _publish.Kind) -> None:
@@ -107,7 +124,7 @@ def output_folder(fs, dst: str, kind: _publish.Kind, sources=(), flag: str = "--
     import uuid
     dst = dst.rstrip("/")
     remove_stale(fs, dst)
-    stage = join(dst, f".{posixpath.basename(dst) or 'out'}.{_publish.TMP}-{uuid.uuid4().hex[:8]}")
+    stage = join(dst, _staging_name(dst) + uuid.uuid4().hex[:8])
     try:
         yield stage
         _move_in(fs, stage, dst, kind, sources, flag)
