@@ -290,10 +290,12 @@ def encode_swe(argv: list[str] | None = None) -> int:
 
 
 def _exit(code: int) -> None:
-    """End the process with ``code``.  After a signal it ends at once (``os._exit``, the
+    """End the process with ``code``.  After a signal, or when workers were ended in the
+    middle of their work (swelm.procs.abandon_threads), it ends at once (``os._exit``, the
     output flushed): threads a library left waiting on the workers that were just ended
     (concurrent.futures' result reader, gRPC's) would otherwise hold the exit for ever."""
-    if _SIGNALLED:
+    from .procs import threads_abandoned
+    if _SIGNALLED or threads_abandoned():
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()

@@ -6,6 +6,22 @@ import signal
 import sys
 
 
+#: set when this process ended workers a library's thread may still be waiting on
+_ABANDONED: list[str] = []
+
+
+def abandon_threads(why: str) -> None:
+    """Record that this process ended worker processes in the middle of their work, so a
+    library thread may wait on them for ever (concurrent.futures' result reader when a worker
+    died while sending a result): the command then ends without joining threads
+    (:func:`threads_abandoned`, see swelm.cli)."""
+    _ABANDONED.append(why)
+
+
+def threads_abandoned() -> bool:
+    return bool(_ABANDONED)
+
+
 def end_with_parent(parent: int) -> None:
     """Have the system send this process SIGTERM when its parent ends, however it ends
     (``kill -9`` included: Linux's ``PR_SET_PDEATHSIG``); call it first thing in a worker

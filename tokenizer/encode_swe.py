@@ -70,6 +70,11 @@ def _init_worker(vocab: str | None, emoji: str | None, clean: bool,
     _CLEAN = clean
 
 
+def _encode_files(paths: list[str]) -> list:
+    """:func:`_encode_file` of each path, in order (one task of the pool)."""
+    return [_encode_file(p) for p in paths]
+
+
 def _encode_file(path: str) -> tuple[str, int, bytes | None, str | None]:
     """(path, characters, uint16 token bytes incl. <|endoftext|>, error)."""
     try:
@@ -165,6 +170,7 @@ def run(args) -> int:
             return
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures import TimeoutError as FuturesTimeout
         from concurrent.futures.process import BrokenProcessPool
         ctx = get_context("spawn" if sys.platform == "darwin" else "fork")
         # a worker that dies (kill -9, the out-of-memory killer) breaks the pool, which ends
@@ -172,19 +178,36 @@ def run(args) -> int:
         pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
                                    initargs=(args.vocabulary, args.emoji, args.clean_text,
                                              os.getpid()))
+        died = EncodeError("a worker process ended abruptly (killed, perhaps by the "
+                           "out-of-memory killer); nothing was written")
         try:
-            yield from pool.map(_encode_file, files, chunksize=4)
-        except BrokenProcessPool:
-            raise EncodeError("a worker process ended abruptly (killed, perhaps by the "
-                              "out-of-memory killer); nothing was written") from None
-        except BaseException:
-            # interrupted (Ctrl-C, SIGTERM, an error downstream): the workers end now, not
-            # after the files still queued for them
+            futures = [pool.submit(_encode_files, files[i:i + 4])
+                       for i in range(0, len(files), 4)]
+            # the pool's workers, all started by the submissions: one that has ended while
+            # results are still awaited died (the executor notices that itself, except when
+            # its own result thread fails on the race, and then it would wait for ever)
+            workers_now = multiprocessing.active_children()
+            for future in futures:
+                while True:
+                    try:
+                        yield from future.result(timeout=1.0)
+                        break
+                    except FuturesTimeout:
+                        if any(not w.is_alive() for w in workers_now):
+                            raise died from None
+        except BaseException as e:
+            # a worker died, or interrupted (Ctrl-C, SIGTERM, an error downstream): the
+            # workers end now, not after the files still queued for them
+            from swelm.procs import abandon_threads
             for child in multiprocessing.active_children():
                 child.terminate()
             # (not waiting: the executor's result reader may wait for ever on a worker that
-            # was ended in the middle of sending a result)
+            # was ended in the middle of sending a result, so the command also ends without
+            # joining it)
+            abandon_threads("encode_swe's worker pool")
             pool.shutdown(wait=False, cancel_futures=True)
+            if isinstance(e, BrokenProcessPool):
+                raise died from None
             raise
         pool.shutdown()
 
