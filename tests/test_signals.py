@@ -3,6 +3,7 @@ whole process tree with one line (exit 130 / 143) and leave the destination as i
 disk is one line, not a traceback.  Real processes, real signals, a real small tmpfs."""
 from __future__ import annotations
 
+import glob
 import io
 import os
 import random
@@ -147,9 +148,11 @@ def test_ctrl_c_during_build_corpus_is_one_line(warcs, tmp_path, workers):
     args = ["build-corpus", "--warc", warcs / "*.warc.gz", "--sites", warcs / "sites.toml",
             "--out", out, "--workers", workers]
     proc = start(*args)
-    wait_for(lambda: any(p.startswith(".build.tmp-") for p in os.listdir(tmp_path)), proc,
-             "the new build being written")
-    time.sleep(1.5)
+    # interrupted while its pages are being staged (the first staging file is written), not
+    # at a fixed delay: a build this small can be done in a second or two
+    wait_for(lambda: glob.glob(str(tmp_path / ".build.tmp-*" / "**" / "staging" / "*.parquet"),
+                               recursive=True), proc, "the new build staging its pages")
+    time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGINT)
     ended_in_one_line(proc, 130, "interrupted")
     assert sorted(os.listdir(tmp_path)) == ["build"] and os.listdir(out) == []
