@@ -234,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and not args.beam_options:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        parser.exit(2, f"swelm {args.command}: unrecognized arguments: {' '.join(extra)} "
+                       f"(see swelm {args.command} --help)\n")
     args.beam_args = beam_flags(extra)
     configure_logging(args.verbose)
     debug = args.debug or os.environ.get("SWELM_DEBUG") == "1"
@@ -254,6 +255,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return _interrupted(where)
+    except BrokenPipeError:
+        # the reader of the output went away (`swelm tokenize | head`): stop quietly, with the
+        # shell's status for SIGPIPE; nothing more is written to the closed pipe
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + int(signal.SIGPIPE)
     except Exception as e:
         if _SIGNALLED and not debug:        # the interrupt, as a library passed it on
             return _interrupted(where)

@@ -129,10 +129,29 @@ def test_debug_shows_the_traceback(monkeypatch):
         main(["decode", "x"])
 
 
-def test_unknown_flags_only_for_beam_commands(capsys):
+@pytest.mark.parametrize("argv", [["tokenize", "x", "--no-such-flag"],
+                                  ["score", "--model", "m", "a.txt", "extra.txt"]])
+def test_unknown_flags_only_for_beam_commands(capsys, argv):
     with pytest.raises(SystemExit) as e:
-        main(["tokenize", "x", "--no-such-flag"])
-    assert e.value.code == 2 and "unrecognized arguments" in capsys.readouterr().err
+        main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"swelm {argv[0]}: unrecognized arguments: ") and err.rstrip().endswith(
+        f"(see swelm {argv[0]} --help)"), err
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path):
+    """`swelm tokenize --lines | head -1`: no BrokenPipeError traceback, the shell's SIGPIPE
+    status."""
+    import subprocess
+    import sys
+    src = tmp_path / "in.txt"
+    src.write_text("吾輩は猫である。\n" * 50000, encoding="utf-8")
+    r = subprocess.run(["bash", "-c", f"set -o pipefail; '{sys.executable}' -m swelm tokenize "
+                        f"--lines < '{src}' | head -1; echo \"status ${{PIPESTATUS[0]}}\" >&2"],
+                       capture_output=True, text=True, timeout=300)
+    assert len(r.stdout.splitlines()) == 1
+    assert "Traceback" not in r.stderr and "status 141" in r.stderr, r.stderr
 
 
 def test_train_without_config_on_cpu_picks_tiny(tmp_path):
