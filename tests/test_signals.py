@@ -21,11 +21,18 @@ BASE = ("吾輩は猫である。名前はまだ無い。どこで生れたか�
         "所でニャーニャー泣いていた事だけは記憶している。")
 
 
+def _default_signals():
+    """The command starts as from a terminal: Ctrl-C, SIGTERM and SIGHUP at their defaults,
+    whatever an earlier test left in this test process (an ignored signal is inherited)."""
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, signal.SIG_DFL)
+
+
 def start(*argv):
     return subprocess.Popen([sys.executable, "-m", "swelm", *map(str, argv)], cwd=ROOT,
                             env=dict(os.environ),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_default_signals)
 
 
 def group(pid: int) -> list[str]:
