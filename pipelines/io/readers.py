@@ -20,7 +20,21 @@ def _open(path: str):
     return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
 
 
-class HttpReader(io.RawIOBase):
+class _Positioned(io.RawIOBase):
+    """A readable, seekable raw stream whose position is ``pos``."""
+    pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+
+class HttpReader(_Positioned):
     """A seekable reader of a file served over HTTP(S) (Common Crawl's
     https://data.commoncrawl.org/), in ``block``-sized Range requests made by the crawler's
     client (corpus_tools.fetch.Fetcher.fetch_range), so a read has the crawler's limits and
@@ -37,15 +51,6 @@ class HttpReader(io.RawIOBase):
         self.fetcher = _range_fetcher(timeout, read_timeout, attempts)
         self.pos, self.size, self.retries = 0, None, 0
         self._buf, self._buf_at = b"", 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.pos
 
     def seek(self, offset: int, whence: int = 0) -> int:
         if whence == 2:
@@ -110,7 +115,7 @@ def _range_fetcher(timeout: float, read_timeout: float, attempts: int):
     return _FETCHERS[key]
 
 
-class StoreReader(io.RawIOBase):
+class StoreReader(_Positioned):
     """A seekable reader of an object through Beam's filesystem that survives the store
     failing a read (a restart, a dropped connection): the object is opened again at the same
     position, with backoff and jitter, up to ``attempts`` times in a row."""
@@ -119,15 +124,6 @@ class StoreReader(io.RawIOBase):
         self.path, self.attempts = path, attempts
         self.pos, self.reopened, self._f, self._size = 0, 0, None, None
         self._call(lambda f: None)          # opened now: a missing object raises here
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.pos
 
     def _call(self, op):
         def once():
