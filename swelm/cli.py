@@ -243,7 +243,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with _signals():
             try:
-                return int(args.func(args) or 0)
+                code = int(args.func(args) or 0)
+                if _SIGNALLED:
+                    # the interrupt was raised where Python drops exceptions (a weakref
+                    # callback prints "Exception ignored"): the command was still interrupted
+                    return _interrupted(where)
+                return code
             except BaseException:
                 if _SIGNALLED:
                     _end_children()
