@@ -130,8 +130,10 @@ def test_a_lying_range_server_gives_an_unreadable_file_not_decompression_noise(s
     from swelm.pipelines.stages import ReadWarc
     url = server + "/from0"
     out = list(ReadWarc([])((url, 70000, 140000)))
-    assert [o.value[0] for o in out] == ["unreadable_warc"]
-    assert "bad_range" in out[0].value[2]
+    # a busy machine may make a read time out once: that retry is reported too, nothing else
+    events = [o.value for o in out if o.value[0] != "retried_reads"]
+    assert [e[0] for e in events] == ["unreadable_warc"]
+    assert "bad_range" in events[0][2]
 
 
 @pytest.mark.parametrize("argv, words", [
