@@ -19,7 +19,7 @@ import sys
 import threading
 from typing import Callable
 
-from . import __version__
+from . import __version__, procs
 from .errors import SwelmError
 from .options import Options, flag
 
@@ -171,7 +171,9 @@ def beam_flags(extra: list[str]) -> list[str]:
 
 
 #: the signal that is ending this command (SIGINT from Ctrl-C, SIGTERM, SIGHUP), once one came
-_SIGNALLED: list[int] = []
+_SIGNALLED = procs.SIGNALLED
+#: the signal that ended the last command main() ran, kept for _exit
+_ENDED_BY_SIGNAL: list[int] = []
 
 
 def _on_signal(signum, frame):
@@ -285,6 +287,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         from .publish import release_locks
         release_locks()
+        # the process ends at once (_exit); a caller of main() in a longer-lived process
+        # (tests, a notebook) may publish outputs again
+        _ENDED_BY_SIGNAL[:] = _SIGNALLED
+        _SIGNALLED.clear()
 
 
 def _interrupted(where: str) -> int:
@@ -307,7 +313,7 @@ def _exit(code: int) -> None:
     output flushed): threads a library left waiting on the workers that were just ended
     (concurrent.futures' result reader, gRPC's) would otherwise hold the exit for ever."""
     from .procs import threads_abandoned
-    if _SIGNALLED or threads_abandoned():
+    if _ENDED_BY_SIGNAL or threads_abandoned():
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()

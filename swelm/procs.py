@@ -6,6 +6,20 @@ import signal
 import sys
 
 
+#: the signals ending this command (SIGINT from Ctrl-C, SIGTERM, SIGHUP), as swelm.cli's
+#: handler records them; empty while none came
+SIGNALLED: list[int] = []
+
+
+def stop_if_signalled() -> None:
+    """Raise KeyboardInterrupt if a signal is ending this command.  Called before an output is
+    published: the handler's KeyboardInterrupt can be raised where Python drops exceptions (a
+    weakref callback prints "Exception ignored" and goes on), and an interrupted command must
+    not publish what it was writing."""
+    if SIGNALLED:
+        raise KeyboardInterrupt
+
+
 #: set when this process ended workers a library's thread may still be waiting on
 _ABANDONED: list[str] = []
 

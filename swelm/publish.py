@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from swelm.errors import SwelmError
+from swelm.procs import stop_if_signalled
 
 TMP = "tmp"
 OLD = "old"
@@ -407,7 +408,9 @@ def json_marker(check: Callable[[dict], bool]) -> Callable[[bytes], bool]:
 def publish(tmp: str, dst: str, kind: Kind | None = None) -> None:
     """Move a finished file or folder ``tmp`` to ``dst``, replacing what is there atomically.
     A folder that is there is only replaced when it is an output of ``kind`` (the check is made
-    again here, so nothing else is ever renamed aside and deleted)."""
+    again here, so nothing else is ever renamed aside and deleted).  Nothing is published
+    once a signal is ending the command (swelm.procs.stop_if_signalled)."""
+    stop_if_signalled()
     if kind is not None and kind.marker is None and os.path.isdir(tmp) \
             and not os.path.exists(os.path.join(tmp, OWNER)):
         with open(os.path.join(tmp, OWNER), "w", encoding="utf-8") as f:

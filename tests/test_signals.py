@@ -262,3 +262,24 @@ def test_nohup_keeps_a_hangup_ignored(texts, tmp_path):
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err
     assert (dst / "manifest.json").exists()
+
+
+def test_nothing_is_published_once_a_signal_came(tmp_path):
+    """The interrupt can be raised where Python drops it (a weakref callback): the command goes
+    on, but what it then publishes (a file, an output folder) stays unpublished."""
+    from swelm import procs, publish
+    (tmp_path / "old").mkdir()
+    procs.SIGNALLED.append(signal.SIGINT)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            publish.write_text(str(tmp_path / "a.txt"), "x")
+        kind = publish.Kind("test output", ("DONE",), "DONE", lambda b: True)
+        with pytest.raises(KeyboardInterrupt):
+            with publish.atomic_path(str(tmp_path / "new"), kind) as tmp:
+                os.makedirs(tmp)
+                open(os.path.join(tmp, "DONE"), "w").close()
+    finally:
+        procs.SIGNALLED.clear()
+    assert sorted(os.listdir(tmp_path)) == ["old"]
+    publish.write_text(str(tmp_path / "a.txt"), "x")       # and again once it is over
+    assert (tmp_path / "a.txt").read_text() == "x"

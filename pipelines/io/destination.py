@@ -10,6 +10,7 @@ import posixpath
 from typing import Iterator
 
 from swelm import publish as _publish
+from swelm.procs import stop_if_signalled
 
 from .paths import check_scheme, is_http, is_remote, join
 from .store import StorageError, retried
@@ -137,6 +138,7 @@ def output_folder(fs, dst: str, kind: _publish.Kind, sources=(), flag: str = "--
 
 
 def _move_in(fs, stage: str, dst: str, kind: _publish.Kind, sources, flag: str) -> None:
+    stop_if_signalled()                 # an interrupted build publishes nothing
     new = fs.listing(stage)
     if kind.marker and kind.marker not in new:
         raise RuntimeError(f"{stage}: no {kind.marker} was written")
