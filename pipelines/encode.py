@@ -1,6 +1,9 @@
-"""``swelm encode``: Parquet corpus → Arrow IPC token shards (the ``encode_swe`` format).
+"""``swelm encode``: a corpus (build-corpus's Parquet parts, or any JSON-lines or Parquet
+files with a text column, as Hugging Face datasets writes them) → Arrow IPC token shards (the
+``encode_swe`` format).
 
-Each document is tokenised (SWE, or the tokenizer ``--vocabulary`` names) and repeated by its weight (``corpus_tools.weight.repeats``:
+The inputs are read in pieces (byte ranges of JSON lines, runs of Parquet row groups:
+corpus_tools.records).  Each document is tokenised (SWE, or the tokenizer ``--vocabulary`` names) and repeated by its weight (``corpus_tools.weight.repeats``:
 the whole part of the weight, plus one more copy with the fractional part's probability,
 decided by a hash of the seed and the document id). Copies are spread over ``--shards`` shards by
 a hash, shuffled inside a shard by a seeded hash, and then:
@@ -17,28 +20,62 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 
 import numpy as np
 
 from swelm.checks import integer_arg
-from swelm.errors import UsageError
+from swelm.errors import InputError, UsageError
 from swelm.options import Options, flag
 
 from .beam_util import BeamOptions
 from .io import FileSystem, StorageError, absolute, is_remote, join
 
 
-class ReadParquet:
-    """The rows (id, genre, text, weight) of one Parquet file of the corpus (any filesystem)."""
+#: the tagged output of ReadRecords: ``(where, problem)`` of a record that cannot be used
+PROBLEMS = "problems"
 
-    def __init__(self, filesystem: FileSystem):
-        self.fs = filesystem
 
-    def __call__(self, path: str):
-        import pyarrow.parquet as pq
-        with self.fs.open_read(path) as f:
-            table = pq.read_table(f, columns=["id", "genre", "text", "weight"])
-        yield from table.to_pylist()
+class ReadRecords:
+    """The documents ``{id, genre, text, weight}`` of one piece ``(path, start, end)`` of a
+    JSON-lines or Parquet file (corpus_tools.records, any filesystem).  The text is in the
+    column ``text_column``; ``id``, ``genre`` and ``weight`` come from the columns of those
+    names when the file has them (a build-corpus part does), else the id is where the record
+    is, the genre ``other`` and the weight 1.  A record that cannot be used goes to the
+    ``problems`` output."""
+
+    def __init__(self, filesystem: FileSystem, text_column: str = "text",
+                 id_column: str = "id"):
+        self.fs, self.text, self.id = filesystem, text_column, id_column
+
+    def __call__(self, piece):
+        import apache_beam as beam
+        from swelm.corpus_tools.records import read
+        path, start, end = piece
+        fields = {"id": self.id, "genre": "genre", "weight": "weight"}
+        for where, rec, problem in read(path, start, end, self.fs.open_read, self.text, fields):
+            if rec is None:
+                yield beam.pvalue.TaggedOutput(PROBLEMS, (where, problem))
+                continue
+            weight = _weight(rec["weight"])
+            if weight is False:
+                yield beam.pvalue.TaggedOutput(PROBLEMS, (where, (
+                    f"the weight {rec['weight']!r} is not a number from 0 to {MAX_REPEATS}")))
+                continue
+            yield {"id": rec["id"] if rec["id"] is not None else where,
+                   "genre": rec["genre"], "text": rec["text"], "weight": weight}
+
+
+def _weight(value: str | None) -> float | None | bool:
+    """A record's weight column as a number (None: none given), or False when it is not a
+    number from 0 to MAX_REPEATS."""
+    if value is None:
+        return None
+    try:
+        w = float(value)
+    except ValueError:
+        return False
+    return w if 0 <= w <= MAX_REPEATS else False       # (NaN is neither)
 
 
 class Tokenize:
@@ -91,17 +128,27 @@ def run(args: "EncodeOptions") -> int:
 
     args.check_runner()
     files = FileSystem(args.beam_args)
-    paths = list(corpus_inputs(files, list(args.corpus)))
+    sizes = corpus_inputs(files, list(args.corpus))
+    paths = list(sizes)
     check_complete_builds(files, paths)
-    check_parquet(files, paths)
+    check_inputs(files, paths, args.text_column, args.id_column)
     out = absolute(args.out.rstrip("/"))
     local_inputs = [p for p in paths if not is_remote(p)]
     files.check_output(out, SHARD_SET, sources=local_inputs)      # before any work
     enc = open_tokenizer(args.vocabulary, args.emoji)
     check_vocab_size(len(enc))
+    pieces = input_pieces(files, sizes)
     # the previous shard set stays whole until the new one is complete
     with files.output_folder(out, SHARD_SET, local_inputs, checked=True) as folder:
-        manifest = _encode(args, paths, enc, folder, files)
+        manifest, problems = _encode(args, pieces, enc, folder, files)
+        if problems:
+            where, why = min(problems)
+            print(f"warning: {len(problems)} record{'s' if len(problems) != 1 else ''} "
+                  f"could not be used (first: {where}: {why})", file=sys.stderr)
+        if not manifest["documents"]:
+            raise InputError(f"--corpus {' '.join(args.corpus)}: no document to encode "
+                             f"(every text was empty, had the weight 0 or could not be read); "
+                             f"nothing was written to {out}")
         files.write_text(join(folder, MANIFEST),
                          manifest_text(manifest, join(out, MANIFEST)))
     print(f"{manifest['tokens']} tokens in {manifest['rows']} rows, "
@@ -110,9 +157,10 @@ def run(args: "EncodeOptions") -> int:
 
 
 def corpus_inputs(files, patterns: list[str]) -> dict[str, int]:
-    """``{path: size}`` of the Parquet files ``--corpus`` names: files, glob patterns or
-    folders (their ``.parquet`` files at any depth, but a build-corpus output found at any
-    depth stands for its ``corpus/`` parts only, never its ``rejected/`` ones)."""
+    """``{path: size}`` of the JSON-lines and Parquet files ``--corpus`` names: files, glob
+    patterns or folders (their such files at any depth, but a build-corpus output found at
+    any depth stands for its ``corpus/`` parts only, never its ``rejected/`` ones)."""
+    from swelm.corpus_tools.records import SUFFIXES
     from .inputs import input_files
 
     def folder(root: str, listing: dict) -> set:
@@ -122,54 +170,65 @@ def corpus_inputs(files, patterns: list[str]) -> dict[str, int]:
         chosen = set()
         for p in listing:
             build = next((b for b in builds if p.startswith(b)), None)
-            if p.endswith(".parquet") and (build is None or p.startswith(build + "corpus/")):
+            if build is None:
+                if p.lower().endswith(SUFFIXES):
+                    chosen.add(p)
+            elif p.startswith(build + "corpus/") and p.endswith(".parquet"):
                 chosen.add(p)
         return chosen
-    return input_files(files, patterns, "--corpus", (".parquet",), "Parquet", folder)
+    return input_files(files, patterns, "--corpus", SUFFIXES, "JSON-lines or Parquet", folder)
+
+
+def input_pieces(files, sizes: dict[str, int]) -> list[tuple[str, int, int]]:
+    """The pieces ``(path, start, end)`` the inputs are read in (corpus_tools.records.plan),
+    of a size that depends on the input alone."""
+    from swelm.corpus_tools.records import plan
+    piece = int(max(256 << 10, min(64 << 20, sum(sizes.values()) // 64)))
+    return [(p, s, e) for p, size in sizes.items()
+            for s, e in plan(p, size, files.open_read, piece)]
 
 
 #: the most copies of one document ``encode`` makes (its weight); more is a mistake (a
 #: build-corpus ``--budget`` far above the input), and would fill the memory
 MAX_REPEATS = 10_000
-_COLUMNS = ("id", "genre", "text", "weight")
 
 
-def check_parquet(files, paths: list[str]) -> None:
-    """Refuse, naming the file, a Parquet file that cannot be read, lacks the corpus columns
-    (id, genre, text, weight), or holds a weight that is not a number from 0 to MAX_REPEATS
-    (read from the file's footer and its weight column only, before any work)."""
+def check_inputs(files, paths: list[str], text_column: str = "text",
+                 id_column: str = "id") -> None:
+    """Refuse, naming the file, one that is not JSON lines or Parquet with the text column
+    (corpus_tools.records.inspect), or a Parquet file whose weight column (when it has one:
+    build-corpus parts do) holds a value that is not a number from 0 to MAX_REPEATS (read
+    from the file's footer and its weight column only, before any work)."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
+    from swelm.corpus_tools.records import RecordsError, inspect
+    required = {} if id_column == "id" else {id_column: "--id-column"}
     for p in paths:
         try:
-            with files.open_read(p) as f:
-                schema = pq.read_schema(f)
-                missing = [c for c in _COLUMNS if c not in schema.names]
-                if missing:
-                    raise UsageError(f"--corpus {p}: no column {', '.join(missing)} (it has "
-                                     f"{', '.join(schema.names) or 'none'}); expected the "
-                                     "columns of a build-corpus corpus/ part: "
-                                     f"{', '.join(_COLUMNS)}")
-                f.seek(0)
-                table = pq.read_table(f, columns=["id", "weight"])
-        except (pa.ArrowException, OSError) as e:
-            if isinstance(e, StorageError):
-                raise
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise UsageError(f"--corpus {p}: not a readable Parquet file ({first})") from None
+            kind = inspect(p, files.open_read, text_column, required)
+        except RecordsError as e:
+            raise UsageError(f"--corpus {e}") from None
+        if kind != "parquet":
+            continue
+        with files.open_read(p) as f:
+            if "weight" not in pq.read_schema(f).names:
+                continue
+            f.seek(0)
+            table = pq.read_table(f, columns=["weight"])
         w = table.column("weight")
         if not pa.types.is_floating(w.type) and not pa.types.is_integer(w.type):
             raise UsageError(f"--corpus {p}: the weight column holds {w.type}, expected "
                              "numbers")
         w = pc.cast(w, pa.float64())
-        bad = pc.or_(pc.or_(pc.is_nan(w), pc.less(w, 0)), pc.greater(w, MAX_REPEATS))
-        if pc.any(pc.fill_null(bad, False)).as_py():
-            i = pc.index(pc.fill_null(bad, False), True).as_py()
-            raise UsageError(f"--corpus {p}: document {table.column('id')[i].as_py()!r} has the "
-                             f"weight {w[i].as_py()!r}; expected a number from 0 to "
-                             f"{MAX_REPEATS} (its copies in the training set; a build-corpus "
-                             "--budget far above the input makes such weights)")
+        bad = pc.fill_null(pc.or_(pc.or_(pc.is_nan(w), pc.less(w, 0)),
+                                  pc.greater(w, MAX_REPEATS)), False)
+        if pc.any(bad).as_py():
+            i = pc.index(bad, True).as_py()
+            raise UsageError(f"--corpus {p} (row {i}): the weight {w[i].as_py()!r}; expected "
+                             f"a number from 0 to {MAX_REPEATS} (its copies in the training "
+                             "set; a build-corpus --budget far above the input makes such "
+                             "weights)")
 
 
 def check_complete_builds(files, paths: list[str]) -> None:
@@ -192,34 +251,43 @@ def check_complete_builds(files, paths: list[str]) -> None:
                                  "again")
 
 
-def _encode(args, paths: list[str], enc, folder: str, files: FileSystem) -> dict:
-    """Run the pipeline, writing the shards into ``folder``; their manifest (not written)."""
+def _encode(args, pieces: list, enc, folder: str, files: FileSystem) -> tuple[dict, list]:
+    """Run the pipeline, writing the shards into ``folder``; their manifest (not written) and
+    the ``(where, problem)`` of the records that could not be used."""
     import apache_beam as beam
     from swelm.tokenizer.shards import make_manifest
     from .beam_util import make_pipeline, shard_of, take_json_lines, write_json_lines
     files.makedirs(folder)
     eot = enc.eot_id
     info = join(folder, "shards-info.jsonl")
+    problems_file = join(folder, "problems.jsonl")
     with make_pipeline(args) as p:
-        shards = (p | "Files" >> beam.Create(paths) | "Spread" >> beam.Reshuffle()
-                  | "Read" >> beam.FlatMap(ReadParquet(files))
+        read = (p | "Pieces" >> beam.Create(pieces) | "Spread" >> beam.Reshuffle()
+                | "Read" >> beam.FlatMap(ReadRecords(files, args.text_column, args.id_column))
+                .with_outputs(PROBLEMS, main="docs"))
+        shards = (read.docs
                   | "Tokenize" >> beam.FlatMap(Tokenize(enc, args.seed))
                   | "Shard" >> beam.Map(lambda c: (shard_of(c[0], args.shards), c))
                   | "Group" >> beam.GroupByKey()
                   | "Pack" >> beam.Map(pack_shard, folder, args.seq_len, args.mode, eot,
                                        args.seed, files))
         write_json_lines(shards, info, files, "Info")
+        write_json_lines(read[PROBLEMS], problems_file, files, "Problems")
     shards = sorted(take_json_lines(info, files), key=lambda s: s["file"])
+    problems = [tuple(p) for p in take_json_lines(problems_file, files)]
     genres: dict[str, int] = {}
     for s in shards:
         for g, n in s.pop("genres").items():
             genres[g] = genres.get(g, 0) + n
-    return make_manifest(
+    manifest = make_manifest(
         vocab_sha256=enc.sha256, vocab_size=len(enc), vocab_kind=enc.kind, eot_id=eot,
         shards=shards,
         tokens_per_genre=genres, source={"tool": "swelm encode"},
         documents=sum(s["documents"] for s in shards), mode=args.mode, seq_len=args.seq_len,
         seed=args.seed)
+    if problems:
+        manifest["skipped_records"] = len(problems)
+    return manifest, problems
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -238,8 +306,14 @@ class ShardOptions(Options):
 @dataclasses.dataclass(kw_only=True)
 class EncodeOptions(ShardOptions, BeamOptions):
     """The options of ``swelm encode``."""
-    corpus: list = flag(nargs="+", help="Parquet files, glob patterns or folders (a "
-                                        "build-corpus output: its corpus/ parts)")
+    corpus: list = flag(nargs="+", help="Parquet or JSON-lines files (.parquet, .jsonl, "
+                                        ".json, .jsonl.gz, ...), glob patterns or folders "
+                                        "(a build-corpus output: its corpus/ parts)")
+    text_column: str = flag("text", help="the column (Parquet) or field (JSON lines) that "
+                                         "holds each document's text")
+    id_column: str = flag("id", help="the column with each document's id, which decides its "
+                                     "repeats and place (used when present; without one, "
+                                     "where the record is in its file)")
     out: str = flag(help="shard folder to write (replaced when complete)")
     emoji: str | None = flag(None, help="emoji table (default: the bundled one)")
 

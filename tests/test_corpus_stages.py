@@ -272,7 +272,7 @@ def test_every_io_dofn_pickles_with_its_payload(rules, tmp_path):
     enc = SWEEncoder.load()
     fns = [st.ReadWarc(rules, opts), st.CleanPage(rules),
            st.WriteParts(str(tmp_path), {"s": 1.0}, None, opts),
-           encode.ReadParquet(opts), encode.Tokenize(enc, 0),
+           encode.ReadRecords(opts, "body", "doc"), encode.Tokenize(enc, 0),
            crawl.CrawlSite(rules, str(tmp_path), 10, opts)]
     for fn in fns:
         back = pickler.loads(pickler.dumps(fn))

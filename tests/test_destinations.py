@@ -209,7 +209,7 @@ def test_encode_refuses_a_foreign_destination_and_an_incomplete_build(capsys, tm
 
 
 def test_encode_names_a_parquet_file_it_cannot_use(capsys, tmp_path):
-    """A damaged Parquet file, one without the corpus columns, and a weight that is not a
+    """A damaged Parquet file, one without the text column, and a weight that is not a
     number from 0 to 10,000 (a build-corpus --budget far above the input) are one line naming
     the file, before any work."""
     import pyarrow as pa
@@ -217,11 +217,11 @@ def test_encode_names_a_parquet_file_it_cannot_use(capsys, tmp_path):
     good = {"id": ["a"], "genre": ["docs"], "text": ["吾輩は猫である。"], "weight": [1.0]}
     cases = {
         "cut.parquet": ("not a readable Parquet file", None),
-        "cols.parquet": ("no column genre, weight (it has id, text)",
-                         {"id": ["a"], "text": ["x"]}),
-        "big.parquet": ("document 'a' has the weight 2400000000.0", dict(good, weight=[2.4e9])),
-        "nan.parquet": ("document 'a' has the weight nan", dict(good, weight=[float("nan")])),
-        "neg.parquet": ("document 'a' has the weight -1.0", dict(good, weight=[-1.0])),
+        "cols.parquet": ("no column 'text' in it (it has id, body); name the column with "
+                         "--text-column", {"id": ["a"], "body": ["x"]}),
+        "big.parquet": ("(row 0): the weight 2400000000.0", dict(good, weight=[2.4e9])),
+        "nan.parquet": ("(row 0): the weight nan", dict(good, weight=[float("nan")])),
+        "neg.parquet": ("(row 0): the weight -1.0", dict(good, weight=[-1.0])),
     }
     for name, (words, data) in cases.items():
         folder = tmp_path / name.split(".")[0]
@@ -233,7 +233,7 @@ def test_encode_names_a_parquet_file_it_cannot_use(capsys, tmp_path):
         else:
             pq.write_table(pa.table(data), folder / name)
         refused(capsys, ["encode", "--corpus", str(folder), "--out", str(tmp_path / "s")],
-                f"--corpus {folder / name}: {words}")
+                f"--corpus {folder / name}{'' if words.startswith('(') else ':'} {words}")
         assert not (tmp_path / "s").exists()
 
 
@@ -267,7 +267,7 @@ def test_encode_takes_a_folder(capsys, tmp_path):
     (tmp_path / "empty").mkdir()
     refused(capsys, ["encode", "--corpus", str(tmp_path / "empty"), "--out",
                      str(tmp_path / "u")], f"--corpus {tmp_path / 'empty'}: a folder with no "
-            "Parquet files")
+            "JSON-lines or Parquet files")
     assert not (tmp_path / "u").exists()
 
 
