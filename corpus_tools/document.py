@@ -132,6 +132,21 @@ def extract_page(url: str, site, html: str) -> Document:
                     rule=None if e.ok else f"extract_{e.outcome}")
 
 
+def text_document(record: dict, site, where: str) -> Document:
+    """The document of a record of already extracted text (corpus_tools.records: ``text``,
+    and ``id``, ``url``, ``title`` when it has them), of ``site``: its id is the record's id,
+    else a hash of its URL (as a page's), else of ``where`` the record is.
+
+    >>> from swelm.corpus_tools.sites import web_site
+    >>> d = text_document({"text": "本文", "url": "http://example.jp/"}, web_site(), "a.jsonl")
+    >>> d.id == doc_id("http://example.jp/"), d.site, d.genre, d.text
+    (True, 'all-web', 'other', '本文')
+    """
+    url = record.get("url")
+    return Document(id=record.get("id") or doc_id(url or where), url=url, site=site.name,
+                    genre=site.genre, title=record.get("title"), text=record["text"])
+
+
 def clean_page(doc: Document, site, boilerplate: set, normalizer, ng_words=None) -> Document:
     """The page's lines classified (corpus_tools.paragraphs: boilerplate, code, navigation,
     short and foreign lines taken out, into ``dropped``), the Japanese prose normalised and

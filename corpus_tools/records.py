@@ -94,7 +94,7 @@ def inspect(path: str, opener: Opener, text: str, required: dict | None = None) 
         raise RecordsError(f"{path}: not a JSON lines or Parquet file name; expected one of "
                            f"{', '.join('*' + s for s in SUFFIXES)}")
     with opener(path) as f:
-        head = f.read(8)
+        head = f.read(64)
         f.seek(0)
         if kind == "parquet":
             return _inspect_parquet(path, f, head, text, required)
@@ -165,10 +165,11 @@ def _json_type(value) -> str:
             dict: "an object", str: "a string"}.get(type(value), "null")
 
 
-def plan(path: str, size: int, opener: Opener, piece: int) -> list[tuple[int, int]]:
-    """The pieces ``(start, end)`` of a records file read as one unit each: byte ranges of
-    about ``piece`` bytes of a plain JSON-lines file, the whole of a compressed one, runs of
-    consecutive row groups (of about ``piece`` bytes) of a Parquet file."""
+def plan(path: str, size: int, opener: Opener, piece: int) -> list[tuple[int, int, int]]:
+    """The pieces ``(start, end, bytes)`` of a records file read as one unit each: byte
+    ranges of about ``piece`` bytes of a plain JSON-lines file, the whole of a compressed one,
+    runs of consecutive row groups (``start``, ``end``: row group numbers) of about ``piece``
+    bytes of a Parquet file (its data uncompressed)."""
     if kind_of(path) == "parquet":
         import pyarrow.parquet as pq
         with opener(path) as f:
@@ -177,16 +178,16 @@ def plan(path: str, size: int, opener: Opener, piece: int) -> list[tuple[int, in
         for i in range(meta.num_row_groups):
             acc += meta.row_group(i).total_byte_size
             if acc >= piece:
-                out.append((first, i + 1))
+                out.append((first, i + 1, acc))
                 first, acc = i + 1, 0
         if first < meta.num_row_groups:
-            out.append((first, meta.num_row_groups))
+            out.append((first, meta.num_row_groups, acc))
         return out
     if size <= 0:
         return []
     if _gzipped(path):
-        return [(0, size)]
-    return [(s, min(s + piece, size)) for s in range(0, size, piece)]
+        return [(0, size, size)]
+    return [(s, min(s + piece, size), min(s + piece, size) - s) for s in range(0, size, piece)]
 
 
 def read(path: str, start: int, end: int, opener: Opener, text: str = "text",

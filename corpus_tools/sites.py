@@ -12,7 +12,9 @@ Every field (the README has the full schema):
 
 ==============  ==========================================================================
 name            required; letters, digits, ``._-``; unique
-seeds           required; non-empty list of http(s) URLs
+seeds           http(s) URLs the crawl starts from; required to crawl the site (a site
+                without seeds serves build-corpus ``--input`` only: ``--site`` or a site
+                column names it, or its ``allow`` patterns match the records' URLs)
 genre           required; one of :data:`GENRES`
 weight          default 1.0; a number > 0 (relative sampling weight of the site)
 allow           regular expressions a URL must match (default: the seeds' hosts)
@@ -351,7 +353,7 @@ def _site(raw: dict, defaults: dict, where: str, base: str, reader=read_local) -
     name = raw.get("name")
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise _err(where, "name", "required; letters, digits, '.', '_' and '-'")
-    seeds = _str_list(raw, "seeds", where, required=True)
+    seeds = _str_list(raw, "seeds", where)
     for s in seeds:
         u = urlsplit(s)
         if u.scheme not in ("http", "https") or not u.netloc:

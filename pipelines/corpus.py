@@ -79,6 +79,35 @@ def warc_inputs(files, patterns: list[str]) -> dict[str, int]:
     return input_files(files, patterns, "--warc", WARC_SUFFIXES, "WARC")
 
 
+def text_inputs(files, patterns: list[str]) -> dict[str, int]:
+    """``{path: size}`` of the JSON-lines and Parquet files ``--input`` names: files, glob
+    patterns, or folders (their such files at any depth)."""
+    from swelm.corpus_tools.records import SUFFIXES
+    from .inputs import input_files
+    return input_files(files, patterns, "--input", SUFFIXES, "JSON-lines or Parquet")
+
+
+def check_text_inputs(files, paths: list[str], o) -> None:
+    """Refuse, naming the file, one that is not JSON lines or Parquet with the columns the
+    flags name (corpus_tools.records.inspect), before any work."""
+    from swelm.corpus_tools.records import RecordsError, inspect
+    required = {}
+    if o.id_column:
+        required[o.id_column] = "--id-column"
+    if o.site_column:
+        required[o.site_column] = "--site-column"
+    if not o.site and not o.site_column:
+        required[o.url_column] = ("--url-column (the site rules match it), or give --site "
+                                  "NAME (every record of one site)")
+    elif o.url_column != "url":
+        required[o.url_column] = "--url-column"
+    for p in paths:
+        try:
+            inspect(p, files.open_read, o.text_column, required)
+        except RecordsError as e:
+            raise UsageError(f"--input {e}") from None
+
+
 def file_warnings(stats: dict, most: int = 5) -> list[str]:
     """Console lines for the input files that were not read whole or were read in an unusual
     way (their full list and reasons are in stats.json and stats.md)."""
@@ -143,6 +172,11 @@ def run(args: CorpusOptions) -> int:
     check_options(args)
     files = FileSystem(args.beam_args)
     sites = (load_sites(absolute(args.sites), reader=files.read_bytes) if args.sites else [])
+    if args.site and not any(s.name == args.site for s in sites):
+        if args.sites:
+            raise UsageError(f"--site {args.site}: no such site in --sites {args.sites} (it "
+                             f"has {', '.join(s.name for s in sites) or 'none'})")
+        sites.append(web_site(args.site))
     if args.all_sites:
         if any(s.name == WEB_SITE for s in sites):
             raise UsageError(f"--all-sites: the rules already have a site named {WEB_SITE!r}")
@@ -159,17 +193,36 @@ def run(args: CorpusOptions) -> int:
                 args.warc_prefix) else f"--warc-list {args.warc_list}:")
         pieces = {(u, 0, 1 << 62): 1 for u in urls}
         sizes = {u: 1 << 30 for u in urls}          # for the line tables: about 1 GiB each
+    elif args.input:
+        for pat in args.input:
+            check_scheme(pat, "--input")
+        sizes = text_inputs(files, list(args.input))
+        check_text_inputs(files, list(sizes), args)
     else:
         if not args.warc:
-            raise UsageError("give --warc PATTERN... or --warc-list FILE")
+            raise UsageError("give --warc PATTERN..., --warc-list FILE or --input FILE...")
         for pat in args.warc:
             check_scheme(pat, "--warc")
         sizes = warc_inputs(files, list(args.warc))
     out = absolute(args.out)
     local_inputs = [p for p in sizes if not is_remote(p)]
     files.check_output(out, BUILD, sources=local_inputs)       # before any work
-    if not args.warc_list:
-        pieces = warc_plan(sizes, st.range_bytes(sum(sizes.values())), opener=files.open_read)
+    piece = st.range_bytes(sum(sizes.values()))
+    if args.input:
+        from swelm.corpus_tools.records import plan as text_plan
+        pieces = {(p, s, e): n for p, size in sizes.items()
+                  for s, e, n in text_plan(p, size, files.open_read, piece)}
+        if not pieces:
+            raise InputError(f"--input {' '.join(args.input)}: the {len(sizes)} file"
+                             f"{'s are' if len(sizes) != 1 else ' is'} empty; nothing was "
+                             f"written to {out}")
+        reader = st.ReadText(sites, {"text": args.text_column, "id": args.id_column,
+                                     "url": args.url_column, "title": "title",
+                                     "site": args.site_column}, args.site, files)
+    else:
+        if not args.warc_list:
+            pieces = warc_plan(sizes, piece, opener=files.open_read)
+        reader = st.ReadWarc(sites, files)
     weights = {s.name: effective_weight(s.weight, s.genre, args.genre_weight) for s in sites}
     if not any(weights.values()):
         raise UsageError(f"--genre-weight {_weights_text(args.genre_weight)}: every site's "
@@ -178,15 +231,16 @@ def run(args: CorpusOptions) -> int:
     buckets = args.line_buckets or st.line_buckets_for(sum(sizes.values()))
     # the previous output stays whole until the new one is complete
     with files.output_folder(out, BUILD, local_inputs, checked=True) as folder:
-        stats = _build(args, (sites, pieces, buckets, weights, files, runner), folder)
+        stats = _build(args, (sites, reader, pieces, buckets, weights, files, runner), folder)
         for line in file_warnings(stats):
             print(f"warning: {line}", file=sys.stderr)
         if not any(s["in_docs"] for s in stats["sites"].values()):
             # nothing to publish: the previous output (if any) stays as it was
             events = ", ".join(f"{k} {v}" for k, v in sorted(stats["events"].items()))
-            raise InputError(f"no page was read from the {len(sizes)} input file"
-                             f"{'s' if len(sizes) != 1 else ''}"
-                             + (f" ({events})" if events else " (no HTML responses in them)")
+            raise InputError(f"no {'document' if args.input else 'page'} was read from the "
+                             f"{len(sizes)} input file{'s' if len(sizes) != 1 else ''}"
+                             + (f" ({events})" if events else "" if args.input else
+                                " (no HTML responses in them)")
                              + f"; nothing was written to {out}")
     for line in report_warnings(stats):
         print(f"warning: {line}", file=sys.stderr)
@@ -205,7 +259,7 @@ def _build(args, setup, out: str) -> dict:
     from . import stages as st
     from .beam_util import make_pipeline, take_json_lines, write_json_lines
     from .report import FILE_EVENTS, write_report
-    sites, pieces, buckets, weights, files, runner = setup
+    sites, reader, pieces, buckets, weights, files, runner = setup
     for sub in ("corpus", "rejected"):
         files.makedirs(join(out, sub))
     files.makedirs(join(out, staging.FOLDER))
@@ -227,7 +281,7 @@ def _build(args, setup, out: str) -> dict:
     mh = MinHasher(bands=args.bands, rows=args.rows, seed=args.seed)
 
     with make_pipeline(args) as p:
-        captures, events = p | "ReadPages" >> st.ReadPages(sites, ranges, bin_of, out, files)
+        captures, events = p | "ReadPages" >> st.ReadPages(reader, ranges, bin_of, out, files)
         chosen = captures | "ChooseCaptures" >> st.ChooseCaptures(bin_of)
         boiler = (chosen | "ChosenPages" >> beam.FlatMap(st.ChosenPages(out, files))
                   | "Boilerplate" >> st.Boilerplate(buckets, args.boilerplate_share))
@@ -258,15 +312,39 @@ def _build(args, setup, out: str) -> dict:
                 bounds) | "StatRows" >> beam.Flatten()
         _ = (rows, sizes, events, clusters, largest) | "Stats" >> st.Stats(
             stats_rows, weights, args.budget, {s.name: s.genre for s in sites}, files)
-        write_json_lines(events | "FileEvents" >> beam.Filter(lambda e: e[0] in FILE_EVENTS),
-                         file_events, files, "WriteFileEvents")
+        # a file's records that could not be used: their count and the first, per file
+        bad = (events | "BadRecords" >> beam.Filter(lambda e: e[0] == "bad_record")
+               | "BadPerFile" >> beam.Map(lambda e: (e[1], (1, e[2])))
+               | "CountBad" >> beam.CombinePerKey(_count_and_first)
+               | "BadEvent" >> beam.Map(lambda kv: (
+                   "bad_record", kv[0], f"{kv[1][0]} record{'s' if kv[1][0] != 1 else ''} "
+                   f"could not be used; the first: {kv[1][1]}")))
+        whole = events | "FileEvents" >> beam.Filter(
+            lambda e: e[0] in FILE_EVENTS and e[0] != "bad_record")
+        write_json_lines((whole, bad) | "AllFileEvents" >> beam.Flatten(), file_events, files,
+                         "WriteFileEvents")
     staging.remove(files, out)
     table = sorted(take_json_lines(stats_rows, files))
     settings = {"command": "build-corpus", **{k: getattr(args, k) for k in SETTINGS}}
     if args.all_sites:
         settings["all_sites"] = True
+    if args.input:
+        settings["input"] = {k: getattr(args, k) for k in (
+            "text_column", "id_column", "url_column", "site", "site_column")}
     return write_report(files, out, table, sites, settings,
                         take_json_lines(file_events, files))
+
+
+def _count_and_first(values) -> tuple[int, str]:
+    """``(count, detail)`` pairs -> their count and the detail of the first record in its
+    file (details name it as ``PATH (byte|line|row N): …``)."""
+    import re
+
+    def place(detail: str):
+        m = re.search(r" \((?:byte|line|row) (\d+)\): ", detail)
+        return (int(m.group(1)) if m else -1, detail)
+    values = list(values)
+    return sum(n for n, _ in values), min((d for _, d in values), key=place)
 
 
 def _genre_weights(text: str) -> dict:
@@ -312,6 +390,24 @@ class CorpusOptions(BeamOptions):
              "is read by a worker in HTTP Range requests with retries")
     warc_prefix: str = flag("https://data.commoncrawl.org/",
                             help="prefix of the --warc-list paths, e.g. s3://commoncrawl/")
+    input: list = flag(
+        default_factory=list, nargs="+",
+        help="files of already extracted text instead of WARCs: JSON lines (.jsonl, .json, "
+             ".ndjson, also .gz) or Parquet, as Hugging Face datasets and datatrove write "
+             "them; files, glob patterns or folders (any filesystem)")
+    text_column: str = flag("text", help="with --input: the field or column holding the text")
+    id_column: str | None = flag(
+        None, help="with --input: a column with each document's id (records with the same "
+                   "id are one document, whose longest text stays); default: a hash of the "
+                   "URL, as for pages, else of where the record is")
+    url_column: str = flag("url", help="with --input: the column with each document's URL "
+                                       "(used when present; site rules match it)")
+    site: str | None = flag(
+        None, help="with --input: the site every record belongs to: a site of --sites, or "
+                   "without --sites one with the default web filters (genre other)")
+    site_column: str | None = flag(
+        None, help="with --input: a column naming each record's site of --sites (a record "
+                   "whose site is not there is matched by its URL)")
     sites: str | None = flag(None, help="site rules file (TOML or YAML; any filesystem)")
     all_sites: bool = flag(
         False, action="store_true",
@@ -365,9 +461,23 @@ def check_options(o) -> None:
     """The options of a build (flags or a CorpusOptions) that cannot work, as UsageError."""
     from swelm.checks import number
     o.check_runner()
-    if o.warc and o.warc_list:
-        raise UsageError(f"--warc {' '.join(o.warc)} and --warc-list {o.warc_list}: give one "
-                         "(files or patterns, or a list of WARC paths or URLs)")
+    given = [f"{f} {v if isinstance(v, str) else ' '.join(v)}" for f, v in (
+        ("--warc", o.warc), ("--warc-list", o.warc_list), ("--input", o.input)) if v]
+    if len(given) > 1:
+        raise UsageError(f"{' and '.join(given)}: give one (WARC files or patterns, a list of "
+                         "WARC paths or URLs, or files of extracted text)")
+    if not o.input:
+        for name, default in (("text_column", "text"), ("id_column", None),
+                              ("url_column", "url"), ("site", None), ("site_column", None)):
+            if getattr(o, name) != default:
+                raise UsageError(f"--{name.replace('_', '-')} {getattr(o, name)}: only with "
+                                 "--input (files of extracted text)")
+    if o.site and o.site_column:
+        raise UsageError(f"--site {o.site} and --site-column {o.site_column}: give one (every "
+                         "record of one site, or each record's site in a column)")
+    if o.site and o.all_sites:
+        raise UsageError(f"--site {o.site} and --all-sites: --site puts every record in one "
+                         "site; give one")
     for name, kw in (("shards", dict(minimum=1, integer=True)),
                      ("workers", dict(minimum=1, integer=True)),
                      ("bands", dict(minimum=1, integer=True)),

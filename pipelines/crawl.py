@@ -277,6 +277,13 @@ def run(args: CrawlOptions) -> int:
     if unknown:
         raise UsageError(f"--site {unknown[0]}: no such site in {args.sites} (its sites: "
                          f"{', '.join(s.name for s in sites)})")
+    chosen = [s for s in sites if not args.site or s.name in args.site]
+    seedless = [s.name for s in chosen if not s.seeds]
+    if seedless:
+        raise UsageError(f"{'--site ' + seedless[0] if args.site else args.sites}: the site "
+                         f"{seedless[0]!r} has no seeds, so it cannot be crawled (its rules "
+                         "serve build-corpus --input); give its seeds, or choose the sites to "
+                         "crawl with --site")
     out = absolute(args.out)
     files.check_output(out, CRAWL)          # a crawl is continued, anything else refused
     files.claim(out, CRAWL)
@@ -284,7 +291,6 @@ def run(args: CrawlOptions) -> int:
         removed = remove_temporaries(out)
         if removed:
             log.info("removed %d temporary files of an interrupted run", removed)
-    chosen = [s for s in sites if not args.site or s.name in args.site]
     summary_path = join(out, "crawl-summary.jsonl")
     with make_pipeline(args) as p:
         counts = (p | "Sites" >> beam.Create([s.name for s in chosen])

@@ -185,7 +185,7 @@ def input_pieces(files, sizes: dict[str, int]) -> list[tuple[str, int, int]]:
     from swelm.corpus_tools.records import plan
     piece = int(max(256 << 10, min(64 << 20, sum(sizes.values()) // 64)))
     return [(p, s, e) for p, size in sizes.items()
-            for s, e in plan(p, size, files.open_read, piece)]
+            for s, e, _ in plan(p, size, files.open_read, piece)]
 
 
 #: the most copies of one document ``encode`` makes (its weight); more is a mistake (a

@@ -10,11 +10,13 @@ from .io import join
 
 log = logging.getLogger(__name__)
 _EVENTS = ("no_site", "unreadable_warc", "not_warc", "damaged_warc", "whole_gzip_warc",
-           "truncated_record", "retried_reads")
-#: the events about a whole input file, listed by file in stats.json
-FILE_EVENTS = ("unreadable_warc", "not_warc", "damaged_warc", "whole_gzip_warc", "retried_reads")
+           "truncated_record", "retried_reads", "unreadable_input", "bad_record")
+#: the events about a whole input file, listed by file in stats.json (bad_record: one line
+#: per file, with the count and the first record)
+FILE_EVENTS = ("unreadable_warc", "not_warc", "damaged_warc", "whole_gzip_warc", "retried_reads",
+               "unreadable_input", "bad_record")
 #: the file events whose files were not read whole (a console warning names them)
-LOST_EVENTS = ("unreadable_warc", "not_warc", "damaged_warc")
+LOST_EVENTS = ("unreadable_warc", "not_warc", "damaged_warc", "unreadable_input")
 #: the rule prefix of the rows of lines the paragraph classifier took out of a page
 LINES = "paragraph_"
 

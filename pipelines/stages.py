@@ -77,6 +77,51 @@ class ReadWarc(_Sites):
             yield beam.pvalue.TaggedOutput(EVENTS, ("retried_reads", path, str(retries)))
 
 
+class ReadText(_Sites):
+    """A piece ``(path, start, end)`` of a JSON-lines or Parquet file of already extracted
+    text (corpus_tools.records) -> Documents (corpus_tools.document.text_document), each of
+    the site ``site`` names, else of the one its site column names, else of the one whose rules
+    take its URL.  ``columns`` maps ``text``, ``id``, ``url``, ``title`` and ``site`` to the
+    columns that hold them (None: not read).  A record that cannot be used (``bad_record``),
+    one no site takes (``no_site``) and a file that fails while it is read
+    (``unreadable_input``) go to the ``events`` output."""
+
+    def __init__(self, sites: list, columns: dict, site: str | None = None,
+                 filesystem: FileSystem = FileSystem()):
+        super().__init__(sites, filesystem)
+        self.columns, self.site = dict(columns), site
+
+    def site_of(self, rec: dict):
+        if self.site:
+            return self.by_name(self.site)
+        named = next((s for s in self.sites if s.name == rec.get("site")), None)
+        return named or self.by_url(rec.get("url") or "")
+
+    def __call__(self, piece):
+        import pyarrow as pa
+        from swelm.corpus_tools.document import text_document
+        from swelm.corpus_tools.records import read
+        path, start, end = piece
+        fields = {k: c for k, c in self.columns.items() if c and k != "text"}
+        try:
+            for where, rec, problem in read(path, start, end, self.fs.open_read,
+                                            self.columns["text"], fields):
+                if rec is None:
+                    yield beam.pvalue.TaggedOutput(EVENTS, ("bad_record", path,
+                                                            f"{where}: {problem}"))
+                    continue
+                site = self.site_of(rec)
+                if site is None:
+                    yield beam.pvalue.TaggedOutput(EVENTS, ("no_site", rec.get("url") or where,
+                                                            rec.get("site") or ""))
+                    continue
+                yield text_document(rec, site, where)
+        except (OSError, EOFError, pa.ArrowException) as exc:
+            # (a file checked before the build, that changed or broke since)
+            why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            yield beam.pvalue.TaggedOutput(EVENTS, ("unreadable_input", path, why))
+
+
 class CleanPage(_Sites):
     """corpus_tools.document.clean_page with the site's rules, boilerplate lines (a side
     input) and NG words, each set up once per worker."""
@@ -143,21 +188,21 @@ def _sum_tuples(values):
 KEPT, EXACT, LONG_LINES, BOUNDS = "kept", "exact", "long_lines", "bounds"
 
 
-class StageRanges(ReadWarc):
-    """``(bin, [(range index, (path, start, end)), …])`` -> the pages of each WARC range
-    extracted (ReadWarc) and written to its staging file ``a-NNNNNN`` (pipelines.staging),
-    and one compact capture record per page: ``(id, (text length, text hash, rule, range
-    index, row))``; input problems go to the ``events`` output."""
+class StageRanges:
+    """``(bin, [(range index, (path, start, end)), …])`` -> the documents of each piece of
+    the input, as ``reader`` makes them (ReadWarc: a WARC byte range; ReadText: a piece of a
+    JSON-lines or Parquet file), written to its staging file ``a-NNNNNN``
+    (pipelines.staging), and one compact capture record per document: ``(id, (text length,
+    text hash, rule, range index, row))``; input problems go to the ``events`` output."""
 
-    def __init__(self, sites: list, out: str, filesystem: FileSystem = FileSystem()):
-        super().__init__(sites, filesystem)
-        self.out = out
+    def __init__(self, reader, out: str, filesystem: FileSystem = FileSystem()):
+        self.reader, self.out, self.fs = reader, out, filesystem
 
     def __call__(self, item):
         from . import staging
         for index, piece in sorted(item[1]):
             with staging.Writer(self.fs, staging.path(self.out, "a", index)) as w:
-                for out in ReadWarc.__call__(self, piece):
+                for out in self.reader(piece):
                     if isinstance(out, beam.pvalue.TaggedOutput):
                         yield out
                         continue
@@ -589,16 +634,17 @@ def range_bytes(total_bytes: int) -> int:
 
 # -- the composite transforms ----------------------------------------------------------------
 class ReadPages(beam.PTransform):
-    """``[(range index, (path, start, end))]`` WARC byte ranges and their bins -> ``(captures,
-    events)``: the pages extracted and staged (StageRanges), ``(id, (text length, text hash,
-    rule, range index, row))`` per capture, and ``(event, where, detail)`` of the input
-    problems.  Each bin's ranges are read by one worker (on the local runner the bins are the
-    workers: see balanced_bins)."""
+    """``[(range index, (path, start, end))]`` pieces of the input (WARC byte ranges, or
+    pieces of JSON-lines or Parquet files) and their bins -> ``(captures, events)``: the
+    documents ``reader`` makes of each piece (ReadWarc, ReadText), staged (StageRanges),
+    ``(id, (text length, text hash, rule, range index, row))`` per capture, and ``(event,
+    where, detail)`` of the input problems.  Each bin's ranges are read by one worker (on the
+    local runner the bins are the workers: see balanced_bins)."""
 
-    def __init__(self, sites: list, ranges: list, bin_of: dict, out: str,
+    def __init__(self, reader, ranges: list, bin_of: dict, out: str,
                  filesystem: FileSystem = FileSystem()):
         super().__init__()
-        self.sites, self.ranges, self.bin_of, self.out = sites, ranges, bin_of, out
+        self.reader, self.ranges, self.bin_of, self.out = reader, ranges, bin_of, out
         self.fs = filesystem
 
     def expand(self, p):
@@ -606,7 +652,7 @@ class ReadPages(beam.PTransform):
                                                  for i, piece in self.ranges], reshuffle=False)
                 | "Spread" >> shuffle("Spread")
                 | "StageRanges" >> beam.FlatMap(StageRanges(
-                    self.sites, self.out, self.fs)).with_outputs(EVENTS, main="pages"))
+                    self.reader, self.out, self.fs)).with_outputs(EVENTS, main="pages"))
         return read.pages, read[EVENTS]
 
 

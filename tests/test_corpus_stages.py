@@ -60,7 +60,8 @@ def test_read_pages_stages_every_capture_and_chooses_one_per_url(tmp_path, rules
     size = warc.stat().st_size
     out = str(tmp_path / "out")
     with runner() as p:
-        captures, events = p | st.ReadPages(rules, [(0, (str(warc), 0, size))], {0: 0}, out)
+        captures, events = p | st.ReadPages(st.ReadWarc(rules), [(0, (str(warc), 0, size))],
+                                            {0: 0}, out)
         chosen = captures | st.ChooseCaptures({0: 0})
         assert_that(chosen, equal_to([(0, [(0, [1])])]), label="OneCapturePerUrl")
         assert_that(events, equal_to([("no_site", "http://other.jp/x", "http://other.jp/x")]),
@@ -281,7 +282,7 @@ def test_every_io_dofn_pickles_with_its_payload(rules, tmp_path):
     doc = {"id": "a", "genre": "novel", "text": "吾輩は猫である。", "weight": 1.0}
     assert [c[2].tolist() for c in tok(doc)] == [c[2].tolist() for c in fns[4](doc)]
     assert pickler.loads(pickler.dumps(fns[0])).sites == rules
-    for fn in (st.StageRanges(rules, str(tmp_path), opts),
+    for fn in (st.StageRanges(st.ReadWarc(rules, opts), str(tmp_path), opts),
                st.CleanStaged(rules, str(tmp_path), 30, opts),
                st.Signatures(str(tmp_path), MinHasher(), opts),
                st.ChosenPages(str(tmp_path), opts)):

@@ -118,3 +118,151 @@ def test_encode_refuses_an_id_column_that_is_not_there(tmp_path, capsys):
                  str(tmp_path / "s"), "--id-column", "doc_id"]) == 2
     assert "no column 'doc_id' in it (it has text); name the column with --id-column" in \
         one_line(capsys)
+
+
+# -- build-corpus --input -----------------------------------------------------------------
+def prose(i: int) -> str:
+    """A distinct page of Japanese-looking prose (seeded random kanji words and particles):
+    it passes the default web filters, and no two pages share their n-grams."""
+    import random
+    rng = random.Random(i)
+    kanji = [chr(c) for c in range(0x4E00, 0x4E00 + 3000, 3)]
+    particles = ["は", "が", "を", "に", "で", "と", "の", "も", "から", "まで"]
+    ends = ["した。", "である。", "ました。", "だろう。", "といわれる。"]
+
+    def sentence():
+        return "".join("".join(rng.choices(kanji, k=2)) + rng.choice(particles)
+                       for _ in range(rng.randint(6, 10))) + "".join(
+            rng.choices(kanji, k=2)) + rng.choice(ends)
+    return "\n".join("".join(sentence() for _ in range(3)) for _ in range(5))
+
+
+def rows_of(folder) -> list[dict]:
+    import glob
+    return [r for f in sorted(glob.glob(str(folder / "*.parquet")))
+            for r in pq.read_table(f).to_pylist()]
+
+
+def test_build_corpus_takes_a_hugging_face_parquet_export(tmp_path, capsys):
+    """The records go through the same cleaning, filters and dedup as pages: a copy of a
+    text is an exact duplicate, a record no site takes is counted, one without text is
+    counted with the file, and the URL decides the site."""
+    n = 12
+    texts = [prose(i) for i in range(n)] + [prose(3), "短い。"]
+    urls = [f"http://neko.jp/{i}" for i in range(n + 1)] + ["http://other.jp/x"]
+    data = tmp_path / "train-00000-of-00001.parquet"
+    hf_parquet(data, {"text": texts + [None], "url": urls + ["http://neko.jp/none"],
+                      "title": [f"第{i}章" for i in range(n + 3)]})
+    rules = tmp_path / "sites.toml"
+    rules.write_text('[[sites]]\nname = "neko"\ngenre = "novel"\nallow = ["^http://neko\\\\.jp/"]\n')
+    out = tmp_path / "build"
+    assert main(["build-corpus", "--input", str(data), "--sites", str(rules),
+                 "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert (f"warning: {data}: bad_record: 1 record could not be used; the first: {data} "
+            "(row 14): 'text' is null, not a string") in err
+    kept = rows_of(out / "corpus")
+    assert sorted(r["url"] for r in kept) == sorted(urls[:n])
+    assert {r["site"] for r in kept} == {"neko"} and {r["genre"] for r in kept} == {"novel"}
+    assert {r["title"] for r in kept} == {f"第{i}章" for i in range(n)}
+    rejected = {r["url"]: r["rule"] for r in rows_of(out / "rejected")}
+    assert rejected[urls[n]] == "exact_duplicate"
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["events"] == {"no_site": 1, "bad_record": 1}
+    assert stats["settings"]["input"]["text_column"] == "text"
+    assert list(stats["input_files"]["bad_record"]) == [str(data)]
+
+
+@pytest.mark.parametrize("form", ["space", "equals"])
+def test_build_corpus_takes_json_lines_of_one_site(tmp_path, form):
+    """--site NAME without --sites: every record is of that site, with the default web
+    filters and genre other; the id column names the documents."""
+    data = tmp_path / "docs.jsonl"
+    data.write_text("".join(json.dumps({"body": prose(i), "key": f"k{i:02d}"},
+                                       ensure_ascii=False) + "\n" for i in range(8)),
+                    encoding="utf-8")
+    flags = (["--input", str(data), "--site", "mine", "--text-column", "body",
+              "--id-column", "key"] if form == "space" else
+             [f"--input={data}", "--site=mine", "--text-column=body", "--id-column=key"])
+    out = tmp_path / "build"
+    assert main(["build-corpus", *flags, "--out", str(out)]) == 0
+    kept = rows_of(out / "corpus")
+    assert sorted(r["id"] for r in kept) == [f"k{i:02d}" for i in range(8)]
+    assert {(r["site"], r["genre"], r["url"]) for r in kept} == {("mine", "other", None)}
+
+
+def test_build_corpus_input_gives_the_same_bytes_with_any_worker_count(tmp_path):
+    """A JSON-lines file read in several byte ranges: one or two workers write the same
+    files, byte for byte."""
+    data = tmp_path / "big.jsonl"
+    with open(data, "w", encoding="utf-8") as f:
+        for i in range(1200):                   # about 800 kB: several 256 kB pieces
+            f.write(json.dumps({"text": prose(i % 300), "url": f"http://a.jp/{i}"},
+                               ensure_ascii=False) + "\n")
+    outs = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"b{workers}"
+        assert main(["build-corpus", "--input", str(data), "--site", "a", "--out", str(out),
+                     "--workers", workers, "--shards", "2"]) == 0
+        outs.append(out)
+    files = sorted(p.relative_to(outs[0]) for p in outs[0].rglob("*") if p.is_file())
+    assert len([f for f in files if f.parts[0] == "corpus"]) == 2
+    for f in files:
+        assert (outs[0] / f).read_bytes() == (outs[1] / f).read_bytes(), f
+    stats = json.loads((outs[0] / "stats.json").read_text())
+    assert stats["sites"]["a"]["in_docs"] == 1200
+    assert stats["rules"]["exact_duplicate"] == 900
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--input", "{data}", "--warc", "{data}"], "--warc {data} and --input {data}: give one"),
+    (["--warc", "{data}", "--text-column", "body"], "--text-column body: only with --input"),
+    (["--input", "{data}", "--site", "x", "--site-column", "s"],
+     "--site x and --site-column s: give one"),
+    (["--input", "{data}", "--site", "x", "--sites", "{rules}"],
+     "--site x: no such site in --sites {rules} (it has neko)"),
+    (["--input", "{data}", "--sites", "{rules}"],
+     "--input {data}: no field 'url' in the first record (it has text); name the field with "
+     "--url-column (the site rules match it), or give --site NAME"),
+    (["--input", "{data}", "--site", "x", "--site-column=s"], "give one"),
+    (["--input", "{data}", "--site-column", "domain", "--sites", "{rules}"],
+     "no field 'domain' in the first record (it has text); name the field with --site-column"),
+])
+def test_build_corpus_input_flags_that_cannot_work_are_one_line(tmp_path, capsys, argv, words):
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"text": "本文です。"}\n', encoding="utf-8")
+    rules = tmp_path / "sites.toml"
+    rules.write_text('[[sites]]\nname = "neko"\ngenre = "novel"\n')
+    sub = {"{data}": str(data), "{rules}": str(rules)}
+    argv = [sub.get(a, a) for a in argv]
+    for k, v in sub.items():
+        words = words.replace(k, v)
+    assert main(["build-corpus", *argv, "--out", str(tmp_path / "o")]) == 2
+    assert words in one_line(capsys)
+    assert not (tmp_path / "o").exists()
+
+
+def test_build_corpus_on_the_shared_corpus_by_its_domain_column(tmp_path):
+    """The shared valid.jsonl.gz (JSON lines with id, text, source, domain): each record goes
+    to the site its domain names, every record is read."""
+    import collections
+    import os
+    from pathlib import Path
+    shared = Path(os.environ.get("JA_SHARED_DATA", "../shared/data")) / "corpus" / "valid.jsonl.gz"
+    if not shared.exists():
+        pytest.skip(f"shared corpus absent: {shared}")
+    with gzip.open(shared, "rt", encoding="utf-8") as f:
+        domains = collections.Counter(json.loads(line)["domain"] for line in f)
+    rules = tmp_path / "sites.toml"
+    rules.write_text("".join(f'[[sites]]\nname = "{d}"\ngenre = "{g}"\n' for d, g in (
+        ("literature", "novel"), ("encyclopedia", "encyclopedia"), ("legal", "legal"),
+        ("tech-docs", "docs"))))
+    out = tmp_path / "build"
+    assert main(["build-corpus", "--input", str(shared), "--site-column", "domain",
+                 "--id-column", "id", "--sites", str(rules), "--out", str(out)]) == 0
+    stats = json.loads((out / "stats.json").read_text())
+    assert {s: v["in_docs"] for s, v in stats["sites"].items()} == dict(domains)
+    assert stats["events"] == {}
+    kept = rows_of(out / "corpus")
+    assert kept and all(r["id"].split("/")[0] in ("aozora", "law", "nerwiki", "wac", "site",
+                                                  "man", "wiki") for r in kept)

@@ -23,7 +23,7 @@ def test_doctests():
 
 def _all(path, piece, **kw):
     size = path.stat().st_size
-    return [r for s, e in plan(str(path), size, _open, piece)
+    return [r for s, e, _ in plan(str(path), size, _open, piece)
             for r in read(str(path), s, e, _open, **kw)]
 
 
@@ -45,7 +45,8 @@ def test_a_compressed_file_is_one_piece_with_line_numbers(tmp_path):
     p = tmp_path / "a.json.gz"
     p.write_bytes(gzip.compress(b'{"text": "a"}\n[1]\n{"x": 1}\n{"text": null}\nnope\n'
                                 b'{"text": "\xff"}\n{"text": "b"}'))
-    assert plan(str(p), p.stat().st_size, _open, 1) == [(0, p.stat().st_size)]
+    n = p.stat().st_size
+    assert plan(str(p), n, _open, 1) == [(0, n, n)]
     got = _all(p, 1)
     assert [(w.rsplit(" ", 2)[1:], r, why) for w, r, why in got] == [
         (["(line", "1)"], {"text": "a"}, ""),
@@ -112,5 +113,5 @@ def test_inspect_checks_the_columns_asked_for(tmp_path):
     empty = tmp_path / "empty.jsonl"
     empty.write_bytes(b"\n\n")
     assert inspect(str(empty), _open, "text") == "jsonl"
-    assert plan(str(empty), 2, _open, 1 << 20) == [(0, 2)]
+    assert plan(str(empty), 2, _open, 1 << 20) == [(0, 2, 2)]
     assert _all(empty, 1) == []

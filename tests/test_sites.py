@@ -91,7 +91,7 @@ def test_every_field(tmp_path):
     (("weight = 1.0", 'weight = 1.0\nextract = { drop = [""] }'),
      "field 'extract.drop': must be a list of non-empty strings"),
     (('seeds = ["http://127.0.0.1:8000/"]', 'seeds = ["ftp://x/"]'), "field 'seeds': 'ftp://x/' is not"),
-    (('seeds = ["http://127.0.0.1:8000/"]', "seeds = []"), "field 'seeds': must not be empty"),
+    (('seeds = ["http://127.0.0.1:8000/"]', "seeds = 3"), "field 'seeds': must be a list"),
     (('name = "example"', 'name = "has space"'), "field 'name'"),
     (("weight = 1.0", 'weight = 1.0\nallow = ["("]'), "field 'allow': invalid regular expression"),
     (("weight = 1.0", 'weight = 1.0\nencoding = "klingon"'), "field 'encoding': unknown character encoding"),
@@ -106,6 +106,22 @@ def test_errors_name_site_and_field(tmp_path, mutation, message):
     with pytest.raises(SiteRulesError) as e:
         load_sites(p)
     assert message in str(e.value) and str(p) in str(e.value)
+
+
+def test_a_site_without_seeds_takes_no_url_and_is_not_crawled(tmp_path, capsys):
+    """Rules for build-corpus --input only: no seeds, so no URL is in scope unless ``allow``
+    says so, and the crawl refuses it by name."""
+    from swelm.cli import main
+    p = write(tmp_path, MINIMAL.replace('seeds = ["http://127.0.0.1:8000/"]', "seeds = []"))
+    (site,) = load_sites(p)
+    assert site.seeds == () and not site.in_scope("http://127.0.0.1:8000/")
+    for form in (["--sites", str(p)], [f"--sites={p}"]):
+        assert main(["crawl", *form, "--out", str(tmp_path / "c")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == (f"swelm crawl: {p}: the site 'example' has no seeds, so it cannot be "
+                       "crawled (its rules serve build-corpus --input); give its seeds, or "
+                       "choose the sites to crawl with --site"), err
+        assert not (tmp_path / "c").exists()
 
 
 def test_a_rule_is_switched_off_in_toml(tmp_path):
