@@ -266,3 +266,55 @@ def test_build_corpus_on_the_shared_corpus_by_its_domain_column(tmp_path):
     kept = rows_of(out / "corpus")
     assert kept and all(r["id"].split("/")[0] in ("aozora", "law", "nerwiki", "wac", "site",
                                                   "man", "wiki") for r in kept)
+
+
+# -- encode_swe -----------------------------------------------------------------------------
+@pytest.mark.parametrize("form", ["space", "equals", "dashes"])
+def test_encode_swe_takes_json_lines_and_parquet(tmp_path, form):
+    """A JSON-lines file given as --src_dir, and a folder of .txt, JSON-lines and Parquet
+    files: one document per record (each followed by <|endoftext|>), in path order; a record
+    without text is skipped and counted."""
+    from swelm.tokenizer.encode_swe import run  # noqa: F401  (the command under test)
+    enc = SWEEncoder.load()
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text(TEXTS[0], encoding="utf-8")
+    (src / "b.jsonl").write_text("".join(json.dumps({"body": t}, ensure_ascii=False) + "\n"
+                                         for t in TEXTS[1:3]) + '{"body": 5}\n',
+                                 encoding="utf-8")
+    hf_parquet(src / "c.parquet", {"body": TEXTS[3:], "id": ["z"]})
+    column = {"space": ["--text_column", "body"], "equals": ["--text_column=body"],
+              "dashes": ["--text-column", "body"]}[form]
+    assert main(["encode-swe", "--src_dir", str(src), "--dst_file", str(tmp_path / "s"),
+                 "--quiet", "--num_process", "1", *column]) == 0
+    want = [t for x in TEXTS for t in [*enc.encode(x), enc.eot_id]]
+    assert tokens(tmp_path / "s") == want
+    m = read_manifest(str(tmp_path / "s"))
+    assert m["documents"] == 4 and m["skipped_records"] == 1 and m["skipped_files"] == 0
+    assert m["source"]["text_column"] == "body"
+    # one file as --src_dir
+    assert main(["encode-swe", "--src_dir", str(src / "b.jsonl"), "--dst_file",
+                 str(tmp_path / "one"), "--quiet", *column]) == 0
+    assert tokens(tmp_path / "one") == [t for x in TEXTS[1:3]
+                                        for t in [*enc.encode(x), enc.eot_id]]
+
+
+def test_encode_swe_names_a_records_file_it_cannot_use(tmp_path, capsys):
+    """Given as --src_dir: one line and nothing written; found in a folder: skipped with a
+    warning, counted, and the rest encoded."""
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"content": "本文"}\n', encoding="utf-8")
+    assert main(["encode-swe", "--src_dir", str(bad), "--dst_file", str(tmp_path / "s"),
+                 "--quiet"]) == 2
+    assert one_line(capsys) == (
+        f"swelm encode-swe: --src_dir {bad}: no field 'text' in the first record (it has "
+        "content); name the field with --text-column")
+    assert not (tmp_path / "s").exists()
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "config.json").write_text('[{"not": "lines"}]\n')
+    (src / "a.txt").write_text(TEXTS[0], encoding="utf-8")
+    assert main(["encode-swe", "--src_dir", str(src), "--dst_file", str(tmp_path / "s"),
+                 "--quiet"]) == 0
+    assert "config.json: skipped: a JSON array; expected JSON lines" in capsys.readouterr().err
+    assert read_manifest(str(tmp_path / "s"))["skipped_files"] == 1

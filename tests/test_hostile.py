@@ -133,7 +133,7 @@ def test_encode_swe_with_every_file_skipped_writes_nothing(tmp_path):
     src = tmp_path / "src"
     src.mkdir()
     (src / "sjis.txt").write_bytes("シフトJIS".encode("cp932"))
-    refused(encode_swe(src, tmp_path / "out"), "every .txt file was skipped", "sjis.txt",
+    refused(encode_swe(src, tmp_path / "out"), "every document was skipped", "sjis.txt",
             reports=["skipped: not valid UTF-8"])
     assert not (tmp_path / "out").exists() and sorted(os.listdir(tmp_path)) == ["src"]
 
@@ -337,7 +337,7 @@ def test_encode_swe_caps_its_workers_and_names_a_file_given_as_the_folder(tmp_pa
     assert code == 0 and f"--num_process 100000: using {min(3, os.cpu_count() or 1)} worker" \
         in err, err
     refused(["encode-swe", "--src_dir", str(src / "0.txt"), "--dst_file",
-             str(tmp_path / "p")], "--src_dir", "is a file; give the folder")
+             str(tmp_path / "p")], "--src_dir", "is a file that is not JSON lines or Parquet")
 
 
 @pytest.mark.parametrize("case, words", [

@@ -70,9 +70,32 @@ def _init_worker(vocab: str | None, emoji: str | None, clean: bool,
     _CLEAN = clean
 
 
-def _encode_files(paths: list[str]) -> list:
-    """:func:`_encode_file` of each path, in order (one task of the pool)."""
-    return [_encode_file(p) for p in paths]
+def _open_binary(path: str):
+    return open(path, "rb")
+
+
+def _encode_units(units: list) -> list:
+    """:func:`_encode_unit` of each unit, in order (one task of the pool)."""
+    return [_encode_unit(u) for u in units]
+
+
+def _encode_unit(unit) -> list:
+    """The documents of one unit of work: a ``.txt`` file (``(path, None, None, None)``), or
+    a piece ``(path, start, end, text column)`` of a JSON-lines or Parquet file
+    (swelm.corpus_tools.records), each as :func:`_encode_file` gives it."""
+    path, start, end, column = unit
+    if column is None:
+        return [_encode_file(path)]
+    from swelm.corpus_tools.records import read
+    out = []
+    try:
+        for where, rec, problem in read(path, start, end, _open_binary, column):
+            out.append((where, 0, None, problem) if rec is None else
+                       _encode_text(where, rec["text"]))
+    except Exception as e:          # (a file that changed or broke since it was checked)
+        why = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        out.append((path, 0, None, f"cannot read: {why}"))
+    return out
 
 
 def _encode_file(path: str) -> tuple[str, int, bytes | None, str | None]:
@@ -85,24 +108,29 @@ def _encode_file(path: str) -> tuple[str, int, bytes | None, str | None]:
         return path, 0, None, f"not valid UTF-8 (byte {e.start}: {e.reason})"
     except OSError as e:
         return path, 0, None, f"cannot read: {e.strerror}"
+    return _encode_text(path, text)
+
+
+def _encode_text(where: str, text: str) -> tuple[str, int, bytes | None, str | None]:
     try:
         ids = _ENC.encode_array(text, clean=_CLEAN)
     except ValueError as e:
-        return path, 0, None, str(e)
+        return where, 0, None, str(e)
     ids = np.append(ids, np.array([_ENC.eot_id], dtype=ids.dtype))
-    return path, len(text), ids.astype(np.uint16 if len(_ENC) <= 65536 else np.int64).tobytes(), None
+    return where, len(text), ids.astype(np.uint16 if len(_ENC) <= 65536 else np.int64).tobytes(), None
 
 
-def find_text_files(src_dir: str, skipped: list | None = None) -> list[str]:
-    """The regular ``.txt`` files under ``src_dir`` in sorted path order; others named
-    ``*.txt`` (FIFOs, devices, sockets, broken links, which would block or fail a reader) go
-    to ``skipped`` as ``(path, reason)``."""
+def find_text_files(src_dir: str, skipped: list | None = None,
+                    suffixes: tuple = (".txt",)) -> list[str]:
+    """The regular ``.txt`` files (or files with one of ``suffixes``) under ``src_dir`` in
+    sorted path order; others so named (FIFOs, devices, sockets, broken links, which would
+    block or fail a reader) go to ``skipped`` as ``(path, reason)``."""
     import stat
     found = []
     for cur, dirs, files in os.walk(src_dir):
         dirs.sort()
         for f in sorted(files):
-            if not f.lower().endswith(".txt"):
+            if not f.lower().endswith(suffixes):
                 continue
             path = os.path.join(cur, f)
             try:
@@ -121,18 +149,50 @@ class EncodeError(SwelmError):
 
 
 DESCRIPTION = ("Encode every .txt file under a folder with the SWE tokenizer into token shards "
-               "(Arrow IPC, uint16, with manifest.json) or the reference .npz layout.  The flags "
-               "are those of the reference encode_swe.py, plus --emoji, --format and "
-               "--shard_tokens.")
+               "(Arrow IPC, uint16, with manifest.json) or the reference .npz layout; JSON-lines "
+               "and Parquet files (one document per record, its text in --text_column) are "
+               "read too, in the folder or given as --src_dir.  The flags are those of the "
+               "reference encode_swe.py, plus --emoji, --format, --shard_tokens and "
+               "--text_column.")
+
+
+def find_units(args, skipped: list) -> list[tuple]:
+    """The units of work of ``--src_dir``, in sorted path order: ``(path, None, None, None)``
+    for a ``.txt`` file, ``(path, start, end, text column)`` for each piece of a JSON-lines or
+    Parquet file (corpus_tools.records).  A records file found in the folder that cannot be
+    used goes to ``skipped``; one given as --src_dir is an error."""
+    from swelm.corpus_tools.records import SUFFIXES, RecordsError, inspect, kind_of, plan
+    src = args.src_dir
+    if os.path.isdir(src):
+        paths = find_text_files(src, skipped, (".txt", *SUFFIXES))
+    elif os.path.exists(src) and kind_of(src):
+        paths = [src]
+    else:
+        raise UsageError(f"--src_dir {src}: "
+                         + ("is a file that is not JSON lines or Parquet (by its name: "
+                            f"{', '.join('*' + s for s in SUFFIXES)}); give the folder that "
+                            "holds the .txt files, or such a file"
+                            if os.path.exists(src) else "source folder not found"))
+    units = []
+    for path in paths:
+        if kind_of(path) is None:
+            units.append((path, None, None, None))
+            continue
+        try:
+            inspect(path, _open_binary, args.text_column)
+            pieces = plan(path, os.path.getsize(path), _open_binary, 64 << 20)
+        except (RecordsError, OSError) as e:
+            if path == src:
+                raise UsageError(f"--src_dir {e}") from None
+            skipped.append((path, str(e).removeprefix(f"{path}: ")))
+            continue
+        units += [(path, start, end, args.text_column) for start, end, _ in pieces]
+    return units
 
 
 def run(args) -> int:
     """Encode ``args.src_dir`` into ``args.dst_file``; a bad flag or input raises
     :class:`~swelm.errors.SwelmError`."""
-    if not os.path.isdir(args.src_dir):
-        raise UsageError(f"--src_dir {args.src_dir}: "
-                         + ("is a file; give the folder that holds the .txt files"
-                            if os.path.exists(args.src_dir) else "source folder not found"))
     if args.num_process < 1:
         raise UsageError(f"--num_process {args.num_process}: must be at least 1")
     arrow = args.format == "arrow"
@@ -145,12 +205,13 @@ def run(args) -> int:
         raise UsageError(f"--clean_text: the SWE tokenizer's text cleaning; --vocabulary "
                          f"{args.vocabulary} is a {enc.kind} tokenizer")
     skipped: list[tuple[str, str]] = []
-    files = find_text_files(args.src_dir, skipped)
+    units = find_units(args, skipped)
     for path, err in skipped:
         log.warning("%s: skipped: %s", path, err)
-    if not files:
-        raise UsageError(f"--src_dir {args.src_dir}: no readable .txt files found")
-    workers = min(args.num_process, len(files), os.cpu_count() or 1)
+    if not units:
+        raise UsageError(f"--src_dir {args.src_dir}: no readable .txt, JSON-lines or Parquet "
+                         "files found")
+    workers = min(args.num_process, len(units), os.cpu_count() or 1)
     if workers < args.num_process and args.num_process > (os.cpu_count() or 1):
         log.warning("--num_process %d: using %d worker processes (the %d CPUs here; more "
                     "would only compete for them)", args.num_process, workers,
@@ -166,7 +227,7 @@ def run(args) -> int:
     def results():
         if workers == 1:
             _init_worker(args.vocabulary, args.emoji, args.clean_text)
-            yield from map(_encode_file, files)
+            yield from map(_encode_unit, units)
             return
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
@@ -181,8 +242,8 @@ def run(args) -> int:
         died = EncodeError("a worker process ended abruptly (killed, perhaps by the "
                            "out-of-memory killer); nothing was written")
         try:
-            futures = [pool.submit(_encode_files, files[i:i + 4])
-                       for i in range(0, len(files), 4)]
+            futures = [pool.submit(_encode_units, units[i:i + 4])
+                       for i in range(0, len(units), 4)]
             # the pool's workers, all started by the submissions: one that has ended while
             # results are still awaited died (the executor notices that itself, except when
             # its own result thread fails on the race, and then it would wait for ever)
@@ -212,34 +273,48 @@ def run(args) -> int:
         pool.shutdown()
 
     dtype = np.uint16 if len(enc) <= 65536 else np.int64
+    records = any(u[3] is not None for u in units)
+    source = {"tool": "encode_swe", "clean_text": args.clean_text, "combine": args.combine}
+    if records:
+        source["text_column"] = args.text_column
     sink = (ShardWriter(args.dst_file, vocab_sha256=enc.sha256, vocab_size=len(enc),
                         vocab_kind=enc.kind, eot_id=enc.eot_id, shard_tokens=args.shard_tokens,
-                        source={"tool": "encode_swe", "clean_text": args.clean_text,
-                                "combine": args.combine})
+                        source=source)
             if arrow else contextlib.nullcontext())
+    bad_records = []            # (where, problem) of the records that could not be used
     with sink:
         emit = sink.add if arrow else chunks.append
-        for path, chars, data, err in tqdm(results(), total=len(files), unit="file",
-                                           disable=args.quiet, desc="encode_swe"):
-            if err is not None:
-                skipped.append((path, err))
-                log.warning("%s: skipped: %s", path, err)
-                continue
-            pending.append(np.frombuffer(data, dtype=dtype))
-            pending_chars += chars + len("<|endoftext|>")     # (as the reference counts)
-            n_docs += 1
-            n_chars += chars
-            if pending_chars >= args.combine:
-                emit(np.concatenate(pending))
-                pending, pending_chars = [], 0
+        for unit, docs in zip(units, tqdm(results(), total=len(units),
+                                          unit="piece" if records else "file",
+                                          disable=args.quiet, desc="encode_swe")):
+            for where, chars, data, err in docs:
+                if err is not None:
+                    if unit[3] is None or where == unit[0]:     # a whole file
+                        skipped.append((where, err))
+                        log.warning("%s: skipped: %s", where, err)
+                    else:
+                        bad_records.append((where, err))
+                        if len(bad_records) <= 10:
+                            log.warning("%s: skipped: %s", where, err)
+                    continue
+                pending.append(np.frombuffer(data, dtype=dtype))
+                pending_chars += chars + len("<|endoftext|>")     # (as the reference counts)
+                n_docs += 1
+                n_chars += chars
+                if pending_chars >= args.combine:
+                    emit(np.concatenate(pending))
+                    pending, pending_chars = [], 0
         if pending:
             emit(np.concatenate(pending))
         if not n_docs:
-            raise UsageError(f"--src_dir {args.src_dir}: every .txt file was skipped "
-                             f"({len(skipped)}; {skipped[0][0]}: {skipped[0][1]}); nothing "
-                             "was written")
+            first = (skipped or bad_records)[0]
+            raise UsageError(f"--src_dir {args.src_dir}: every document was skipped "
+                             f"({len(skipped) + len(bad_records)}; {first[0]}: {first[1]}); "
+                             "nothing was written")
         if arrow:
             sink.fields.update(documents=n_docs, characters=n_chars, skipped_files=len(skipped))
+            if records:
+                sink.fields["skipped_records"] = len(bad_records)
     if arrow:
         n_rows, n_tokens, n_shards = sink.rows, sink.tokens, len(sink.shards)
     else:
@@ -249,12 +324,15 @@ def run(args) -> int:
         with atomic_path(dst) as tmp, open(tmp, "wb") as f:
             np.savez_compressed(f, *[c.astype(np.int64) for c in chunks])
         n_rows, n_tokens, n_shards = len(chunks), sum(int(c.size) for c in chunks), 1
-    log.info("encoded %d files (%d characters) into %d tokens, %d rows, %d shard(s) in %.1fs: %s",
+    log.info("encoded %d documents (%d characters) into %d tokens, %d rows, %d shard(s) in %.1fs: %s",
              n_docs, n_chars, n_tokens, n_rows, n_shards, time.time() - start, args.dst_file)
     if skipped:
         log.warning("skipped %d file(s):", len(skipped))
         for path, err in skipped:
             log.warning("  %s: %s", path, err)
+    if bad_records:
+        log.warning("skipped %d record(s) that could not be used (the first: %s: %s)",
+                    len(bad_records), *bad_records[0])
     return 0
 
 

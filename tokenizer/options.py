@@ -50,7 +50,12 @@ class ExportHfOptions(VocabOptions):
 class EncodeSweOptions(Options):
     """``encode_swe`` and ``swelm encode-swe`` (the reference script's flag spellings)."""
     src_dir: str = flag(names=("--src_dir",),
-                        help="folder searched recursively for .txt files (UTF-8)")
+                        help="folder searched recursively for .txt files (UTF-8), and for "
+                             "JSON-lines (.jsonl, .json, .ndjson, also .gz) and Parquet files "
+                             "(a document per record); or one such file")
+    text_column: str = flag("text", names=("--text_column", "--text-column"),
+                            help="the field (JSON lines) or column (Parquet) that holds each "
+                                 "document's text")
     dst_file: str = flag(names=("--dst_file",), help="output: a shard directory (--format "
                                                      "arrow) or an .npz file (--format npz)")
     vocabulary: str | None = flag(
