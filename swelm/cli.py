@@ -271,6 +271,12 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:
         if _SIGNALLED and not debug:        # the interrupt, as a library passed it on
             return _interrupted(where)
+        extra = _missing_extra(e)
+        if extra and not debug:
+            print(f"{where}: needs {e.name}, which is not installed here; install swelm's "
+                  f"{extra[0]} extra: pip install 'swelm[{extra[0]}]' ({extra[1]})",
+                  file=sys.stderr)
+            return 2
         if _no_space(e) and not debug:
             name = getattr(e, "filename", None)
             print(f"{where}: no space left on the device"
@@ -291,6 +297,23 @@ def main(argv: list[str] | None = None) -> int:
         # (tests, a notebook) may publish outputs again
         _ENDED_BY_SIGNAL[:] = _SIGNALLED
         _SIGNALLED.clear()
+
+
+#: the optional dependencies, by the module a command imports: (extra, what it adds)
+EXTRAS = {"torch": ("model", "PyTorch: train, generate, score, fill, vectorize, convert, "
+                             "export-hf"),
+          "safetensors": ("model", "PyTorch: train, generate, score, fill, vectorize, "
+                                   "convert, export-hf"),
+          "emoji": ("vocab", "the emoji data that build-emoji and build-vocab read"),
+          "boto3": ("aws", "s3:// paths"),
+          "trafilatura": ("bench", "the extraction comparisons of bench/")}
+
+
+def _missing_extra(e: BaseException):
+    """``(extra, what it adds)`` when ``e`` is the import of an optional dependency failing."""
+    if not isinstance(e, ModuleNotFoundError) or not e.name:
+        return None
+    return EXTRAS.get(e.name.split(".")[0])
 
 
 def _interrupted(where: str) -> int:

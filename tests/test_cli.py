@@ -198,3 +198,20 @@ def test_beam_logs_stay_off_the_console(tmp_path):
                 if re.search(r"INFO|apache_beam|apitools|sdk harness", line)]
     assert noise(runs[()]) == [] and "demo: fetched " in runs[()].stdout
     assert any("sdk harness" in line for line in noise(runs[("--verbose",)]))
+
+
+@pytest.mark.parametrize("argv", [["train", "--data", "x", "--out", "y"],
+                                  ["generate", "--model", "m", "--prompt", "a"]])
+def test_a_model_command_without_torch_names_the_extra(tmp_path, argv):
+    """A plain `pip install swelm` has no PyTorch: a model command says in one line which
+    extra to install, instead of a ModuleNotFoundError traceback."""
+    import subprocess
+    import sys
+    code = ("import sys; sys.modules['torch'] = None; sys.modules['safetensors'] = None; "
+            "from swelm.cli import main; sys.exit(main(sys.argv[1:]))")
+    r = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
+                       cwd=tmp_path, timeout=120)
+    err = r.stderr.strip()
+    assert r.returncode == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith(f"swelm {argv[0]}: needs torch, which is not installed here; "
+                          "install swelm's model extra: pip install 'swelm[model]'"), err
