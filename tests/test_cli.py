@@ -201,7 +201,7 @@ def test_beam_logs_stay_off_the_console(tmp_path):
 
 
 @pytest.mark.parametrize("argv", [["train", "--data", "x", "--out", "y"],
-                                  ["generate", "--model", "m", "--prompt", "a"]])
+                                  ["generate", "--model", "m", "--context", "a"]])
 def test_a_model_command_without_torch_names_the_extra(tmp_path, argv):
     """A plain `pip install swelm` has no PyTorch: a model command says in one line which
     extra to install, instead of a ModuleNotFoundError traceback."""
