@@ -477,10 +477,16 @@ def _train(args: TrainConfig, device, world: int, rank: int) -> dict:
     tokens_per_step = args.batch_size * r.run_args["seq_len"] * args.grad_accum * world
     metrics_path = os.path.join(args.out, "metrics.jsonl")
     bar = None
-    if r.main and args.progress:
+    # a bar on a terminal; in a log (a file, a pipe) a plain line per metrics line, never \r
+    lines = r.main and args.progress and not sys.stderr.isatty() \
+        and os.environ.get("SWELM_PROGRESS") != "1"
+    if r.main and args.progress and not lines:
         from tqdm import tqdm
         bar = tqdm(total=args.steps, initial=step, unit="step", dynamic_ncols=True,
-                   mininterval=0.5 if sys.stderr.isatty() else 30)
+                   mininterval=0.5)
+    if r.main and step >= args.steps:
+        print(f"swelm train: {args.out} has finished its {args.steps} steps; nothing to do "
+              f"(--steps N with N above {step} trains on)", file=sys.stderr)
     last: dict = {}
     t0, tok0 = time.perf_counter(), 0
     while step < args.steps:
@@ -495,6 +501,9 @@ def _train(args: TrainConfig, device, world: int, rank: int) -> dict:
                     "tokens": step * tokens_per_step, "tokens_per_s": tok0 / max(dt, 1e-9)}
             _append_metrics(metrics_path, last)
             t0, tok0 = time.perf_counter(), 0
+            if lines:
+                print(f"swelm train: step {step}/{args.steps}, loss {last['loss']:.3f}, "
+                      f"{last['tokens_per_s']:,.0f} tokens/s", file=sys.stderr, flush=True)
         if bar is not None:
             bar.update(1)
             if last:

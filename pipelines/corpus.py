@@ -254,7 +254,7 @@ def _build(args, setup, out: str) -> dict:
     """Run the pipeline with its output in the folder ``out``; the report's summary."""
     import apache_beam as beam
     from swelm.corpus_tools.dedup import MinHasher
-    from . import staging
+    from . import progress, staging
     from .io import join
     from . import stages as st
     from .beam_util import make_pipeline, take_json_lines, write_json_lines
@@ -279,8 +279,11 @@ def _build(args, setup, out: str) -> dict:
     for i, k in shard_of_range.items():
         shard_ranges.setdefault(k, []).append(i)
     mh = MinHasher(bands=args.bands, rows=args.rows, seed=args.seed)
-
-    with make_pipeline(args) as p:
+    # (a --warc-list's files have no size known before they are read)
+    piece_bytes = {} if args.warc_list else {i: pieces[piece] for i, piece in ranges}
+    shown = progress.Progress("build-corpus", files, progress.build_stages(
+        files, out, ranges, piece_bytes, shards))
+    with shown, make_pipeline(args) as p:
         captures, events = p | "ReadPages" >> st.ReadPages(reader, ranges, bin_of, out, files)
         chosen = captures | "ChooseCaptures" >> st.ChooseCaptures(bin_of)
         boiler = (chosen | "ChosenPages" >> beam.FlatMap(st.ChosenPages(out, files))

@@ -45,14 +45,20 @@ class ReadRecords:
     ``problems`` output."""
 
     def __init__(self, filesystem: FileSystem, text_column: str = "text",
-                 id_column: str = "id"):
+                 id_column: str = "id", progress: str | None = None):
         self.fs, self.text, self.id = filesystem, text_column, id_column
+        self.progress = progress
 
-    def __call__(self, piece):
+    def __call__(self, item):
+        """``(index, (path, start, end), bytes)``: the piece's documents; then, with a
+        ``progress`` folder, its counts there (pipelines.progress)."""
+        import json
+
         import apache_beam as beam
         from swelm.corpus_tools.records import read
-        path, start, end = piece
+        index, (path, start, end), nbytes = item
         fields = {"id": self.id, "genre": "genre", "weight": "weight"}
+        docs = 0
         for where, rec, problem in read(path, start, end, self.fs.open_read, self.text, fields):
             if rec is None:
                 yield beam.pvalue.TaggedOutput(PROBLEMS, (where, problem))
@@ -62,8 +68,12 @@ class ReadRecords:
                 yield beam.pvalue.TaggedOutput(PROBLEMS, (where, (
                     f"the weight {rec['weight']!r} is not a number from 0 to {MAX_REPEATS}")))
                 continue
+            docs += 1
             yield {"id": rec["id"] if rec["id"] is not None else where,
                    "genre": rec["genre"], "text": rec["text"], "weight": weight}
+        if self.progress:
+            self.fs.write_text(join(self.progress, f"p-{index:06d}.json"),
+                               json.dumps({"docs": docs, "bytes": nbytes}))
 
 
 def _weight(value: str | None) -> float | None | bool:
@@ -179,13 +189,14 @@ def corpus_inputs(files, patterns: list[str]) -> dict[str, int]:
     return input_files(files, patterns, "--corpus", SUFFIXES, "JSON-lines or Parquet", folder)
 
 
-def input_pieces(files, sizes: dict[str, int]) -> list[tuple[str, int, int]]:
-    """The pieces ``(path, start, end)`` the inputs are read in (corpus_tools.records.plan),
-    of a size that depends on the input alone."""
+def input_pieces(files, sizes: dict[str, int]) -> list[tuple[int, tuple, int]]:
+    """The pieces ``(index, (path, start, end), bytes)`` the inputs are read in
+    (corpus_tools.records.plan), of a size that depends on the input alone."""
     from swelm.corpus_tools.records import plan
     piece = int(max(256 << 10, min(64 << 20, sum(sizes.values()) // 64)))
-    return [(p, s, e) for p, size in sizes.items()
-            for s, e, _ in plan(p, size, files.open_read, piece)]
+    pieces = [((p, s, e), n) for p, size in sizes.items()
+              for s, e, n in plan(p, size, files.open_read, piece)]
+    return [(i, piece, n) for i, (piece, n) in enumerate(pieces)]
 
 
 #: the most copies of one document ``encode`` makes (its weight); more is a mistake (a
@@ -256,14 +267,19 @@ def _encode(args, pieces: list, enc, folder: str, files: FileSystem) -> tuple[di
     the ``(where, problem)`` of the records that could not be used."""
     import apache_beam as beam
     from swelm.tokenizer.shards import make_manifest
+    from . import progress
     from .beam_util import make_pipeline, shard_of, take_json_lines, write_json_lines
     files.makedirs(folder)
     eot = enc.eot_id
     info = join(folder, "shards-info.jsonl")
     problems_file = join(folder, "problems.jsonl")
-    with make_pipeline(args) as p:
+    shown = progress.Progress("encode", files, progress.encode_stages(
+        files, folder, len(pieces), sum(n for _, _, n in pieces), args.shards))
+    marks = join(folder, progress.ENCODE_FOLDER) if shown.mode != "off" else None
+    with shown, make_pipeline(args) as p:
         read = (p | "Pieces" >> beam.Create(pieces) | "Spread" >> beam.Reshuffle()
-                | "Read" >> beam.FlatMap(ReadRecords(files, args.text_column, args.id_column))
+                | "Read" >> beam.FlatMap(ReadRecords(files, args.text_column, args.id_column,
+                                                     marks))
                 .with_outputs(PROBLEMS, main="docs"))
         shards = (read.docs
                   | "Tokenize" >> beam.FlatMap(Tokenize(enc, args.seed))
@@ -273,6 +289,8 @@ def _encode(args, pieces: list, enc, folder: str, files: FileSystem) -> tuple[di
                                        args.seed, files))
         write_json_lines(shards, info, files, "Info")
         write_json_lines(read[PROBLEMS], problems_file, files, "Problems")
+    if marks:
+        files.remove_tree(marks)
     shards = sorted(take_json_lines(info, files), key=lambda s: s["file"])
     problems = [tuple(p) for p in take_json_lines(problems_file, files)]
     genres: dict[str, int] = {}

@@ -274,6 +274,7 @@ class CleanStaged(CleanPage):
                         yield _stat(doc)
                         continue
                     doc = CleanPage.__call__(self, doc, boiler)
+                    w.kept += not doc.rejected
                     yield from self._records(doc, index, w.add(doc))
 
     def _records(self, doc: Document, index: int, row: int):

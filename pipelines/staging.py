@@ -41,6 +41,9 @@ class Writer:
 
     def __init__(self, filesystem, target: str):
         self.fs, self.target, self.rows = filesystem, target, 0
+        #: the documents that passed the filters, when the writer's user counts them: written
+        #: to the footer's metadata (``kept``), for the progress display (pipelines.progress)
+        self.kept = 0
         self._ids: list = []
         self._docs: list = []
 
@@ -71,6 +74,7 @@ class Writer:
     def __exit__(self, *exc):
         if exc[0] is None:
             self._flush()
+            self._pq.add_key_value_metadata({"kept": str(self.kept)})
         return self._stack.__exit__(*exc)
 
 

@@ -98,6 +98,21 @@ def test_resume_refuses_changed_arguments(shards, tmp_path):
     assert r.returncode == 2 and "seed" in r.stderr and "new --out" in r.stderr
 
 
+def test_a_log_gets_lines_and_a_finished_run_says_so(shards, tmp_path):
+    """Not on a terminal: a plain line per metrics line, no carriage return; a rerun of a
+    finished run says it has nothing to do."""
+    run = tmp_path / "r"
+    args = [a for a in TRAIN_ARGS if a != "--no-progress"]
+    r = swelm("train", *args, "--data", shards[0], "--steps", "4", "--log-every", "2",
+              "--out", run)
+    assert "\r" not in r.stderr
+    lines = [x for x in r.stderr.splitlines() if x.startswith("swelm train: step ")]
+    assert [x.split(",")[0] for x in lines] == ["swelm train: step 2/4", "swelm train: step 4/4"]
+    r = swelm("train", *args, "--data", shards[0], "--steps", "4", "--out", run)
+    assert (f"swelm train: {run} has finished its 4 steps; nothing to do (--steps N with N "
+            "above 4 trains on)") in r.stderr
+
+
 def test_loader_workers_give_the_same_batches(shards):
     from swelm.model.data import Layout, SequenceData, loader, parse_sources
     from swelm.model.registry import make_config
