@@ -121,13 +121,40 @@ def _lm(args):
     return LM.load(args.model, args.device, args.vocabulary, args.emoji)
 
 
+def decoding(args) -> tuple[float, int | None]:
+    """The temperature (0: greedy) and the outputs wanted (None: every beam) that
+    ``--do-sample``/``--no-do-sample``, ``--temperature`` and ``--num-return-sequences`` ask
+    for, as transformers reads them; flags that contradict each other are a UsageError."""
+    if args.no_do_sample and args.do_sample:
+        raise UsageError("--do-sample and --no-do-sample: give one")
+    greedy = args.no_do_sample or args.do_sample is False
+    if args.do_sample and args.temperature == 0:
+        raise UsageError("--do-sample with --temperature 0: sampling needs a temperature "
+                         "above 0 (greedy decoding is --do-sample false)")
+    temperature = 0.0 if greedy else args.temperature
+    n = args.num_samples
+    if args.beam:
+        if n is not None and n > args.beam:
+            raise UsageError(f"--num-return-sequences {n}: at most --num-beams "
+                             f"{args.beam} (the best beams are returned)")
+        return temperature, n
+    if temperature == 0 and (n or 1) > 1:
+        raise UsageError(f"--num-return-sequences {n}: greedy decoding gives one sequence; "
+                         "sample (--do-sample) or search beams (--num-beams N) for more")
+    return temperature, n or 1
+
+
 def cmd_generate(args) -> int:
+    temperature, n = decoding(args)
     lm = _lm(args)
     out = lm.generate(args.context, prefix=args.prefix, beam=args.beam,
-                      num_samples=args.num_samples, max_new_tokens=args.max_new_tokens,
+                      num_samples=n or 1, max_new_tokens=args.max_new_tokens,
                       min_new_tokens=args.min_new_tokens, top_k=args.top_k, top_p=args.top_p,
-                      temperature=args.temperature, seed=args.seed, spout=args.spout,
-                      length_penalty=args.length_penalty)
+                      temperature=temperature, seed=args.seed, spout=args.spout,
+                      length_penalty=args.length_penalty,
+                      repetition_penalty=args.repetition_penalty)
+    if args.beam and n:
+        out = out[:n]
     numbered = len(out) > 1 or args.beam
     for k, s in enumerate(out, 1):
         if args.json:

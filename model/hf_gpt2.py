@@ -172,30 +172,42 @@ def gpt2_to_hf(model: GPT2LM, out_dir: str, tokenizer_path: str | None, emoji=No
     with atomic_path(out_dir, HF_FOLDER) as tmp:
         os.makedirs(tmp)
         save_file(hf, os.path.join(tmp, "model.safetensors"), metadata={"format": "pt"})
+        os.chmod(os.path.join(tmp, "model.safetensors"), 0o644)    # (safetensors writes 0600)
+        # one start/end convention everywhere: the model's own (its bos before a text, its
+        # end token after it), in config.json, generation_config.json and the tokenizer files
         write_json(os.path.join(tmp, "generation_config.json"),
-                   {"bos_token_id": cfg.bos_id, "eos_token_id": cfg.eot_id})
-        written += _write_tokenizer(tmp, tokenizer_path, emoji)
+                   {"bos_token_id": cfg.bos_id, "eos_token_id": cfg.eot_id,
+                    "pad_token_id": cfg.eot_id})
+        written += _write_tokenizer(tmp, tokenizer_path, emoji, cfg.bos_id, cfg.eot_id)
         write_json(os.path.join(tmp, "config.json"), config)         # the marker: last
     return written
 
 
-def _write_tokenizer(folder: str, path: str | None, emoji) -> list[str]:
+def _write_tokenizer(folder: str, path: str | None, emoji, bos: int, eos: int) -> list[str]:
+    """The tokenizer files, their start and end tokens the model's ``bos`` and ``eos`` ids
+    (the model's end token also pads).  The transformers tokenizer adds no token itself:
+    ``tok(tok.bos_token + text + tok.eos_token)`` is what ``swelm score`` scores."""
     from swelm.tokenizer.kinds import open_tokenizer
     tok = open_tokenizer(path, emoji)
     if tok.kind == "sentencepiece":
         shutil.copyfile(tok.path, os.path.join(folder, "spiece.model"))
-        specials = {name: tok.sp.id_to_piece(i) for name, i in
-                    (("bos_token", tok.sp.bos_id()), ("eos_token", tok.sp.eos_id()),
-                     ("unk_token", tok.sp.unk_id()), ("pad_token", tok.sp.pad_id())) if i >= 0}
+        specials = {"bos_token": tok.sp.id_to_piece(bos), "eos_token": tok.sp.id_to_piece(eos),
+                    "pad_token": tok.sp.id_to_piece(eos)}
+        if tok.sp.unk_id() >= 0:
+            specials["unk_token"] = tok.sp.id_to_piece(tok.sp.unk_id())
         write_json(os.path.join(folder, "tokenizer_config.json"),
                    {"tokenizer_class": "BertGenerationTokenizer", **specials})
-        return ["spiece.model", "tokenizer_config.json"]
+        write_json(os.path.join(folder, "special_tokens_map.json"), specials)
+        return ["spiece.model", "tokenizer_config.json", "special_tokens_map.json"]
     if tok.kind == "swe":
         shutil.copyfile(tok.vocab.path, os.path.join(folder, "vocab.txt"))
         shutil.copyfile(tok.emoji.path, os.path.join(folder, "emoji.json"))
+        specials = {"bos_token": tok.id_to_token(bos), "eos_token": tok.id_to_token(eos),
+                    "pad_token": tok.id_to_token(eos)}
         write_json(os.path.join(folder, "tokenizer_config.json"),
-                   {"tokenizer_class": "GPTNeoXJapaneseTokenizer"})
-        return ["vocab.txt", "emoji.json", "tokenizer_config.json"]
+                   {"tokenizer_class": "GPTNeoXJapaneseTokenizer", **specials})
+        write_json(os.path.join(folder, "special_tokens_map.json"), specials)
+        return ["vocab.txt", "emoji.json", "tokenizer_config.json", "special_tokens_map.json"]
     # bytes and gpt2ja-v2 have no transformers class: the swelm file goes along
     shutil.copyfile(tok.path, os.path.join(folder, "swelm_tokenizer.json"))
     return ["swelm_tokenizer.json"]

@@ -211,6 +211,16 @@ def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> t
     return logits
 
 
+def penalize_repeats(scores: torch.Tensor, seen: torch.Tensor, penalty: float) -> torch.Tensor:
+    """transformers' repetition penalty (CTRL's): the scores of the tokens in ``seen`` (per
+    row, the context and the output so far) divided by ``penalty`` where positive, multiplied
+    where negative."""
+    if penalty == 1.0:
+        return scores
+    got = scores.gather(1, seen)
+    return scores.scatter(1, seen, torch.where(got > 0, got / penalty, got * penalty))
+
+
 @dataclass
 class Generation:
     """One generated continuation (a sample or a beam)."""
@@ -235,4 +245,5 @@ def check_length(model, n_input: int, spout: bool) -> int:
 
 
 __all__ = ["load", "decode", "layout_ids", "is_dense", "model_device", "filter_logits",
+           "penalize_repeats",
            "check_length", "spout_vector", "pick_device", "Generation", "InputError"]

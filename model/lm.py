@@ -23,7 +23,7 @@ from swelm.checks import number
 
 from .inference import (Generation, InputError, check_length, decode, filter_logits,
                         free_memory, is_dense, layer_sizes, layout_ids, load, model_device,
-                        spout_vector)
+                        penalize_repeats, spout_vector)
 
 MASK = "[MASK]"
 
@@ -102,28 +102,33 @@ class LM:
     def generate(self, context, *, prefix=None, beam: int = 0, num_samples: int = 1,
                  max_new_tokens: int = 100, min_new_tokens: int = 0, top_k: int = 0,
                  top_p: float = 1.0, temperature: float = 1.0, seed: int = 0,
-                 spout: int | None = None, length_penalty: float = 1.0):
-        """Samples (``beam`` 0, :meth:`sample`) or the ``beam`` best beams, best first
-        (:meth:`beam_search`); either way a list of :class:`Generation`."""
+                 spout: int | None = None, length_penalty: float = 1.0,
+                 repetition_penalty: float = 1.0):
+        """Samples (``beam`` 0, :meth:`sample`; ``temperature`` 0: greedy) or the ``beam``
+        best beams, best first (:meth:`beam_search`); either way a list of
+        :class:`Generation`."""
         ctx = self._nonempty(context) if prefix is None else self._ids(context)
         pre = None if prefix is None else self._nonempty(prefix, "prefix")
         if beam:
             return self.beam_search(ctx, prefix=pre, beam=beam, max_new_tokens=max_new_tokens,
                                     min_new_tokens=min_new_tokens, spout=spout,
-                                    length_penalty=length_penalty)
+                                    length_penalty=length_penalty,
+                                    repetition_penalty=repetition_penalty)
         return self.sample(ctx, prefix=pre, max_new_tokens=max_new_tokens,
                            min_new_tokens=min_new_tokens, top_k=top_k, top_p=top_p,
                            temperature=temperature, num_samples=num_samples, seed=seed,
-                           spout=spout)
+                           spout=spout, repetition_penalty=repetition_penalty)
 
     @torch.no_grad()
     def sample(self, context="", *, prefix=None, max_new_tokens: int = 100,
                min_new_tokens: int = 0, top_k: int = 0, top_p: float = 1.0,
                temperature: float = 1.0, num_samples: int = 1, seed: int = 0,
-               spout: int | None = None, use_cache: bool = True) -> list[Generation]:
+               spout: int | None = None, use_cache: bool = True,
+               repetition_penalty: float = 1.0) -> list[Generation]:
         """``num_samples`` continuations of ``context`` (text or token ids): KV cache, top-k,
-        top-p, temperature, min/max new tokens, stop at ``<|endoftext|>``, a spout class, a
-        bidirectional ``prefix``.  Each result's score is its summed log-probability."""
+        top-p, temperature (0: greedy), transformers' repetition penalty, min/max new tokens,
+        stop at ``<|endoftext|>``, a spout class, a bidirectional ``prefix``.  Each result's
+        score is its summed log-probability (the model's, before any penalty)."""
         number(max_new_tokens, "max_new_tokens", minimum=1, integer=True, error=InputError)
         number(min_new_tokens, "min_new_tokens", minimum=0, integer=True, error=InputError)
         number(top_k, "top_k", minimum=0, integer=True, error=InputError)
@@ -155,6 +160,7 @@ class LM:
                 logits = model(full, num_precontext=npc, spout=sp, last_only=True).logits[:, -1]
                 logits = logits.float()
             logp = logits.log_softmax(-1)
+            logits = penalize_repeats(logits, torch.cat([x, out_ids], 1), repetition_penalty)
             if i < min_new_tokens:
                 logits[:, eot] = float("-inf")
             if temperature == 0:
@@ -180,9 +186,12 @@ class LM:
     @torch.no_grad()
     def beam_search(self, context, *, prefix=None, beam: int = 4, max_new_tokens: int = 50,
                     min_new_tokens: int = 0, spout: int | None = None,
-                    length_penalty: float = 1.0) -> list[Generation]:
+                    length_penalty: float = 1.0,
+                    repetition_penalty: float = 1.0) -> list[Generation]:
         """Beam search over new tokens; hypotheses end at ``<|endoftext|>`` or at
-        ``max_new_tokens``; ranked by summed log-probability / length ** ``length_penalty``."""
+        ``max_new_tokens``; ranked by summed log-probability / length ** ``length_penalty``
+        (the log-probabilities after transformers' ``repetition_penalty``, as its beam search
+        does)."""
         if beam < 1:
             raise InputError("beam must be at least 1")
         model, cfg = self.model, self.cfg
@@ -206,6 +215,8 @@ class LM:
         reached_max = False
         norm = lambda total, n: total / (max(1, n) ** length_penalty)  # noqa: E731
         for step in range(max_new):
+            seen = torch.tensor([ids + s for s in seqs], device=self.device)
+            logp = penalize_repeats(logp, seen, repetition_penalty)
             if step < min_new_tokens:
                 logp = logp.clone()
                 logp[:, eot] = float("-inf")

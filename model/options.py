@@ -4,6 +4,7 @@
 its parsers from these classes on every start."""
 from __future__ import annotations
 
+import argparse
 import dataclasses
 
 from swelm.checks import integer_arg, number_arg
@@ -115,6 +116,16 @@ class ModelOptions(Options):
     emoji: str | None = flag(None, help="emoji table (default: beside the vocabulary)")
 
 
+def _bool(text: str) -> bool:
+    """``true``/``false`` as transformers' and Hugging Face's argument parsers take them."""
+    low = str(text).lower()
+    if low in ("true", "yes", "1", "y", "t"):
+        return True
+    if low in ("false", "no", "0", "n", "f"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r}: expected true or false")
+
+
 @dataclasses.dataclass(kw_only=True)
 class GenerateOptions(ModelOptions):
     """``swelm generate``; the spellings of gpt2-japanese's gpt2-generate.py are aliases
@@ -122,17 +133,27 @@ class GenerateOptions(ModelOptions):
     context: str = flag("", help="text to continue")
     prefix: str | None = flag(None, help="text given as the bidirectional prefix (prefix-LM) "
                                          "before the context")
-    max_new_tokens: int = flag(100, names=("--max-new-tokens", "--max-length", "--max_length"),
+    max_new_tokens: int = flag(100, names=("--max-new-tokens", "--max_new_tokens", "--max-length",
+                                           "--max_length"),
                                type=integer_arg(minimum=1), help="new tokens at most")
-    min_new_tokens: int = flag(0, names=("--min-new-tokens", "--min-length", "--min_length"),
+    min_new_tokens: int = flag(0, names=("--min-new-tokens", "--min_new_tokens", "--min-length",
+                                         "--min_length"),
                                type=integer_arg(minimum=0),
                                help="<|endoftext|> is not chosen before this many new tokens")
-    beam: int = flag(0, names=("--beam", "--num-beams", "--num_beams"),
+    do_sample: bool | None = flag(
+        None, names=("--do-sample", "--do_sample"), nargs="?", const=True, type=_bool,
+        metavar="BOOL",
+        help="sample (the default, as the gpt2-japanese scripts do); --do-sample false (or "
+             "--no-do-sample, --temperature 0): greedy, as transformers without do_sample")
+    no_do_sample: bool = flag(False, names=("--no-do-sample", "--no_do_sample"),
+                              action="store_true", help="greedy decoding")
+    beam: int = flag(0, names=("--num-beams", "--num_beams", "--beam"),
                      type=integer_arg(minimum=0),
-                     help="beam search with N beams: prints the N best, best first (length-"
-                          "normalised log-probability); sampling flags are then ignored (0: "
-                          "sample)")
-    length_penalty: float = flag(1.0, type=number_arg(),
+                     help="beam search with N beams, best first (length-normalised "
+                          "log-probability); sampling flags are then ignored (0 or 1: no beam "
+                          "search)")
+    length_penalty: float = flag(1.0, names=("--length-penalty", "--length_penalty"),
+                                 type=number_arg(),
                                  help="beam score = log-probability / length ** this")
     top_k: int = flag(0, names=("--top-k", "--top_k"), type=integer_arg(minimum=0),
                       help="keep the k most likely tokens (0: all)")
@@ -140,9 +161,16 @@ class GenerateOptions(ModelOptions):
                         type=number_arg(minimum=0, maximum=1, exclusive=True),
                         help="nucleus sampling mass (1: off)")
     temperature: float = flag(1.0, type=number_arg(minimum=0), help="0 means greedy")
-    num_samples: int = flag(1, names=("--num-samples", "--num_generate"),
-                            type=integer_arg(minimum=1),
-                            help="samples per call (numbered in the output when more than one)")
+    repetition_penalty: float = flag(
+        1.0, names=("--repetition-penalty", "--repetition_penalty"),
+        type=number_arg(minimum=0, exclusive=True),
+        help="transformers' (CTRL's) penalty on tokens already in the context or output: "
+             "their logits are divided by it when positive, multiplied when negative (1: off)")
+    num_samples: int | None = flag(
+        None, names=("--num-return-sequences", "--num_return_sequences", "--num-samples",
+                     "--num_generate"), type=integer_arg(minimum=1),
+        help="outputs per call: samples, or the best beams (default: 1 sample, every beam; "
+             "numbered in the output when more than one)")
     seed: int = flag(0, type=integer_arg(minimum=0), help="sampling seed")
     spout: int | None = flag(None, type=integer_arg(minimum=0), metavar="CLASS",
                              help="spout class (one-hot vector) the model was trained with")

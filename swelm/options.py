@@ -27,11 +27,11 @@ _MISSING = dataclasses.MISSING
 
 def flag(default: Any = _MISSING, *, help: str, names: tuple = (), type=None, choices=None,
          nargs=None, metavar=None, action=None, default_factory=_MISSING,
-         positional: bool = False):
+         positional: bool = False, const=None):
     """A dataclass field that is also a command-line flag (``--field-name`` unless ``names``
     are given; the first name is the one help shows first).  No default: a required flag."""
     spec = dict(help=help, names=tuple(names), type=type, choices=choices, nargs=nargs,
-                metavar=metavar, action=action, positional=positional)
+                metavar=metavar, action=action, positional=positional, const=const)
     meta = {"flag": spec}
     if default_factory is not _MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=meta)
@@ -56,8 +56,8 @@ class Options:
             spec = f.metadata.get("flag")
             if spec is None or f.name in skip:
                 continue
-            kw = {k: spec[k] for k in ("help", "type", "choices", "nargs", "metavar", "action")
-                  if spec[k] is not None}
+            kw = {k: spec[k] for k in ("help", "type", "choices", "nargs", "metavar", "action",
+                                       "const") if spec.get(k) is not None}
             if f.default is not _MISSING:
                 default = f.default
             elif f.default_factory is not _MISSING:

@@ -323,3 +323,74 @@ def test_a_gpt2_on_the_swe_vocabulary_goes_to_transformers_and_back(tmp_path):
     with torch.no_grad():
         assert torch.allclose(a(x).logits, b(x).logits, atol=1e-5)
     assert swelm("score", "--model", tmp_path / "back", "--context", text).returncode == 0
+
+
+def test_an_export_has_one_start_and_end_convention_and_transformers_agrees(sp_run, tmp_path):
+    """config.json, generation_config.json and the tokenizer name the same start and end
+    tokens; the tokenizer's own tokens around a text give the ids `swelm score` scores, and
+    transformers' greedy decoding gives `swelm generate --do-sample false`'s tokens."""
+    import stat
+
+    hf = tmp_path / "hf"
+    swelm("convert", "to-hf", sp_run, "--out", hf)
+    assert stat.S_IMODE(os.stat(hf / "model.safetensors").st_mode) == 0o644
+    cfg = json.loads((hf / "config.json").read_text())
+    gen = json.loads((hf / "generation_config.json").read_text())
+    tok = transformers.AutoTokenizer.from_pretrained(hf)
+    assert tok.convert_tokens_to_ids(tok.bos_token) == cfg["bos_token_id"] == gen["bos_token_id"]
+    assert tok.convert_tokens_to_ids(tok.eos_token) == cfg["eos_token_id"] == gen["eos_token_id"]
+    model = transformers.GPT2LMHeadModel.from_pretrained(hf).eval()
+    text = "吾輩は猫である。名前はまだ無い。"
+    ids = tok(tok.bos_token + text + tok.eos_token, return_tensors="pt").input_ids
+    with torch.no_grad():
+        logp = model(ids).logits[0, :-1].log_softmax(-1).gather(1, ids[0, 1:, None]).sum()
+    r = swelm("score", "--model", sp_run, "--context", text)
+    ours = float(r.stdout.strip().split("\t")[-1])
+    assert abs(float(logp) - ours) < 1e-3, (float(logp), ours)
+    prompt = "吾輩は"
+    for flags in (["--do-sample", "false"], ["--do_sample=false"], ["--no-do-sample"],
+                  ["--temperature", "0"]):
+        r = swelm("generate", "--model", sp_run, "--context", prompt, "--max-new-tokens", "12",
+                  "--json", *flags)
+        mine = json.loads(r.stdout)["ids"]
+        x = tok(tok.bos_token + prompt, return_tensors="pt").input_ids
+        with torch.no_grad():
+            theirs = model.generate(x, do_sample=False, max_new_tokens=12)[0, x.shape[1]:]
+        theirs = theirs.tolist()
+        if cfg["eos_token_id"] in theirs:
+            theirs = theirs[:theirs.index(cfg["eos_token_id"]) + 1]
+        assert mine == theirs, (flags, mine, theirs)
+    # the repetition penalty, as transformers applies it
+    r = swelm("generate", "--model", sp_run, "--context", prompt, "--max_new_tokens", "12",
+              "--json", "--do-sample", "false", "--repetition-penalty", "1.5")
+    x = tok(tok.bos_token + prompt, return_tensors="pt").input_ids
+    with torch.no_grad():
+        theirs = model.generate(x, do_sample=False, max_new_tokens=12,
+                                repetition_penalty=1.5)[0, x.shape[1]:].tolist()
+    if cfg["eos_token_id"] in theirs:
+        theirs = theirs[:theirs.index(cfg["eos_token_id"]) + 1]
+    assert json.loads(r.stdout)["ids"] == theirs
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--do-sample", "--no-do-sample"], "--do-sample and --no-do-sample: give one"),
+    (["--do-sample", "--temperature", "0"], "--do-sample with --temperature 0"),
+    (["--do-sample", "false", "--num-return-sequences", "2"],
+     "--num-return-sequences 2: greedy decoding gives one sequence"),
+    (["--num-beams", "2", "--num_return_sequences=3"],
+     "--num-return-sequences 3: at most --num-beams 2"),
+    (["--do-sample", "maybe"], "expected true or false"),
+])
+def test_generation_flags_that_contradict_each_other(sp_run, flags, words):
+    r = swelm("generate", "--model", sp_run, "--context", "吾輩は", *flags, check=False)
+    assert r.returncode == 2 and words in r.stderr and len(r.stderr.strip().splitlines()) == 1, \
+        r.stderr
+
+
+def test_num_return_sequences_with_beams_and_samples(sp_run):
+    r = swelm("generate", "--model", sp_run, "--context", "吾輩は", "--num-beams", "3",
+              "--num-return-sequences", "2", "--max-new-tokens", "6", "--json")
+    assert len(r.stdout.strip().splitlines()) == 2
+    r = swelm("generate", "--model", sp_run, "--context", "吾輩は", "--do-sample",
+              "--num-return-sequences", "3", "--max-new-tokens", "6", "--json", "--top-k", "5")
+    assert len(r.stdout.strip().splitlines()) == 3
