@@ -29,13 +29,15 @@ later passes; only compact records cross shuffles (docs/engine.md has the pictur
                   read once, each page to corpus/ with its repeat factor (site x genre
                   weights, --budget) or to rejected/ with its rule (and the lines taken out
                   of it, as rows of their own)
-  Stats           per (site, genre, rule) counts -> stats.json, stats.md, plots/*.png
+  Stats           per (site, genre, rule) counts -> stats.json, stats.md, stats.html,
+                  plots/*.png
 
 On the local runner the WARC ranges are dealt to the worker processes in bins of about equal
 bytes.  The same WARCs give byte-identical outputs with any number of workers and any runner.
 
 Output in --out: corpus/part-NNNNN.parquet, rejected/part-NNNNN.parquet (the Document schema,
-corpus_tools.document.COLUMNS), stats.json, stats.md and plots/*.png.
+corpus_tools.document.COLUMNS), stats.json, stats.md, stats.html (the report with its plots
+inline, for a browser) and plots/*.png.
 """
 from __future__ import annotations
 
@@ -48,13 +50,15 @@ from swelm.corpus_tools.sites import WEB_SITE
 from swelm.corpus_tools.dedup import DEFAULT_BANDS, DEFAULT_ROWS
 from swelm.errors import InputError, UsageError
 from swelm.options import flag
+from swelm.words import plural
 from swelm.publish import Kind, json_marker
 
 from .beam_util import BeamOptions
 
 #: a build-corpus output: stats.json (written last) names the command
 BUILD = Kind("a build-corpus output",
-             entries=("stats.json", "stats.md", "plots/*.png", "corpus/part-*.parquet",
+             entries=("stats.json", "stats.md", "stats.html", "plots/*.png",
+                      "corpus/part-*.parquet",
                       "rejected/part-*.parquet", "stats-rows.jsonl", "file-events.jsonl"),
              marker="stats.json",
              recognise=json_marker(lambda m: isinstance(m.get("settings"), dict)
@@ -244,9 +248,11 @@ def run(args: CorpusOptions) -> int:
                              + f"; nothing was written to {out}")
     for line in report_warnings(stats):
         print(f"warning: {line}", file=sys.stderr)
-    print(f"corpus: {stats['kept']['docs']} documents ({stats['kept']['chars']} characters) in "
-          f"{join(out, 'corpus')}; rejected: {stats['rejected_docs']} in "
-          f"{join(out, 'rejected')}; report: {join(out, 'stats.md')}")
+    print(f"corpus: {plural(stats['kept']['docs'], 'document')} "
+          f"({plural(stats['kept']['chars'], 'character')}) in "
+          f"{join(out, 'corpus')}; rejected: {stats['rejected_docs']:,} in "
+          f"{join(out, 'rejected')}; report: {join(out, 'stats.md')} (in a browser: "
+          f"{join(out, 'stats.html')})")
     return 0
 
 

@@ -27,6 +27,7 @@ import numpy as np
 from swelm.checks import integer_arg
 from swelm.errors import InputError, UsageError
 from swelm.options import Options, flag
+from swelm.words import plural
 
 from .beam_util import BeamOptions
 from .io import FileSystem, StorageError, absolute, is_remote, join
@@ -161,8 +162,8 @@ def run(args: "EncodeOptions") -> int:
                              f"nothing was written to {out}")
         files.write_text(join(folder, MANIFEST),
                          manifest_text(manifest, join(out, MANIFEST)))
-    print(f"{manifest['tokens']} tokens in {manifest['rows']} rows, "
-          f"{len(manifest['shards'])} shards: {out}")
+    print(f"{plural(manifest['tokens'], 'token')} in {plural(manifest['rows'], 'row')}, "
+          f"{plural(len(manifest['shards']), 'shard')}: {out}")
     return 0
 
 

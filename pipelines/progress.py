@@ -54,9 +54,7 @@ def rate(n: float, seconds: float) -> str:
     return f"{n / 1e6 / max(seconds, 1e-3):,.1f} MB/s"
 
 
-def plural(n: int, word: str) -> str:
-    """``1 document``, ``2 documents``, ``1,200 documents``."""
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
+from swelm.words import plural  # noqa: E402  (re-exported for the stages' lines)
 
 
 class Progress:

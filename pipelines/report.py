@@ -1,4 +1,5 @@
-"""The build-corpus report: ``stats.json``, a Markdown page and a few PNG plots."""
+"""The build-corpus report: ``stats.json``, a Markdown page, the same page as HTML with the
+plots inline, and the PNG plots."""
 from __future__ import annotations
 
 import collections
@@ -115,7 +116,8 @@ def report_warnings(stats: dict) -> list[str]:
 def write_report(filesystem, out: str, table: list, sites, settings: dict,
                  file_events=()) -> dict:
     """stats.json (the summary of ``table`` with the build's ``settings``, and the input files
-    with problems, by file), stats.md and the plots into ``out``; returns the summary."""
+    with problems, by file), stats.md, stats.html and the plots into ``out``; returns the
+    summary."""
     stats = summarise(table)
     stats["settings"] = dict(sorted(settings.items()))
     files: dict = {}
@@ -131,7 +133,9 @@ def write_report(filesystem, out: str, table: list, sites, settings: dict,
              f"{stats['rejected_docs']}; near-duplicate clusters: "
              f"{stats['near_duplicate_clusters']} ({stats['near_duplicate_cluster_members']} pages).",
              "", "## Per site", "",
-             "| site | documents in | kept | characters in | kept | rejected by rule |",
+             "Characters are counted in the text that was judged: after boilerplate, code, "
+             "navigation, short and foreign lines were taken out and the rest normalised.", "",
+             "| site | documents | kept | characters | kept characters | rejected by rule |",
              "|---|---|---|---|---|---|"]
     for name, s in stats["sites"].items():
         rej = ", ".join(f"{r} {v['docs']}" for r, v in sorted(s["rejected"].items(),
@@ -168,45 +172,136 @@ def write_report(filesystem, out: str, table: list, sites, settings: dict,
     if plots:
         lines += ["", "## Plots", ""] + [f"![{p}](plots/{p})" for p in plots]
     filesystem.write_text(join(out, "stats.md"), "\n".join(lines) + "\n")
+    filesystem.write_text(join(out, "stats.html"), html_page(lines, plots))
     return stats
 
 
-def _plots(filesystem, out: str, stats: dict) -> list[str]:
+def html_page(lines: list[str], plots: dict) -> str:
+    """The report's Markdown lines (the subset stats.md uses: headings, paragraphs, tables,
+    lists, images of plots/) as one HTML page a browser opens offline: the plots inline as
+    data URIs, no script, no network."""
+    import base64
+    import html
+    import re
+
+    def inline(text: str) -> str:
+        text = html.escape(text, quote=False)
+        text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
+        return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
+
+    body, table, items = [], [], []
+
+    def flush():
+        if table:
+            head, *rows = [[c.strip() for c in r.strip("|").split("|")] for r in table
+                           if not set(r) <= set("|-")]
+            body.append("<table><tr>" + "".join(f"<th>{inline(c)}</th>" for c in head)
+                        + "</tr>" + "".join("<tr>" + "".join(f"<td>{inline(c)}</td>" for c in r)
+                                            + "</tr>" for r in rows) + "</table>")
+            table.clear()
+        if items:
+            body.append("<ul>" + "".join(f"<li>{inline(i)}</li>" for i in items) + "</ul>")
+            items.clear()
+    for line in lines:
+        image = re.fullmatch(r"!\[(.*)\]\(plots/(.+)\)", line)
+        if line.startswith("|"):
+            table.append(line)
+            continue
+        if line.startswith("- "):
+            items.append(line[2:])
+            continue
+        flush()
+        if image and image.group(2) in plots:
+            data = base64.b64encode(plots[image.group(2)]).decode("ascii")
+            body.append(f'<p><img alt="{html.escape(image.group(1))}" '
+                        f'src="data:image/png;base64,{data}"></p>')
+        elif line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            body.append(f"<h{level}>{inline(line[level:].strip())}</h{level}>")
+        elif line:
+            body.append(f"<p>{inline(line)}</p>")
+    flush()
+    style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}"
+             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .5em;"
+             "text-align:left}img{max-width:100%}")
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>Corpus build report</title><style>{style}</style></head><body>\n"
+            + "\n".join(body) + "\n</body></html>\n")
+
+
+def _plots(filesystem, out: str, stats: dict) -> dict[str, bytes]:
+    """The report's plots as PNG files in ``out/plots``: ``{name: PNG bytes}`` (none without
+    matplotlib)."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         log.info("matplotlib not installed: report without plots")
-        return []
+        return {}
     folder = join(out, "plots")
     filesystem.makedirs(folder)
-    made = []
-
-    def save(fig, name):
-        fig.tight_layout()
+    made = {}
+    for name, fig in figures(stats).items():
         png = io.BytesIO()
-        fig.savefig(png, format="png", dpi=90, metadata={"Software": None})
+        fig.savefig(png, format="png", dpi=90, bbox_inches="tight", metadata={"Software": None})
         plt.close(fig)
         filesystem.write_bytes(join(folder, name), png.getvalue())
-        made.append(name)
+        made[name] = png.getvalue()
+    return made
 
+
+def figures(stats: dict) -> dict:
+    """One matplotlib figure per question the report answers, each with a title, axis labels
+    with units, whole-number ticks for counts and its legend outside the bars:
+    ``sites.png`` (documents kept and rejected per site), ``rules.png`` (why documents were
+    rejected), ``lines.png`` (lines taken out of pages, by class) and ``genres.png`` (the genre
+    mix after weighting)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+    def bars(title: str, labels: list, unit: str, rows: int, integer: bool = True):
+        fig, ax = plt.subplots(figsize=(7.5, 1.3 + 0.4 * rows))
+        ax.set_title(title)
+        ax.set_xlabel(unit)
+        if integer:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.invert_yaxis()                  # the first label on top
+        ax.grid(axis="x", alpha=0.3)
+        ax.set_axisbelow(True)
+        return fig, ax
+
+    out = {}
     names = list(stats["sites"])
     if names:
-        fig, ax = plt.subplots(figsize=(7, 0.5 + 0.45 * len(names)))
-        ax.barh(names, [stats["sites"][n]["in_docs"] for n in names], label="in", color="#bbb")
-        ax.barh(names, [stats["sites"][n]["kept_docs"] for n in names], label="kept", color="#36c")
-        ax.set_xlabel("documents")
-        ax.legend()
-        save(fig, "sites.png")
+        kept = [stats["sites"][n]["kept_docs"] for n in names]
+        rejected = [stats["sites"][n]["in_docs"] - stats["sites"][n]["kept_docs"]
+                    for n in names]
+        fig, ax = bars("Documents kept and rejected per site", names, "documents", len(names))
+        ax.barh(names, kept, color="#36c", label="kept")
+        ax.barh(names, rejected, left=kept, color="#e8a33d", label="rejected")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        out["sites.png"] = fig
     if stats["rules"]:
-        rules = sorted(stats["rules"], key=stats["rules"].get)
-        fig, ax = plt.subplots(figsize=(7, 0.5 + 0.35 * len(rules)))
+        rules = sorted(stats["rules"], key=lambda r: -stats["rules"][r])
+        fig, ax = bars("Why documents were rejected (first failed rule)", rules,
+                       "documents rejected", len(rules))
         ax.barh(rules, [stats["rules"][r] for r in rules], color="#c63")
-        ax.set_xlabel("documents rejected")
-        save(fig, "rules.png")
-    if sum(stats["genre_mix"].values()) > 0:      # nothing to draw when every weight is 0
-        fig, ax = plt.subplots(figsize=(5, 4))
-        ax.pie(list(stats["genre_mix"].values()), labels=list(stats["genre_mix"]), autopct="%1.0f%%")
-        save(fig, "genres.png")
-    return made
+        out["rules.png"] = fig
+    dropped = stats.get("dropped_line_chars") or {}
+    if any(dropped.values()):
+        classes = sorted(dropped, key=lambda c: -dropped[c])
+        fig, ax = bars("Lines taken out of pages, by class", classes,
+                       "characters taken out", len(classes))
+        ax.barh(classes, [dropped[c] for c in classes], color="#7a5")
+        out["lines.png"] = fig
+    mix = stats["genre_mix"]
+    if sum(mix.values()) > 0:          # nothing to draw when every weight is 0
+        genres = sorted(mix, key=lambda g: -mix[g])
+        fig, ax = bars("Genre mix after weighting", genres,
+                       "share of the weighted characters", len(genres), integer=False)
+        ax.barh(genres, [100 * mix[g] for g in genres], color="#96c")
+        ax.xaxis.set_major_formatter(PercentFormatter())
+        ax.set_xlim(0, 100)
+        out["genres.png"] = fig
+    return out
