@@ -119,6 +119,12 @@ def inspect(path: str, opener: Opener, text: str, required: dict | None = None) 
         try:
             rec = json.loads(line)
         except (ValueError, UnicodeDecodeError):
+            if not line.endswith(b"\n") and len(line) >= 64 << 20:
+                raise RecordsError(f"{path}: its first line is longer than 64 MB; a JSON-lines "
+                                   "record is one document per line") from None
+            if _found(line[:200]) == "binary data":
+                raise RecordsError(f"{path}: not UTF-8 text, so not JSON lines (JSON lines are "
+                                   "UTF-8; is it Shift_JIS or UTF-16?)") from None
             raise RecordsError(f"{path}: {_found(line[:200])}, not JSON lines; expected one "
                                f"JSON object per line with a {text!r} field") from None
         if not isinstance(rec, dict):
@@ -145,7 +151,10 @@ def _inspect_parquet(path: str, f: BinaryIO, head: bytes, text: str, required) -
         raise RecordsError(f"{path}: not a readable Parquet file ({first})") from None
     _check_columns(path, schema.names, text, required or {}, "column", "it")
     t = schema.field(text).type
-    if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+    if pa.types.is_dictionary(t):            # (pandas categoricals)
+        t = t.value_type
+    if not (pa.types.is_string(t) or pa.types.is_large_string(t)
+            or getattr(pa.types, "is_string_view", lambda _: False)(t)):
         raise RecordsError(f"{path}: the column {text!r} holds {t}, not strings; expected the "
                            "text of the documents there (--text-column names another column)")
     return "parquet"
@@ -218,13 +227,35 @@ def read(path: str, start: int, end: int, opener: Opener, text: str = "text",
             yield where, None, (f"no {text!r} field" if text not in rec else
                                 f"{text!r} is {_json_type(value)}, not a string")
             continue
-        yield where, _record(value, {k: rec.get(c) for k, c in fields.items()}), ""
+        yield (where, *_record(value, {k: rec.get(c) for k, c in fields.items()}))
 
 
-def _record(text: str, values: dict) -> dict:
-    return {"text": text, **{k: None if v is None else v if isinstance(v, str) else
-                             json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list))
-                             else str(v) for k, v in values.items()}}
+def _record(text: str, values: dict) -> tuple[dict | None, str]:
+    """The record, or None and the problem: a lone surrogate (JSON's ``\\ud800`` escapes
+    allow one) cannot be written as UTF-8 anywhere further on."""
+    rec = {"text": text, **{k: None if v is None else v if isinstance(v, str) else
+                            json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list))
+                            else str(v) for k, v in values.items()}}
+    for key, value in rec.items():
+        if value is not None:
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as e:
+                return None, (f"{key!r} holds a lone surrogate U+{ord(value[e.start]):04X} "
+                              f"(character {e.start}), which is not text")
+    return rec, ""
+
+
+def order(where: str) -> tuple:
+    """A key that sorts the ``where`` of :func:`read` in file order (``(byte N)``, ``(line
+    N)``, ``(row N)`` by number).
+
+    >>> sorted(["a (byte 100)", "a (byte 20)", "a"], key=order)
+    ['a', 'a (byte 20)', 'a (byte 100)']
+    """
+    import re
+    m = re.fullmatch(r"(.*) \((?:byte|line|row) (\d+)\)", where)
+    return (where, -1) if m is None else (m.group(1), int(m.group(2)))
 
 
 def _lines(path: str, start: int, end: int, opener: Opener) -> Iterator[tuple[str, bytes]]:
@@ -276,6 +307,6 @@ def _read_parquet(path, start, end, opener, text, fields):
                 if value is None:
                     yield where, None, f"{text!r} is null, not a string"
                     continue
-                yield where, _record(value, {k: table[c][j] if k in present else None
-                                             for k, c in fields.items()}), ""
+                yield (where, *_record(value, {k: table[c][j] if k in present else None
+                                               for k, c in fields.items()}))
             row += len(table[text])

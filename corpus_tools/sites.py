@@ -66,7 +66,7 @@ POLITENESS = {"requests_per_second": 1.0, "concurrency": 2, "max_pages": 1000,
 _SITE_FIELDS = {"name", "seeds", "genre", "weight", "allow", "deny", "extract", "paragraphs",
                 "encoding",
                 "filters", "ng_words", "politeness"}
-_NAME = re.compile(r"[A-Za-z0-9._\-]+")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9._\-]+")
 
 
 class SiteRulesError(CorpusError):
@@ -351,7 +351,7 @@ def _site(raw: dict, defaults: dict, where: str, base: str, reader=read_local) -
     if unknown:
         raise SiteRulesError(f"{where}: unknown field(s) {sorted(unknown)}")
     name = raw.get("name")
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise _err(where, "name", "required; letters, digits, '.', '_' and '-'")
     seeds = _str_list(raw, "seeds", where)
     for s in seeds:

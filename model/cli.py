@@ -60,7 +60,7 @@ def cmd_convert(args) -> int:
         save_tokenizer(tokenizer, args.out)
     cfg = model.cfg
     what = cfg.describe()
-    print(f"wrote {args.out}/model.safetensors and config.json "
+    print(f"wrote {os.path.join(args.out, 'model.safetensors')} and config.json "
           f"({model.num_params() / 1e6:.1f}M parameters, {what})")
     return 0
 
@@ -203,7 +203,15 @@ def cmd_fill(args) -> int:
     return 0
 
 
+def _one_file(args) -> None:
+    """FILE and --input name the same input: one of them (or both the same)."""
+    if args.file is not None and args.input is not None and args.file != args.input:
+        raise UsageError(f"FILE {args.file} and --input {args.input}: give one")
+    args.file = args.input = args.file if args.file is not None else args.input
+
+
 def cmd_score(args) -> int:
+    _one_file(args)
     if (args.file is None) == (args.context is None):
         raise UsageError("score: give a FILE (or - for standard input) or --context TEXT, "
                          "one of the two")
@@ -224,6 +232,7 @@ def cmd_score(args) -> int:
 def cmd_vectorize(args) -> int:
     import numpy as np
     from swelm.publish import atomic_path, write_text
+    _one_file(args)
     if (args.context is None) == (args.input is None):
         raise UsageError("give exactly one of --context TEXT and --input FILE")
     if args.output:
@@ -274,8 +283,9 @@ def register(add) -> None:
         p = add(name, func=lambda args: handler(options.from_args(args)), **kw)
         options.add_flags(p)
 
-    command("train", o.TrainConfig, cmd_train, help="train the Switch-LM on token shards",
-            description="Train (or continue training) the Switch-LM on Arrow token shards.  "
+    command("train", o.TrainConfig, cmd_train, help="train a Switch-LM or GPT-2 model on token shards",
+            description="Train (or continue training) a Switch-LM or a dense GPT-2 model (--config "
+                        "names the preset) on Arrow token shards.  "
                         "Under torchrun it trains data-parallel.")
     command("convert", o.ConvertOptions, cmd_convert,
             help="convert weights: from-hf DIR, to-hf RUN, add-ext",
@@ -284,24 +294,25 @@ def register(add) -> None:
                         "gpt2 run as a folder transformers.GPT2LMHeadModel.from_pretrained "
                         "loads.  add-ext: append dense ext layers to a Switch-LM (they start "
                         "as the identity) for cheap fine-tuning.")
-    command("generate", o.GenerateOptions, cmd_generate, help="sample text from a Switch-LM",
-            description="Continue a context with the model (KV cache): top-k, top-p, "
-                        "temperature, several samples, a spout class, and a bidirectional "
-                        "prefix; or beam search.")
+    command("generate", o.GenerateOptions, cmd_generate, help="sample text from a Switch-LM or GPT-2 model",
+            description="Continue a context with the model (KV cache), with transformers' "
+                        "generation flags: sampling (top-k, top-p, temperature, repetition "
+                        "penalty, several samples) or greedy decoding, or beam search; a "
+                        "Switch-LM also takes a spout class and a bidirectional prefix.")
     command("fill", o.FillOptions, cmd_fill,
-            help="fill every [MASK] in a text (hybrid/MLM model)",
+            help="fill every [MASK] in a text (a Switch-LM trained hybrid or MLM)",
             description="Fill-in-the-blank: the context is given as the bidirectional prefix; "
                         "every [MASK] becomes --mask-tokens tokens (repeat [MASK] for more), "
                         "most confident first.  Prints the completed text, then each mask's "
                         "tokens and log-probabilities.")
-    command("score", o.ScoreOptions, cmd_score, help="log-probability of each line of a file",
+    command("score", o.ScoreOptions, cmd_score, help="log-probability of each line of a file (Switch-LM or GPT-2)",
             description="Per line, the total natural-log probability of the text (with "
                         "<|endoftext|> after it unless --exclude-end), printed as TEXT<TAB>SCORE; "
                         "with --tokens one TOKEN<TAB>LOGPROB line per token after it and a "
                         "blank line between inputs.  Long "
                         "lines are scored in overlapping windows of the model's context.")
     command("vectorize", o.VectorizeOptions, cmd_vectorize,
-            help="sentence vectors from the hidden states",
+            help="sentence vectors from the hidden states (Switch-LM or GPT-2)",
             description="The hidden state at token position --pos (default: the position after "
                         "the last token), concatenated over layers.  --context gives one text; "
                         "--input FILE one vector per line.")

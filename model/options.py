@@ -190,7 +190,8 @@ class FillOptions(ModelOptions):
 class ScoreOptions(ModelOptions):
     """``swelm score``."""
     file: str | None = flag(None, positional=True, nargs="?",
-                            help="text file, or - for standard input")
+                            help="text file (one text per line), or - for standard input")
+    input: str | None = flag(None, help="the same as FILE (as vectorize spells it)")
     context: str | None = flag(None, help="one text to score instead of a file")
     tokens: bool = flag(False, action="store_true", help="also one line per token")
     exclude_end: bool = flag(False, action="store_true", help="do not score <|endoftext|>")
@@ -200,12 +201,15 @@ class ScoreOptions(ModelOptions):
 @dataclasses.dataclass(kw_only=True)
 class VectorizeOptions(ModelOptions):
     """``swelm vectorize``."""
+    file: str | None = flag(None, positional=True, nargs="?",
+                            help="file with one text per line (the same as --input)")
     context: str | None = flag(None, help="one text")
     input: str | None = flag(None, help="file with one text per line")
     pos: int | None = flag(None, type=integer_arg(),
                            help="token position (0-based, negative from the end)")
     layers: str = flag("all", choices=("all", "last"),
                        help="hidden states of every layer, or of the last")
-    output: str | None = flag(None, help="out.json / out.jsonl (JSON lines) or out.npy "
-                                         "(default: JSON on stdout)")
+    output: str | None = flag(None, names=("--output", "--out"),
+                              help="out.json / out.jsonl (JSON lines) or out.npy "
+                                   "(default: JSON on stdout)")
     batch_size: int = flag(16, type=integer_arg(minimum=1), help="texts per forward pass")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 COMMANDS = (
     ("crawl", "crawl", "crawl the sites of a rules file into WARC files"),
-    ("build-corpus", "corpus", "WARC files -> filtered, deduplicated Parquet corpus"),
-    ("encode", "encode", "Parquet corpus -> Arrow token shards"),
+    ("build-corpus", "corpus", "WARC files or existing corpora (JSON lines, Parquet) -> "
+                               "filtered, deduplicated Parquet corpus"),
+    ("encode", "encode", "a corpus (Parquet, JSON lines) -> Arrow token shards"),
     ("pipeline", "pipeline", "crawl, build the corpus and encode it, in a row"),
 )
 

@@ -1,4 +1,5 @@
-"""swelm build-corpus: WARC files -> filtered, deduplicated, weighted Parquet corpus.
+"""swelm build-corpus: WARC files (or JSON lines / Parquet of extracted text, --input) ->
+filtered, deduplicated, weighted Parquet corpus.
 
 The pipeline is a row of named composite transforms (swelm.pipelines.stages), each wiring
 per-document functions of swelm.corpus_tools (the Document type and its recipe are in
@@ -8,7 +9,8 @@ later passes; only compact records cross shuffles (docs/engine.md has the pictur
 
   ReadPages       WARC byte ranges (corpus_tools.warc) -> pages extracted into staging/a-N,
                   a capture record (id, length, text hash, range, row) each; input problems
-                  are counted as events
+                  are counted as events (--input: pieces of the records files, each record
+                  a document, corpus_tools.records)
   ChooseCaptures  one capture per URL (the one with the most text), from the records alone
   Boilerplate     lines on >= --boilerplate-share of a site's pages (the chosen pages read
                   back; counted per (site, bucket) table; only the boilerplate keys are
@@ -33,7 +35,7 @@ later passes; only compact records cross shuffles (docs/engine.md has the pictur
                   plots/*.png
 
 On the local runner the WARC ranges are dealt to the worker processes in bins of about equal
-bytes.  The same WARCs give byte-identical outputs with any number of workers and any runner.
+bytes.  The same inputs give byte-identical outputs with any number of workers and any runner.
 
 Output in --out: corpus/part-NNNNN.parquet, rejected/part-NNNNN.parquet (the Document schema,
 corpus_tools.document.COLUMNS), stats.json, stats.md, stats.html (the report with its plots
@@ -43,10 +45,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 
 from swelm.checks import integer_arg, number_arg
 from swelm.corpus_tools.sites import WEB_SITE
+from swelm.corpus_tools.sites import NAME_PATTERN as _SITE_NAME
 from swelm.corpus_tools.dedup import DEFAULT_BANDS, DEFAULT_ROWS
 from swelm.errors import InputError, UsageError
 from swelm.options import flag
@@ -91,10 +95,11 @@ def text_inputs(files, patterns: list[str]) -> dict[str, int]:
     return input_files(files, patterns, "--input", SUFFIXES, "JSON-lines or Parquet")
 
 
-def check_text_inputs(files, paths: list[str], o) -> None:
-    """Refuse, naming the file, one that is not JSON lines or Parquet with the columns the
-    flags name (corpus_tools.records.inspect), before any work."""
-    from swelm.corpus_tools.records import RecordsError, inspect
+def check_text_inputs(files, paths: list[str], o) -> list[str]:
+    """The ``--input`` files to read, checked before any work (corpus_tools.records.inspect:
+    JSON lines or Parquet with the columns the flags name); one named that is not is refused,
+    one a folder or pattern brought in is passed over with a warning."""
+    from .inputs import check_records
     required = {}
     if o.id_column:
         required[o.id_column] = "--id-column"
@@ -105,11 +110,7 @@ def check_text_inputs(files, paths: list[str], o) -> None:
                                   "NAME (every record of one site)")
     elif o.url_column != "url":
         required[o.url_column] = "--url-column"
-    for p in paths:
-        try:
-            inspect(p, files.open_read, o.text_column, required)
-        except RecordsError as e:
-            raise UsageError(f"--input {e}") from None
+    return check_records(files, paths, list(o.input), "--input", o.text_column, required)
 
 
 def file_warnings(stats: dict, most: int = 5) -> list[str]:
@@ -201,7 +202,7 @@ def run(args: CorpusOptions) -> int:
         for pat in args.input:
             check_scheme(pat, "--input")
         sizes = text_inputs(files, list(args.input))
-        check_text_inputs(files, list(sizes), args)
+        sizes = {p: sizes[p] for p in check_text_inputs(files, list(sizes), args)}
     else:
         if not args.warc:
             raise UsageError("give --warc PATTERN..., --warc-list FILE or --input FILE...")
@@ -209,7 +210,9 @@ def run(args: CorpusOptions) -> int:
             check_scheme(pat, "--warc")
         sizes = warc_inputs(files, list(args.warc))
     out = absolute(args.out)
-    local_inputs = [p for p in sizes if not is_remote(p)]
+    # (an output inside an input folder would be read by the next run)
+    local_inputs = [p for p in sizes if not is_remote(p)] + [
+        absolute(p) for p in (args.input or []) if not is_remote(p) and os.path.isdir(p)]
     files.check_output(out, BUILD, sources=local_inputs)       # before any work
     piece = st.range_bytes(sum(sizes.values()))
     if args.input:
@@ -391,8 +394,8 @@ class _MergeWeights(argparse.Action):
 class CorpusOptions(BeamOptions):
     """Every option of build-corpus: the command line's flags are made from these fields, and
     ``swelm pipeline`` builds one directly."""
-    warc: list = flag(default_factory=list, nargs="+",
-                      help="WARC files or glob patterns (any filesystem)")
+    warc: list = flag(default_factory=list, nargs="+", action="extend",
+                      help="WARC files or glob patterns (any filesystem); repeatable")
     warc_list: str | None = flag(
         None, metavar="FILE",
         help="Common Crawl's warc.paths.gz (or a text file of WARC paths or URLs): each file "
@@ -400,7 +403,7 @@ class CorpusOptions(BeamOptions):
     warc_prefix: str = flag("https://data.commoncrawl.org/",
                             help="prefix of the --warc-list paths, e.g. s3://commoncrawl/")
     input: list = flag(
-        default_factory=list, nargs="+",
+        default_factory=list, nargs="+", action="extend",
         help="files of already extracted text instead of WARCs: JSON lines (.jsonl, .json, "
              ".ndjson, also .gz) or Parquet, as Hugging Face datasets and datatrove write "
              "them; files, glob patterns or folders (any filesystem)")
@@ -484,6 +487,9 @@ def check_options(o) -> None:
     if o.site and o.site_column:
         raise UsageError(f"--site {o.site} and --site-column {o.site_column}: give one (every "
                          "record of one site, or each record's site in a column)")
+    if o.site is not None and not _SITE_NAME.fullmatch(o.site):
+        raise UsageError(f"--site {o.site!r}: a site name is letters, digits, '.', '_' and "
+                         "'-'")
     if o.site and o.all_sites:
         raise UsageError(f"--site {o.site} and --all-sites: --site puts every record in one "
                          "site; give one")

@@ -282,8 +282,8 @@ def run(args: CrawlOptions) -> int:
     if seedless:
         raise UsageError(f"{'--site ' + seedless[0] if args.site else args.sites}: the site "
                          f"{seedless[0]!r} has no seeds, so it cannot be crawled (its rules "
-                         "serve build-corpus --input); give its seeds, or choose the sites to "
-                         "crawl with --site")
+                         "serve build-corpus --input); give its seeds"
+                         + ("" if args.site else ", or choose the sites to crawl with --site"))
     out = absolute(args.out)
     files.check_output(out, CRAWL)          # a crawl is continued, anything else refused
     files.claim(out, CRAWL)

@@ -59,19 +59,31 @@ class ReadRecords:
         from swelm.corpus_tools.records import read
         index, (path, start, end), nbytes = item
         fields = {"id": self.id, "genre": "genre", "weight": "weight"}
+        import pyarrow as pa
         docs = 0
-        for where, rec, problem in read(path, start, end, self.fs.open_read, self.text, fields):
-            if rec is None:
-                yield beam.pvalue.TaggedOutput(PROBLEMS, (where, problem))
-                continue
-            weight = _weight(rec["weight"])
-            if weight is False:
-                yield beam.pvalue.TaggedOutput(PROBLEMS, (where, (
-                    f"the weight {rec['weight']!r} is not a number from 0 to {MAX_REPEATS}")))
-                continue
-            docs += 1
-            yield {"id": rec["id"] if rec["id"] is not None else where,
-                   "genre": rec["genre"], "text": rec["text"], "weight": weight}
+        try:
+            for where, rec, problem in read(path, start, end, self.fs.open_read, self.text,
+                                            fields):
+                if rec is None:
+                    yield beam.pvalue.TaggedOutput(PROBLEMS, (where, problem))
+                    continue
+                weight = _weight(rec["weight"])
+                if weight is False:
+                    yield beam.pvalue.TaggedOutput(PROBLEMS, (where, (
+                        f"the weight {rec['weight']!r} is not a number from 0 to "
+                        f"{MAX_REPEATS}")))
+                    continue
+                docs += 1
+                yield {"id": rec["id"] if rec["id"] is not None else where,
+                       "genre": rec["genre"], "text": rec["text"], "weight": weight}
+        except (OSError, EOFError, pa.ArrowException) as exc:
+            if isinstance(exc, StorageError):       # the store, not the file: one line
+                raise
+            # a file checked before the run that breaks while it is read (cut, damaged): the
+            # records before the failure are used, the failure is reported with the others
+            why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            yield beam.pvalue.TaggedOutput(PROBLEMS, (path, f"read only up to a failure "
+                                                            f"({why})"))
         if self.progress:
             self.fs.write_text(join(self.progress, f"p-{index:06d}.json"),
                                json.dumps({"docs": docs, "bytes": nbytes}))
@@ -112,7 +124,9 @@ def pack_shard(item, folder: str, seq_len: int, mode: str, eot: int, seed: int,
     from swelm.tokenizer.shards import shard_name, write_shard_to
     from .beam_util import stable_hash
     shard, copies = item
-    copies = sorted(copies, key=lambda c: (stable_hash(f"{seed}:{c[0]}"), c[0]))
+    # (the tokens break a tie: two documents given the same id come in the same order
+    # whatever the worker count)
+    copies = sorted(copies, key=lambda c: (stable_hash(f"{seed}:{c[0]}"), c[0], c[2].tobytes()))
     rows, genres = [], {}
     if mode == "lm":
         stream = []
@@ -142,9 +156,12 @@ def run(args: "EncodeOptions") -> int:
     sizes = corpus_inputs(files, list(args.corpus))
     paths = list(sizes)
     check_complete_builds(files, paths)
-    check_inputs(files, paths, args.text_column, args.id_column)
+    paths = check_inputs(files, paths, list(args.corpus), args.text_column, args.id_column)
+    sizes = {p: sizes[p] for p in paths}
     out = absolute(args.out.rstrip("/"))
-    local_inputs = [p for p in paths if not is_remote(p)]
+    # (an output inside an input folder would be read by the next run)
+    local_inputs = [p for p in paths if not is_remote(p)] + [
+        absolute(p) for p in args.corpus if not is_remote(p) and os.path.isdir(p)]
     files.check_output(out, SHARD_SET, sources=local_inputs)      # before any work
     enc = open_tokenizer(args.vocabulary, args.emoji)
     check_vocab_size(len(enc))
@@ -153,7 +170,8 @@ def run(args: "EncodeOptions") -> int:
     with files.output_folder(out, SHARD_SET, local_inputs, checked=True) as folder:
         manifest, problems = _encode(args, pieces, enc, folder, files)
         if problems:
-            where, why = min(problems)
+            from swelm.corpus_tools.records import order
+            where, why = min(problems, key=lambda p: order(p[0]))
             print(f"warning: {len(problems)} record{'s' if len(problems) != 1 else ''} "
                   f"could not be used (first: {where}: {why})", file=sys.stderr)
         if not manifest["documents"]:
@@ -205,23 +223,23 @@ def input_pieces(files, sizes: dict[str, int]) -> list[tuple[int, tuple, int]]:
 MAX_REPEATS = 10_000
 
 
-def check_inputs(files, paths: list[str], text_column: str = "text",
-                 id_column: str = "id") -> None:
-    """Refuse, naming the file, one that is not JSON lines or Parquet with the text column
-    (corpus_tools.records.inspect), or a Parquet file whose weight column (when it has one:
-    build-corpus parts do) holds a value that is not a number from 0 to MAX_REPEATS (read
-    from the file's footer and its weight column only, before any work)."""
+def check_inputs(files, paths: list[str], patterns: list[str], text_column: str = "text",
+                 id_column: str = "id") -> list[str]:
+    """The input files to read: a file that is not JSON lines or Parquet with the text column
+    (corpus_tools.records.inspect) is refused when named, passed over with a warning when a
+    folder or pattern brought it in (pipelines.inputs.check_records); a Parquet file whose
+    weight column (when it has one: build-corpus parts do) holds a value that is not a number
+    from 0 to MAX_REPEATS is refused (read from the file's footer and its weight column only,
+    before any work)."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
-    from swelm.corpus_tools.records import RecordsError, inspect
+    from swelm.corpus_tools.records import kind_of
+    from .inputs import check_records
     required = {} if id_column == "id" else {id_column: "--id-column"}
+    paths = check_records(files, paths, patterns, "--corpus", text_column, required)
     for p in paths:
-        try:
-            kind = inspect(p, files.open_read, text_column, required)
-        except RecordsError as e:
-            raise UsageError(f"--corpus {e}") from None
-        if kind != "parquet":
+        if kind_of(p) != "parquet":
             continue
         with files.open_read(p) as f:
             if "weight" not in pq.read_schema(f).names:
@@ -241,6 +259,7 @@ def check_inputs(files, paths: list[str], text_column: str = "text",
                              f"a number from 0 to {MAX_REPEATS} (its copies in the training "
                              "set; a build-corpus --budget far above the input makes such "
                              "weights)")
+    return paths
 
 
 def check_complete_builds(files, paths: list[str]) -> None:
@@ -325,7 +344,7 @@ class ShardOptions(Options):
 @dataclasses.dataclass(kw_only=True)
 class EncodeOptions(ShardOptions, BeamOptions):
     """The options of ``swelm encode``."""
-    corpus: list = flag(nargs="+", help="Parquet or JSON-lines files (.parquet, .jsonl, "
+    corpus: list = flag(nargs="+", action="extend", help="Parquet or JSON-lines files (.parquet, .jsonl, "
                                         ".json, .jsonl.gz, ...), glob patterns or folders "
                                         "(a build-corpus output: its corpus/ parts)")
     text_column: str = flag("text", help="the column (Parquet) or field (JSON lines) that "

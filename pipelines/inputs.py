@@ -37,7 +37,7 @@ def input_files(filesystem, patterns: list[str], flag: str, suffixes: tuple[str,
             listing = filesystem.match([root + "**"])
             chosen = folder(root, listing) if folder else None
             found = {p: n for p, n in listing.items()
-                     if (p.endswith(suffixes) if chosen is None else p in chosen)}
+                     if (p.lower().endswith(suffixes) if chosen is None else p in chosen)}
             if not found and local_dir:
                 raise UsageError(f"{flag} {pat}: a folder with no {what} files in it (looked "
                                  f"for {', '.join('*' + s for s in suffixes)} at any depth)")
@@ -63,3 +63,46 @@ def input_files(filesystem, patterns: list[str], flag: str, suffixes: tuple[str,
         if kind:
             raise UsageError(f"{flag} {p}: {kind}, not a regular file; give {what} files")
     return sizes
+
+
+def named_files(patterns: list[str]) -> set[str]:
+    """The paths among ``patterns`` that name one file (no glob, not a folder), absolute: a
+    problem with such a file is the user's to fix, while a file a folder or a pattern brought
+    in may be passed over with a warning."""
+    from .io import absolute, is_remote
+    out = set()
+    for p in patterns:
+        if any(c in p for c in "*?[") or p.endswith("/"):
+            continue
+        if is_remote(p) or not os.path.isdir(p):
+            out.add(absolute(p))
+    return out
+
+
+def check_records(files, paths: list[str], patterns: list[str], flag: str, text: str,
+                  required: dict | None = None) -> list[str]:
+    """The JSON-lines and Parquet files among ``paths`` that can be read
+    (corpus_tools.records.inspect).  A file named as such that cannot is a UsageError; one a
+    folder or a pattern brought in is passed over with a warning on stderr (a dataset folder
+    holds other .json files: dataset_infos.json, config.json)."""
+    import sys
+
+    from swelm.corpus_tools.records import RecordsError, inspect
+    named = named_files(patterns)
+    kept, passed = [], []
+    for p in paths:
+        try:
+            inspect(p, files.open_read, text, required)
+        except RecordsError as e:
+            if p in named:
+                raise UsageError(f"{flag} {e}") from None
+            passed.append(str(e))
+            continue
+        kept.append(p)
+    if not kept:
+        more = len(passed) - 1
+        raise UsageError(f"{flag} {passed[0]}" + (f" (and {more} more file{'s' * (more > 1)} "
+                                                  "that cannot be read)" if more else ""))
+    for why in passed:
+        print(f"warning: {flag}: skipped {why}", file=sys.stderr)
+    return kept

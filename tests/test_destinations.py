@@ -34,6 +34,7 @@ def snapshot(folder) -> dict:
 
 def refused(capsys, argv, *words) -> str:
     """``swelm ARGV`` exits 2 with one line on stderr holding ``words``."""
+    capsys.readouterr()             # (what earlier commands of the test printed)
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "Traceback" not in err, err

@@ -318,3 +318,69 @@ def test_encode_swe_names_a_records_file_it_cannot_use(tmp_path, capsys):
                  "--quiet"]) == 0
     assert "config.json: skipped: a JSON array; expected JSON lines" in capsys.readouterr().err
     assert read_manifest(str(tmp_path / "s"))["skipped_files"] == 1
+
+
+def test_hostile_inputs_of_the_three_commands(tmp_path, capsys):
+    """What a hostile run found: a lone surrogate is a bad record, a file cut short is read
+    up to the cut and reported, records files without records and FIFOs are one line, a
+    stray .json in a folder is passed over, repeated --corpus flags add up, and an output
+    inside an input folder is refused."""
+    import os
+    good = "".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in TEXTS)
+    data = tmp_path / "s.jsonl"
+    data.write_text(good + '{"text": "\\ud800日本"}\n', encoding="utf-8")
+    assert main(["build-corpus", "--input", str(data), "--site", "x", "--out",
+                 str(tmp_path / "b")]) == 0
+    stats = json.loads((tmp_path / "b" / "stats.json").read_text())
+    assert stats["events"]["bad_record"] == 1
+    assert main(["encode", "--corpus", str(data), "--out", str(tmp_path / "e")]) == 0
+    assert "lone surrogate U+D800" in capsys.readouterr().err
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(gzip.compress((good * 50).encode())[:-30])
+    assert main(["encode", "--corpus", str(cut), "--out", str(tmp_path / "e2")]) == 0
+    assert "read only up to a failure" in capsys.readouterr().err
+    assert read_manifest(str(tmp_path / "e2"))["documents"] > 0
+    blank = tmp_path / "blank.jsonl"
+    blank.write_text("\n\n")
+    assert main(["encode-swe", "--src_dir", str(blank), "--dst_file", str(tmp_path / "x"),
+                 "--quiet"]) == 2
+    assert "no document in it" in one_line(capsys)
+    fifo = tmp_path / "f.jsonl"
+    os.mkfifo(fifo)
+    assert main(["encode-swe", "--src_dir", str(fifo), "--dst_file", str(tmp_path / "x"),
+                 "--quiet"]) == 2
+    assert "a FIFO, not a regular file" in one_line(capsys)
+    folder = tmp_path / "ds"
+    folder.mkdir()
+    (folder / "DATA.JSONL").write_text(good, encoding="utf-8")
+    (folder / "dataset_infos.json").write_text('{"default": {"features": {}}}\n')
+    assert main(["build-corpus", "--input", str(folder), "--site", "x", "--out",
+                 str(tmp_path / "b2")]) == 0
+    assert f"warning: --input: skipped {folder / 'dataset_infos.json'}: no field 'text'" in \
+        capsys.readouterr().err
+    other = tmp_path / "o.jsonl"
+    other.write_text(good, encoding="utf-8")
+    assert main(["encode", f"--corpus={data}", f"--corpus={other}", "--out",
+                 str(tmp_path / "e3"), "--shards", "1"]) == 0
+    assert read_manifest(str(tmp_path / "e3"))["documents"] == 2 * len(TEXTS)
+    capsys.readouterr()
+    (folder / "dataset_infos.json").unlink()
+    assert main(["build-corpus", "--input", str(folder), "--site", "x", "--out",
+                 str(folder / "out")]) == 2
+    assert "overlaps the input" in one_line(capsys)
+
+
+def test_encode_gives_the_same_bytes_when_ids_repeat(tmp_path):
+    """Two documents with one id: the same shards with one worker or two."""
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.jsonl").write_text("".join(
+            json.dumps({"id": i, "text": f"{name}{t}"}, ensure_ascii=False) + "\n"
+            for i, t in enumerate(TEXTS * 5)), encoding="utf-8")
+    outs = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"s{workers}"
+        assert main(["encode", "--corpus", str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl"),
+                     "--out", str(out), "--workers", workers, "--shards", "1",
+                     "--mode", "mlm"]) == 0
+        outs.append((out / "shard-00000.arrow").read_bytes())
+    assert outs[0] == outs[1]

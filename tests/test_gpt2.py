@@ -394,3 +394,18 @@ def test_num_return_sequences_with_beams_and_samples(sp_run):
     r = swelm("generate", "--model", sp_run, "--context", "吾輩は", "--do-sample",
               "--num-return-sequences", "3", "--max-new-tokens", "6", "--json", "--top-k", "5")
     assert len(r.stdout.strip().splitlines()) == 3
+
+
+def test_score_and_vectorize_take_the_file_both_ways(sp_run, tmp_path):
+    """A file of texts as FILE or --input, and vectorize's --output as --out too."""
+    f = tmp_path / "t.txt"
+    f.write_text("吾輩は猫である。\n名前はまだ無い。\n", encoding="utf-8")
+    a = swelm("score", "--model", sp_run, f).stdout
+    assert swelm("score", "--model", sp_run, "--input", f).stdout == a
+    assert swelm("score", "--model", sp_run, f"--input={f}").stdout == a
+    assert len(a.strip().splitlines()) == 2
+    swelm("vectorize", "--model", sp_run, f, "--out", tmp_path / "v.jsonl")
+    swelm("vectorize", "--model", sp_run, "--input", f, "--output", tmp_path / "w.jsonl")
+    assert (tmp_path / "v.jsonl").read_text() == (tmp_path / "w.jsonl").read_text()
+    r = swelm("score", "--model", sp_run, f, "--input", tmp_path / "other.txt", check=False)
+    assert r.returncode == 2 and "give one" in r.stderr

@@ -91,6 +91,7 @@ def test_parquet_is_read_by_runs_of_row_groups(tmp_path):
     ("a.parquet", b'{"text": "a"}\n', ["text starting", "not Parquet"]),
     ("a.parquet", b"PAR1" + b"\0" * 20, ["not a readable Parquet file"]),
     ("a.txt", b"text", ["not a JSON lines or Parquet file name", "*.jsonl"]),
+    ("a.jsonl", '{"text": "シフトJIS"}\n'.encode("cp932"), ["not UTF-8 text", "Shift_JIS"]),
 ])
 def test_a_file_of_another_kind_is_named_with_what_was_found(tmp_path, name, data, words):
     p = tmp_path / name
@@ -115,3 +116,17 @@ def test_inspect_checks_the_columns_asked_for(tmp_path):
     assert inspect(str(empty), _open, "text") == "jsonl"
     assert plan(str(empty), 2, _open, 1 << 20) == [(0, 2, 2)]
     assert _all(empty, 1) == []
+
+
+def test_a_lone_surrogate_is_a_bad_record_and_categoricals_are_text(tmp_path):
+    p = tmp_path / "a.jsonl"
+    p.write_text('{"text": "\\ud800日本"}\n{"text": "ok", "url": "\\udfff"}\n{"text": "良い"}\n')
+    got = _all(p, 1 << 20, fields={"url": "url"})
+    assert [(r, why) for _, r, why in got] == [
+        (None, "'text' holds a lone surrogate U+D800 (character 0), which is not text"),
+        (None, "'url' holds a lone surrogate U+DFFF (character 0), which is not text"),
+        ({"text": "良い", "url": None}, "")]
+    q = tmp_path / "cat.parquet"
+    pq.write_table(pa.table({"text": pa.array(["a", "b", "a"]).dictionary_encode()}), q)
+    assert inspect(str(q), _open, "text") == "parquet"
+    assert [r["text"] for _, r, _ in _all(q, 1 << 20)] == ["a", "b", "a"]

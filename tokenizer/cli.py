@@ -187,7 +187,8 @@ def cmd_export_hf(args) -> int:
         os.makedirs(tmp)
         shutil.copyfile(enc.vocab.path, os.path.join(tmp, "vocab.txt"))
         shutil.copyfile(enc.emoji.path, os.path.join(tmp, "emoji.json"))
-    print(f"wrote {args.dir}/vocab.txt and {args.dir}/emoji.json (for "
+    print(f"wrote {os.path.join(args.dir, 'vocab.txt')} and "
+          f"{os.path.join(args.dir, 'emoji.json')} (for "
           "transformers.GPTNeoXJapaneseTokenizer(vocab_file=..., emoji_file=...))")
     return 0
 
@@ -208,7 +209,7 @@ def register(add) -> None:
     command("decode", o.DecodeOptions, cmd_decode, help="token ids -> text",
             description="Decode token ids.")
     command("encode-swe", o.EncodeSweOptions, cmd_encode_swe,
-            help="a folder of .txt files -> token shards (same as encode_swe)",
+            help=".txt, JSON-lines or Parquet files -> token shards (same as encode_swe)",
             description=DESCRIPTION)
     command("build-vocab", o.BuildVocabOptions, cmd_build_vocab,
             help="build a vocabulary (SWE, SentencePiece, gpt2-japanese) from text",

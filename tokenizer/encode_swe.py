@@ -162,16 +162,20 @@ def find_units(args, skipped: list) -> list[tuple]:
     Parquet file (corpus_tools.records).  A records file found in the folder that cannot be
     used goes to ``skipped``; one given as --src_dir is an error."""
     from swelm.corpus_tools.records import SUFFIXES, RecordsError, inspect, kind_of, plan
+    from swelm.checks import special_file
     src = args.src_dir
     if os.path.isdir(src):
         paths = find_text_files(src, skipped, (".txt", *SUFFIXES))
-    elif os.path.exists(src) and kind_of(src):
+    elif os.path.exists(src) and (kind_of(src) or src.lower().endswith(".txt")):
+        kind = special_file(src)
+        if kind:            # a FIFO would never end
+            raise UsageError(f"--src_dir {src}: {kind}, not a regular file")
         paths = [src]
     else:
         raise UsageError(f"--src_dir {src}: "
-                         + ("is a file that is not JSON lines or Parquet (by its name: "
-                            f"{', '.join('*' + s for s in SUFFIXES)}); give the folder that "
-                            "holds the .txt files, or such a file"
+                         + ("is a file that is not text, JSON lines or Parquet (by its name: "
+                            f"*.txt, {', '.join('*' + s for s in SUFFIXES)}); give the folder "
+                            "that holds the .txt files, or such a file"
                             if os.path.exists(src) else "source folder not found"))
     units = []
     for path in paths:
@@ -289,7 +293,11 @@ def run(args) -> int:
                                           disable=args.quiet, desc="encode_swe")):
             for where, chars, data, err in docs:
                 if err is not None:
-                    if unit[3] is None or where == unit[0]:     # a whole file
+                    if unit[3] is not None and where == unit[0]:    # a file that broke
+                        bad_records.append((where, f"read only in part: {err}"))
+                        log.warning("%s: read only in part (the records before the failure "
+                                    "were encoded): %s", where, err)
+                    elif unit[3] is None:                           # a .txt file
                         skipped.append((where, err))
                         log.warning("%s: skipped: %s", where, err)
                     else:
@@ -307,6 +315,9 @@ def run(args) -> int:
         if pending:
             emit(np.concatenate(pending))
         if not n_docs:
+            if not skipped and not bad_records:
+                raise UsageError(f"--src_dir {args.src_dir}: no document in it (empty files, "
+                                 "or records files without records); nothing was written")
             first = (skipped or bad_records)[0]
             raise UsageError(f"--src_dir {args.src_dir}: every document was skipped "
                              f"({len(skipped) + len(bad_records)}; {first[0]}: {first[1]}); "
