@@ -336,8 +336,14 @@ def test_encode_swe_caps_its_workers_and_names_a_file_given_as_the_folder(tmp_pa
                         "--num_process", "100000", "--quiet"])
     assert code == 0 and f"--num_process 100000: using {min(3, os.cpu_count() or 1)} worker" \
         in err, err
-    refused(["encode-swe", "--src_dir", str(src / "0.txt"), "--dst_file",
-             str(tmp_path / "p")], "--src_dir", "is a file that is not JSON lines or Parquet")
+    (src / "notes.md").write_text("吾輩は猫である。", encoding="utf-8")
+    refused(["encode-swe", "--src_dir", str(src / "notes.md"), "--dst_file",
+             str(tmp_path / "p")], "--src_dir", "is a file that is not text, JSON lines or "
+            "Parquet")
+    # one .txt file is encoded as it is
+    code, _, err = cli(["encode-swe", "--src_dir", str(src / "0.txt"), "--dst_file",
+                        str(tmp_path / "q"), "--quiet"])
+    assert code == 0, err
 
 
 @pytest.mark.parametrize("case, words", [

@@ -70,6 +70,13 @@ def _init_worker(vocab: str | None, emoji: str | None, clean: bool,
     _CLEAN = clean
 
 
+def _terminal() -> bool:
+    """Whether a progress bar is shown: stderr is a terminal (``SWELM_PROGRESS`` = 1 / 0
+    overrides); a log gets no carriage-return progress."""
+    forced = os.environ.get("SWELM_PROGRESS")
+    return forced == "1" or (forced != "0" and sys.stderr.isatty())
+
+
 def _open_binary(path: str):
     return open(path, "rb")
 
@@ -290,7 +297,8 @@ def run(args) -> int:
         emit = sink.add if arrow else chunks.append
         for unit, docs in zip(units, tqdm(results(), total=len(units),
                                           unit="piece" if records else "file",
-                                          disable=args.quiet, desc="encode_swe")):
+                                          disable=args.quiet or not _terminal(),
+                                          desc="encode_swe")):
             for where, chars, data, err in docs:
                 if err is not None:
                     if unit[3] is not None and where == unit[0]:    # a file that broke
