@@ -29,6 +29,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import zlib
 from typing import BinaryIO, Callable, Iterator
 
 from swelm.errors import SwelmError
@@ -105,9 +106,12 @@ def inspect(path: str, opener: Opener, text: str, required: dict | None = None) 
             f = gzip.GzipFile(fileobj=f)
         try:
             line = _first_line(f, path)
-        except (OSError, EOFError) as e:
+        except SwelmError:                  # the store, not the file (swelm.pipelines.io)
+            raise
+        except (OSError, EOFError, zlib.error) as e:
             raise RecordsError(f"{path}: cannot be decompressed ({e}); expected JSON lines "
-                               "compressed with gzip") from None
+                               "compressed with gzip" if _gzipped(path) else
+                               f"{path}: cannot be read ({e})") from None
         if not line:
             return kind                 # empty: nothing to read, nothing wrong
         if line.startswith(b"\xef\xbb\xbf"):
@@ -146,6 +150,8 @@ def _inspect_parquet(path: str, f: BinaryIO, head: bytes, text: str, required) -
         raise RecordsError(f"{path}: {_found(head)}, not Parquet as its name says")
     try:
         schema = pq.read_schema(f)
+    except SwelmError:                      # the store, not the file
+        raise
     except (pa.ArrowException, OSError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise RecordsError(f"{path}: not a readable Parquet file ({first})") from None
@@ -265,7 +271,10 @@ def _lines(path: str, start: int, end: int, opener: Opener) -> Iterator[tuple[st
             f = gzip.GzipFile(fileobj=raw)
             number = 0
             while True:
-                line = f.readline()
+                try:
+                    line = f.readline()
+                except zlib.error as e:     # damaged compressed data: an OSError as others
+                    raise OSError(f"{path}: damaged compressed data ({e})") from None
                 if not line:
                     return
                 number += 1

@@ -133,7 +133,7 @@ def decoding(args) -> tuple[float, int | None]:
                          "above 0 (greedy decoding is --do-sample false)")
     temperature = 0.0 if greedy else args.temperature
     n = args.num_samples
-    if args.beam:
+    if args.beam > 1:
         if n is not None and n > args.beam:
             raise UsageError(f"--num-return-sequences {n}: at most --num-beams "
                              f"{args.beam} (the best beams are returned)")
@@ -146,16 +146,17 @@ def decoding(args) -> tuple[float, int | None]:
 
 def cmd_generate(args) -> int:
     temperature, n = decoding(args)
+    beam = args.beam if args.beam > 1 else 0        # (one beam: transformers' num_beams=1)
     lm = _lm(args)
-    out = lm.generate(args.context, prefix=args.prefix, beam=args.beam,
+    out = lm.generate(args.context, prefix=args.prefix, beam=beam,
                       num_samples=n or 1, max_new_tokens=args.max_new_tokens,
                       min_new_tokens=args.min_new_tokens, top_k=args.top_k, top_p=args.top_p,
                       temperature=temperature, seed=args.seed, spout=args.spout,
                       length_penalty=args.length_penalty,
                       repetition_penalty=args.repetition_penalty)
-    if args.beam and n:
+    if beam and n:
         out = out[:n]
-    numbered = len(out) > 1 or args.beam
+    numbered = len(out) > 1 or beam
     for k, s in enumerate(out, 1):
         if args.json:
             print(json.dumps({"text": args.context + s.text, "new_text": s.text, "ids": s.ids,
@@ -163,7 +164,7 @@ def cmd_generate(args) -> int:
                               "logprobs": s.logprobs, "score": s.score}, ensure_ascii=False))
             continue
         if numbered:        # one header line per sample, its beam score with --beam
-            print(f"======== SAMPLE {k}" + (f" score {s.score:.4f}" if args.beam else "")
+            print(f"======== SAMPLE {k}" + (f" score {s.score:.4f}" if beam else "")
                   + " ========")
         print(args.context + s.text)
     return 0

@@ -163,7 +163,7 @@ def gpt2_to_hf(model: GPT2LM, out_dir: str, tokenizer_path: str | None, emoji=No
         "n_inner": cfg.d_ff, "activation_function": cfg.activation,
         "layer_norm_epsilon": cfg.layer_norm_eps, "resid_pdrop": cfg.dropout,
         "embd_pdrop": cfg.dropout, "attn_pdrop": cfg.dropout, "initializer_range": 0.02,
-        "bos_token_id": cfg.bos_id, "eos_token_id": cfg.eot_id,
+        "bos_token_id": cfg.bos_id, "eos_token_id": cfg.eot_id, "pad_token_id": cfg.eot_id,
         "scale_attn_weights": True, "tie_word_embeddings": True, "torch_dtype": "float32",
         "swelm_export": {"arch": "gpt2", "vocab_kind": cfg.vocab_kind or "swe",
                          "vocab_sha256": cfg.vocab_sha256},

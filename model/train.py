@@ -478,9 +478,10 @@ def _train(args: TrainConfig, device, world: int, rank: int) -> dict:
     metrics_path = os.path.join(args.out, "metrics.jsonl")
     bar = None
     # a bar on a terminal; in a log (a file, a pipe) a plain line per metrics line, never \r
-    lines = r.main and args.progress and not sys.stderr.isatty() \
-        and os.environ.get("SWELM_PROGRESS") != "1"
-    if r.main and args.progress and not lines:
+    from swelm.console import progress_mode
+    shown = progress_mode() if r.main and args.progress else "off"
+    lines = shown == "log"
+    if shown == "terminal":
         from tqdm import tqdm
         bar = tqdm(total=args.steps, initial=step, unit="step", dynamic_ncols=True,
                    mininterval=0.5)

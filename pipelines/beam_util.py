@@ -388,3 +388,13 @@ def take_json_lines(path: str, filesystem) -> list:
     rows = [json.loads(line) for line in text.splitlines() if line]
     filesystem.delete([path])
     return rows
+
+
+def count_and_first(values) -> tuple[int, str]:
+    """``(count, detail)`` pairs -> their count and the detail of the record that comes first
+    in its file (details start ``PATH (byte|line|row N)``: corpus_tools.records.order).  A
+    combine function: its result is a pair of the same kind."""
+    from swelm.corpus_tools.records import order
+    values = list(values)
+    return (sum(n for n, _ in values),
+            min((d for _, d in values), key=lambda d: order(d.split(": ", 1)[0])))

@@ -266,7 +266,7 @@ def _build(args, setup, out: str) -> dict:
     from . import progress, staging
     from .io import join
     from . import stages as st
-    from .beam_util import make_pipeline, take_json_lines, write_json_lines
+    from .beam_util import count_and_first, make_pipeline, take_json_lines, write_json_lines
     from .report import FILE_EVENTS, write_report
     sites, reader, pieces, buckets, weights, files, runner = setup
     for sub in ("corpus", "rejected"):
@@ -327,7 +327,7 @@ def _build(args, setup, out: str) -> dict:
         # a file's records that could not be used: their count and the first, per file
         bad = (events | "BadRecords" >> beam.Filter(lambda e: e[0] == "bad_record")
                | "BadPerFile" >> beam.Map(lambda e: (e[1], (1, e[2])))
-               | "CountBad" >> beam.CombinePerKey(_count_and_first)
+               | "CountBad" >> beam.CombinePerKey(count_and_first)
                | "BadEvent" >> beam.Map(lambda kv: (
                    "bad_record", kv[0], f"{kv[1][0]} record{'s' if kv[1][0] != 1 else ''} "
                    f"could not be used; the first: {kv[1][1]}")))
@@ -345,18 +345,6 @@ def _build(args, setup, out: str) -> dict:
             "text_column", "id_column", "url_column", "site", "site_column")}
     return write_report(files, out, table, sites, settings,
                         take_json_lines(file_events, files))
-
-
-def _count_and_first(values) -> tuple[int, str]:
-    """``(count, detail)`` pairs -> their count and the detail of the first record in its
-    file (details name it as ``PATH (byte|line|row N): …``)."""
-    import re
-
-    def place(detail: str):
-        m = re.search(r" \((?:byte|line|row) (\d+)\): ", detail)
-        return (int(m.group(1)) if m else -1, detail)
-    values = list(values)
-    return sum(n for n, _ in values), min((d for _, d in values), key=place)
 
 
 def _genre_weights(text: str) -> dict:

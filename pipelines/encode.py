@@ -74,7 +74,7 @@ class ReadRecords:
                         f"{MAX_REPEATS}")))
                     continue
                 docs += 1
-                yield {"id": rec["id"] if rec["id"] is not None else where,
+                yield {"id": rec["id"] or where,
                        "genre": rec["genre"], "text": rec["text"], "weight": weight}
         except (OSError, EOFError, pa.ArrowException) as exc:
             if isinstance(exc, StorageError):       # the store, not the file: one line
@@ -170,10 +170,9 @@ def run(args: "EncodeOptions") -> int:
     with files.output_folder(out, SHARD_SET, local_inputs, checked=True) as folder:
         manifest, problems = _encode(args, pieces, enc, folder, files)
         if problems:
-            from swelm.corpus_tools.records import order
-            where, why = min(problems, key=lambda p: order(p[0]))
-            print(f"warning: {len(problems)} record{'s' if len(problems) != 1 else ''} "
-                  f"could not be used (first: {where}: {why})", file=sys.stderr)
+            count, first = problems
+            print(f"warning: {plural(count, 'record')} could not be used (first: {first})",
+                  file=sys.stderr)
         if not manifest["documents"]:
             raise InputError(f"--corpus {' '.join(args.corpus)}: no document to encode "
                              f"(every text was empty, had the weight 0 or could not be read); "
@@ -212,7 +211,8 @@ def input_pieces(files, sizes: dict[str, int]) -> list[tuple[int, tuple, int]]:
     """The pieces ``(index, (path, start, end), bytes)`` the inputs are read in
     (corpus_tools.records.plan), of a size that depends on the input alone."""
     from swelm.corpus_tools.records import plan
-    piece = int(max(256 << 10, min(64 << 20, sum(sizes.values()) // 64)))
+    from .stages import range_bytes
+    piece = range_bytes(sum(sizes.values()))
     pieces = [((p, s, e), n) for p, size in sizes.items()
               for s, e, n in plan(p, size, files.open_read, piece)]
     return [(i, piece, n) for i, (piece, n) in enumerate(pieces)]
@@ -241,11 +241,18 @@ def check_inputs(files, paths: list[str], patterns: list[str], text_column: str 
     for p in paths:
         if kind_of(p) != "parquet":
             continue
-        with files.open_read(p) as f:
-            if "weight" not in pq.read_schema(f).names:
-                continue
-            f.seek(0)
-            table = pq.read_table(f, columns=["weight"])
+        try:
+            with files.open_read(p) as f:
+                if "weight" not in pq.read_schema(f).names:
+                    continue
+                f.seek(0)
+                table = pq.read_table(f, columns=["weight"])
+        except (pa.ArrowException, OSError) as e:
+            if isinstance(e, StorageError):
+                raise
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise UsageError(f"--corpus {p}: its weight column cannot be read ({first})") \
+                from None
         w = table.column("weight")
         if not pa.types.is_floating(w.type) and not pa.types.is_integer(w.type):
             raise UsageError(f"--corpus {p}: the weight column holds {w.type}, expected "
@@ -284,11 +291,13 @@ def check_complete_builds(files, paths: list[str]) -> None:
 
 def _encode(args, pieces: list, enc, folder: str, files: FileSystem) -> tuple[dict, list]:
     """Run the pipeline, writing the shards into ``folder``; their manifest (not written) and
-    the ``(where, problem)`` of the records that could not be used."""
+    ``[count, "WHERE: problem" of the first]`` of the records that could not be used (None:
+    none)."""
     import apache_beam as beam
     from swelm.tokenizer.shards import make_manifest
     from . import progress
-    from .beam_util import make_pipeline, shard_of, take_json_lines, write_json_lines
+    from .beam_util import (count_and_first, make_pipeline, shard_of, take_json_lines,
+                            write_json_lines)
     files.makedirs(folder)
     eot = enc.eot_id
     info = join(folder, "shards-info.jsonl")
@@ -308,11 +317,16 @@ def _encode(args, pieces: list, enc, folder: str, files: FileSystem) -> tuple[di
                   | "Pack" >> beam.Map(pack_shard, folder, args.seq_len, args.mode, eot,
                                        args.seed, files))
         write_json_lines(shards, info, files, "Info")
-        write_json_lines(read[PROBLEMS], problems_file, files, "Problems")
+        # only their count and the first cross to the driver
+        write_json_lines(read[PROBLEMS] | "ProblemDetail" >> beam.Map(
+                             lambda p: ("", (1, f"{p[0]}: {p[1]}")))
+                         | "CountProblems" >> beam.CombinePerKey(count_and_first)
+                         | "Counted" >> beam.Map(lambda kv: list(kv[1])),
+                         problems_file, files, "Problems")
     if marks:
         files.remove_tree(marks)
     shards = sorted(take_json_lines(info, files), key=lambda s: s["file"])
-    problems = [tuple(p) for p in take_json_lines(problems_file, files)]
+    problems = next(iter(take_json_lines(problems_file, files)), None)
     genres: dict[str, int] = {}
     for s in shards:
         for g, n in s.pop("genres").items():
@@ -324,7 +338,7 @@ def _encode(args, pieces: list, enc, folder: str, files: FileSystem) -> tuple[di
         documents=sum(s["documents"] for s in shards), mode=args.mode, seq_len=args.seq_len,
         seed=args.seed)
     if problems:
-        manifest["skipped_records"] = len(problems)
+        manifest["skipped_records"] = problems[0]
     return manifest, problems
 
 

@@ -13,7 +13,7 @@ line when it is done, and no carriage returns are written (``SWELM_PROGRESS=0``:
 from __future__ import annotations
 
 import dataclasses
-import os
+import posixpath
 import sys
 import threading
 import time
@@ -37,13 +37,9 @@ class Stage:
 
 
 def mode() -> str:
-    """``"terminal"``, ``"log"`` or ``"off"`` (``SWELM_PROGRESS`` = 1 / 0 overrides)."""
-    forced = os.environ.get("SWELM_PROGRESS")
-    if forced == "0":
-        return "off"
-    if forced == "1" or sys.stderr.isatty():
-        return "terminal"
-    return "log"
+    """``"terminal"``, ``"log"`` or ``"off"`` (swelm.console.progress_mode)."""
+    from swelm.console import progress_mode
+    return progress_mode()
 
 
 def mb(n: float) -> str:
@@ -89,7 +85,10 @@ class Progress:
         if self.mode == "terminal":
             self._clear()
         if exc_type is None:        # the stages not reported yet (a build faster than a poll)
-            self.poll()
+            try:
+                self.poll()
+            except Exception:       # (the display never fails a command that worked)
+                pass
             for i, stage in enumerate(self.stages):
                 if not self.reported[i]:
                     self.finished[i] = self.finished[i] or time.monotonic()
@@ -100,10 +99,10 @@ class Progress:
         while not self._stop.wait(self.interval):
             try:
                 self.poll()
+                if self.mode == "terminal":
+                    self._status()
             except Exception:       # a listing that fails now is tried again at the next poll
                 continue
-            if self.mode == "terminal":
-                self._status()
 
     def poll(self) -> None:
         """Read the files published since the last poll; report the stages now done."""
@@ -117,7 +116,9 @@ class Progress:
                         self.seen[i][path] = stage.count(path)
                     except Exception:   # (a file being replaced: read at the next poll)
                         continue
-            if len(self.seen[i]) >= stage.total and self.finished[i] is None:
+            if len(self.seen[i]) < stage.total:
+                return              # (the later stages are reported after this one)
+            if self.finished[i] is None:
                 self.finished[i] = now
                 if self.mode == "log":
                     self._summary(i)
@@ -177,7 +178,7 @@ def build_stages(fs, out: str, ranges: list, piece_bytes: dict, shards: int) -> 
     rows = parquet_rows(fs)
 
     def read_count(path: str) -> dict:
-        index = int(os.path.basename(path)[2:8])
+        index = int(posixpath.basename(path).split(".")[0].split("-")[1])     # a-NNNNNN
         return dict(rows(path), bytes=piece_bytes.get(index, 0))
 
     def reading(s):

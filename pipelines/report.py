@@ -260,7 +260,7 @@ def figures(stats: dict) -> dict:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-    def bars(title: str, labels: list, unit: str, rows: int, integer: bool = True):
+    def bars(title: str, unit: str, rows: int, integer: bool = True):
         fig, ax = plt.subplots(figsize=(7.5, 1.3 + 0.4 * rows))
         ax.set_title(title)
         ax.set_xlabel(unit)
@@ -277,29 +277,29 @@ def figures(stats: dict) -> dict:
         kept = [stats["sites"][n]["kept_docs"] for n in names]
         rejected = [stats["sites"][n]["in_docs"] - stats["sites"][n]["kept_docs"]
                     for n in names]
-        fig, ax = bars("Documents kept and rejected per site", names, "documents", len(names))
+        fig, ax = bars("Documents kept and rejected per site", "documents", len(names))
         ax.barh(names, kept, color="#36c", label="kept")
         ax.barh(names, rejected, left=kept, color="#e8a33d", label="rejected")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         out["sites.png"] = fig
     if stats["rules"]:
         rules = sorted(stats["rules"], key=lambda r: -stats["rules"][r])
-        fig, ax = bars("Why documents were rejected (first failed rule)", rules,
+        fig, ax = bars("Why documents were rejected (first failed rule)",
                        "documents rejected", len(rules))
         ax.barh(rules, [stats["rules"][r] for r in rules], color="#c63")
         out["rules.png"] = fig
     dropped = stats.get("dropped_line_chars") or {}
     if any(dropped.values()):
         classes = sorted(dropped, key=lambda c: -dropped[c])
-        fig, ax = bars("Lines taken out of pages, by class", classes,
-                       "characters taken out", len(classes))
+        fig, ax = bars("Lines taken out of pages, by class", "characters taken out",
+                       len(classes))
         ax.barh(classes, [dropped[c] for c in classes], color="#7a5")
         out["lines.png"] = fig
     mix = stats["genre_mix"]
     if sum(mix.values()) > 0:          # nothing to draw when every weight is 0
         genres = sorted(mix, key=lambda g: -mix[g])
-        fig, ax = bars("Genre mix after weighting", genres,
-                       "share of the weighted characters", len(genres), integer=False)
+        fig, ax = bars("Genre mix after weighting", "share of the weighted characters",
+                       len(genres), integer=False)
         ax.barh(genres, [100 * mix[g] for g in genres], color="#96c")
         ax.xaxis.set_major_formatter(PercentFormatter())
         ax.set_xlim(0, 100)

@@ -103,9 +103,11 @@ class ReadText(_Sites):
         from swelm.corpus_tools.records import read
         path, start, end = piece
         fields = {k: c for k, c in self.columns.items() if c and k != "text"}
+        read_any = False
         try:
             for where, rec, problem in read(path, start, end, self.fs.open_read,
                                             self.columns["text"], fields):
+                read_any = True
                 if rec is None:
                     yield beam.pvalue.TaggedOutput(EVENTS, ("bad_record", path,
                                                             f"{where}: {problem}"))
@@ -117,9 +119,12 @@ class ReadText(_Sites):
                     continue
                 yield text_document(rec, site, where)
         except (OSError, EOFError, pa.ArrowException) as exc:
-            # (a file checked before the build, that changed or broke since)
-            why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            yield beam.pvalue.TaggedOutput(EVENTS, ("unreadable_input", path, why))
+            # (a file checked before the build, that changed or broke since); one that is
+            # gone is reported once, by its first piece, not by every piece
+            gone = isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError))
+            if start == 0 or read_any or not gone:
+                why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                yield beam.pvalue.TaggedOutput(EVENTS, ("unreadable_input", path, why))
 
 
 class CleanPage(_Sites):

@@ -306,6 +306,8 @@ EXTRAS = {"torch": ("model", "PyTorch: train, generate, score, fill, vectorize, 
                                    "convert, export-hf"),
           "emoji": ("vocab", "the emoji data that build-emoji and build-vocab read"),
           "boto3": ("aws", "s3:// paths"),
+          "google": ("gcp", "gs:// paths"),
+          "apitools": ("gcp", "gs:// paths"),
           "trafilatura": ("bench", "the extraction comparisons of bench/")}
 
 

@@ -88,6 +88,8 @@ def test_parquet_is_read_by_runs_of_row_groups(tmp_path):
     ("a.jsonl", b'{"text": 1}\n', ["'text' is a number, not a string"]),
     ("a.jsonl.gz", b'{"text": "a"}\n', ["not gzip-compressed as its name says"]),
     ("a.jsonl.gz", b"\x1f\x8b\x08\x00garbage", ["cannot be decompressed"]),
+    ("a.jsonl.gz", gzip.compress(b'{"text": "a"}\n' * 50)[:12] + b"\xff" * 40,
+     ["cannot be decompressed"]),
     ("a.parquet", b'{"text": "a"}\n', ["text starting", "not Parquet"]),
     ("a.parquet", b"PAR1" + b"\0" * 20, ["not a readable Parquet file"]),
     ("a.txt", b"text", ["not a JSON lines or Parquet file name", "*.jsonl"]),
@@ -130,3 +132,17 @@ def test_a_lone_surrogate_is_a_bad_record_and_categoricals_are_text(tmp_path):
     pq.write_table(pa.table({"text": pa.array(["a", "b", "a"]).dictionary_encode()}), q)
     assert inspect(str(q), _open, "text") == "parquet"
     assert [r["text"] for _, r, _ in _all(q, 1 << 20)] == ["a", "b", "a"]
+
+
+def test_damaged_compressed_data_later_in_a_file_is_an_os_error(tmp_path):
+    """A good start, then damaged compressed data: the records before it, then an OSError
+    (which the commands report with the file), never zlib's own error."""
+    import random
+    body = "".join(json.dumps({"text": f"{i}" + "".join(random.Random(i).choices(
+        "あいうえおかきくけこ", k=2000))}, ensure_ascii=False) + "\n" for i in range(300))
+    raw = bytearray(gzip.compress(body.encode()))
+    raw[len(raw) // 2:len(raw) // 2 + 64] = b"\x00" * 64
+    p = tmp_path / "d.jsonl.gz"
+    p.write_bytes(bytes(raw))
+    with pytest.raises(OSError):
+        _all(p, 1)

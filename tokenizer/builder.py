@@ -307,8 +307,8 @@ def build_vocabulary(texts: Iterable[str], variants: VariantTable, emoji: EmojiT
     sample: list[tuple[int, str]] = []
     sample_chars, stride = 0, 1
     if progress:
-        from .encode_swe import _terminal
-        progress = _terminal()              # (no carriage-return progress in a log)
+        from swelm.console import progress_mode
+        progress = progress_mode() == "terminal"    # (no carriage-return progress in a log)
     if progress:
         from tqdm import tqdm
         texts = tqdm(texts, unit="doc", desc="counting", mininterval=2.0)

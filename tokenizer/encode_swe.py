@@ -25,6 +25,7 @@ from multiprocessing import get_context
 
 import numpy as np
 
+from swelm.console import progress_mode
 from swelm.errors import SwelmError, UsageError
 from swelm.publish import Kind, atomic_path, check_destination, remove_stale_temporaries
 
@@ -70,13 +71,6 @@ def _init_worker(vocab: str | None, emoji: str | None, clean: bool,
     _CLEAN = clean
 
 
-def _terminal() -> bool:
-    """Whether a progress bar is shown: stderr is a terminal (``SWELM_PROGRESS`` = 1 / 0
-    overrides); a log gets no carriage-return progress."""
-    forced = os.environ.get("SWELM_PROGRESS")
-    return forced == "1" or (forced != "0" and sys.stderr.isatty())
-
-
 def _open_binary(path: str):
     return open(path, "rb")
 
@@ -97,6 +91,8 @@ def _encode_unit(unit) -> list:
     out = []
     try:
         for where, rec, problem in read(path, start, end, _open_binary, column):
+            if rec is not None and not rec["text"]:
+                continue                    # (an empty text is no document, as in encode)
             out.append((where, 0, None, problem) if rec is None else
                        _encode_text(where, rec["text"]))
     except Exception as e:          # (a file that changed or broke since it was checked)
@@ -297,7 +293,8 @@ def run(args) -> int:
         emit = sink.add if arrow else chunks.append
         for unit, docs in zip(units, tqdm(results(), total=len(units),
                                           unit="piece" if records else "file",
-                                          disable=args.quiet or not _terminal(),
+                                          disable=args.quiet
+                                          or progress_mode() != "terminal",
                                           desc="encode_swe")):
             for where, chars, data, err in docs:
                 if err is not None:
