@@ -131,6 +131,19 @@ def decoding(args) -> tuple[float, int | None]:
     if args.do_sample and args.temperature == 0:
         raise UsageError("--do-sample with --temperature 0: sampling needs a temperature "
                          "above 0 (greedy decoding is --do-sample false)")
+    if greedy:
+        given = [f for f, v, d in (("--temperature", args.temperature, 1.0),
+                                   ("--top-k", args.top_k, 0), ("--top-p", args.top_p, 1.0))
+                 if v != d]
+        if given:
+            raise UsageError(f"{given[0]} with greedy decoding (--do-sample false): sampling "
+                             "flags need sampling; give one")
+    if args.do_sample and args.beam > 1:
+        raise UsageError(f"--do-sample with --num-beams {args.beam}: beam search does not "
+                         "sample; give one")
+    if args.min_new_tokens > args.max_new_tokens:
+        raise UsageError(f"--min-new-tokens {args.min_new_tokens}: above --max-new-tokens "
+                         f"{args.max_new_tokens}")
     temperature = 0.0 if greedy else args.temperature
     n = args.num_samples
     if args.beam > 1:

@@ -481,13 +481,13 @@ def _train(args: TrainConfig, device, world: int, rank: int) -> dict:
     from swelm.console import progress_mode
     shown = progress_mode() if r.main and args.progress else "off"
     lines = shown == "log"
-    if shown == "terminal":
+    if r.main and step >= args.steps:
+        print(f"swelm train: {args.out} has trained {step} steps (--steps {args.steps}); "
+              f"nothing to do (--steps N with N above {step} trains on)", file=sys.stderr)
+    elif shown == "terminal":
         from tqdm import tqdm
         bar = tqdm(total=args.steps, initial=step, unit="step", dynamic_ncols=True,
                    mininterval=0.5)
-    if r.main and step >= args.steps:
-        print(f"swelm train: {args.out} has finished its {args.steps} steps; nothing to do "
-              f"(--steps N with N above {step} trains on)", file=sys.stderr)
     last: dict = {}
     t0, tok0 = time.perf_counter(), 0
     while step < args.steps:

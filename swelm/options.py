@@ -38,6 +38,20 @@ def flag(default: Any = _MISSING, *, help: str, names: tuple = (), type=None, ch
     return dataclasses.field(default=default, metadata=meta)
 
 
+class _AliasStore(argparse.Action):
+    """Store a flag's value; the same flag given again under another of its names with
+    another value (``--max-new-tokens 5 --max_length 7``) is an error, not a silent win."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        seen = namespace.__dict__.setdefault("_alias_given", {})
+        before = seen.get(self.dest)
+        if before is not None and before[0] != option_string and before[1] != values:
+            parser.error(f"{before[0]} {before[1]} and {option_string} {values}: the same "
+                         "flag twice with two values; give one")
+        seen[self.dest] = (option_string, values)
+        setattr(namespace, self.dest, values)
+
+
 class Options:
     """The mixin of every command's option dataclass (``@dataclass(kw_only=True)``).  A base
     class that sets ``FLAGS_FIRST = True`` has its flags listed before its subclasses' (the
@@ -70,6 +84,8 @@ class Options:
                 parser.add_argument(f.name, **kw)
                 continue
             names = spec["names"] or ("--" + f.name.replace("_", "-"),)
+            if len(names) > 1 and "action" not in kw and spec.get("nargs") is None:
+                kw["action"] = _AliasStore
             if default is _MISSING:
                 kw["required"] = True
             else:

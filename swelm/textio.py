@@ -56,4 +56,6 @@ def read_file(path: str, what: str = "input") -> str:
         raise UsageError(f"{path}: {what} not found") from None
     except OSError as e:            # a folder, a symbolic-link loop, no permission
         raise UsageError(f"{path}: cannot read the {what}: {e.strerror}") from None
+    if data.startswith(b"\xef\xbb\xbf"):      # a UTF-8 byte-order mark is not text
+        data = data[3:]
     return decode(data, path)

@@ -380,6 +380,12 @@ def test_an_export_has_one_start_and_end_convention_and_transformers_agrees(sp_r
     (["--num-beams", "2", "--num_return_sequences=3"],
      "--num-return-sequences 3: at most --num-beams 2"),
     (["--do-sample", "maybe"], "expected true or false"),
+    (["--no-do-sample", "--temperature", "0.7"], "--temperature with greedy decoding"),
+    (["--do-sample", "false", "--top-k", "5"], "--top-k with greedy decoding"),
+    (["--do-sample", "--num-beams", "2"], "--do-sample with --num-beams 2"),
+    (["--max-new-tokens", "5", "--min-new-tokens", "10"], "--min-new-tokens 10: above"),
+    (["--max-new-tokens", "5", "--max_length", "7"],
+     "--max-new-tokens 5 and --max_length 7: the same flag twice with two values"),
 ])
 def test_generation_flags_that_contradict_each_other(sp_run, flags, words):
     r = swelm("generate", "--model", sp_run, "--context", "吾輩は", *flags, check=False)
@@ -409,3 +415,6 @@ def test_score_and_vectorize_take_the_file_both_ways(sp_run, tmp_path):
     assert (tmp_path / "v.jsonl").read_text() == (tmp_path / "w.jsonl").read_text()
     r = swelm("score", "--model", sp_run, f, "--input", tmp_path / "other.txt", check=False)
     assert r.returncode == 2 and "give one" in r.stderr
+    bom = tmp_path / "bom.txt"                  # a byte-order mark is not text
+    bom.write_bytes(b"\xef\xbb\xbf" + f.read_bytes())
+    assert swelm("score", "--model", sp_run, bom).stdout == a

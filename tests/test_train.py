@@ -109,8 +109,8 @@ def test_a_log_gets_lines_and_a_finished_run_says_so(shards, tmp_path):
     lines = [x for x in r.stderr.splitlines() if x.startswith("swelm train: step ")]
     assert [x.split(",")[0] for x in lines] == ["swelm train: step 2/4", "swelm train: step 4/4"]
     r = swelm("train", *args, "--data", shards[0], "--steps", "4", "--out", run)
-    assert (f"swelm train: {run} has finished its 4 steps; nothing to do (--steps N with N "
-            "above 4 trains on)") in r.stderr
+    assert (f"swelm train: {run} has trained 4 steps (--steps 4); nothing to do (--steps N "
+            "with N above 4 trains on)") in r.stderr
 
 
 def test_loader_workers_give_the_same_batches(shards):
