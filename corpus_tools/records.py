@@ -32,7 +32,7 @@ import json
 import zlib
 from typing import BinaryIO, Callable, Iterator
 
-from swelm.errors import SwelmError
+from swelm.errors import SwelmError, first_line
 
 #: the names of the files read as records (a folder stands for these at any depth)
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson", ".jsonl.gz", ".json.gz", ".ndjson.gz")
@@ -153,7 +153,7 @@ def _inspect_parquet(path: str, f: BinaryIO, head: bytes, text: str, required) -
     except SwelmError:                      # the store, not the file
         raise
     except (pa.ArrowException, OSError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = first_line(e)
         raise RecordsError(f"{path}: not a readable Parquet file ({first})") from None
     _check_columns(path, schema.names, text, required or {}, "column", "it")
     t = schema.field(text).type

@@ -24,6 +24,8 @@ import os
 
 import torch
 
+from swelm.errors import first_line
+
 from .checkpoint import CheckpointError, load_model
 from .common import ModelError
 from .registry import architecture
@@ -54,7 +56,7 @@ def _read_hf_state(src: str) -> dict:
         except FileNotFoundError:
             raise CheckpointError(f"{path}: missing (the index names it)") from None
         except Exception as e:      # safetensors' and torch's own error types
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            first = first_line(e)[:200]
             raise CheckpointError(f"{path}: cannot read the weights ({type(e).__name__}: "
                                   f"{first}): a damaged, cut or foreign file") from None
     return state

@@ -11,7 +11,7 @@ import threading
 import dataclasses
 
 from swelm.checks import integer_arg
-from swelm.errors import SwelmError, UsageError
+from swelm.errors import SwelmError, UsageError, first_line
 from swelm.options import Options, flag
 
 # the default logging format of Beam's worker processes: "INFO:apache_beam.runners...:text"
@@ -128,7 +128,7 @@ class BeamOptions(Options):
         try:
             create_runner(self.runner)
         except (ValueError, ImportError) as e:
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            first = first_line(e)
             raise UsageError(f"--runner {self.runner}: {first}") from None
 
 

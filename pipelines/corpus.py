@@ -49,8 +49,7 @@ import os
 import sys
 
 from swelm.checks import integer_arg, number_arg
-from swelm.corpus_tools.sites import WEB_SITE
-from swelm.corpus_tools.sites import NAME_PATTERN as _SITE_NAME
+from swelm.corpus_tools.sites import NAME_PATTERN as _SITE_NAME, WEB_SITE
 from swelm.corpus_tools.dedup import DEFAULT_BANDS, DEFAULT_ROWS
 from swelm.errors import InputError, UsageError
 from swelm.options import flag

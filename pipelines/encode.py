@@ -25,7 +25,7 @@ import sys
 import numpy as np
 
 from swelm.checks import integer_arg
-from swelm.errors import InputError, UsageError
+from swelm.errors import InputError, UsageError, first_line
 from swelm.options import Options, flag
 from swelm.words import plural
 
@@ -81,7 +81,7 @@ class ReadRecords:
                 raise
             # a file checked before the run that breaks while it is read (cut, damaged): the
             # records before the failure are used, the failure is reported with the others
-            why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            why = first_line(exc)
             yield beam.pvalue.TaggedOutput(PROBLEMS, (path, f"read only up to a failure "
                                                             f"({why})"))
         if self.progress:
@@ -250,7 +250,7 @@ def check_inputs(files, paths: list[str], patterns: list[str], text_column: str 
         except (pa.ArrowException, OSError) as e:
             if isinstance(e, StorageError):
                 raise
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            first = first_line(e)
             raise UsageError(f"--corpus {p}: its weight column cannot be read ({first})") \
                 from None
         w = table.column("weight")

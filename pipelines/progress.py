@@ -19,6 +19,8 @@ import threading
 import time
 from typing import Callable
 
+from swelm.words import plural
+
 from .io import join
 
 
@@ -50,7 +52,6 @@ def rate(n: float, seconds: float) -> str:
     return f"{n / 1e6 / max(seconds, 1e-3):,.1f} MB/s"
 
 
-from swelm.words import plural  # noqa: E402  (re-exported for the stages' lines)
 
 
 class Progress:

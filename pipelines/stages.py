@@ -13,6 +13,7 @@ import numpy as np
 
 from swelm.corpus_tools.dedup import bucket_pairs, exact_key, is_contained, line_votes
 from swelm.corpus_tools.document import Document, to_table
+from swelm.errors import first_line
 
 from .io import FileSystem, join
 from .beam_util import shuffle, stable_hash, write_json_lines
@@ -123,7 +124,7 @@ class ReadText(_Sites):
             # gone is reported once, by its first piece, not by every piece
             gone = isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError))
             if start == 0 or read_any or not gone:
-                why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                why = first_line(exc)
                 yield beam.pvalue.TaggedOutput(EVENTS, ("unreadable_input", path, why))
 
 

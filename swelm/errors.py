@@ -16,3 +16,13 @@ class UsageError(SwelmError, ValueError):
 class InputError(SwelmError):
     """Input files that give nothing to work on (every one unreadable, not of the expected
     format, or empty)."""
+
+
+def first_line(e: BaseException) -> str:
+    """The first line of an exception's message, or its type's name when it has none: what a
+    one-line report quotes of a library's error.
+
+    >>> first_line(OSError("bad data\\nmore detail")), first_line(EOFError())
+    ('bad data', 'EOFError')
+    """
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]

@@ -18,7 +18,8 @@ def _open(path):
 
 
 def test_doctests():
-    assert doctest.testmod(records).failed == 0
+    from swelm import errors
+    assert doctest.testmod(records).failed == 0 and doctest.testmod(errors).failed == 0
 
 
 def _all(path, piece, **kw):

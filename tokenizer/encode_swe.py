@@ -26,7 +26,7 @@ from multiprocessing import get_context
 import numpy as np
 
 from swelm.console import progress_mode
-from swelm.errors import SwelmError, UsageError
+from swelm.errors import SwelmError, UsageError, first_line
 from swelm.publish import Kind, atomic_path, check_destination, remove_stale_temporaries
 
 from .kinds import open_tokenizer
@@ -96,7 +96,7 @@ def _encode_unit(unit) -> list:
             out.append((where, 0, None, problem) if rec is None else
                        _encode_text(where, rec["text"]))
     except Exception as e:          # (a file that changed or broke since it was checked)
-        why = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        why = first_line(e)
         out.append((path, 0, None, f"cannot read: {why}"))
     return out
 
