@@ -57,7 +57,7 @@ def _gzipped(path: str) -> bool:
     return path.lower().endswith(".gz")
 
 
-def _first_line(f: BinaryIO, path: str, limit: int = 64 << 20) -> bytes:
+def _first_line(f: BinaryIO, limit: int = 64 << 20) -> bytes:
     """The first line that is not blank (at most ``limit`` bytes of it)."""
     while True:
         line = f.readline(limit)
@@ -105,7 +105,7 @@ def inspect(path: str, opener: Opener, text: str, required: dict | None = None) 
                                    "says; expected JSON lines compressed with gzip")
             f = gzip.GzipFile(fileobj=f)
         try:
-            line = _first_line(f, path)
+            line = _first_line(f)
         except SwelmError:                  # the store, not the file (swelm.pipelines.io)
             raise
         except (OSError, EOFError, zlib.error) as e:
