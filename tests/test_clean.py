@@ -26,12 +26,14 @@ def test_price_same_as_reference(s):
 @given(DATE_TEXT)
 def test_date_same_as_reference(s):
     assert C.sub_date(s) == C.DATE_RE.sub("<DATE>", s)
+    assert C.sub_date_linear(s) == C.DATE_RE.sub("<DATE>", s)   # the path for long chains
 
 
 @settings(max_examples=2000, deadline=None)
 @given(EMAIL_TEXT)
 def test_email_same_as_reference(s):
     assert C.sub_email(s) == C.EMAIL_RE.sub("<EMAIL>", s)
+    assert C.sub_email_linear(s) == C.EMAIL_RE.sub("<EMAIL>", s)   # the path for long runs
 
 
 def reference_clean(s):
@@ -84,3 +86,55 @@ def test_adversarial_inputs_are_linear(seed):
     small = seed * 3
     if "円" not in seed and "千" not in seed:   # the reference is fast enough on these
         assert C.clean_text(small) == reference_clean(small)
+
+
+def _pattern_chars(pattern):
+    """Every character a parsed expression can match, and whether it uses \\d."""
+    try:
+        from re import _parser as parser, _constants as const
+    except ImportError:  # Python 3.10
+        import sre_parse as parser, sre_constants as const
+    chars, digit = set(), False
+
+    def walk(items):
+        nonlocal digit
+        for op, av in items:
+            if op is const.LITERAL:
+                chars.add(chr(av))
+            elif op is const.RANGE:
+                chars.update(map(chr, range(av[0], av[1] + 1)))
+            elif op is const.CATEGORY:
+                assert av is const.CATEGORY_DIGIT, av
+                digit = True
+            elif op is const.IN:
+                walk(av)
+            elif op in (const.MAX_REPEAT, const.MIN_REPEAT):
+                walk(av[2])
+            elif op is const.SUBPATTERN:
+                walk(av[3])
+            elif op is const.BRANCH:
+                for branch in av[1]:
+                    walk(branch)
+            else:
+                raise AssertionError(f"unexpected {op} in {pattern!r}")
+    walk(parser.parse(pattern))
+    return chars, digit
+
+
+@pytest.mark.parametrize("rx", [C.URL_RE, C.EMAIL_RE, C.TEL_RE, C.DATE_RE, C.ERA_DATE_RE,
+                                C.PRICE_RE], ids=lambda rx: rx.pattern[:12])
+def test_tag_alphabet_holds_every_character_a_match_can_hold(rx):
+    """The compiled core cleans text piece by piece, cut at characters outside TAG_ALPHABET
+    and \\d; that is exact only if no expression can match another character."""
+    chars, _ = _pattern_chars(rx.pattern)
+    assert chars <= set(C.TAG_ALPHABET), chars - set(C.TAG_ALPHABET)
+
+
+@pytest.mark.parametrize("text", [
+    "a" * 31 + "@b", "a" * 32 + "@b", "a" * 33 + "@b", "a" * 31 + "!" + "a" * 40 + "@b.c",
+    "x" * 40 + "." + "y@z" * 3, "2023/" * 7 + "1/2", "2023/" * 8 + "1/2", "2023/" * 9 + "x1/2",
+    "1999年" * 8 + "12月1日" + "2023/" * 8 + "x", "2023-" * 20 + "13-1",
+])
+def test_long_runs_take_the_linear_path_with_the_same_result(text):
+    assert C.sub_email(text) == C.EMAIL_RE.sub("<EMAIL>", text)
+    assert C.sub_date(text) == C.DATE_RE.sub("<DATE>", text)

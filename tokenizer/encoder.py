@@ -14,8 +14,10 @@ Encoding runs in four steps, all of them the reference's:
    (U+00A1–U+00BF, U+01C0–U+01C3, U+02B9–U+02FF, U+0300–U+0362), ``<U2000U2BFF>``
    (U+2000–U+2BFF) or its UTF-8 byte tokens.
 
-Step 4 runs in a C extension (``tokenizer._swe``) when it is built, else in Python; both
-give the same ids (tested on the parity data).  Dropout runs in Python.
+All four steps run in one call of a C extension (``tokenizer._swe``) when it is built, on
+the string's code points without intermediate strings (the clean step hands only the pieces
+where a tag can match to :func:`tokenizer.clean.clean_tags`); else in Python.  Both give the
+same ids (tested on the parity data and on random text).  Dropout runs in Python.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ import re
 from importlib import resources
 from typing import Iterable, Sequence
 
-from .clean import clean_text
+from .clean import TAG_ALPHABET, clean_tags, clean_text
 from .vocab import (EmojiTable, TokenizerError, Vocabulary, VocabularyError, load_emoji,
                     load_vocabulary)
 
@@ -118,9 +120,13 @@ class SWEEncoder:
         self._core = None
         if use_c and _swe is not None:
             short = [(w, i) for w, i in t.items() if len(w) <= 3 or w[0] == "<"]
+            inert = _tokens_inert([k for k, _ in self._emoji_keys], set(emoji.emoji.values()))
             self._core = _swe.Core([w for w, _ in short], [i for _, i in short], self._maxlen,
                                    self._kigou, self._u2e, self._byte_ids, self._blobs,
-                                   sorted(self._br_ids), [k for k, _ in self._emoji_keys])
+                                   sorted(self._br_ids), [k for k, _ in self._emoji_keys],
+                                   [v for _, v in self._emoji_keys],
+                                   None if inert else self._replace_emoji, clean_tags,
+                                   TAG_ALPHABET, TokenizerError)
 
     def __reduce__(self):
         """Pickled as its vocabulary and emoji table (the compiled core is rebuilt), so an
@@ -197,10 +203,14 @@ class SWEEncoder:
     # ------------------------------------------------------------------ encoding
     def preprocess(self, text: str, clean: bool = False) -> str:
         """Steps 1–3 (whitespace, emoji, clean): the text the matching loop sees."""
+        if self._core is not None:
+            return self._core.preprocess(text, clean)
+        return self._preprocess_py(text, clean)
+
+    def _preprocess_py(self, text: str, clean: bool) -> str:
         if not isinstance(text, str):
             raise TypeError(f"encode takes str, not {type(text).__name__}")
-        bad = (self._core.find_surrogate(text) if self._core is not None
-               else (m.start() if (m := _SURROGATE.search(text)) else -1))
+        bad = m.start() if (m := _SURROGATE.search(text)) else -1
         if bad >= 0:
             raise TokenizerError(f"lone surrogate U+{ord(text[bad]):04X} at position {bad}: "
                              "text must be valid Unicode")
@@ -244,6 +254,8 @@ class SWEEncoder:
         from ``rng``, a ``numpy.random.Generator``.  ``dropout=0`` is deterministic and
         gives the reference ids.
         """
+        if dropout == 0.0 and self._core is not None:
+            return self._core.encode(text, clean)
         if not 0.0 <= dropout <= 1.0:
             raise TokenizerError(f"dropout must be in [0, 1], got {dropout}")
         text = self.preprocess(text, clean)
@@ -251,8 +263,6 @@ class SWEEncoder:
             if rng is None:
                 raise TokenizerError("dropout > 0 needs rng, a numpy.random.Generator")
             return self._match_py(text, dropout, rng)
-        if self._core is not None:
-            return self._core.encode(text)
         return self._match_py(text)
 
     def encode_array(self, text: str, clean: bool = False):
@@ -260,11 +270,14 @@ class SWEEncoder:
         building a Python list when the compiled core is there."""
         import numpy as np
         if self._core is not None and len(self.vocab) <= 65536:
-            return np.frombuffer(self._core.encode_u16(self.preprocess(text, clean)), dtype="<u2")
+            return np.frombuffer(self._core.encode_u16(text, clean), dtype="<u2")
         return np.asarray(self.encode(text, clean=clean),
                           dtype=np.uint16 if len(self.vocab) <= 65536 else np.int32)
 
     def encode_batch(self, texts: Iterable[str], clean: bool = False) -> list[list[int]]:
+        """Token ids of each text; with the compiled core, one call for the whole batch."""
+        if self._core is not None:
+            return self._core.encode_batch(texts, clean)
         return [self.encode(t, clean=clean) for t in texts]
 
     def _match_py(self, text: str, dropout: float = 0.0, rng=None) -> list[int]:
@@ -343,6 +356,22 @@ class SWEEncoder:
         for i in self._br_ids:
             blobs[i] = breakline.encode("utf-8")
         return blobs
+
+
+def _tokens_inert(keys: list[str], tokens: set[str]) -> bool:
+    """True when no key can match text overlapping an inserted class token (then the keys
+    can be replaced in one scan of the text: see tokenizer/_swe.c)."""
+    chars = set("".join(tokens))
+    for k in keys:
+        if chars.isdisjoint(k):
+            continue
+        for v in tokens:
+            # the key starting at offset d from the token's start, overlapping it
+            for d in range(1 - len(k), len(v)):
+                lo, hi = max(0, d), min(len(v), d + len(k))
+                if all(k[j - d] == v[j] for j in range(lo, hi)):
+                    return False
+    return True
 
 
 def _rebuild(vocab: Vocabulary, emoji: EmojiTable, use_c: bool) -> "SWEEncoder":
