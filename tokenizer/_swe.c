@@ -102,6 +102,12 @@ static void ht_put(HTable *t, uint64_t key, int32_t val) {
     }
 }
 
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PREFETCH(p) ((void)(p))
+#endif
+
 #define PACK1(c) ((uint64_t)(c) + 1)
 #define EDGE(node, c) ((((uint64_t)(node) + 1) << 21) | (uint64_t)(c))
 #define V_HAS3 (1u << 21)   /* pairs value flag: some 3-code-point spelling extends this pair */
@@ -822,6 +828,13 @@ static int match(const Core *self, const Py_UCS4 *s, Py_ssize_t n, IBuf *out) {
         } else {
             int32_t id1, id2 = -1, id3 = -1;
             int multi;
+            /* the next token starts one or two code points on: fetch its pair's slot now */
+            if (pos + 3 < n) {
+                PREFETCH(&self->pairs.slot[ht_home(&self->pairs,
+                                                   PACK1(s[pos + 1]) | (PACK1(s[pos + 2]) << 21))]);
+                PREFETCH(&self->pairs.slot[ht_home(&self->pairs,
+                                                   PACK1(s[pos + 2]) | (PACK1(s[pos + 3]) << 21))]);
+            }
             if (c < 65536) { id1 = self->bmp1[c]; multi = self->cflags[c] & F_HAS2; }
             else { id1 = ht_get(&self->shortt, PACK1(c)); multi = ht_get(&self->astral_has2, PACK1(c)) > 0; }
             if (multi && pos + 1 < n) {
