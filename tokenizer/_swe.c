@@ -966,6 +966,9 @@ static PyObject *Core_encode_batch(Core *self, PyObject *args) {
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
     PyObject **items = PySequence_Fast_ITEMS(seq);
     Work local, *w = work_take(self, &local);
+    /* The lists made here hold only ints; collecting while they are made would walk the
+     * whole heap again and again (a full collection every few thousand texts). */
+    int gc_was_on = PyGC_Disable();
     if (!(res = PyList_New(n))) goto done;
     for (Py_ssize_t i = 0; i < n; i++) {
         w->ids.n = 0;
@@ -978,6 +981,7 @@ static PyObject *Core_encode_batch(Core *self, PyObject *args) {
         PyList_SET_ITEM(res, i, one);
     }
 done:
+    if (gc_was_on) PyGC_Enable();
     work_give(self, w);
     Py_DECREF(seq);
     return res;
