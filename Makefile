@@ -12,7 +12,7 @@ TORCH  ?= torch==2.13.0
 # crawl, the object store) are made once
 TEST_WORKERS ?= 2
 
-.PHONY: demo test venv bench clean emoji vocab
+.PHONY: demo test venv bench clean emoji vocab variants
 
 venv: $(STAMP)
 
@@ -52,10 +52,16 @@ emoji: $(STAMP)
 
 # The bundled vocabulary: built from the shared training text with Unicode's Unihan data
 # (Debian's unicode-data package: apt-get install unicode-data).
+# The bundled vocabulary, from the committed variant table; `make variants` rebuilds that table
+# from the Unihan files (Debian's unicode-data).
 vocab: emoji
 	$(PY) -m pip install -q -e '.[vocab]'
 	$(PY) -m swelm build-vocab --input $(JA_SHARED_DATA)/corpus/train.jsonl.gz \
-	    --emoji emoji.json --out vocab/ja-swe36k.txt --size 36000 --variants-out vocab/variants.tsv
+	    --emoji emoji.json --out vocab/ja-swe36k.txt --size 36000 --variants vocab/variants.tsv
+
+variants: $(STAMP)
+	$(PY) -c "from swelm.tokenizer.variants import build_variant_table as b; \
+	    b().write_tsv('vocab/variants.tsv')"
 
 clean:
 	rm -rf build dist *.egg-info tokenizer/*.so tokenizer/.built

@@ -37,7 +37,15 @@ def _texts(n=600, seed=0):
     ja = [w for w in entries if 2 <= len(w) <= 4
           and re.fullmatch("[\u3041-\u30ff\u4e00-\u9fff]+", w)]
     rng = random.Random(seed)
-    words = rng.sample(ja, 800)
+    # 800 words over at most 300 distinct characters (a vocabulary of 500 pieces must hold
+    # every character), whatever the bundled vocabulary's entries are
+    words, chars = [], set()
+    for w in rng.sample(ja, len(ja)):
+        if len(chars | set(w)) <= 300:
+            words.append(w)
+            chars |= set(w)
+            if len(words) == 800:
+                break
     return SENTENCES * 4 + ["".join(rng.choice(words[:rng.randint(20, 800)])
                                     for _ in range(rng.randint(4, 14))) + "。"
                             for _ in range(n)]

@@ -143,7 +143,9 @@ def cmd_build_vocab(args) -> int:
     import logging
     from swelm.publish import write_text
     from .builder import BuildOptions, build_vocabulary, iter_texts
-    from .variants import build_variant_table
+    from swelm.checks import regular_file
+    from swelm.errors import first_line
+    from .variants import VariantTable, build_variant_table
     from .vocab import load_emoji, parse_vocabulary, read_emoji_file
     log = logging.getLogger("swelm.build-vocab").info
     for path in args.input or ():
@@ -158,10 +160,20 @@ def cmd_build_vocab(args) -> int:
     check_destination(args.out, VOCABULARY, sources=args.input)
     if args.variants_out:
         check_destination(args.variants_out, VARIANTS, flag="--variants-out")
+    if args.variants and args.unihan:
+        raise UsageError("give --variants FILE or --unihan DIR, not both")
     try:
-        variants = build_variant_table(args.unihan)
+        if args.variants:
+            if not os.path.exists(args.variants):
+                raise UsageError(f"--variants {args.variants}: file not found")
+            regular_file(args.variants, "--variants")
+            variants = VariantTable.read_tsv(args.variants)
+        else:
+            variants = build_variant_table(args.unihan)
     except FileNotFoundError as e:
         raise UsageError(str(e)) from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise UsageError(f"--variants {args.variants}: {first_line(e)}") from None
     log(f"variant table: {len(variants.to_standard)} variant spellings from {variants.source}")
     emoji = read_emoji_file(args.emoji)   # checked against the finished vocabulary below
     opts = BuildOptions(size=args.size, order=args.order, rounds=args.rounds,

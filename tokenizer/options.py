@@ -119,6 +119,9 @@ class BuildVocabOptions(Options):
                                help="characters outside JIS X 0208 need this many occurrences")
     unihan: str | None = flag(None, help="folder with the Unihan files (default: "
                                          "/usr/share/unicode from unicode-data)")
+    variants: str | None = flag(None, help="use this variant table (variant<TAB>standard, as "
+                                           "--variants-out writes; vocab/variants.tsv) instead "
+                                           "of building one from the Unihan files")
     variants_out: str | None = flag(None, help="also write the variant table used "
                                                "(variant<TAB>standard), for the normaliser")
     quiet: bool = flag(False, action="store_true", help="no progress bar")
