@@ -50,8 +50,6 @@ bench: $(STAMP) tokenizer/.built
 emoji: $(STAMP)
 	$(PY) -m swelm build-emoji --out emoji.json
 
-# The bundled vocabulary: built from the shared training text with Unicode's Unihan data
-# (Debian's unicode-data package: apt-get install unicode-data).
 # The bundled vocabulary, from the committed variant table; `make variants` rebuilds that table
 # from the Unihan files (Debian's unicode-data).
 vocab: emoji

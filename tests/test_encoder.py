@@ -68,6 +68,84 @@ def test_emoji_key_formed_by_an_earlier_replacement(tmp_path):
         assert toks(enc, "x!") == ["<"] + [f"<|byte{b}|>" for b in b"|emoji"] + ["<|emoji2|>"]
 
 
+def _replace_key_by_key(text, table):
+    for k, v in table.items():
+        text = text.replace(k, v)
+    return text
+
+
+@pytest.mark.parametrize("table", [
+    {"B": "<|emoji10|>", "b<": "<|emoji3|>"},             # a key running into a token
+    {"x": "<|emoji1|>", "1|>!": "<|emoji2|>"},            # a key starting inside one
+    {"j": "<|emoji4|>", "(^^)": "<|emoji12|>"},           # a key inside a token
+    {"a": "<|emoji1|>", "aa": "<|emoji2|>", "<|": "<|emoji3|>"},
+])
+def test_emoji_tables_whose_keys_meet_inserted_tokens(tmp_path, table):
+    """A table whose keys can match text that overlaps an inserted token is not 'inert': the
+    compiled core hands the emoji step to Python, and both paths equal str.replace key by key;
+    the encoder is freed when dropped (the step holds no reference to it)."""
+    import gc
+    import weakref
+    from swelm.tokenizer.encoder import _tokens_inert
+    emoji = {"emoji": table, "emoji_inv": {f"<|emoji{i}|>": str(i) for i in range(1, 13)}}
+    files = write_fixture(tmp_path, emoji=emoji)
+    c, py = SWEEncoder.load(*files), SWEEncoder.load(*files, use_c=False)
+    assert not _tokens_inert(list(table), set(table.values()))
+    for text in ("bB|", "x!", "xj1|>!", "aaa<|", "Bb<B", "j(^^)j", "<|emoji1|>a", ""):
+        assert c.preprocess(text) == py.preprocess(text) == _replace_key_by_key(
+            text.replace(" ", "<SP>"), table), text
+        assert c.encode(text) == py.encode(text)
+    ref = weakref.ref(c)
+    del c
+    gc.collect()
+    assert ref() is None
+
+
+def test_the_shipped_emoji_tables_are_inert():
+    from swelm.tokenizer.encoder import _tokens_inert
+    enc = SWEEncoder.load()
+    assert _tokens_inert(list(enc.emoji.emoji), set(enc.emoji.emoji.values()))
+
+
+def test_encode_batch_restores_the_collector_and_takes_any_iterable(fixture_encoder):
+    import gc
+    enc = fixture_encoder
+    assert gc.isenabled()
+    with pytest.raises(ValueError, match="lone surrogate"):
+        enc.encode_batch(["ok", "x\udfff"])
+    with pytest.raises(TypeError):
+        enc.encode_batch(["ok", 3])
+    with pytest.raises(TypeError):
+        enc.encode_batch(5)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        enc.encode_batch(["ok"])
+        assert not gc.isenabled()            # left as the caller had it
+    finally:
+        gc.enable()
+    texts = ["東京", "", "している"]
+    want = [enc.encode(t) for t in texts]
+    assert enc.encode_batch(iter(texts)) == enc.encode_batch(tuple(texts)) == want
+    assert enc.encode_batch([]) == []
+
+
+def test_compiled_core_without_tables_and_too_large_tables(monkeypatch, fixture_files, caplog):
+    from swelm.tokenizer import encoder
+    if encoder._swe is None:
+        pytest.skip("C core not built")
+    with pytest.raises(RuntimeError, match="not initialised"):
+        encoder._swe.Core.__new__(encoder._swe.Core).encode("abc")
+
+    def too_large(*args):
+        raise OverflowError("the compiled core holds at most 1048575 ids")
+    monkeypatch.setattr(encoder._swe, "Core", too_large)
+    with caplog.at_level("WARNING", logger="swelm.tokenizer"):
+        enc = SWEEncoder.load(*fixture_files)
+    assert not enc.uses_c and enc.encode("東京") == SWEEncoder.load(
+        *fixture_files, use_c=False).encode("東京")
+
+
 def test_encode_array_equals_encode(fixture_encoder):
     text = "している東京都°é𩸽😀<|endoftext|>"
     arr = fixture_encoder.encode_array(text)

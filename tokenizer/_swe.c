@@ -36,7 +36,6 @@
 
 /* Open-addressing hash tables with one 64-bit word per slot: a key of at most 42 bits (never
  * 0) above a 22-bit value + 1 (0 = empty slot), so that a probe reads one word. */
-#define KEY_BITS 42
 #define VAL_BITS 22
 #define VAL_MASK ((1ULL << VAL_BITS) - 1)
 
@@ -111,7 +110,8 @@ static void ht_put(HTable *t, uint64_t key, int32_t val) {
 #define PACK1(c) ((uint64_t)(c) + 1)
 #define EDGE(node, c) ((((uint64_t)(node) + 1) << 21) | (uint64_t)(c))
 #define V_HAS3 (1u << 21)   /* pairs value flag: some 3-code-point spelling extends this pair */
-#define MAX_VOCAB (1 << 20)
+#define MAX_VOCAB (1 << 20)          /* ids + 1 and the V_HAS3 flag fit in a value */
+#define MAX_SPELLINGS ((1 << 19) - 16)   /* pairs keeps under 2^20 slots: a triples key fits */
 
 /* per-BMP-character flags */
 #define F_HAS2 1     /* some 2- or 3-code-point spelling starts with this character */
@@ -267,7 +267,8 @@ static int init_emoji(Core *self, PyObject *ekeys, PyObject *evals) {
     self->eval = (Py_UCS4 **)PyMem_Calloc((size_t)nk + 1, sizeof(Py_UCS4 *));
     self->evallen = (Py_ssize_t *)PyMem_Calloc((size_t)nk + 1, sizeof(Py_ssize_t));
     if (chars >= (1 << 20)) {
-        PyErr_SetString(PyExc_ValueError, "Core: the emoji table is too large for the compiled core");
+        PyErr_SetString(PyExc_OverflowError, "the compiled core holds emoji keys of at most "
+                        "2^20 characters in all");
         return -1;
     }
     self->eterm = (int32_t *)PyMem_Malloc(sizeof(int32_t) * (size_t)(chars + 1));
@@ -467,8 +468,9 @@ static int Core_init(Core *self, PyObject *args, PyObject *kwds) {
         if (PyUnicode_GET_LENGTH(k) > 0 && PyUnicode_READ_CHAR(k, 0) == '<')
             trie_chars += PyUnicode_GET_LENGTH(k);
     }
-    if (PyList_GET_SIZE(blobs) >= MAX_VOCAB || trie_chars >= (1 << 20)) {
-        PyErr_SetString(PyExc_ValueError, "Core: the vocabulary is too large for the compiled core");
+    if (PyList_GET_SIZE(blobs) >= MAX_VOCAB || n > MAX_SPELLINGS || trie_chars >= (1 << 20)) {
+        PyErr_Format(PyExc_OverflowError, "the compiled core holds at most %d ids and %d "
+                     "spellings of 1-3 characters", MAX_VOCAB - 1, MAX_SPELLINGS);
         return -1;
     }
     if (ht_init(&self->shortt, (size_t)n) < 0 || ht_init(&self->edges, (size_t)trie_chars + 1) < 0 ||
@@ -922,8 +924,16 @@ static PyObject *ids_list(const Core *self, const int32_t *p, Py_ssize_t n) {
     return list;
 }
 
-static int parse_text_clean(PyObject *args, PyObject **text, int *clean) {
+/* A Core made without __init__ (Core.__new__(Core)) has no tables. */
+static int not_ready(const Core *self) {
+    if (self->bmp1 && self->blob) return 0;
+    PyErr_SetString(PyExc_RuntimeError, "Core is not initialised");
+    return 1;
+}
+
+static int parse_text_clean(Core *self, PyObject *args, PyObject **text, int *clean) {
     PyObject *c = Py_False;
+    if (not_ready(self)) return -1;
     if (!PyArg_ParseTuple(args, "O|O", text, &c)) return -1;
     *clean = PyObject_IsTrue(c);
     return *clean < 0 ? -1 : 0;
@@ -932,7 +942,7 @@ static int parse_text_clean(PyObject *args, PyObject **text, int *clean) {
 static PyObject *Core_encode(Core *self, PyObject *args) {
     PyObject *text, *res = NULL;
     int clean;
-    if (parse_text_clean(args, &text, &clean) < 0) return NULL;
+    if (parse_text_clean(self, args, &text, &clean) < 0) return NULL;
     Work local, *w = work_take(self, &local);
     if (encode_into(self, text, clean, w) == 0) res = ids_list(self, w->ids.p, w->ids.n);
     work_give(self, w);
@@ -943,7 +953,7 @@ static PyObject *Core_encode(Core *self, PyObject *args) {
 static PyObject *Core_encode_u16(Core *self, PyObject *args) {
     PyObject *text, *res = NULL;
     int clean;
-    if (parse_text_clean(args, &text, &clean) < 0) return NULL;
+    if (parse_text_clean(self, args, &text, &clean) < 0) return NULL;
     Work local, *w = work_take(self, &local);
     if (encode_into(self, text, clean, w) == 0 &&
         (res = PyBytes_FromStringAndSize(NULL, w->ids.n * 2))) {
@@ -961,10 +971,18 @@ static PyObject *Core_encode_u16(Core *self, PyObject *args) {
 static PyObject *Core_encode_batch(Core *self, PyObject *args) {
     PyObject *texts, *seq, *res = NULL;
     int clean;
-    if (parse_text_clean(args, &texts, &clean) < 0) return NULL;
-    if (!(seq = PySequence_Fast(texts, "encode_batch takes a sequence of str"))) return NULL;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    PyObject **items = PySequence_Fast_ITEMS(seq);
+    if (parse_text_clean(self, args, &texts, &clean) < 0) return NULL;
+    /* a tuple of its own: the Python steps may let another thread change a list */
+    if (!(seq = PySequence_Tuple(texts))) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError, "encode_batch takes an iterable of str, not %.100s",
+                         Py_TYPE(texts)->tp_name);
+        }
+        return NULL;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(seq);
+    PyObject **items = &PyTuple_GET_ITEM(seq, 0);
     Work local, *w = work_take(self, &local);
     /* The lists made here hold only ints; collecting while they are made would walk the
      * whole heap again and again (a full collection every few thousand texts). */
@@ -987,67 +1005,16 @@ done:
     return res;
 }
 
-/* Steps 1-3 as a str: the text the matching rule sees (for tests and the Python paths). */
+/* Steps 1-3 as a str: the text the matching rule sees (SWEEncoder.preprocess, dropout). */
 static PyObject *Core_preprocess(Core *self, PyObject *args) {
     PyObject *text, *res = NULL;
     int clean;
     UBuf *final;
-    if (parse_text_clean(args, &text, &clean) < 0) return NULL;
+    if (parse_text_clean(self, args, &text, &clean) < 0) return NULL;
     Work local, *w = work_take(self, &local);
     if (preprocess(self, text, clean, w, &final) == 0)
         res = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, final->p, final->n);
     work_give(self, w);
-    return res;
-}
-
-/* The matching rule alone, on text already preprocessed. */
-static PyObject *Core_match(Core *self, PyObject *text) {
-    if (!PyUnicode_Check(text)) {
-        PyErr_SetString(PyExc_TypeError, "match takes str");
-        return NULL;
-    }
-    Py_UCS4 *s = PyUnicode_AsUCS4Copy(text);
-    if (!s) return NULL;
-    IBuf ids = {NULL, 0, 0};
-    PyObject *res = NULL;
-    if (match(self, s, PyUnicode_GET_LENGTH(text), &ids) == 0) res = ids_list(self, ids.p, ids.n);
-    PyMem_Free(s);
-    PyMem_Free(ids.p);
-    return res;
-}
-
-/* Indices (ascending) of the emoji keys that occur in text as substrings. */
-static PyObject *Core_emoji_present(Core *self, PyObject *text) {
-    if (!PyUnicode_Check(text)) {
-        PyErr_SetString(PyExc_TypeError, "expected str");
-        return NULL;
-    }
-    Py_UCS4 *s = PyUnicode_AsUCS4Copy(text);
-    if (!s) return NULL;
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text), found = 0;
-    uint8_t *present = (uint8_t *)PyMem_Calloc((size_t)self->nkeys + 1, 1);
-    PyObject *res = NULL;
-    if (!present) { PyMem_Free(s); return PyErr_NoMemory(); }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (!emoji_first(self, s[i])) continue;
-        int32_t node = 0;
-        for (Py_ssize_t j = i; j < n; j++) {
-            node = ht_get(&self->eedges, EDGE(node, s[j]));
-            if (node < 0) break;
-            int32_t k = self->eterm[node];
-            if (k >= 0 && !present[k]) { present[k] = 1; found++; }
-        }
-    }
-    if ((res = PyList_New(found))) {
-        for (Py_ssize_t k = 0, o = 0; k < self->nkeys && o < found; k++)
-            if (present[k]) {
-                PyObject *v = PyLong_FromSsize_t(k);
-                if (!v) { Py_CLEAR(res); break; }
-                PyList_SET_ITEM(res, o++, v);
-            }
-    }
-    PyMem_Free(present);
-    PyMem_Free(s);
     return res;
 }
 
@@ -1136,7 +1103,7 @@ static PyObject *Core_decode(Core *self, PyObject *args) {
     PyObject *ids;
     const char *br;
     Py_ssize_t brlen;
-    if (!PyArg_ParseTuple(args, "Os#", &ids, &br, &brlen)) return NULL;
+    if (not_ready(self) || !PyArg_ParseTuple(args, "Os#", &ids, &br, &brlen)) return NULL;
     Py_ssize_t n = 0;
     int32_t *v = read_ids(self, ids, &n);
     if (!v) return NULL;
@@ -1166,8 +1133,6 @@ static PyMethodDef Core_methods[] = {
     {"encode_u16", (PyCFunction)Core_encode_u16, METH_VARARGS, "encode_u16(text, clean=False) -> ids as uint16 LE bytes"},
     {"encode_batch", (PyCFunction)Core_encode_batch, METH_VARARGS, "encode_batch(texts, clean=False) -> list of id lists"},
     {"preprocess", (PyCFunction)Core_preprocess, METH_VARARGS, "preprocess(text, clean=False) -> the text the matching rule sees"},
-    {"match", (PyCFunction)Core_match, METH_O, "match(preprocessed) -> list of ids"},
-    {"emoji_present", (PyCFunction)Core_emoji_present, METH_O, "Indices of the emoji keys occurring in text."},
     {"decode", (PyCFunction)Core_decode, METH_VARARGS, "decode(ids, breakline) -> str"},
     {NULL, NULL, 0, NULL}};
 

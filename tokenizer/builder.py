@@ -159,7 +159,7 @@ def jis_x_0213() -> set[str]:
 
 
 class NgramCounter:
-    """Streaming counts of characters and within-script n-grams."""
+    """Streaming counts of characters and of the n-grams within each class of SCRIPTS."""
 
     def __init__(self, variants: VariantTable, max_table: int = 30_000_000) -> None:
         self.table = variants.char_map()

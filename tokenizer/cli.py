@@ -172,8 +172,10 @@ def cmd_build_vocab(args) -> int:
             variants = build_variant_table(args.unihan)
     except FileNotFoundError as e:
         raise UsageError(str(e)) from None
-    except (ValueError, UnicodeDecodeError) as e:
-        raise UsageError(f"--variants {args.variants}: {first_line(e)}") from None
+    except ValueError as e:             # a malformed table (UnicodeDecodeError too)
+        where = (f"--variants {args.variants}" if args.variants
+                 else f"--unihan {args.unihan}" if args.unihan else "the Unihan data")
+        raise UsageError(f"{where}: {first_line(e)}") from None
     log(f"variant table: {len(variants.to_standard)} variant spellings from {variants.source}")
     emoji = read_emoji_file(args.emoji)   # checked against the finished vocabulary below
     opts = BuildOptions(size=args.size, order=args.order, rounds=args.rounds,

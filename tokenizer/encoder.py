@@ -98,14 +98,7 @@ class SWEEncoder:
         self._u2e = t["<U2000U2BFF>"]
         self._byte_ids = [t[f"<|byte{i}|>"] for i in range(255)]
         self._byte_of_id = {i: b for b, i in enumerate(self._byte_ids)}
-        # emoji: keys in file order, indexed by first character
-        self._emoji_keys = list(emoji.emoji.items())
-        self._emoji_by_first: dict[str, list[int]] = {}
-        for i, (k, _) in enumerate(self._emoji_keys):
-            self._emoji_by_first.setdefault(k[0], []).append(i)
-        inserted = set("".join(emoji.emoji.values()))
-        self._emoji_after_insert = sorted(
-            i for c in inserted for i in self._emoji_by_first.get(c, ()))
+        self._replace_emoji = _EmojiReplacer(list(emoji.emoji.items()))
         # decode blobs: UTF-8 of each id's surface; byte tokens are their raw byte
         self._blobs: list[bytes] = []
         for i, words in enumerate(vocab.spellings):
@@ -120,13 +113,17 @@ class SWEEncoder:
         self._core = None
         if use_c and _swe is not None:
             short = [(w, i) for w, i in t.items() if len(w) <= 3 or w[0] == "<"]
-            inert = _tokens_inert([k for k, _ in self._emoji_keys], set(emoji.emoji.values()))
-            self._core = _swe.Core([w for w, _ in short], [i for _, i in short], self._maxlen,
-                                   self._kigou, self._u2e, self._byte_ids, self._blobs,
-                                   sorted(self._br_ids), [k for k, _ in self._emoji_keys],
-                                   [v for _, v in self._emoji_keys],
-                                   None if inert else self._replace_emoji, clean_tags,
-                                   TAG_ALPHABET, TokenizerError)
+            keys = self._replace_emoji.keys
+            inert = _tokens_inert([k for k, _ in keys], set(emoji.emoji.values()))
+            try:
+                self._core = _swe.Core([w for w, _ in short], [i for _, i in short],
+                                       self._maxlen, self._kigou, self._u2e, self._byte_ids,
+                                       self._blobs, sorted(self._br_ids), [k for k, _ in keys],
+                                       [v for _, v in keys],
+                                       None if inert else self._replace_emoji, clean_tags,
+                                       TAG_ALPHABET, TokenizerError)
+            except OverflowError as e:      # tables past the core's packed keys
+                _warn_once(f"{vocab.path}: {e}; encoding in Python")
 
     def __reduce__(self):
         """Pickled as its vocabulary and emoji table (the compiled core is rebuilt), so an
@@ -220,29 +217,6 @@ class SWEEncoder:
         text = self._replace_emoji(text)
         if clean:
             text = clean_text(text)
-        return text
-
-    def _replace_emoji(self, text: str) -> str:
-        if self._core is not None:
-            order = self._core.emoji_present(text)      # keys occurring in the text
-        else:
-            by_first = self._emoji_by_first
-            order = sorted(i for c in set(text).intersection(by_first) for i in by_first[c])
-        keys = self._emoji_keys
-        pos, widened = 0, False
-        while pos < len(order):
-            idx = order[pos]
-            pos += 1
-            k, v = keys[idx]
-            if k in text:
-                text = text.replace(k, v)
-                if not widened:
-                    # From now on a key may also match text that a replacement inserted:
-                    # add the later keys that start with a character of "<|emojiN|>".
-                    widened = True
-                    rest = set(order[pos:])
-                    rest.update(j for j in self._emoji_after_insert if j > idx)
-                    order, pos = sorted(rest), 0
         return text
 
     def encode(self, text: str, clean: bool = False, dropout: float = 0.0,
@@ -356,6 +330,40 @@ class SWEEncoder:
         for i in self._br_ids:
             blobs[i] = breakline.encode("utf-8")
         return blobs
+
+
+class _EmojiReplacer:
+    """Step 2 in Python: ``str.replace`` key by key in file order (an earlier key wins over a
+    later, longer one), trying only the keys that can occur.  The compiled core calls it for
+    an emoji table whose keys are not inert (see :func:`_tokens_inert`); it holds no
+    reference to the encoder."""
+
+    def __init__(self, keys: list[tuple[str, str]]) -> None:
+        self.keys = keys
+        self.by_first: dict[str, list[int]] = {}
+        for i, (k, _) in enumerate(keys):
+            self.by_first.setdefault(k[0], []).append(i)
+        inserted = set("".join(v for _, v in keys))
+        self.after_insert = sorted(i for c in inserted for i in self.by_first.get(c, ()))
+
+    def __call__(self, text: str) -> str:
+        by_first = self.by_first
+        order = sorted(i for c in set(text).intersection(by_first) for i in by_first[c])
+        pos, widened = 0, False
+        while pos < len(order):
+            idx = order[pos]
+            pos += 1
+            k, v = self.keys[idx]
+            if k in text:
+                text = text.replace(k, v)
+                if not widened:
+                    # From now on a key may also start in text that a replacement inserted:
+                    # add the later keys that start with a character of "<|emojiN|>".
+                    widened = True
+                    rest = set(order[pos:])
+                    rest.update(j for j in self.after_insert if j > idx)
+                    order, pos = sorted(rest), 0
+        return text
 
 
 def _tokens_inert(keys: list[str], tokens: set[str]) -> bool:

@@ -89,7 +89,7 @@ class VariantTable:
     def write_tsv(self, path: str) -> None:
         """``variant<TAB>standard`` lines, sorted (shipped beside the vocabulary)."""
         from swelm.publish import write_text
-        lines = ["# variant\tstandard  (tokenizer.variants; rebuilt by make vocab)\n"]
+        lines = ["# variant\tstandard  (tokenizer.variants; rebuilt by make variants)\n"]
         lines += [f"{v}\t{s}\n" for v, s in sorted(self.to_standard.items())]
         write_text(path, "".join(lines))
 
@@ -116,7 +116,7 @@ def load_bundled_variants() -> VariantTable:
     from .encoder import bundled_path
     path = bundled_path("variants.tsv")
     if path is None:
-        raise FileNotFoundError("the bundled vocab/variants.tsv is missing: build it with `make vocab`")
+        raise FileNotFoundError("the bundled vocab/variants.tsv is missing: build it with `make variants`")
     return VariantTable.read_tsv(path)
 
 
