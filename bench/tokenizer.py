@@ -37,7 +37,32 @@ ADVERSARIAL = [("price_digits_x", "1" * 22 + "x"), ("price_kanji_x", "111111千"
                ("price_digits_yen", "1" * 25 + "円"), ("yen_run", "円"), ("year_run", "年"),
                ("email_run", "a" * 40 + "@"), ("at_chain", "a@"), ("dash_chain", "1-"),
                ("date_chain", "2023/" * 10 + "x"), ("dates_chained", "2023年1月1日"),
-               ("yen_every_17", "円" + "あ" * 16)]
+               ("yen_every_17", "円" + "あ" * 16), ("price_comma_units", ",千万円"),
+               ("prices_counting", lambda: (f",{i}千円" for i in range(10 ** 7))),
+               ("prices_random_runs", lambda: _random_runs(7))]
+
+
+def _random_runs(length: int):
+    """Prices whose number parts are random runs of 0-3, ٣, comma and 億万千 (each a new
+    shape, so no cached start helps)."""
+    import random
+    rng = random.Random(0)
+    while True:
+        yield ("".join(rng.choice("0123٣,億万千") for _ in range(length))
+               + rng.choice(["円", "千円", "万円", "ドル"]))
+
+
+def _adversarial(seed, size: int) -> str:
+    """``size`` bytes of a repeated seed, or of the pieces a generator function yields."""
+    if isinstance(seed, str):
+        return seed * (size // len(seed.encode("utf-8")))
+    out, n = [], 0
+    for piece in seed():
+        n += len(piece.encode("utf-8"))
+        if n > size:
+            break
+        out.append(piece)
+    return "".join(out)
 
 
 def machine() -> dict:
@@ -161,7 +186,7 @@ def main() -> None:
     for name, seed in ADVERSARIAL:
         took = []
         for size in (250_000, 1_000_000):
-            big = seed * (size // len(seed.encode("utf-8")))
+            big = _adversarial(seed, size)
             took.append(timed(lambda: enc.encode(big, clean=True), 1))
         emit(figure="clean_adversarial_1MB_s", input=name, value=round(took[1], 3),
              growth=round(took[1] / max(took[0], 1e-6), 1), target=0.5)

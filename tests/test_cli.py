@@ -23,6 +23,16 @@ def test_tokenize_and_decode(upstream_files, capsys):
     assert capsys.readouterr().out == "している\n"
 
 
+def test_a_text_argument_that_is_not_utf8_is_one_line():
+    """Bytes that are not UTF-8 on the command line are named as such, as on standard input
+    (not as the lone surrogate Python makes of them)."""
+    r = subprocess.run([sys.executable.encode(), b"-m", b"swelm", b"tokenize", b"a\xed\xb3\xbf"],
+                       capture_output=True, timeout=120)
+    err = r.stderr.decode("utf-8", "replace").strip()
+    assert r.returncode == 2 and len(err.splitlines()) == 1, err
+    assert "TEXT argument: not valid UTF-8 (byte 1: 0xed)" in err
+
+
 def test_errors_are_reported(tmp_path, capsys):
     assert main(["decode", "1", "--vocabulary", str(tmp_path / "none.txt"),
                  "--emoji", str(tmp_path / "none.json")]) == 2

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import fixture_lines, write_fixture
+from conftest import FIXTURE_EMOJI, fixture_lines, write_fixture
 from swelm.tokenizer import SWEEncoder, VocabularyError
 
 
@@ -101,6 +101,18 @@ def test_emoji_tables_whose_keys_meet_inserted_tokens(tmp_path, table):
     assert ref() is None
 
 
+def test_an_emoji_key_replaced_by_nothing_joins_its_neighbours(tmp_path):
+    """A vocabulary line "z," spells z and the empty string; a key mapped to "" is deleted
+    and its neighbours may then form a later key (as str.replace key by key does)."""
+    lines = fixture_lines()
+    lines = lines[:-7] + ["z,"] + lines[-7:]
+    inv = dict(FIXTURE_EMOJI["emoji_inv"], **{"": "z"})
+    files = write_fixture(tmp_path, lines, {"emoji": {"Q": "", "ab": "<|emoji1|>"},
+                                            "emoji_inv": inv})
+    c, py = SWEEncoder.load(*files), SWEEncoder.load(*files, use_c=False)
+    assert c.preprocess("aQb") == py.preprocess("aQb") == "<|emoji1|>"
+
+
 def test_the_shipped_emoji_tables_are_inert():
     from swelm.tokenizer.encoder import _tokens_inert
     enc = SWEEncoder.load()
@@ -144,6 +156,22 @@ def test_compiled_core_without_tables_and_too_large_tables(monkeypatch, fixture_
         enc = SWEEncoder.load(*fixture_files)
     assert not enc.uses_c and enc.encode("東京") == SWEEncoder.load(
         *fixture_files, use_c=False).encode("東京")
+
+
+def test_encode_array_is_writable_and_decode_errors_agree(fixture_files):
+    import numpy as np
+    from swelm.tokenizer.vocab import TokenizerError
+    for use_c in (True, False):
+        enc = SWEEncoder.load(*fixture_files, use_c=use_c)
+        arr = enc.encode_array("東京")
+        arr[0] = 0                                   # a writable array on both paths
+        ids = enc.encode("している")
+        assert enc.decode(np.array(ids, dtype=">i4")) == enc.decode(ids) == "している"
+        for bad in ([len(enc)], [2 ** 70], [-1]):
+            with pytest.raises(TokenizerError, match="out of range"):
+                enc.decode(bad)
+        with pytest.raises(TypeError):
+            enc.decode([1.5])
 
 
 def test_encode_array_equals_encode(fixture_encoder):

@@ -949,15 +949,15 @@ static PyObject *Core_encode(Core *self, PyObject *args) {
     return res;
 }
 
-/* Token ids as little-endian uint16 bytes (for shards; the vocabulary must fit). */
+/* Token ids as little-endian uint16 bytes, a bytearray (for shards; the vocabulary must fit). */
 static PyObject *Core_encode_u16(Core *self, PyObject *args) {
     PyObject *text, *res = NULL;
     int clean;
     if (parse_text_clean(self, args, &text, &clean) < 0) return NULL;
     Work local, *w = work_take(self, &local);
     if (encode_into(self, text, clean, w) == 0 &&
-        (res = PyBytes_FromStringAndSize(NULL, w->ids.n * 2))) {
-        unsigned char *q = (unsigned char *)PyBytes_AS_STRING(res);
+        (res = PyByteArray_FromStringAndSize(NULL, w->ids.n * 2))) {   /* writable for numpy */
+        unsigned char *q = (unsigned char *)PyByteArray_AS_STRING(res);
         for (Py_ssize_t i = 0; i < w->ids.n; i++) {
             q[2 * i] = (unsigned char)(w->ids.p[i] & 0xFF);
             q[2 * i + 1] = (unsigned char)((w->ids.p[i] >> 8) & 0xFF);
@@ -1021,7 +1021,7 @@ static PyObject *Core_preprocess(Core *self, PyObject *args) {
 /* ---------------------------------------------------------------- decode */
 
 static int range_error(Core *self, long long id) {
-    PyErr_Format(PyExc_ValueError, "token id %lld is out of range for a vocabulary of %zd tokens",
+    PyErr_Format(self->error_cls, "token id %lld is out of range for a vocabulary of %zd tokens",
                  id, self->nvocab);
     return -1;
 }
@@ -1036,13 +1036,11 @@ static int32_t *read_ids(Core *self, PyObject *ids, Py_ssize_t *count) {
             if (*f == '<' || *f == '=' || *f == '@') f++;
             int sign = (*f == 'b' || *f == 'h' || *f == 'i' || *f == 'l' || *f == 'q');
             Py_ssize_t isz = view.itemsize, n = isz ? view.len / isz : 0;
-            int ok = strchr("bBhHiIlLqQ", *f) != NULL && f[1] == 0 &&
+            int ok = view.ndim <= 1 && *f && strchr("bBhHiIlLqQ", *f) != NULL && f[1] == 0 &&
                      (isz == 1 || isz == 2 || isz == 4 || isz == 8);
-            if (!ok) {
+            if (!ok) {   /* another layout (big-endian, 2-D, floats): item by item below */
                 PyBuffer_Release(&view);
-                PyErr_Format(PyExc_TypeError, "token ids must be integers, got buffer format '%s'",
-                             view.format ? view.format : "?");
-                return NULL;
+                goto items;
             }
             v = (int32_t *)PyMem_Malloc(sizeof(int32_t) * (size_t)(n + 1));
             if (!v) { PyBuffer_Release(&view); PyErr_NoMemory(); return NULL; }
@@ -1069,6 +1067,7 @@ static int32_t *read_ids(Core *self, PyObject *ids, Py_ssize_t *count) {
         }
         PyErr_Clear();
     }
+items:;
     PyObject *seq = PySequence_Fast(ids, "token ids must be a sequence of int");
     if (!seq) return NULL;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
@@ -1076,13 +1075,17 @@ static int32_t *read_ids(Core *self, PyObject *ids, Py_ssize_t *count) {
     v = (int32_t *)PyMem_Malloc(sizeof(int32_t) * (size_t)(n + 1));
     if (!v) { Py_DECREF(seq); PyErr_NoMemory(); return NULL; }
     for (Py_ssize_t i = 0; i < n; i++) {
-        long long x = PyLong_AsLongLong(items[i]);
-        if (x == -1 && PyErr_Occurred()) {
+        long long x = PyIndex_Check(items[i]) ? PyLong_AsLongLong(items[i]) : -1;
+        if (x == -1 && (PyErr_Occurred() || !PyIndex_Check(items[i]))) {
             Py_DECREF(seq);
             PyMem_Free(v);
-            if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+            if (!PyIndex_Check(items[i])) {
                 PyErr_Clear();
-                PyErr_Format(PyExc_ValueError, "token id at index %zd is not an integer", i);
+                PyErr_Format(PyExc_TypeError, "token id at index %zd is not an integer", i);
+            } else if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
+                PyErr_Clear();
+                PyErr_Format(self->error_cls, "token id at index %zd is out of range for a "
+                             "vocabulary of %zd tokens", i, self->nvocab);
             }
             return NULL;
         }

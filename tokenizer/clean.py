@@ -26,6 +26,7 @@ random strings over the characters that matter.
 """
 from __future__ import annotations
 
+import functools
 import re
 
 # The reference expressions, verbatim in meaning (they define the ids).
@@ -251,14 +252,31 @@ def _p_start_min(w: str) -> int:
 def _price_start(text: str, r: int, e: int) -> int:
     if _ASCII_DIGITS.fullmatch(text, r, e):
         return r                       # the common case: any ASCII digit string is N*
+    run = text[r:e].translate(_ONE)
+    if not run.isascii():
+        run = _OTHER_DIGIT.sub("٣", run)
+    return r + _run_start(run)
+
+
+# The start depends only on which characters are 0, [1-9], another \d, a comma or a marker
+# (the functions above test nothing else), so runs are cached by that shape.
+_ONE = str.maketrans("23456789", "11111111")
+_OTHER_DIGIT = re.compile(r"(?![0-9])\d")
+
+
+@functools.lru_cache(maxsize=65536)
+def _run_start(run: str) -> int:
+    """Offset in ``run`` (a maximal run of \\d , 億 万 千 before a currency word, its digits
+    written as 0, 1 or ٣) of the leftmost start of a match."""
+    e = len(run)
     best = e
     units = [e]
-    if e - 1 >= r and text[e - 1] in "千万":
+    if e >= 1 and run[-1] in "千万":
         units.append(e - 1)
-    if e - 2 >= r and text[e - 2:e] == "千万":
+    if e >= 2 and run[-2:] == "千万":
         units.append(e - 2)
     for p in units:
-        best = min(best, r + _p_start_min(text[r:p]))
+        best = min(best, _p_start_min(run[:p]))
     return best
 
 

@@ -60,9 +60,14 @@ def _load_any(args):
 
 
 def cmd_tokenize(args) -> int:
-    from swelm.textio import read_stdin, split_lines
+    from swelm.textio import decode, read_stdin, split_lines
     enc = _load_any(args)
-    text = args.text if args.text is not None else read_stdin()
+    if args.text is not None:
+        import os as _os
+        # the argument as the command line gave it (undecodable bytes kept as surrogates)
+        text = decode(_os.fsencode(args.text), "TEXT argument")
+    else:
+        text = read_stdin()
     lines = [text] if not args.lines else split_lines(text)
     for line in lines:
         ids = enc.encode(line, clean=args.clean) if args.clean else enc.encode(line)

@@ -369,6 +369,8 @@ class _EmojiReplacer:
 def _tokens_inert(keys: list[str], tokens: set[str]) -> bool:
     """True when no key can match text overlapping an inserted class token (then the keys
     can be replaced in one scan of the text: see tokenizer/_swe.c)."""
+    if "" in tokens:
+        return False            # deleting a key joins its neighbours into new matches
     chars = set("".join(tokens))
     for k in keys:
         if chars.isdisjoint(k):
