@@ -247,6 +247,24 @@ static void Core_dealloc(Core *self) {
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+/* Adds key to a trie: edges maps (node, code point) to the child node, term holds each node's
+ * value (-1: none; node 0 is the root, *nnodes counts the nodes); term[key's node] = value. */
+static void trie_put(HTable *edges, int32_t *term, Py_ssize_t *nnodes, PyObject *key,
+                     int32_t value) {
+    int32_t node = 0;
+    for (Py_ssize_t j = 0; j < PyUnicode_GET_LENGTH(key); j++) {
+        Py_UCS4 c = PyUnicode_READ_CHAR(key, j);
+        int32_t child = ht_get(edges, EDGE(node, c));
+        if (child < 0) {
+            child = (int32_t)(*nnodes)++;
+            term[child] = -1;
+            ht_put(edges, EDGE(node, c), child);
+        }
+        node = child;
+    }
+    term[node] = value;
+}
+
 /* The emoji keys in a trie (nodes numbered from 1; 0 is the root), and their class tokens. */
 static int init_emoji(Core *self, PyObject *ekeys, PyObject *evals) {
     Py_ssize_t nk = PyList_GET_SIZE(ekeys), chars = 0;
@@ -285,18 +303,8 @@ static int init_emoji(Core *self, PyObject *ekeys, PyObject *evals) {
         self->ekeylen[k] = len;
         if (!(self->eval[k] = PyUnicode_AsUCS4Copy(val))) return -1;
         self->evallen[k] = PyUnicode_GET_LENGTH(val);
-        int32_t node = 0;
-        for (Py_ssize_t j = 0; j < len; j++) {
-            Py_UCS4 c = PyUnicode_READ_CHAR(key, j);
-            int32_t child = ht_get(&self->eedges, EDGE(node, c));
-            if (child < 0) {
-                child = (int32_t)self->enodes++;
-                self->eterm[child] = -1;
-                ht_put(&self->eedges, EDGE(node, c), child);
-            }
-            node = child;
-        }
-        self->eterm[node] = (int32_t)k;   /* a repeated key: the later one (as a dict) */
+        /* a repeated key: the later one (as a dict) */
+        trie_put(&self->eedges, self->eterm, &self->enodes, key, (int32_t)k);
         Py_UCS4 c0 = PyUnicode_READ_CHAR(key, 0);
         if (c0 < 65536) self->cflags[c0] |= F_EFIRST;
         if (c0 == '<' || c0 == '>' || c0 == 'S' || c0 == 'P' || c0 == 'B' || c0 == 'R' ||
@@ -360,18 +368,7 @@ static int init_spellings(Core *self, PyObject *keys, PyObject *ids, Py_ssize_t 
         }
         Py_UCS4 c0 = PyUnicode_READ_CHAR(k, 0);
         if (c0 == '<') {          /* matched with the trie */
-            int32_t node = 0;
-            for (Py_ssize_t j = 0; j < len; j++) {
-                Py_UCS4 c = PyUnicode_READ_CHAR(k, j);
-                int32_t child = ht_get(&self->edges, EDGE(node, c));
-                if (child < 0) {
-                    child = (int32_t)self->nnodes++;
-                    self->term[child] = -1;
-                    ht_put(&self->edges, EDGE(node, c), child);
-                }
-                node = child;
-            }
-            self->term[node] = id;
+            trie_put(&self->edges, self->term, &self->nnodes, k, id);
         } else if (len == 1) {
             if (c0 < 65536) self->bmp1[c0] = id;
             else ht_put(&self->shortt, PACK1(c0), id);
