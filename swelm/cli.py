@@ -92,8 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .tokenizer.cli import register as tokenizer_commands
     from .pipelines.cli import register as pipeline_commands
     from .model.cli import register as model_commands
+    from .corpus_tools.cli import register as quality_commands
     tokenizer_commands(add)
     pipeline_commands(add)
+    quality_commands(add)
     model_commands(add)
     d = add("demo", help="the main job end to end on embedded inputs (make demo)",
             description="Tokenizer and encode_swe on a few embedded texts, then the embedded "

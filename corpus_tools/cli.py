@@ -1,0 +1,261 @@
+"""The corpus-quality commands: ``swelm build-lm`` (an n-gram language model of reference
+text, whose perplexity build-corpus ``--lm`` records per document) and ``swelm
+train-classifier`` (a quality classifier from labelled examples, build-corpus
+``--classifier``).  Registered by :mod:`swelm.cli`."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+
+from swelm.checks import integer_arg
+from swelm.errors import InputError, UsageError
+from swelm.options import Options, flag
+from swelm.publish import Kind, check_destination
+
+log = logging.getLogger("swelm.quality").info
+
+
+#: single files (NumPy .npz archives)
+LM_FILE = Kind("an n-gram model (swelm build-lm)", is_file=True, recognise=lambda h: h[:2] == b"PK")
+CLASSIFIER_FILE = Kind("a quality classifier (swelm train-classifier)", is_file=True,
+                       recognise=lambda h: h[:2] == b"PK")
+
+TEXT_SUFFIXES = (".txt", ".txt.gz")
+
+
+def _select(text: str):
+    """``FIELD=REGEX`` -> (field, compiled regex)."""
+    field, eq, pattern = text.partition("=")
+    if not eq or not field:
+        raise UsageError(f"--select {text}: expected FIELD=REGEX, e.g. source=wiki|aozora")
+    try:
+        return field, re.compile(pattern)
+    except re.error as e:
+        raise UsageError(f"--select {text}: invalid regular expression: {e}") from None
+
+
+def read_texts(paths: list[str], flag_name: str, text_column: str = "text",
+               select: str | None = None, limit: int | None = None) -> tuple[list[str], dict]:
+    """The texts of JSON-lines / Parquet records (``text_column``; with ``select``
+    ``FIELD=REGEX``, only records whose FIELD matches) and of text files (one document per
+    non-empty line), up to ``limit`` characters; and ``{"records": n, "skipped": n,
+    "first_problem": where: why}``.  A file that cannot be read or is of another kind is a
+    one-line error naming it and ``flag_name``."""
+    import gzip
+    from .records import RecordsError, inspect, kind_of, read
+    sel = _select(select) if select else None
+    opener = lambda p: open(p, "rb")            # noqa: E731
+    files = []
+    for p in paths:
+        if os.path.isdir(p):
+            for cur, dirs, names in os.walk(p):
+                dirs.sort()
+                files += [os.path.join(cur, n) for n in sorted(names)
+                          if kind_of(n) or n.lower().endswith(TEXT_SUFFIXES)]
+        elif not os.path.exists(p):
+            raise UsageError(f"{flag_name} {p}: file not found")
+        else:
+            files.append(p)
+    if not files:
+        raise InputError(f"{flag_name} {' '.join(paths)}: no JSON-lines, Parquet or .txt files")
+    texts, chars, info = [], 0, {"records": 0, "skipped": 0}
+
+    def add(t: str) -> bool:
+        nonlocal chars
+        texts.append(t)
+        chars += len(t)
+        return limit is not None and chars >= limit
+
+    for path in files:
+        if path.lower().endswith(TEXT_SUFFIXES):
+            op = gzip.open if path.lower().endswith(".gz") else open
+            try:
+                with op(path, "rt", encoding="utf-8") as f:
+                    for line in f:
+                        if line.strip():
+                            info["records"] += 1
+                            if add(line.rstrip("\n")):
+                                return texts, info
+            except (UnicodeDecodeError, OSError, EOFError) as e:
+                raise UsageError(f"{flag_name} {path}: not a UTF-8 text file ({e})") from None
+            continue
+        required = {sel[0]: "--select"} if sel else None
+        try:
+            inspect(path, opener, text_column, required)
+        except RecordsError as e:
+            raise UsageError(f"{flag_name} {e}") from None
+        fields = {"select": sel[0]} if sel else {}
+        for where, rec, problem in read(path, 0, os.path.getsize(path), opener, text_column,
+                                        fields):
+            if rec is None:
+                info["skipped"] += 1
+                info.setdefault("first_problem", f"{where}: {problem}")
+                continue
+            if sel and not (rec["select"] is not None and sel[1].search(rec["select"])):
+                continue
+            info["records"] += 1
+            if rec["text"] and add(rec["text"]):
+                return texts, info
+    return texts, info
+
+
+def _normalized(texts: list[str], normalize: bool) -> list[str]:
+    if not normalize:
+        return texts
+    from .normalize import Normalizer
+    norm = Normalizer()
+    return [norm(t) for t in texts]
+
+
+def _skipped(info: dict) -> str:
+    if not info["skipped"]:
+        return ""
+    return (f"; skipped {info['skipped']} record{'s' if info['skipped'] != 1 else ''} "
+            f"(the first: {info['first_problem']})")
+
+
+@dataclasses.dataclass(kw_only=True)
+class BuildLMOptions(Options):
+    """``swelm build-lm``."""
+    input: list = flag(positional=True, nargs="+", metavar="INPUT",
+                       help="reference text: JSON lines (.jsonl, .json, .ndjson, also .gz) or "
+                            "Parquet with a text column, .txt files (one document per line), "
+                            "or folders of them")
+    out: str = flag(help="the model file to write")
+    order: int = flag(5, type=integer_arg(minimum=1, maximum=8), help="n-gram order")
+    unit: str = flag("char", choices=("char", "swe"),
+                     help="n-gram units: characters, or token ids of the bundled SWE "
+                          "vocabulary")
+    min_count: int = flag(2, type=integer_arg(minimum=1),
+                          help="n-grams above the second order seen fewer times are left out")
+    text_column: str = flag("text", help="the field or column holding the text")
+    select: str | None = flag(None, metavar="FIELD=REGEX",
+                              help="only the records whose FIELD matches REGEX, e.g. "
+                                   "source='wiki|aozora'")
+    max_chars: int | None = flag(None, type=integer_arg(minimum=1),
+                                 help="read this many characters at most")
+    no_normalize: bool = flag(False, action="store_true",
+                              help="train on the text as it is (default: normalised as "
+                                   "build-corpus normalises the pages it scores)")
+
+
+def cmd_build_lm(o: BuildLMOptions) -> int:
+    from .ngram_lm import NgramLM
+    check_destination(o.out, LM_FILE, sources=o.input)
+    texts, info = read_texts(o.input, "build-lm", o.text_column, o.select, o.max_chars)
+    if not texts:
+        raise InputError(f"build-lm {' '.join(o.input)}: no text"
+                         + (f" in records matching --select {o.select}" if o.select else "")
+                         + _skipped(info))
+    lm = NgramLM.train(_normalized(texts, not o.no_normalize), order=o.order, unit=o.unit,
+                       min_count=o.min_count)
+    lm.save(o.out)
+    m = lm.meta
+    print(f"wrote {o.out}: {m['unit']} {m['order']}-gram model of {m['documents']:,} "
+          f"documents ({m['units']:,} units), {m['ngrams']:,} n-grams"
+          + (f" ({m['dropped']:,} left out by full hash buckets)" if m["dropped"] else "")
+          + _skipped(info))
+    return 0
+
+
+@dataclasses.dataclass(kw_only=True)
+class TrainClassifierOptions(Options):
+    """``swelm train-classifier``."""
+    good: list = flag(default_factory=list, nargs="+", action="extend", metavar="FILE",
+                      help="examples of good text: JSON lines, Parquet or .txt (one per line)")
+    bad: list = flag(default_factory=list, nargs="+", action="extend", metavar="FILE",
+                     help="examples of bad text, in the same formats")
+    build: str | None = flag(None, metavar="DIR",
+                             help="a build-corpus output instead: its corpus/ rows are good, "
+                                  "its rejected/ rows that a filter rule or the paragraph "
+                                  "classifier took out are bad (duplicates are not)")
+    out: str = flag(help="the classifier file to write")
+    text_column: str = flag("text", help="the field or column holding the text")
+    epochs: int = flag(5, type=integer_arg(minimum=1), help="passes over the examples")
+    seed: int = flag(0, type=integer_arg(minimum=0), help="order of the examples")
+    holdout: float = flag(0.1, type=float, help="share of each class kept back to report "
+                                                "accuracy on (0: none)")
+
+
+def _build_examples(folder: str) -> tuple[list[str], list[str]]:
+    import glob
+    import pyarrow.parquet as pq
+    good, bad = [], []
+    corpus = sorted(glob.glob(os.path.join(folder, "corpus", "part-*.parquet")))
+    if not corpus:
+        raise UsageError(f"--build {folder}: no corpus/part-*.parquet in it; expected a "
+                         "build-corpus output")
+    for path in corpus:
+        good += [t for t in pq.read_table(path, columns=["text"]).column("text").to_pylist()
+                 if t]
+    for path in sorted(glob.glob(os.path.join(folder, "rejected", "part-*.parquet"))):
+        t = pq.read_table(path, columns=["text", "rule"]).to_pydict()
+        bad += [x for x, r in zip(t["text"], t["rule"]) if x and r and r.startswith(
+            ("min_", "max_", "paragraph_"))]
+    return good, bad
+
+
+def _split(texts: list[str], share: float, seed: int) -> tuple[list[str], list[str]]:
+    import numpy as np
+    if share <= 0 or len(texts) < 2:
+        return texts, []
+    order = np.random.default_rng(seed).permutation(len(texts))
+    n = max(1, int(round(len(texts) * share)))
+    return [texts[i] for i in order[n:]], [texts[i] for i in order[:n]]
+
+
+def cmd_train_classifier(o: TrainClassifierOptions) -> int:
+    from .classifier import QualityClassifier
+    if not 0 <= o.holdout < 1:
+        raise UsageError(f"--holdout {o.holdout}: expected a share from 0 up to (not "
+                         "including) 1")
+    if o.build and (o.good or o.bad):
+        raise UsageError(f"--build {o.build} and --good/--bad: give one source of examples")
+    sources = [o.build] if o.build else o.good + o.bad
+    check_destination(o.out, CLASSIFIER_FILE, sources=sources)
+    if o.build:
+        good, bad = _build_examples(o.build)
+        where = f"--build {o.build}"
+    else:
+        if not o.good or not o.bad:
+            raise UsageError("give --good FILE... and --bad FILE... (or --build DIR)")
+        good = read_texts(o.good, "--good", o.text_column)[0]
+        bad = read_texts(o.bad, "--bad", o.text_column)[0]
+        where = "--good/--bad"
+    if not good or not bad:
+        raise InputError(f"{where}: {len(good)} good and {len(bad)} bad examples; both "
+                         "classes need some")
+    good_train, good_test = _split(good, o.holdout, o.seed)
+    bad_train, bad_test = _split(bad, o.holdout, o.seed + 1)
+    clf = QualityClassifier.train(good_train, bad_train, epochs=o.epochs, seed=o.seed)
+    acc = (f", held-out accuracy {clf.accuracy(good_test, bad_test):.3f} on "
+           f"{len(good_test) + len(bad_test)} examples" if good_test and bad_test else "")
+    clf.save(o.out)
+    print(f"wrote {o.out}: trained on {len(good_train):,} good and {len(bad_train):,} bad "
+          f"examples{acc}")
+    return 0
+
+
+def register(add) -> None:
+    """Add build-lm and train-classifier with ``add(name, help=, description=, func=)``."""
+    for name, options, handler, help_, description in (
+            ("build-lm", BuildLMOptions, cmd_build_lm,
+             "reference text -> a Kneser-Ney n-gram model (build-corpus --lm scores pages "
+             "with it)",
+             "Train a character (or SWE-token) n-gram language model with interpolated "
+             "Kneser-Ney smoothing on reference text (e.g. the Wikipedia and Aozora parts of "
+             "a corpus). build-corpus --lm MODEL records each page's perplexity under it; "
+             "max_perplexity and keep_best_share (site filters, or --max-perplexity and "
+             "--keep-best-share) reject by it."),
+            ("train-classifier", TrainClassifierOptions, cmd_train_classifier,
+             "good and bad examples -> a quality classifier (build-corpus --classifier)",
+             "Train a fastText-style quality classifier (hashed character n-grams, logistic "
+             "regression) from JSON lines, Parquet or text files of good and bad examples, or "
+             "from a build-corpus output (corpus/ rows good, rejected/ rows bad). "
+             "build-corpus --classifier MODEL records each page's quality_score (the "
+             "probability it is good) and rejects below --min-quality-score.")):
+        p = add(name, help=help_, description=description,
+                func=lambda args, o=options, h=handler: h(o.from_args(args)))
+        options.add_flags(p)
