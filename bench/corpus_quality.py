@@ -13,7 +13,9 @@ An independent reading of each page's HTML (Python's own ``html.parser``, not th
 extractor) finds its *Japanese paragraphs*: the text of each block element (p, li, td, h1…,
 div text…) outside navigation (nav, footer, role=navigation), code (pre, textarea), scripts
 and forms, whose letters are mostly (≥ 50%) kana and kanji, a Latin word counting as three
-letters (about a Japanese word's length).  Per site:
+letters (about a Japanese word's length), and whose text is not mostly (≥ 50%) link text: a
+block of links is a menu, a navigation trail or a table of contents (boilerpipe's link
+density), not a paragraph.  Per site:
 
 - **recall**: the share of those paragraphs' characters (distinct paragraphs of the site) that
   appear intact in the site's corpus (whitespace ignored, after the corpus's normalisation);
@@ -77,12 +79,14 @@ class Paragraphs(html.parser.HTMLParser):
     def __init__(self):
         super().__init__(convert_charrefs=True)
         self.blocks, self.buf, self.skip = [], [], []
+        self.anchors, self.links = [], 0       # open <a> elements (with href?), links open
+        self.link_chars = 0                     # link text in buf
 
     def _flush(self):
         text = " ".join("".join(self.buf).split())
-        if text:
+        if text and self.link_chars < 0.5 * len(_WS.sub("", text)):
             self.blocks.append(text)
-        self.buf = []
+        self.buf, self.link_chars = [], 0
 
     def handle_starttag(self, tag, attrs):
         if tag in _VOID:
@@ -97,6 +101,9 @@ class Paragraphs(html.parser.HTMLParser):
             self._flush()
             self.skip.append(tag)
             return
+        if tag == "a":              # a link (an anchor without href is a target, not a link)
+            self.anchors.append("href" in attrs)
+            self.links += "href" in attrs
         if tag in _BLOCK:
             self._flush()
 
@@ -107,12 +114,16 @@ class Paragraphs(html.parser.HTMLParser):
                 while self.skip and self.skip.pop() != tag:
                     pass
             return
+        if tag == "a" and self.anchors:
+            self.links -= self.anchors.pop()
         if tag in _BLOCK:
             self._flush()
 
     def handle_data(self, data):
         if not self.skip:
             self.buf.append(data)
+            if self.links:
+                self.link_chars += len(_WS.sub("", data))
 
     def close(self):
         super().close()
@@ -187,10 +198,12 @@ def rules(path: str, previous: bool, relaxed: bool = False) -> None:
     """The minimal sites.toml (name, seeds, genre, weight; the site's mirrors allowed);
     ``previous``: with the extraction, page rules and thresholds of before; ``relaxed``: with
     bench/scale.py's relaxed page thresholds instead."""
-    from swelm.corpus_tools.filter import THRESHOLDS
-    thresholds = THRESHOLDS if previous else None
+    from swelm.corpus_tools.filter import SIGNAL_RULES, THRESHOLDS
+    # (the rules added since, min_prose_chars and those off by default, were not there)
+    thresholds = {**THRESHOLDS, "min_prose_chars": None} if previous else None
     if relaxed:
         thresholds = {**{k: (0 if k.startswith("min_") else 1e9) for k in THRESHOLDS},
+                      **dict.fromkeys(SIGNAL_RULES),
                       "min_japanese_ratio": 0.3, "min_length": 100, "min_hiragana_ratio": 0.05}
     with open(path, "w", encoding="utf-8") as f:
         for site in SITES:
@@ -201,10 +214,12 @@ def rules(path: str, previous: bool, relaxed: bool = False) -> None:
                 f.write('extract = "main"\nparagraphs = false\n')
             if thresholds:
                 f.write("filters = { " + ", ".join(
-                    f"{k} = {v}" for k, v in thresholds.items()) + " }\n")
+                    f"{k} = {OFF if v is None else v}" for k, v in thresholds.items())
+                        + " }\n")
             f.write("\n")
 
 
+OFF = '"off"'
 DUP_RULES = ("exact_duplicate", "near_duplicate", "near_duplicate_containment")
 
 
@@ -323,7 +338,7 @@ def main(argv=None) -> None:
             for site, site_pages_ in pages.items()}
     # paragraph integrity of the extraction alone: the share of each site's Japanese
     # paragraphs intact in the extractor's output (before any cleaning), and its speed
-    from swelm.corpus_tools.extract import CODE_MARK, NAV_MARK, extract
+    from swelm.corpus_tools.extract import extract, strip_marks
     from swelm.corpus_tools.sites import Extract
     extractors = [("resiliparse_main", Extract(main=True), "resiliparse"),
                   ("resiliparse_plain_marked", Extract(), "resiliparse")]
@@ -340,7 +355,7 @@ def main(argv=None) -> None:
             for url, body in pages[site].items():
                 html = decode_html(body)[0]
                 text = extract(html, profile, backend=backend).text
-                dense = _WS.sub("", norm(text.replace(CODE_MARK, "").replace(NAV_MARK, "")))
+                dense = _WS.sub("", norm(strip_marks(text)))
                 for p in refs[site][url]:
                     total += len(p)
                     found += len(p) if p in dense else 0

@@ -147,16 +147,35 @@ def text_document(record: dict, site, where: str) -> Document:
                     genre=site.genre, title=record.get("title"), text=record["text"])
 
 
-def clean_page(doc: Document, site, boilerplate: set, normalizer, ng_words=None) -> Document:
+class Signals:
+    """The model signals of a text: ``perplexity`` under an n-gram model
+    (corpus_tools.ngram_lm) and ``quality_score`` under a classifier
+    (corpus_tools.classifier), each when given."""
+
+    def __init__(self, lm=None, classifier=None):
+        self.lm, self.classifier = lm, classifier
+
+    def __call__(self, text: str) -> dict:
+        out = {}
+        if self.lm is not None:
+            out["perplexity"] = round(self.lm.perplexity(text), 2)
+        if self.classifier is not None:
+            out["quality_score"] = round(self.classifier.score(text), 4)
+        return out
+
+
+def clean_page(doc: Document, site, boilerplate: set, normalizer, ng_words=None,
+               signals: Signals | None = None) -> Document:
     """The page's lines classified (corpus_tools.paragraphs: boilerplate, code, navigation,
     short and foreign lines taken out, into ``dropped``), the Japanese prose normalised and
     filtered with the site's thresholds: the document with ``text``, ``chars``, ``metrics``
     (JSON, with ``boilerplate_chars``, the characters of each line class and, when rejected,
     ``failed_rules``: every rule it fails) and ``rule`` (the first) when a threshold rejects
     it.  A site with ``paragraphs = false`` has only its boilerplate lines
-    taken out."""
+    taken out.  ``signals`` measures the model metrics (``perplexity``, ``quality_score``)
+    of the prose."""
     from .dedup import strip_lines
-    from .extract import CODE_MARK, NAV_MARK
+    from .extract import strip_marks
     from .filter import filter_document
     from .paragraphs import split_paragraphs
     if site.paragraphs:
@@ -164,9 +183,10 @@ def clean_page(doc: Document, site, boilerplate: set, normalizer, ng_words=None)
         removed = classes["boilerplate"]
     else:
         text, removed = strip_lines(doc.text, boilerplate)
-        text, dropped, classes = text.replace(CODE_MARK, "").replace(NAV_MARK, ""), (), None
+        text, dropped, classes = strip_marks(text), (), None
     text = normalizer(text)
-    r = filter_document(text, site.filters, ng_words=ng_words, link_ratio=doc.link_ratio)
+    r = filter_document(text, site.filters, ng_words=ng_words, link_ratio=doc.link_ratio,
+                        signals=signals(text) if signals else None)
     m = dict(r.metrics, boilerplate_chars=removed)
     if not r.keep:              # every rule the page fails, not only the first
         m["failed_rules"] = list(r.failed)

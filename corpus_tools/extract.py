@@ -127,7 +127,24 @@ def extract(html: str, profile: Extract | None = None, *, backend: str = "resili
 #: removed first).  corpus_tools.paragraphs classifies the marked lines; they never reach the
 #: corpus text.
 CODE_MARK, NAV_MARK = "\ufdd0", "\ufdd1"
+#: Markers around the text of each link (``<a href>``), so that the paragraph classifier can
+#: tell a line of links (a menu, a "see also" list, a table of contents) from prose
+LINK_OPEN, LINK_CLOSE = "\ufdd2", "\ufdd3"
 _NONCHARS = re.compile("[\ufdd0-\ufdef]")
+_A_OPEN = re.compile(r"<a\s[^>]*?\bhref\s*=[^>]*>", re.I)
+_A_CLOSE = re.compile(r"</a\s*>", re.I)
+
+
+def strip_marks(text: str) -> str:
+    """``text`` without the extractor's markers."""
+    return _NONCHARS.sub("", text)
+
+
+def _mark_links(html: str) -> str:
+    """The page with LINK_OPEN after each ``<a href…>`` tag and LINK_CLOSE before each
+    ``</a>`` (two linear scans of the markup)."""
+    html = _A_OPEN.sub(lambda m: m.group(0) + LINK_OPEN, html)
+    return _A_CLOSE.sub(lambda m: LINK_CLOSE + m.group(0), html)
 #: Elements whose text is code (``<code>`` only when it spans lines: inline code is prose)
 _CODE = "pre, textarea, code, xmp, listing"
 #: Elements that are navigation by their markup
@@ -210,7 +227,7 @@ def _resiliparse(html: str, profile: Extract):
     from resiliparse.extract.html2text import extract_plain_text
     from resiliparse.parse.html import HTMLTree
 
-    tree = HTMLTree.parse(_NONCHARS.sub("", html))
+    tree = HTMLTree.parse(_mark_links(_NONCHARS.sub("", html)))
     root = tree.document.query_selector("html")
     lang = (root.getattr("lang") or root.getattr("xml:lang") or None) if root is not None else None
     title = tree.title or ""

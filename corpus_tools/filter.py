@@ -26,6 +26,17 @@ _WS = re.compile(r"\s+")
 _SENTENCE = re.compile(r"[。！？!?．\n]+")
 _PARAGRAPH = re.compile(r"\n\s*\n")
 _ELLIPSIS_END = ("…", "・", "...", "‥")
+#: script runs as words: kanji (with 々〆〇), hiragana, katakana (with ー), Latin, digits
+_WORD = re.compile("[\u4e00-\u9fff\u3400-\u4dbf\uf900-\ufaff\u3005-\u3007]+|[\u3041-\u309f]+"
+                   "|[\u30a1-\u30ff\u31f0-\u31ff\uff66-\uff9f]+|[A-Za-z\u00c0-\u024f]+|[0-9]+|\\S")
+#: a sentence line: ends (before closing brackets and quotes) with a sentence mark
+_SENTENCE_LINE = re.compile("[。！？]|(?:[!?．.]|ます|ません|です|でした|である)[」』）)】〕\"'”’]*$")
+_JAPANESE_CHAR = re.compile("[\u3041-\u309f\u30a1-\u30ff\u4e00-\u9fff]")
+#: line-end punctuation of FineWeb's line_punct_ratio (its TERMINAL_PUNCTUATION, Japanese
+#: marks included)
+_LINE_PUNCT = tuple("。！？!?．.…」』\"'")
+#: the FineWeb-2 stop words of jpn_Jpan (configs/jpn_Jpan.yml)
+FINEWEB2_JPN_STOPWORDS = frozenset("のにをはたてがとで年し・月れさ")
 _KANJI = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0xF900, 0xFAFF), (0x20000, 0x3FFFF),
           (0x3005, 0x3005), (0x3006, 0x3006), (0x3007, 0x3007))
 
@@ -107,8 +118,10 @@ class TextStats:
     """What the metrics of one text are computed from; each part is computed once, when a
     metric first needs it."""
 
-    def __init__(self, text: str, ng_words: NGWords | None = None, link_ratio: float = 0.0):
+    def __init__(self, text: str, ng_words: NGWords | None = None, link_ratio: float = 0.0,
+                 signals: dict | None = None):
         self.text, self.ng_words, self.link = text, ng_words, float(link_ratio)
+        self.signals = signals or {}
 
     @cached_property
     def cp(self) -> np.ndarray:
@@ -160,6 +173,13 @@ class TextStats:
     @cached_property
     def duplicate_paragraphs(self) -> tuple[float, float]:
         return _duplicates(self.paragraphs)
+
+    @cached_property
+    def words(self) -> list[str]:
+        """Words by a script-run approximation (no Japanese word segmenter is a dependency):
+        each run of kanji, of hiragana, of katakana, of Latin letters or of digits is one
+        word, as is each other non-space character."""
+        return _WORD.findall(self.text)
 
 
 # -- the metrics, one function each ------------------------------------------------------------
@@ -278,6 +298,97 @@ def link_ratio(s: TextStats) -> float:
     return s.link
 
 
+def prose_chars(s: TextStats) -> int:
+    """Characters of the lines that hold Japanese sentences: a line with kana or kanji that
+    has a Japanese sentence mark (。！？), or ends in ``!?．.`` or a polite or written
+    predicate (ます, ません, です, でした, である: help pages often leave the mark out), before
+    any closing brackets or quotes.  Headings, menus, indexes and tables of contents have
+    none.
+
+    >>> prose_chars(TextStats("7.25 見出し\\n本文です。"))
+    5
+    """
+    return sum(len(_WS.sub("", line)) for line in s.lines
+               if _SENTENCE_LINE.search(line) and _JAPANESE_CHAR.search(line))
+
+
+def perplexity(s: TextStats):
+    """Perplexity per character under the n-gram model of build-corpus ``--lm``
+    (corpus_tools.ngram_lm); None without one.
+
+    >>> perplexity(TextStats("x", signals={"perplexity": 42.5}))
+    42.5
+    """
+    return s.signals.get("perplexity")
+
+
+def quality_score(s: TextStats):
+    """Probability of being good under the classifier of build-corpus ``--classifier``
+    (corpus_tools.classifier); None without one.
+
+    >>> quality_score(TextStats("x")) is None
+    True
+    """
+    return s.signals.get("quality_score")
+
+
+def line_punct_ratio(s: TextStats) -> float:
+    """FineWeb's share of lines that end in punctuation.
+
+    >>> line_punct_ratio(TextStats("本文です。\\n見出し"))
+    0.5
+    """
+    return sum(line.endswith(_LINE_PUNCT) for line in s.lines) / max(1, len(s.lines))
+
+
+def newline_word_ratio(s: TextStats) -> float:
+    """FineWeb's line breaks per word (a list-like page has many); words as
+    :attr:`TextStats.words` counts them.
+
+    >>> newline_word_ratio(TextStats("項目\\n項目\\n項目"))
+    0.6667
+    """
+    return round(s.text.count("\n") / max(1, len(s.words)), 4)
+
+
+def mean_word_length(s: TextStats) -> float:
+    """Gopher's mean word length in characters (words by script runs).
+
+    >>> mean_word_length(TextStats("東京都に行く"))    # 東京都 に 行 く
+    1.5
+    """
+    return sum(map(len, s.words)) / max(1, len(s.words))
+
+
+def alpha_word_ratio(s: TextStats) -> float:
+    """Gopher's share of words with a letter in them (kana and kanji are letters).
+
+    >>> alpha_word_ratio(TextStats("第 3 章 123"))
+    0.5
+    """
+    return sum(any(c.isalpha() for c in w) for w in s.words) / max(1, len(s.words))
+
+
+def stop_words(s: TextStats) -> int:
+    """Gopher's stop-word count: words that are FineWeb-2's Japanese stop words (the
+    particles の に を は…, which script runs leave inside a hiragana run, are counted as
+    characters).
+
+    >>> stop_words(TextStats("東京の月は"))
+    3
+    """
+    return sum(c in FINEWEB2_JPN_STOPWORDS for c in s.text)
+
+
+def word_count(s: TextStats) -> int:
+    """Words (script runs).
+
+    >>> word_count(TextStats("東京都に行く。"))
+    5
+    """
+    return len(s.words)
+
+
 @dataclass(frozen=True)
 class Rule:
     """A threshold: ``min_METRIC`` rejects below its value, ``max_METRIC`` above it."""
@@ -308,7 +419,21 @@ RULES = (
       for n in range(5, 11)),
     Rule("max_ng_word_ratio", 0.05, ng_word_ratio),
     Rule("max_link_ratio", 0.5, link_ratio),
+    Rule("min_prose_chars", 1, prose_chars),
+    # the FineWeb / Gopher rules of the fineweb2-jpn preset (off in the Swallow rules)
+    Rule("min_line_punct_ratio", None, line_punct_ratio),
+    Rule("max_newline_word_ratio", None, newline_word_ratio),
+    Rule("min_word_count", None, word_count),
+    Rule("min_mean_word_length", None, mean_word_length),
+    Rule("max_mean_word_length", None, mean_word_length),
+    Rule("min_alpha_word_ratio", None, alpha_word_ratio),
+    Rule("min_stop_words", None, stop_words),
+    # model signals: measured only with build-corpus --lm / --classifier
+    Rule("max_perplexity", None, perplexity),
+    Rule("min_quality_score", None, quality_score),
 )
+#: the rules whose metric needs a model: ``{rule: the build-corpus flag that gives it}``
+SIGNAL_RULES = {"max_perplexity": "--lm", "min_quality_score": "--classifier"}
 #: ``{rule name: default}``, in checking order.
 THRESHOLDS = {r.name: r.default for r in RULES}
 
@@ -349,22 +474,65 @@ GENRE_PRESETS = {
 }
 
 
-def thresholds_for(genre: str) -> dict:
-    """The default thresholds of a genre: the web defaults with the genre's preset.
+#: FineWeb-2's published Japanese configuration (github.com/huggingface/fineweb-2,
+#: configs/jpn_Jpan.yml, and the README's global changes: paragraph repetition rules off,
+#: FineWeb's char_dup_ratio 0.1, short-line rule removed), over the Gopher and FineWeb
+#: defaults it keeps (duplicate line characters, ellipsis lines 0.3, 50 words at least).
+#: Mapped onto swelm's metrics: FineWeb-2 counts n-grams and words with a word tokenizer,
+#: swelm counts characters and script runs (TextStats.words), so the n-gram limits are
+#: stricter here on the same text; its GlotLID score >= 0.886 has no counterpart (the
+#: Japanese-character share stands for it), and the repetition rules are theirs.
+FINEWEB2_JPN = {
+    **dict.fromkeys(THRESHOLDS),
+    "min_japanese_ratio": 0.5,
+    "max_duplicate_line_ratio": 0.375,
+    "max_duplicate_line_char_ratio": 0.1,
+    "max_top_2gram_ratio": 0.121, "max_top_3gram_ratio": 0.129, "max_top_4gram_ratio": 0.145,
+    "max_dup_5gram_ratio": 0.307, "max_dup_6gram_ratio": 0.283, "max_dup_7gram_ratio": 0.264,
+    "max_dup_8gram_ratio": 0.248, "max_dup_9gram_ratio": 0.234, "max_dup_10gram_ratio": 0.223,
+    "max_ellipsis_line_ratio": 0.3,
+    "min_line_punct_ratio": 0.167,
+    "max_newline_word_ratio": 0.162,
+    "min_word_count": 50,
+    "min_mean_word_length": 1, "max_mean_word_length": 5,
+    "min_alpha_word_ratio": 0.759,
+    "min_stop_words": 2,
+    "min_prose_chars": 1,
+}
+#: the rule sets build-corpus --preset chooses: ``swallow`` (the web defaults, adjusted per
+#: genre by GENRE_PRESETS) or ``fineweb2-jpn`` (the same for every genre, as published)
+PRESETS = ("swallow", "fineweb2-jpn")
+
+
+def thresholds_for(genre: str, preset: str = "swallow") -> dict:
+    """The default thresholds of a genre under a preset: the Swallow web defaults with the
+    genre's adjustments, or FineWeb-2's Japanese rules.
 
     >>> thresholds_for("legal")["max_sentence_length"], thresholds_for("blog")["min_length"]
     (None, 400)
+    >>> thresholds_for("docs", "fineweb2-jpn")["min_line_punct_ratio"]
+    0.167
     """
+    if preset == "fineweb2-jpn":
+        return dict(FINEWEB2_JPN)
+    if preset != "swallow":
+        raise CorpusError(f"preset {preset!r}: expected one of {', '.join(PRESETS)}")
     return {**THRESHOLDS, **GENRE_PRESETS.get(genre, {})}
+
+
 _METRICS = {r.metric.__name__: r.metric for r in RULES}
 
 
-def metrics(text: str, *, ng_words: NGWords | None = None, link_ratio: float = 0.0) -> dict:
-    """All filter metrics of one document (floats rounded to 4 places), and its line count."""
-    s = TextStats(text, ng_words=ng_words, link_ratio=link_ratio)
+def metrics(text: str, *, ng_words: NGWords | None = None, link_ratio: float = 0.0,
+            signals: dict | None = None) -> dict:
+    """All filter metrics of one document (floats rounded to 4 places), and its line count;
+    ``signals`` are the model scores measured outside (``perplexity``, ``quality_score``),
+    absent when not measured."""
+    s = TextStats(text, ng_words=ng_words, link_ratio=link_ratio, signals=signals)
     m = {name: fn(s) for name, fn in _METRICS.items()}
     m["lines"] = len(s.lines)
-    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in m.items()}
+    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in m.items()
+            if v is not None}
 
 
 def _metric_of(threshold: str) -> tuple[str, str]:
@@ -381,7 +549,9 @@ def _failures(m: dict, thresholds: dict | None):
         if limit is None:
             continue
         kind, metric = _metric_of(name)
-        value = m[metric]
+        value = m.get(metric)
+        if value is None:           # a model signal not measured (no --lm / --classifier)
+            continue
         if (kind == "min" and value < limit) or (kind == "max" and value > limit):
             yield name
 
@@ -392,9 +562,9 @@ def decide(m: dict, thresholds: dict | None = None) -> str | None:
 
 
 def filter_document(text: str, thresholds: dict | None = None, *, ng_words: NGWords | None = None,
-                    link_ratio: float = 0.0) -> FilterResult:
+                    link_ratio: float = 0.0, signals: dict | None = None) -> FilterResult:
     """Annotate ``text`` with :func:`metrics` and decide: the first failed rule rejects, and
     every failed rule is listed."""
-    m = metrics(text, ng_words=ng_words, link_ratio=link_ratio)
+    m = metrics(text, ng_words=ng_words, link_ratio=link_ratio, signals=signals)
     failed = tuple(_failures(m, thresholds))
     return FilterResult(not failed, failed[0] if failed else None, m, failed)

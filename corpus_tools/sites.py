@@ -28,8 +28,11 @@ encoding        a Python codec name that overrides the page's declared charset
 paragraphs      default true: each line is classified (corpus_tools.paragraphs) and the page
                 rules see the Japanese prose only; false: the whole page as extracted
 filters         table of threshold overrides (the defaults are the genre's:
-                corpus_tools.filter.GENRE_PRESETS over the web thresholds); names from :data:`THRESHOLDS`; a rule is
-                switched off with ``"off"`` or ``false`` (TOML) or null (YAML)
+                corpus_tools.filter.GENRE_PRESETS over the web thresholds, or the
+                build-corpus --preset's); names from :data:`THRESHOLDS`; a rule is
+                switched off with ``"off"`` or ``false`` (TOML) or null (YAML); and
+                ``keep_best_share``: keep this share (0-1) of the site's pages that pass the
+                rules, those of lowest perplexity (needs build-corpus --lm)
 ng_words        path of an NG-word list (one word per line), relative to the rules file
 politeness      table: requests_per_second (default 1.0), concurrency (2), max_pages
                 (1000), max_bytes (5 MB per page), timeout (30 s, a wall-clock limit per
@@ -101,6 +104,7 @@ class Site:
     ng_words: str | None = None         # where the NG-word list was read from
     ng_word_list: tuple = ()            # its words (they travel with the rules)
     paragraphs: bool = True             # classify lines; page rules on the Japanese prose
+    keep_best_share: float | None = None  # the share of lowest perplexity kept (--lm)
     politeness: dict = field(default_factory=lambda: dict(POLITENESS))
 
     def in_scope(self, url: str) -> bool:
@@ -114,10 +118,31 @@ class Site:
 WEB_SITE = "all-web"
 
 
-def web_site(name: str = WEB_SITE) -> Site:
-    """A site that takes every http(s) URL, genre ``other``, with the default (web) filters:
-    appended after the listed sites, it keeps the pages no listed site claims."""
-    return Site(name=name, seeds=(), genre="other", allow=(url_pattern(r"^https?://"),))
+def web_site(name: str = WEB_SITE, preset: str = "swallow", base: dict | None = None) -> Site:
+    """A site that takes every http(s) URL, genre ``other``, with the default (web) filters
+    of ``preset`` and the ``base`` settings (as :func:`load_sites`): appended after the
+    listed sites, it keeps the pages no listed site claims."""
+    filters, share = _filters("other", preset, base or {}, [], f"site {name!r}")
+    return Site(name=name, seeds=(), genre="other", allow=(url_pattern(r"^https?://"),),
+                filters=filters, keep_best_share=share)
+
+
+#: the filter settings that are not rules: keep_best_share (1.0 keeps every page)
+FILTER_SETTINGS = {**THRESHOLDS, "keep_best_share": 1.0}
+
+
+def _filters(genre: str, preset: str, base: dict, tables: list, where: str):
+    """A site's thresholds and keep_best_share: the preset's defaults for its genre, then
+    ``base`` (build-corpus flags), then each table of the rules file in turn."""
+    filters = {**thresholds_for(genre, preset), "keep_best_share": None, **base}
+    for table in tables:
+        filters.update(_number_table(table, FILTER_SETTINGS, "filters", where,
+                                     can_switch_off=True))
+    share = filters.pop("keep_best_share")
+    if share is not None and not 0 < share <= 1:
+        raise _err(where, "filters.keep_best_share", f"must be a share above 0 and at most 1, "
+                                                     f"got {share!r}")
+    return filters, share
 
 
 def read_local(path: str) -> bytes:
@@ -161,9 +186,12 @@ def _read(path: str, reader) -> dict:
     return data
 
 
-def load_sites(path: str | os.PathLike, reader=read_local) -> list[Site]:
+def load_sites(path: str | os.PathLike, reader=read_local, preset: str = "swallow",
+               base: dict | None = None) -> list[Site]:
     """Read and validate a site rules file; ``reader(path) -> bytes`` reads it and the NG-word
-    lists it names (the pipelines pass one for any filesystem)."""
+    lists it names (the pipelines pass one for any filesystem).  Each site's filters are the
+    ``preset``'s for its genre, then ``base`` (settings for every site: build-corpus flags),
+    then the file's defaults and the site's own."""
     path = os.fspath(path)
     data = _read(path, reader)
     unknown = set(data) - {"sites", "defaults"}
@@ -180,14 +208,14 @@ def load_sites(path: str | os.PathLike, reader=read_local) -> list[Site]:
         raise SiteRulesError(f"{path}: 'sites' must be a non-empty list of site tables")
     out, names = [], set()
     remote = "://" in path
-    base = posixpath.dirname(path) if remote else os.path.dirname(os.path.abspath(path))
+    folder = posixpath.dirname(path) if remote else os.path.dirname(os.path.abspath(path))
     for i, raw in enumerate(sites, 1):
         where = f"{path}: site #{i}"
         if not isinstance(raw, dict):
             raise SiteRulesError(f"{where}: expected a table")
         if isinstance(raw.get("name"), str):
             where = f"{path}: site '{raw['name']}'"
-        site = _site(raw, defaults, where, base, reader)
+        site = _site(raw, defaults, where, folder, reader, preset, base or {})
         if site.name in names:
             raise SiteRulesError(f"{where}: field 'name': duplicate site name")
         names.add(site.name)
@@ -346,7 +374,8 @@ def _extract(value, where) -> Extract:
     raise _err(where, "extract", _EXTRACT_HELP)
 
 
-def _site(raw: dict, defaults: dict, where: str, base: str, reader=read_local) -> Site:
+def _site(raw: dict, defaults: dict, where: str, base: str, reader=read_local,
+          preset: str = "swallow", settings: dict | None = None) -> Site:
     unknown = set(raw) - _SITE_FIELDS
     if unknown:
         raise SiteRulesError(f"{where}: unknown field(s) {sorted(unknown)}")
@@ -376,11 +405,8 @@ def _site(raw: dict, defaults: dict, where: str, base: str, reader=read_local) -
     encoding = raw.get("encoding")
     if encoding is not None:
         encoding = _text_codec(encoding, where)
-    filters = thresholds_for(genre)
-    filters.update(_number_table(defaults.get("filters", {}), THRESHOLDS, "filters", where,
-                                 can_switch_off=True))
-    filters.update(_number_table(raw.get("filters", {}), THRESHOLDS, "filters", where,
-                                 can_switch_off=True))
+    filters, share = _filters(genre, preset, settings or {}, [defaults.get("filters", {}),
+                                                              raw.get("filters", {})], where)
     politeness = dict(POLITENESS)
     politeness.update(_number_table(defaults.get("politeness", {}), POLITENESS, "politeness", where))
     politeness.update(_number_table(raw.get("politeness", {}), POLITENESS, "politeness", where))
@@ -400,4 +426,5 @@ def _site(raw: dict, defaults: dict, where: str, base: str, reader=read_local) -
             raise _err(where, "ng_words", f"cannot read {ng}: {e}") from None
     return Site(name=name, seeds=seeds, genre=genre, weight=float(weight), allow=allow, deny=deny,
                 extract=extract, encoding=encoding, filters=filters, ng_words=ng,
-                ng_word_list=words, politeness=politeness, paragraphs=paragraphs)
+                ng_word_list=words, politeness=politeness, paragraphs=paragraphs,
+                keep_best_share=share)
