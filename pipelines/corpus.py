@@ -51,6 +51,7 @@ import sys
 from swelm.checks import integer_arg, number_arg
 from swelm.corpus_tools.sites import NAME_PATTERN as _SITE_NAME, WEB_SITE
 from swelm.corpus_tools.dedup import DEFAULT_BANDS, DEFAULT_ROWS
+from swelm.corpus_tools.filter import PRESETS
 from swelm.errors import InputError, UsageError
 from swelm.options import flag
 from swelm.words import plural
@@ -69,7 +70,8 @@ BUILD = Kind("a build-corpus output",
 
 #: the options recorded in stats.json (what decides the output, not where it is)
 SETTINGS = ("shards", "seed", "bands", "rows", "jaccard", "max_bucket", "cc_rounds",
-            "containment", "min_line_chars", "boilerplate_share", "budget", "genre_weight")
+            "containment", "min_line_chars", "boilerplate_share", "budget", "genre_weight",
+            "preset", "rehydrate", "max_perplexity", "keep_best_share", "min_quality_score")
 
 
 #: MinHash hashes per page at most (--bands x --rows)
@@ -175,18 +177,22 @@ def run(args: CorpusOptions) -> int:
 
     check_options(args)
     files = FileSystem(args.beam_args)
-    sites = (load_sites(absolute(args.sites), reader=files.read_bytes) if args.sites else [])
+    base = {k: getattr(args, k) for k in ("max_perplexity", "keep_best_share",
+                                           "min_quality_score") if getattr(args, k) is not None}
+    sites = (load_sites(absolute(args.sites), reader=files.read_bytes, preset=args.preset,
+                        base=base) if args.sites else [])
     if args.site and not any(s.name == args.site for s in sites):
         if args.sites:
             raise UsageError(f"--site {args.site}: no such site in --sites {args.sites} (it "
                              f"has {', '.join(s.name for s in sites) or 'none'})")
-        sites.append(web_site(args.site))
+        sites.append(web_site(args.site, args.preset, base))
     if args.all_sites:
         if any(s.name == WEB_SITE for s in sites):
             raise UsageError(f"--all-sites: the rules already have a site named {WEB_SITE!r}")
-        sites.append(web_site())
+        sites.append(web_site(preset=args.preset, base=base))
     elif not sites:
         raise UsageError("give --sites FILE, --all-sites, or both")
+    models = check_models(args, sites, files)
     runner = args.runner
     if args.warc_list:
         # Common Crawl: tens of thousands of files; each is one piece of work, read in Range
@@ -237,7 +243,8 @@ def run(args: CorpusOptions) -> int:
     buckets = args.line_buckets or st.line_buckets_for(sum(sizes.values()))
     # the previous output stays whole until the new one is complete
     with files.output_folder(out, BUILD, local_inputs, checked=True) as folder:
-        stats = _build(args, (sites, reader, pieces, buckets, weights, files, runner), folder)
+        stats = _build(args, (sites, reader, pieces, buckets, weights, files, runner, models),
+                       folder)
         for line in file_warnings(stats):
             print(f"warning: {line}", file=sys.stderr)
         if not any(s["in_docs"] for s in stats["sites"].values()):
@@ -267,7 +274,7 @@ def _build(args, setup, out: str) -> dict:
     from . import stages as st
     from .beam_util import count_and_first, make_pipeline, take_json_lines, write_json_lines
     from .report import FILE_EVENTS, write_report
-    sites, reader, pieces, buckets, weights, files, runner = setup
+    sites, reader, pieces, buckets, weights, files, runner, models = setup
     for sub in ("corpus", "rejected"):
         files.makedirs(join(out, sub))
     files.makedirs(join(out, staging.FOLDER))
@@ -296,7 +303,8 @@ def _build(args, setup, out: str) -> dict:
         chosen = captures | "ChooseCaptures" >> st.ChooseCaptures(bin_of)
         boiler = (chosen | "ChosenPages" >> beam.FlatMap(st.ChosenPages(out, files))
                   | "Boilerplate" >> st.Boilerplate(buckets, args.boilerplate_share))
-        cleaned = chosen | "Quality" >> st.Quality(sites, boiler, out, args.min_line_chars, files)
+        cleaned = chosen | "Quality" >> st.Quality(sites, boiler, out, args.min_line_chars, files,
+                                                   models)
         exact, distinct = cleaned[st.EXACT] | "ExactDups" >> st.ExactDups()
         # near duplicates among distinct texts: the copies of a text are its exact duplicates
         near, labels, largest = (
@@ -307,8 +315,11 @@ def _build(args, setup, out: str) -> dict:
         # makes the "big page" that repeats it a duplicate
         contained = cleaned[st.LONG_LINES] | "Containment" >> st.Containment(
             buckets, args.containment)
-        decided = (cleaned[st.KEPT], (exact, near, contained)) | "Decide" >> st.Decide(
-            shard_of_range)
+        shares = {s.name: s.keep_best_share for s in sites if s.keep_best_share is not None}
+        more = ([clusters | "ClusterSize" >> beam.CombinePerKey(sum)] if args.rehydrate
+                else []) + ([cleaned[st.PERPLEXITY]] if shares else [])
+        decided = ((cleaned[st.KEPT], (exact, near, contained), *more)
+                   | "Decide" >> st.Decide(shard_of_range, shares, args.rehydrate))
         sizes = decided[st.SIZES] | "CharsPerSite" >> beam.CombinePerKey(sum)
         _ = (decided[st.REMOVED], sizes) | "WriteOutputs" >> st.WriteOutputs(
             out, shard_ranges, weights, args.budget, files)
@@ -344,6 +355,44 @@ def _build(args, setup, out: str) -> dict:
             "text_column", "id_column", "url_column", "site", "site_column")}
     return write_report(files, out, table, sites, settings,
                         take_json_lines(file_events, files))
+
+
+def check_models(o, sites: list, files) -> dict:
+    """``{"lm": path, "classifier": path}`` of the models the build scores pages with, each
+    read once here (a file that is not one is refused before any work); a site that filters
+    by a signal no model gives is a UsageError."""
+    from swelm.corpus_tools.classifier import ClassifierError, QualityClassifier
+    from swelm.corpus_tools.filter import SIGNAL_RULES
+    from swelm.corpus_tools.ngram_lm import LMError, NgramLM
+    from .io import absolute
+    models = {}
+    for key, flag_name, cls, error in (("lm", "--lm", NgramLM, LMError),
+                                       ("classifier", "--classifier", QualityClassifier,
+                                        ClassifierError)):
+        path = getattr(o, key)
+        if path is None:
+            continue
+        path = absolute(path)
+        try:
+            data = files.read_bytes(path)
+        except FileNotFoundError:
+            raise UsageError(f"{flag_name} {path}: file not found") from None
+        except OSError as e:
+            raise UsageError(f"{flag_name} {path}: cannot read it: {e}") from None
+        try:
+            cls.from_bytes(data, path)
+        except error as e:
+            raise UsageError(f"{flag_name} {e}") from None
+        models[key] = path
+    for site in sites:
+        for rule, flag_name in SIGNAL_RULES.items():
+            if site.filters.get(rule) is not None and flag_name.lstrip("-") not in models:
+                raise UsageError(f"site {site.name}: {rule} {site.filters[rule]} needs "
+                                 f"{flag_name} MODEL (the model that measures it)")
+        if site.keep_best_share is not None and "lm" not in models:
+            raise UsageError(f"site {site.name}: keep_best_share {site.keep_best_share} needs "
+                             "--lm MODEL (pages are ranked by their perplexity)")
+    return models
 
 
 def _genre_weights(text: str) -> dict:
@@ -451,6 +500,35 @@ class CorpusOptions(BeamOptions):
     genre_weight: dict = flag(default_factory=dict, type=_genre_weights,
                               action=_MergeWeights,
                               help="genre weights, e.g. 'novel=2,docs=0.5' (repeatable)")
+    # quality beyond the rules
+    preset: str = flag("swallow", choices=PRESETS,
+                       help="the page rules every site starts from: swallow (the Swallow "
+                            "corpus rules, adjusted per genre) or fineweb2-jpn (FineWeb-2's "
+                            "published Japanese configuration, for every genre); a site's "
+                            "filters still override them")
+    lm: str | None = flag(None, metavar="MODEL",
+                          help="an n-gram model (swelm build-lm): each page's perplexity "
+                               "under it becomes the metric 'perplexity'")
+    max_perplexity: float | None = flag(
+        None, type=number_arg(minimum=0, exclusive=True),
+        help="with --lm: reject pages above this perplexity (every site; a site's "
+             "filters.max_perplexity overrides it)")
+    keep_best_share: float | None = flag(
+        None, type=number_arg(minimum=0, maximum=1, exclusive=True),
+        help="with --lm: of each site's pages that pass the rules, keep this share of lowest "
+             "perplexity (a site's filters.keep_best_share overrides it); the rest are "
+             "rejected as keep_best_share")
+    classifier: str | None = flag(None, metavar="MODEL",
+                                  help="a quality classifier (swelm train-classifier): each "
+                                       "page's quality_score (0-1) under it")
+    min_quality_score: float | None = flag(
+        None, type=number_arg(minimum=0, maximum=1),
+        help="with --classifier: reject pages scored below this (default 0.5 when "
+             "--classifier is given; a site's filters.min_quality_score overrides it)")
+    rehydrate: bool = flag(False, action="store_true",
+                           help="re-add duplicates: a page that stands for a cluster of "
+                                "duplicates gets FineWeb-2's copies by cluster size (2->2, "
+                                "3-4->3, 5-99->5, 100-999->8, 1000+->1) in its weight")
 
 
 OPTIONS = CorpusOptions
@@ -492,6 +570,13 @@ def check_options(o) -> None:
                      ("containment", dict(minimum=0, maximum=1, exclusive=True)),
                      ("boilerplate_share", dict(minimum=0, maximum=1, exclusive=True))):
         number(getattr(o, name), "--" + name.replace("_", "-"), **kw)
+    if o.classifier and o.min_quality_score is None:
+        o.min_quality_score = 0.5
+    for name, needs in (("max_perplexity", "lm"), ("keep_best_share", "lm"),
+                        ("min_quality_score", "classifier")):
+        if getattr(o, name) is not None and not getattr(o, needs):
+            raise UsageError(f"--{name.replace('_', '-')} {getattr(o, name)}: needs "
+                             f"--{needs} MODEL")
     if o.bands * o.rows > MAX_HASHES:
         # every page carries bands x rows hashes through the shuffles; past a few thousand
         # the signature costs more than the page and finds no more duplicates

@@ -20,6 +20,24 @@ FILE_EVENTS = ("unreadable_warc", "not_warc", "damaged_warc", "whole_gzip_warc",
 LOST_EVENTS = ("unreadable_warc", "not_warc", "damaged_warc", "unreadable_input")
 #: the rule prefix of the rows of lines the paragraph classifier took out of a page
 LINES = "paragraph_"
+#: the key prefix of the rows of pages per perplexity bin (pipelines.stages.PLOT_BINS per
+#: decade)
+PERPLEXITY = "perplexity_bin:"
+
+
+def _distribution(bins: dict) -> dict:
+    """A site's perplexity distribution from its pages per bin: the bins (``[low, high,
+    pages]``, perplexity bounds) and the median and 10th/90th percentiles (bin lows)."""
+    from .stages import PLOT_BINS
+    low = {b: round(10 ** (b / PLOT_BINS), 1) for b in bins}
+    rows = [[low[b], round(10 ** ((b + 1) / PLOT_BINS), 1), bins[b]] for b in sorted(bins)]
+    total, seen, marks = sum(bins.values()), 0, {}
+    for b in sorted(bins):
+        seen += bins[b]
+        for name, q in (("p10", 0.1), ("median", 0.5), ("p90", 0.9)):
+            if name not in marks and seen >= q * total:
+                marks[name] = low[b]
+    return {"pages": total, **marks, "bins": rows}
 
 
 def summarise(table: list) -> dict:
@@ -27,6 +45,8 @@ def summarise(table: list) -> dict:
     per_site = collections.defaultdict(lambda: {"in_docs": 0, "in_chars": 0, "kept_docs": 0,
                                                 "kept_chars": 0, "rejected": {},
                                                 "dropped_lines": {}, "only_rule": {}})
+    perplexity = collections.defaultdict(dict)
+    rehydrated = collections.defaultdict(lambda: [0, 0])
     dropped = collections.Counter()
     genres = collections.defaultdict(float)
     events, clusters, members, largest = {}, 0, 0, 0
@@ -44,6 +64,13 @@ def summarise(table: list) -> dict:
             continue
         if key == "largest_band_group":
             largest = docs
+            continue
+        if key.startswith(PERPLEXITY):      # pages per perplexity bin (--lm)
+            perplexity[site][int(key[len(PERPLEXITY):])] = docs
+            continue
+        if key == "rehydrated_copies":      # copies added by --rehydrate
+            rehydrated[site][0] += docs
+            rehydrated[site][1] += chars
             continue
         s = per_site[site]
         if key.startswith(("only:", "bound:")):     # pages failing one rule only
@@ -72,6 +99,10 @@ def summarise(table: list) -> dict:
         else:
             s["rejected"][key] = {"docs": docs, "chars": chars}
             rules[key] += docs
+    for site, (docs, chars) in rehydrated.items():
+        per_site[site]["rehydrated_copies"] = {"docs": docs, "chars": chars}
+    for site, bins in perplexity.items():
+        per_site[site]["perplexity"] = _distribution(bins)
     total = sum(genres.values()) or 1.0
     return {
         "sites": {k: per_site[k] for k in sorted(per_site)},
@@ -142,6 +173,23 @@ def write_report(filesystem, out: str, table: list, sites, settings: dict,
                                                              key=lambda x: -x[1]["docs"]))
         lines.append(f"| {name} | {s['in_docs']} | {s['kept_docs']} | {s['in_chars']:,} | "
                      f"{s['kept_chars']:,} | {rej} |")
+    scored = {n: s["perplexity"] for n, s in stats["sites"].items() if "perplexity" in s}
+    if scored:
+        lines += ["", "## Perplexity under the n-gram model (--lm)", "",
+                  "Per character, of the pages that reached the rules (lower is closer to the "
+                  "reference text); the plot perplexity.png has the distributions.", "",
+                  "| site | pages | 10th percentile | median | 90th percentile |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {n} | {d['pages']} | {d['p10']} | {d['median']} | {d['p90']} |"
+                  for n, d in scored.items()]
+    copies = {n: s["rehydrated_copies"] for n, s in stats["sites"].items()
+              if "rehydrated_copies" in s}
+    if copies:
+        lines += ["", "## Re-hydration (--rehydrate)", "",
+                  "Copies added to pages that stand for a cluster of duplicates (FineWeb-2's "
+                  "weights by cluster size), in their weight.", "",
+                  "| site | copies added | characters added |", "|---|---|---|"]
+        lines += [f"| {n} | {c['docs']} | {c['chars']:,} |" for n, c in copies.items()]
     if stats["dropped_line_chars"]:
         classes = list(stats["dropped_line_chars"])
         lines += ["", "## Lines taken out of pages (characters; the lines are in rejected/ "
@@ -295,6 +343,20 @@ def figures(stats: dict) -> dict:
                        len(classes))
         ax.barh(classes, [dropped[c] for c in classes], color="#7a5")
         out["lines.png"] = fig
+    scored = {n: s["perplexity"] for n, s in stats["sites"].items() if "perplexity" in s}
+    if scored:
+        fig, ax = plt.subplots(figsize=(7.5, 4))
+        ax.set_title("Perplexity per site (share of its pages per bin)")
+        ax.set_xlabel("perplexity per character under the n-gram model (log scale)")
+        ax.set_ylabel("share of the site's pages")
+        ax.set_xscale("log")
+        for name, d in scored.items():
+            xs = [(lo * hi) ** 0.5 for lo, hi, _ in d["bins"]]
+            ax.plot(xs, [n / d["pages"] for _, _, n in d["bins"]], marker=".", label=name)
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        out["perplexity.png"] = fig
     mix = stats["genre_mix"]
     if sum(mix.values()) > 0:          # nothing to draw when every weight is 0
         genres = sorted(mix, key=lambda g: -mix[g])

@@ -5,6 +5,7 @@ swelm.corpus_tools (the Document type and its recipe are in corpus_tools.documen
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 
@@ -130,11 +131,23 @@ class ReadText(_Sites):
 
 class CleanPage(_Sites):
     """corpus_tools.document.clean_page with the site's rules, boilerplate lines (a side
-    input) and NG words, each set up once per worker."""
+    input), NG words and the model signals (``models``: ``{"lm": path, "classifier":
+    path}``, read through the filesystem), each set up once per worker."""
 
-    def __init__(self, sites: list):
-        super().__init__(sites)
-        self.norm, self.ng, self.boiler = None, {}, {}
+    def __init__(self, sites: list, models: dict | None = None,
+                 filesystem: FileSystem = FileSystem()):
+        super().__init__(sites, filesystem)
+        self.models = dict(models or {})
+        self.norm, self.ng, self.boiler, self.signals = None, {}, {}, None
+
+    def _signals(self):
+        from swelm.corpus_tools.classifier import QualityClassifier
+        from swelm.corpus_tools.document import Signals
+        from swelm.corpus_tools.ngram_lm import NgramLM
+        lm, clf = self.models.get("lm"), self.models.get("classifier")
+        return Signals(lm=lm and NgramLM.from_bytes(self.fs.read_bytes(lm), lm),
+                       classifier=clf and QualityClassifier.from_bytes(
+                           self.fs.read_bytes(clf), clf))
 
     def __call__(self, doc: Document, boiler: dict) -> Document:
         from swelm.corpus_tools.document import clean_page
@@ -142,12 +155,14 @@ class CleanPage(_Sites):
         from swelm.corpus_tools.normalize import Normalizer
         if self.norm is None:
             self.norm = Normalizer()
+            self.signals = self._signals() if self.models else None
         site = self.by_name(doc.site)
         if doc.site not in self.boiler:     # the side input is the same for every document
             self.boiler[doc.site] = set(boiler[doc.site])
         if site.ng_word_list and site.name not in self.ng:
             self.ng[site.name] = NGWords(site.ng_word_list, source=site.ng_words)
-        return clean_page(doc, site, self.boiler[doc.site], self.norm, self.ng.get(site.name))
+        return clean_page(doc, site, self.boiler[doc.site], self.norm, self.ng.get(site.name),
+                          self.signals)
 
 
 def _send_label(kv):
@@ -192,6 +207,9 @@ def _sum_tuples(values):
 # -- the staged documents ---------------------------------------------------------------------
 #: the compact outputs of CleanStaged (tags), besides the main one (stats rows)
 KEPT, EXACT, LONG_LINES, BOUNDS = "kept", "exact", "long_lines", "bounds"
+#: ``((site, perplexity bin), 1)`` of each page that passed the rules on a site with a
+#: keep_best_share
+PERPLEXITY = "perplexity"
 
 
 class StageRanges:
@@ -265,9 +283,10 @@ class CleanStaged(CleanPage):
     ``(chars, id, {line key: characters})`` of every cleaned page."""
 
     def __init__(self, sites: list, out: str, min_chars: int,
-                 filesystem: FileSystem = FileSystem()):
-        super().__init__(sites)
-        self.out, self.min_chars, self.fs = out, min_chars, filesystem
+                 filesystem: FileSystem = FileSystem(), models: dict | None = None):
+        super().__init__(sites, models, filesystem)
+        self.out, self.min_chars = out, min_chars
+        self.shares = {s.name: s.keep_best_share for s in sites}
 
     def stage(self, item, boiler: dict):
         """The records of one bin (a bound method: Beam passes the side input by name)."""
@@ -290,6 +309,9 @@ class CleanStaged(CleanPage):
         for lines in dropped_rows(doc):
             yield _stat(lines)
         yield T(LONG_LINES, (doc.chars, doc.id, line_keys(doc.text, self.min_chars)))
+        ppl = json.loads(doc.metrics).get("perplexity") if "lm" in self.models else None
+        if ppl is not None:         # the report's distribution
+            yield _stat(doc, f"perplexity_bin:{perplexity_bin(ppl, PLOT_BINS)}")
         if doc.rejected:
             yield _stat(doc)
             only = single_failure(doc)
@@ -299,7 +321,11 @@ class CleanStaged(CleanPage):
                 yield T(BOUNDS, ((doc.site, doc.genre, f"bound:{rule}"),
                                  float(value) if rule.startswith("max_") else -float(value)))
             return
-        yield T(KEPT, (doc.id, (doc.site, doc.genre, doc.chars, index)))
+        fine = None
+        if ppl is not None and self.shares.get(doc.site) is not None:
+            fine = perplexity_bin(ppl, SHARE_BINS)
+            yield T(PERPLEXITY, ((doc.site, fine), 1))
+        yield T(KEPT, (doc.id, (doc.site, doc.genre, doc.chars, index, fine)))
         yield T(EXACT, (exact_key(doc.text), (doc.id, index, row)))
 
 
@@ -320,26 +346,74 @@ class Signatures:
 
 #: the outputs of Decide (tags), besides the main one (stats rows)
 REMOVED, SIZES = "removed", "sizes"
+#: perplexity bins per decade: of the report's distribution, and of the keep_best_share cut
+PLOT_BINS, SHARE_BINS = 20, 1000
 
 
-def _decide(kv, shard_of_range: dict):
-    """An id's kept record and its duplicate reasons (the first by the order of reason
-    names wins) -> stats rows, and tagged: ``removed`` ``(shard, ("removed", (id, (reason,
-    cluster))))`` for a duplicate, ``sizes`` ``(site, characters)`` for a page that stays."""
+def perplexity_bin(ppl: float, per_decade: int) -> int:
+    """The bin of a perplexity on a log scale (``per_decade`` bins from 1 to 10)."""
+    import math
+    return int(math.floor(math.log10(max(ppl, 1.0)) * per_decade))
+
+
+def share_cutoff(kv, shares: dict):
+    """``(site, [(bin, pages), …])`` -> ``(site, the highest bin kept)``: the smallest bin at
+    which the pages up to it reach the site's keep_best_share."""
+    import math
+    site, counts = kv
+    counts = sorted(counts)
+    need = math.ceil(shares[site] * sum(n for _, n in counts))
+    seen = 0
+    for b, n in counts:
+        seen += n
+        if seen >= need:
+            return site, b
+    return site, counts[-1][0]
+
+
+#: FineWeb-2's re-hydration weights: copies of a page that stays by the size of its
+#: duplicate cluster (github.com/huggingface/fineweb-2, README: 1 -> 1, 2 -> 2, 3 -> 3,
+#: 4 -> 3, 5-99 -> 5, 100-999 -> 8, 1000 and more -> 1, "very large clusters are lower
+#: quality")
+REHYDRATION = ((1000, 1), (100, 8), (5, 5), (4, 3), (3, 3), (2, 2), (1, 1))
+
+
+def rehydration_factor(cluster_size: int) -> int:
+    """>>> [rehydration_factor(n) for n in (1, 2, 4, 5, 99, 100, 1000)]
+    [1, 2, 3, 5, 5, 8, 1]
+    """
+    return next(f for least, f in REHYDRATION if cluster_size >= least)
+
+
+def _decide(kv, shard_of_range: dict, cutoffs: dict | None = None):
+    """An id's kept record, its duplicate reasons (the first by the order of reason
+    names wins) and its cluster size (with --rehydrate) -> stats rows, and tagged:
+    ``removed`` ``(shard, ("removed", (id, (reason, cluster))))`` for a duplicate or a page
+    past its site's keep_best_share cut (``cutoffs``: the highest perplexity bin kept per
+    site), ``(shard, ("factor", (id, copies)))`` for a re-hydrated page, ``sizes`` ``(site,
+    characters)`` for a page that stays (its copies counted)."""
     doc_id, values = kv
     kept = [v for tag, v in values if tag == "kept"]
     if not kept:                    # a duplicate reason of a page a filter rejected
         return
     reasons = [v for tag, v in values if tag == "dup"]
-    site, genre, chars, index = kept[0]
+    site, genre, chars, index, fine = kept[0]
+    cut = (cutoffs or {}).get(site)
+    if not reasons and cut is not None and fine is not None and fine > cut:
+        reasons = [("keep_best_share", None)]
     if reasons:
         reason = min(reasons)
         yield (site, genre, reason[0]), (1, chars, 0.0)
         yield beam.pvalue.TaggedOutput(REMOVED, (shard_of_range[index],
                                                  ("removed", (doc_id, reason))))
-    else:
-        yield (site, genre, "kept"), (1, chars, 0.0)
-        yield beam.pvalue.TaggedOutput(SIZES, (site, chars))
+        return
+    yield (site, genre, "kept"), (1, chars, 0.0)
+    copies = rehydration_factor(sum(v for tag, v in values if tag == "size") or 1)
+    if copies != 1:
+        yield (site, genre, "rehydrated_copies"), (copies - 1, chars * (copies - 1), 0.0)
+        yield beam.pvalue.TaggedOutput(REMOVED, (shard_of_range[index],
+                                                 ("factor", (doc_id, copies))))
+    yield beam.pvalue.TaggedOutput(SIZES, (site, chars * copies))
 
 
 class _Part:
@@ -399,6 +473,7 @@ class WriteParts:
         shard, values = item
         ranges = sorted(i for tag, v in values if tag == "ranges" for i in v)
         removed = dict(v for tag, v in values if tag == "removed")
+        copies = dict(v for tag, v in values if tag == "factor")
         name = f"part-{shard:05d}.parquet"
         with _Part(self.fs, join(self.out, "corpus", name)) as corpus, \
                 _Part(self.fs, join(self.out, "rejected", name)) as rejected:
@@ -412,7 +487,8 @@ class WriteParts:
                     if doc.rejected:
                         lines.append(doc)
                     else:
-                        corpus.add([doc.replace(weight=round(self._factors[doc.site], 6))])
+                        corpus.add([doc.replace(weight=round(
+                            self._factors[doc.site] * copies.get(doc.id, 1), 6))])
                     rejected.add(sorted(lines, key=lambda d: d.rule))
         return shard, corpus.rows, rejected.rows
 
@@ -710,16 +786,16 @@ class Quality(beam.PTransform):
     ``bounds``); the pages themselves go to the staging files ``b-NNNNNN``."""
 
     def __init__(self, sites: list, boilerplate, out: str, min_chars: int,
-                 filesystem: FileSystem = FileSystem()):
+                 filesystem: FileSystem = FileSystem(), models: dict | None = None):
         super().__init__()
         self.sites, self.boilerplate, self.out = sites, boilerplate, out
-        self.min_chars, self.fs = min_chars, filesystem
+        self.min_chars, self.fs, self.models = min_chars, filesystem, models
 
     def expand(self, chosen):
         return chosen | "StripNormaliseFilter" >> beam.FlatMap(
-            CleanStaged(self.sites, self.out, self.min_chars, self.fs).stage,
+            CleanStaged(self.sites, self.out, self.min_chars, self.fs, self.models).stage,
             boiler=beam.pvalue.AsMultiMap(self.boilerplate)).with_outputs(
-                KEPT, EXACT, LONG_LINES, BOUNDS, main="stats")
+                KEPT, EXACT, LONG_LINES, BOUNDS, PERPLEXITY, main="stats")
 
 
 class ExactDups(beam.PTransform):
@@ -924,24 +1000,40 @@ class Containment(beam.PTransform):
 
 
 class Decide(beam.PTransform):
-    """``(kept records, [duplicate reasons...])`` -> Decide's outputs: stats rows (main; a
-    page that stays is ``kept``, a duplicate counts under its reason), ``removed`` ``(shard,
-    ("removed", (id, (reason, cluster))))`` and ``sizes`` (per site, the characters that
-    stay).  A page's first reason by the order of reason names wins; only the removed ids and
-    their reasons go on to the writers."""
+    """``(kept records, [duplicate reasons...], cluster sizes (with ``rehydrate``),
+    perplexity counts (with ``shares``))`` -> Decide's outputs: stats rows (main; a page that stays is ``kept``, a
+    duplicate counts under its reason), ``removed`` ``(shard, ("removed", (id, (reason,
+    cluster))))`` and ``(shard, ("factor", (id, copies)))``, and ``sizes`` (per site, the
+    characters that stay).  A page's first reason by the order of reason names wins; a page
+    that stays may still be past its site's keep_best_share cut (the cut is computed from
+    the ``(site, perplexity bin)`` counts of the pages that passed the rules), and with
+    cluster sizes ``(id, pages)`` it is re-hydrated; only the ids that change and their
+    reasons go on to the writers."""
 
-    def __init__(self, shard_of_range: dict):
+    def __init__(self, shard_of_range: dict, shares: dict | None = None,
+                 rehydrate: bool = False):
         super().__init__()
-        self.shard_of_range = shard_of_range
+        self.shard_of_range, self.shares, self.rehydrate = shard_of_range, shares or {}, rehydrate
 
     def expand(self, inputs):
-        kept, dups = inputs
+        kept, dups, *more = inputs
+        sizes = more.pop(0) if self.rehydrate else None
+        counts = more.pop(0) if self.shares else None
         first = dups | "AllDups" >> beam.Flatten() | "FirstReason" >> BoundedCombinePerKey(min)
-        return (((kept | "TagKept" >> beam.Map(lambda kv: (kv[0], ("kept", kv[1])))),
-                 (first | "TagReason" >> beam.Map(lambda kv: (kv[0], ("dup", kv[1])))))
-                | "KeptAndReasons" >> beam.Flatten()
+        tagged = [kept | "TagKept" >> beam.Map(lambda kv: (kv[0], ("kept", kv[1]))),
+                  first | "TagReason" >> beam.Map(lambda kv: (kv[0], ("dup", kv[1])))]
+        if sizes is not None:
+            tagged.append(sizes | "TagSize" >> beam.Map(lambda kv: (kv[0], ("size", kv[1]))))
+        cutoffs = {}
+        if counts is not None:
+            cutoffs = beam.pvalue.AsDict(
+                counts | "PagesPerBin" >> beam.CombinePerKey(sum)
+                | "BySite" >> beam.Map(lambda kv: (kv[0][0], (kv[0][1], kv[1])))
+                | "BinsOfSite" >> beam.GroupByKey()
+                | "Cutoff" >> beam.Map(share_cutoff, shares=self.shares))
+        return (tagged | "KeptAndReasons" >> beam.Flatten()
                 | "JoinDups" >> shuffle("JoinDups")
-                | "Decide" >> beam.FlatMap(_decide, self.shard_of_range).with_outputs(
+                | "Decide" >> beam.FlatMap(_decide, self.shard_of_range, cutoffs).with_outputs(
                     REMOVED, SIZES, main="stats"))
 
 

@@ -197,7 +197,8 @@ def test_containment():
 
 
 def test_decide_keeps_the_first_reason_and_counts_what_stays():
-    kept = [("a", ("s", "novel", 10, 0)), ("b", ("s", "novel", 10, 1)), ("c", ("t", "novel", 7, 1))]
+    kept = [("a", ("s", "novel", 10, 0, None)), ("b", ("s", "novel", 10, 1, None)),
+            ("c", ("t", "novel", 7, 1, None))]
     with runner() as p:
         k = p | "Kept" >> beam.Create(kept)
         d1 = p | "D1" >> beam.Create([("b", ("near_duplicate", "a")), ("r", ("exact_duplicate", "a"))])
