@@ -18,8 +18,6 @@ vectorised pass.
 """
 from __future__ import annotations
 
-import io
-import json
 from typing import Sequence
 
 import numpy as np
@@ -29,6 +27,8 @@ from .ngram_lm import _keys, _units_char
 
 FORMAT = "swelm-quality-classifier"
 VERSION = 1
+#: the first bytes of a classifier file (corpus_tools.modelfile)
+MAGIC = b"SWELMQC1"
 
 
 class ClassifierError(CorpusError):
@@ -100,11 +100,8 @@ class QualityClassifier:
         return right / max(1, len(good) + len(bad))
 
     def to_bytes(self) -> bytes:
-        buf = io.BytesIO()
-        meta = dict(self.meta, bias=self.bias)
-        np.savez_compressed(buf, w=self.w, meta=np.frombuffer(
-            json.dumps(meta, sort_keys=True).encode(), np.uint8))
-        return buf.getvalue()
+        from .modelfile import pack
+        return pack(MAGIC, dict(self.meta, bias=self.bias), {"w": self.w})
 
     def save(self, path: str) -> None:
         from swelm.publish import write_bytes
@@ -112,21 +109,21 @@ class QualityClassifier:
 
     @classmethod
     def from_bytes(cls, data: bytes, where: str) -> "QualityClassifier":
+        from .modelfile import unpack
         try:
-            with np.load(io.BytesIO(data), allow_pickle=False) as z:
-                meta = json.loads(bytes(z["meta"]).decode())
-                w = z["w"]
-        except Exception as e:     # zipfile, ValueError, KeyError, JSON: not our file
-            raise ClassifierError(f"{where}: not a swelm quality classifier (swelm "
-                                  f"train-classifier writes them): {type(e).__name__}") from None
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise ClassifierError(f"{where}: not a swelm quality classifier (swelm "
-                                  "train-classifier writes them)")
+            meta, arrays = unpack(data, MAGIC, where,
+                                  "a quality classifier (swelm train-classifier writes them)")
+        except CorpusError as e:
+            raise ClassifierError(str(e)) from None
         if meta.get("version") != VERSION:
             raise ClassifierError(f"{where}: classifier format version {meta.get('version')}; "
                                   f"this swelm reads version {VERSION}")
-        if w.dtype != np.float32 or w.shape != (1 << int(meta.get("bits", -1)),):
-            raise ClassifierError(f"{where}: a damaged swelm quality classifier")
+        w = arrays.get("w")
+        if (w is None or w.dtype != np.float32 or not isinstance(meta.get("bits"), int)
+                or not 1 <= meta["bits"] <= 26 or w.shape != (1 << meta["bits"],)
+                or not 1 <= meta.get("order", 0) <= 8):
+            raise ClassifierError(f"{where}: a damaged file: its weights are not those of a quality "
+                                  "classifier")
         return cls(w, meta.get("bias", 0.0), meta)
 
     @classmethod

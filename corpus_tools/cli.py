@@ -17,10 +17,11 @@ from swelm.publish import Kind, check_destination
 log = logging.getLogger("swelm.quality").info
 
 
-#: single files (NumPy .npz archives)
-LM_FILE = Kind("an n-gram model (swelm build-lm)", is_file=True, recognise=lambda h: h[:2] == b"PK")
+#: single files, recognised by their first bytes (corpus_tools.modelfile)
+LM_FILE = Kind("an n-gram model (swelm build-lm)", is_file=True,
+               recognise=lambda head: head.startswith(b"SWELMNG1"))
 CLASSIFIER_FILE = Kind("a quality classifier (swelm train-classifier)", is_file=True,
-                       recognise=lambda h: h[:2] == b"PK")
+                       recognise=lambda head: head.startswith(b"SWELMQC1"))
 
 TEXT_SUFFIXES = (".txt", ".txt.gz")
 
@@ -154,9 +155,7 @@ def cmd_build_lm(o: BuildLMOptions) -> int:
     lm.save(o.out)
     m = lm.meta
     print(f"wrote {o.out}: {m['unit']} {m['order']}-gram model of {m['documents']:,} "
-          f"documents ({m['units']:,} units), {m['ngrams']:,} n-grams"
-          + (f" ({m['dropped']:,} left out by full hash buckets)" if m["dropped"] else "")
-          + _skipped(info))
+          f"documents ({m['units']:,} units), {m['ngrams']:,} n-grams" + _skipped(info))
     return 0
 
 

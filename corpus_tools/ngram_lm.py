@@ -22,8 +22,8 @@ lower orders), which keeps the model small without changing its ranking of docum
 The model is a hash table: each n-gram's 64-bit hash picks a bucket of four slots holding a
 32-bit fingerprint and the two log10 values; scoring hashes every n-gram of a document with
 a few vectorised NumPy operations and gathers the buckets (docs/corpus-tools.md has the
-speed).  A bucket that overflows keeps its lower orders and most frequent n-grams; the
-number left out is reported.
+speed).  The entries a full bucket cannot take (about 1%) are kept in a sorted overflow
+table that is searched for the keys the buckets miss, so no n-gram is lost.
 
     >>> lm = NgramLM.train(["吾輩は猫である。名前はまだ無い。"] * 3 + ["猫である。"], order=3)
     >>> lm.perplexity("吾輩は猫である。") < lm.perplexity("である吾輩。猫は")
@@ -31,8 +31,6 @@ number left out is reported.
 """
 from __future__ import annotations
 
-import io
-import json
 from typing import Iterable
 
 import numpy as np
@@ -41,6 +39,8 @@ from . import CorpusError
 
 FORMAT = "swelm-ngram-lm"
 VERSION = 1
+#: the first bytes of a model file (corpus_tools.modelfile)
+MAGIC = b"SWELMNG1"
 UNITS = ("char", "swe")
 #: begin and end marks (above every Unicode code point and token id)
 BOS, EOS = 0x110000, 0x110001
@@ -125,8 +125,11 @@ def _discount(c: np.ndarray) -> float:
 class NgramLM:
     """A trained model: :meth:`train`, :meth:`load`/:meth:`save`, :meth:`perplexity`."""
 
-    def __init__(self, fp: np.ndarray, vals: np.ndarray, meta: dict):
+    def __init__(self, fp: np.ndarray, vals: np.ndarray, meta: dict,
+                 spill_keys: np.ndarray | None = None, spill_vals: np.ndarray | None = None):
         self.fp, self.vals, self.meta = fp, vals, meta
+        self.spill_keys = np.zeros(0, np.uint64) if spill_keys is None else spill_keys
+        self.spill_vals = np.zeros((0, 2), np.float32) if spill_vals is None else spill_vals
         self.order = int(meta["order"])
         self.unit = meta["unit"]
         self.unk = float(meta["unk_log10"])
@@ -178,7 +181,7 @@ class NgramLM:
                 types = np.bincount(inv).astype(np.float64)
                 gamma = d * types / denom
                 below = prob_below[np.searchsorted(uniq[k - 2], keys[k - 2][pos])]
-                p = (np.maximum(c - d, 0) + gamma[inv] * below) / denom[inv]
+                p = np.maximum(c - d, 0) / denom[inv] + gamma[inv] * below
                 keep = raw[k - 1] >= (min_count if k >= 3 else 1)
                 # a context's backoff is stored when one of its continuations is
                 with_child = np.zeros(len(uc), bool)
@@ -190,12 +193,11 @@ class NgramLM:
             entries.append((u[keep], np.log10(p[keep]), np.full(int(keep.sum()), np.nan), k,
                             raw[k - 1][keep].astype(np.float64)))
             prob_below = p
-        fp, vals, dropped, n = _table(entries)
+        fp, vals, spill_keys, spill_vals, n = _table(entries)
         meta = {"format": FORMAT, "version": VERSION, "order": order, "unit": unit,
                 "min_count": min_count, "unk_log10": float(unk), "ngrams": int(n),
-                "dropped": int(dropped), "documents": len(arrays),
-                "units": int(predicted.size)}
-        return cls(fp, vals, meta)
+                "documents": len(arrays), "units": int(predicted.size)}
+        return cls(fp, vals, meta, spill_keys, spill_vals)
 
     # -- scoring ----------------------------------------------------------------------------
     def _lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -206,6 +208,13 @@ class NgramLM:
         eq = self.fp[b] == fp[:, None]
         found = eq.any(axis=1)
         v = self.vals[b, eq.argmax(axis=1)]
+        if len(self.spill_keys):            # the keys the buckets miss: the overflow table
+            miss = np.flatnonzero(~found)
+            at = np.minimum(np.searchsorted(self.spill_keys, keys[miss]),
+                            len(self.spill_keys) - 1)
+            hit = self.spill_keys[at] == keys[miss]
+            v[miss[hit]] = self.spill_vals[at[hit]]
+            found[miss[hit]] = True
         lp = np.where(found, v[:, 0], np.nan)
         bo = np.where(found & ~np.isnan(v[:, 1]), v[:, 1], 0.0)
         return lp, bo
@@ -243,10 +252,10 @@ class NgramLM:
 
     # -- files ------------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
-        buf = io.BytesIO()
-        np.savez(buf, fp=self.fp, vals=self.vals,
-                 meta=np.frombuffer(json.dumps(self.meta, sort_keys=True).encode(), np.uint8))
-        return buf.getvalue()
+        from .modelfile import pack
+        return pack(MAGIC, self.meta, {"fp": self.fp, "vals": self.vals,
+                                       "spill_keys": self.spill_keys,
+                                       "spill_vals": self.spill_vals})
 
     def save(self, path: str) -> None:
         """Write the model to ``path`` atomically."""
@@ -255,24 +264,24 @@ class NgramLM:
 
     @classmethod
     def from_bytes(cls, data: bytes, where: str) -> "NgramLM":
+        from .modelfile import unpack
         try:
-            with np.load(io.BytesIO(data), allow_pickle=False) as z:
-                meta = json.loads(bytes(z["meta"]).decode())
-                fp, vals = z["fp"], z["vals"]
-        except Exception as e:     # zipfile, ValueError, KeyError, JSON: not our file
-            raise LMError(f"{where}: not a swelm n-gram model (swelm build-lm writes them): "
-                          f"{type(e).__name__}") from None
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise LMError(f"{where}: not a swelm n-gram model (swelm build-lm writes them)")
+            meta, arrays = unpack(data, MAGIC, where, "an n-gram model (swelm build-lm writes them)")
+        except CorpusError as e:
+            raise LMError(str(e)) from None
         if meta.get("version") != VERSION:
             raise LMError(f"{where}: n-gram model format version {meta.get('version')}; this "
                           f"swelm reads version {VERSION} (build it again with swelm build-lm)")
-        n = len(fp)
-        if (fp.dtype != np.uint32 or vals.dtype != np.float32 or n & (n - 1) or n == 0
+        fp, vals = arrays.get("fp"), arrays.get("vals")
+        sk, sv = arrays.get("spill_keys"), arrays.get("spill_vals")
+        n = 0 if fp is None else len(fp)
+        if (vals is None or sk is None or sv is None or fp.dtype != np.uint32
+                or vals.dtype != np.float32 or n & (n - 1) or n == 0
                 or fp.shape != (n, _SLOTS) or vals.shape != (n, _SLOTS, 2)
-                or meta.get("unit") not in UNITS):
-            raise LMError(f"{where}: a damaged swelm n-gram model (its tables do not match)")
-        return cls(fp, vals, meta)
+                or sk.dtype != np.uint64 or sv.shape != (len(sk), 2)
+                or meta.get("unit") not in UNITS or not 1 <= meta.get("order", 0) <= 8):
+            raise LMError(f"{where}: a damaged file: its tables are not those of an n-gram model")
+        return cls(fp, vals, meta, sk, sv)
 
     @classmethod
     def load(cls, path: str, reader=None) -> "NgramLM":
@@ -287,9 +296,11 @@ class NgramLM:
         return cls.from_bytes(data, path)
 
 
-def _table(entries) -> tuple[np.ndarray, np.ndarray, int, int]:
+def _table(entries):
     """The bucketed hash table of the entries ``(keys, log10 p, log10 backoff, order,
-    count)``: an n-gram and a context with the same key are one entry holding both."""
+    count)`` (an n-gram and a context with the same key are one entry holding both): the
+    fingerprints and values of the buckets, the sorted keys and values of the entries a
+    full bucket could not take (its higher orders and rarer n-grams), and the entries."""
     keys = np.concatenate([e[0] for e in entries])
     lp = np.concatenate([e[1] for e in entries])
     bo = np.concatenate([e[2] for e in entries])
@@ -320,4 +331,6 @@ def _table(entries) -> tuple[np.ndarray, np.ndarray, int, int]:
     tfp[bs[ok], rank[ok]] = fp[sel]
     tvals[bs[ok], rank[ok], 0] = ulp[sel]
     tvals[bs[ok], rank[ok], 1] = ubo[sel]
-    return tfp, tvals, int((~ok).sum()), n
+    spill = np.sort(by[~ok])                 # indices into u: sorted keys
+    svals = np.stack([ulp[spill], ubo[spill]], axis=1).astype(np.float32)
+    return tfp, tvals, u[spill], svals.reshape(-1, 2), n
