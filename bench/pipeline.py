@@ -43,8 +43,8 @@ def main(argv=None) -> None:
         httpd, base = serve(tmp)
         base = base.rstrip("/")
         rules = os.path.join(tmp, "sites.toml")
-        from swelm.corpus_tools.sites import THRESHOLDS
-        open_ = {k: (0 if k.startswith("min_") else 1e9) for k in THRESHOLDS}
+        from swelm.corpus_tools.filter import TEXT_RULES
+        open_ = {k: (0 if k.startswith("min_") else 1e9) for k in TEXT_RULES}
         docs = dict(open_, min_japanese_ratio=0.3, min_length=100, min_hiragana_ratio=0.05)
         relaxed = "filters = { " + ", ".join(f"{k} = {v}" for k, v in docs.items()) + " }\n"
         with open(rules, "w", encoding="utf-8") as f:

@@ -434,6 +434,8 @@ RULES = (
 )
 #: the rules whose metric needs a model: ``{rule: the build-corpus flag that gives it}``
 SIGNAL_RULES = {"max_perplexity": "--lm", "min_quality_score": "--classifier"}
+#: the rules measured on the text alone
+TEXT_RULES = tuple(r.name for r in RULES if r.name not in SIGNAL_RULES)
 #: ``{rule name: default}``, in checking order.
 THRESHOLDS = {r.name: r.default for r in RULES}
 

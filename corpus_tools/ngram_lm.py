@@ -134,6 +134,9 @@ class NgramLM:
         self.unit = meta["unit"]
         self.unk = float(meta["unk_log10"])
         self._mask = np.uint64(len(fp) - 1)
+        # the buckets that overflowed: only their keys are looked for in the overflow table
+        self._full = np.zeros(len(fp), bool)
+        self._full[(self.spill_keys & self._mask).astype(np.intp)] = True
         self._units = units_of(self.unit)
 
     # -- estimation -------------------------------------------------------------------------
@@ -208,8 +211,8 @@ class NgramLM:
         eq = self.fp[b] == fp[:, None]
         found = eq.any(axis=1)
         v = self.vals[b, eq.argmax(axis=1)]
-        if len(self.spill_keys):            # the keys the buckets miss: the overflow table
-            miss = np.flatnonzero(~found)
+        if len(self.spill_keys):            # the keys full buckets miss: the overflow table
+            miss = np.flatnonzero(~found & self._full[b])
             at = np.minimum(np.searchsorted(self.spill_keys, keys[miss]),
                             len(self.spill_keys) - 1)
             hit = self.spill_keys[at] == keys[miss]

@@ -86,6 +86,8 @@ COMMANDS = {
     "score": ("swelm.model.options", "ScoreOptions", ["--model", "m"]),
     "vectorize": ("swelm.model.options", "VectorizeOptions", ["--model", "m"]),
     "demo": ("swelm.cli", "DemoOptions", []),
+    "build-lm": ("swelm.corpus_tools.cli", "BuildLMOptions", ["i", "--out", "o"]),
+    "train-classifier": ("swelm.corpus_tools.cli", "TrainClassifierOptions", ["--out", "o"]),
 }
 
 

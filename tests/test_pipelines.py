@@ -336,9 +336,9 @@ def shared_sites(tmp_path_factory):
     rules = root / "sites.toml"
     polite = ("politeness = { requests_per_second = 1000, concurrency = 8, max_pages = 3000, "
               "max_bytes = 10000000 }")
-    from swelm.corpus_tools.sites import THRESHOLDS
+    from swelm.corpus_tools.filter import TEXT_RULES
     # documentation and statutes: only the language, length and hiragana rules stay on
-    open_ = {k: (0 if k.startswith("min_") else 1e9) for k in THRESHOLDS}
+    open_ = {k: (0 if k.startswith("min_") else 1e9) for k in TEXT_RULES}
     docs = dict(open_, min_japanese_ratio=0.3, min_length=100, min_hiragana_ratio=0.05)
     relaxed = "filters = { " + ", ".join(f"{k} = {v}" for k, v in docs.items()) + " }"
     blocks = []
