@@ -140,7 +140,7 @@ def main(argv=None) -> None:
                     help="characters of reference text for the n-gram model")
     ap.add_argument("--keep-best-share", type=float, default=0.8,
                     help="the n-gram cut of the full build")
-    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--seq-len", type=int, default=128)
     ap.add_argument("--eval-batches", type=int, default=40)

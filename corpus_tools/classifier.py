@@ -121,7 +121,8 @@ class QualityClassifier:
         w = arrays.get("w")
         if (w is None or w.dtype != np.float32 or not isinstance(meta.get("bits"), int)
                 or not 1 <= meta["bits"] <= 26 or w.shape != (1 << meta["bits"],)
-                or not 1 <= meta.get("order", 0) <= 8):
+                or not isinstance(meta.get("order"), int) or not 1 <= meta["order"] <= 8
+                or not isinstance(meta.get("bias", 0.0), (int, float))):
             raise ClassifierError(f"{where}: a damaged file: its weights are not those of a quality "
                                   "classifier")
         return cls(w, meta.get("bias", 0.0), meta)

@@ -136,7 +136,8 @@ class BuildLMOptions(Options):
                               help="only the records whose FIELD matches REGEX, e.g. "
                                    "source='wiki|aozora'")
     max_chars: int | None = flag(None, type=integer_arg(minimum=1),
-                                 help="read this many characters at most")
+                                 help="stop reading after the document that brings the text "
+                                      "to this many characters")
     no_normalize: bool = flag(False, action="store_true",
                               help="train on the text as it is (default: normalised as "
                                    "build-corpus normalises the pages it scores)")
@@ -145,7 +146,7 @@ class BuildLMOptions(Options):
 def cmd_build_lm(o: BuildLMOptions) -> int:
     from .ngram_lm import NgramLM
     check_destination(o.out, LM_FILE, sources=o.input)
-    texts, info = read_texts(o.input, "build-lm", o.text_column, o.select, o.max_chars)
+    texts, info = read_texts(o.input, "input", o.text_column, o.select, o.max_chars)
     if not texts:
         raise InputError(f"build-lm {' '.join(o.input)}: no text"
                          + (f" in records matching --select {o.select}" if o.select else "")
@@ -168,8 +169,9 @@ class TrainClassifierOptions(Options):
                      help="examples of bad text, in the same formats")
     build: str | None = flag(None, metavar="DIR",
                              help="a build-corpus output instead: its corpus/ rows are good, "
-                                  "its rejected/ rows that a filter rule or the paragraph "
-                                  "classifier took out are bad (duplicates are not)")
+                                  "its rejected/ rows that a page rule or the paragraph "
+                                  "classifier took out are bad (not duplicates, and not the "
+                                  "model signals' own rejections)")
     out: str = flag(help="the classifier file to write")
     text_column: str = flag("text", help="the field or column holding the text")
     epochs: int = flag(5, type=integer_arg(minimum=1), help="passes over the examples")
@@ -180,19 +182,28 @@ class TrainClassifierOptions(Options):
 
 def _build_examples(folder: str) -> tuple[list[str], list[str]]:
     import glob
+    import pyarrow as pa
     import pyarrow.parquet as pq
+    from .filter import SIGNAL_RULES
     good, bad = [], []
     corpus = sorted(glob.glob(os.path.join(folder, "corpus", "part-*.parquet")))
     if not corpus:
         raise UsageError(f"--build {folder}: no corpus/part-*.parquet in it; expected a "
                          "build-corpus output")
+
+    def read(path, columns):
+        try:
+            return pq.read_table(path, columns=columns).to_pydict()
+        except (pa.ArrowException, OSError) as e:
+            raise UsageError(f"--build {folder}: {path} is not a readable build-corpus part "
+                             f"({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+                             ) from None
     for path in corpus:
-        good += [t for t in pq.read_table(path, columns=["text"]).column("text").to_pylist()
-                 if t]
+        good += [t for t in read(path, ["text"])["text"] if t]
     for path in sorted(glob.glob(os.path.join(folder, "rejected", "part-*.parquet"))):
-        t = pq.read_table(path, columns=["text", "rule"]).to_pydict()
-        bad += [x for x, r in zip(t["text"], t["rule"]) if x and r and r.startswith(
-            ("min_", "max_", "paragraph_"))]
+        t = read(path, ["text", "rule"])
+        bad += [x for x, r in zip(t["text"], t["rule"]) if x and r and r not in SIGNAL_RULES
+                and r.startswith(("min_", "max_", "paragraph_"))]
     return good, bad
 
 

@@ -171,9 +171,14 @@ def connected_components(pairs, nodes=()) -> dict:
 
 
 # -- lines: boilerplate and containment ------------------------------------------------------
+#: what line keys ignore: whitespace, and the extractor's marks (code, navigation, link text)
+_KEY_IGNORES = re.compile("[\\s\ufdd0-\ufdef]+")
+
+
 def line_key(line: str) -> str:
-    """Key of one line (whitespace-insensitive)."""
-    return _h64(_WS.sub("", line).encode("utf-8"))
+    """Key of one line (whitespace-insensitive; the extractor's marks are ignored, so a line
+    is the same whether or not a part of it is a link)."""
+    return _h64(_KEY_IGNORES.sub("", line).encode("utf-8"))
 
 
 def line_keys(text: str, min_chars: int = 1) -> dict[str, int]:
@@ -206,7 +211,7 @@ def strip_lines(text: str, keys: set[str]) -> tuple[str, int]:
         return text, 0
     kept, removed = [], 0
     for line in text.split("\n"):
-        dense = _WS.sub("", line)
+        dense = _KEY_IGNORES.sub("", line)
         if dense and _h64(dense.encode("utf-8")) in keys:
             removed += len(dense)
         else:

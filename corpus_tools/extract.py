@@ -75,7 +75,7 @@ def anchor_chars(html: str) -> int:
     thousands of links."""
     total = 0
     for m in _ANCHOR.finditer(html):
-        total += len("".join(_TAG.sub("", m.group(1)).split()))
+        total += len("".join(strip_marks(_TAG.sub("", m.group(1))).split()))
     return total
 
 
@@ -117,9 +117,10 @@ def extract(html: str, profile: Extract | None = None, *, backend: str = "resili
         log.debug("extract failed: %s", exc)
         return Extracted("", outcome="parse_error", truncated=truncated)
     text, title, lang, link_ratio = result
-    text = _tidy(text)
-    return Extracted(text, title.strip(), lang, "ok" if text else "empty",
-                     round(link_ratio, 4), truncated)
+    text = _tidy(_EMPTY_LINK.sub("", text))
+    return Extracted(text, strip_marks(title).strip(), lang,
+                     "ok" if strip_marks(text).strip() else "empty", round(link_ratio, 4),
+                     truncated)
 
 
 #: Markers put at the start of each line of a code block and of a navigation block by the
@@ -131,7 +132,11 @@ CODE_MARK, NAV_MARK = "\ufdd0", "\ufdd1"
 #: tell a line of links (a menu, a "see also" list, a table of contents) from prose
 LINK_OPEN, LINK_CLOSE = "\ufdd2", "\ufdd3"
 _NONCHARS = re.compile("[\ufdd0-\ufdef]")
-_A_OPEN = re.compile(r"<a\s[^>]*?\bhref\s*=[^>]*>", re.I)
+#: an <a …> tag (a scan from "<a" stops at the next "<" or ">": linear in the page)
+_A_OPEN = re.compile(r"<a\s[^<>]*>", re.I)
+_HREF = re.compile(r"\shref\s*=", re.I)
+#: a link with no text (an image link): its marks go
+_EMPTY_LINK = re.compile("\ufdd2\\s*\ufdd3")
 _A_CLOSE = re.compile(r"</a\s*>", re.I)
 
 
@@ -143,7 +148,8 @@ def strip_marks(text: str) -> str:
 def _mark_links(html: str) -> str:
     """The page with LINK_OPEN after each ``<a href…>`` tag and LINK_CLOSE before each
     ``</a>`` (two linear scans of the markup)."""
-    html = _A_OPEN.sub(lambda m: m.group(0) + LINK_OPEN, html)
+    html = _A_OPEN.sub(lambda m: m.group(0) + LINK_OPEN if _HREF.search(m.group(0))
+                       else m.group(0), html)
     return _A_CLOSE.sub(lambda m: LINK_CLOSE + m.group(0), html)
 #: Elements whose text is code (``<code>`` only when it spans lines: inline code is prose)
 _CODE = "pre, textarea, code, xmp, listing"
@@ -238,7 +244,7 @@ def _resiliparse(html: str, profile: Extract):
         for node in body.query_selector_all(selector):
             node.decompose()
     anchors = anchor_chars(body.html)
-    visible = max(1, len("".join(body.text.split())))
+    visible = max(1, len("".join(strip_marks(body.text).split())))
     # the main-content heuristic (``extract = "main"``) is quadratic in nesting depth: absurdly
     # deep pages (hostile or broken markup) get the plain visible text instead of hanging
     if profile.main and not profile.keep and nesting_depth(html) <= MAX_DEPTH:
@@ -254,7 +260,8 @@ def _resiliparse(html: str, profile: Extract):
                                                 **_TEXT_OPTIONS))
                 anchors += anchor_chars(fragment)
         text = "\n\n".join(p for p in parts if p.strip())
-        return text, title, lang, min(1.0, anchors / max(1, len("".join(text.split()))))
+        return text, title, lang, min(1.0, anchors / max(1, len("".join(
+            strip_marks(text).split()))))
     # every visible text node, inline elements with their neighbours' text (Japanese
     # particles between inline elements are part of the sentence); navigation and
     # boilerplate are the paragraph classifier's and the per-site line step's to remove

@@ -458,7 +458,8 @@ _NGRAM_RULES = tuple(r.name for r in RULES if "gram_ratio" in r.name)
 #:   table row; their tables of contents are link lists.
 #: - legal: statutes are one long sentence per clause (a fifth of e-Gov pages have one over
 #:   500 characters), kanji-heavy, and repeat their formulas (前項の規定により…).
-#: - novel: dialogue runs make many short sentences, and a long narrative sentence is not junk.
+#: - novel: dialogue runs make many short sentences, and a long narrative sentence is not junk;
+#:   poems have no sentence marks (min_prose_chars off).
 GENRE_PRESETS = {
     "docs": {**dict.fromkeys(_NGRAM_RULES), "min_japanese_ratio": 0.2, "min_length": 50,
              "min_hiragana_ratio": 0.05, "min_mean_sentence_length": 5,
@@ -472,7 +473,8 @@ GENRE_PRESETS = {
               "max_duplicate_paragraph_ratio": 0.5, "max_duplicate_line_char_ratio": 0.5,
               "max_duplicate_paragraph_char_ratio": 0.5},
     "novel": {**dict.fromkeys(_NGRAM_RULES), "min_mean_sentence_length": 8,
-              "max_mean_sentence_length": 150, "max_sentence_length": 1000},
+              "max_mean_sentence_length": 150, "max_sentence_length": 1000,
+              "min_prose_chars": None},
 }
 
 

@@ -186,13 +186,19 @@ class NgramLM:
                 below = prob_below[np.searchsorted(uniq[k - 2], keys[k - 2][pos])]
                 p = np.maximum(c - d, 0) / denom[inv] + gamma[inv] * below
                 keep = raw[k - 1] >= (min_count if k >= 3 else 1)
-                # a context's backoff is stored when one of its continuations is
-                with_child = np.zeros(len(uc), bool)
-                with_child[inv[keep]] = True
+                # the backoff of a context whose continuations were left out: the mass they
+                # leave, over the mass of the same units one order down, so that the
+                # probabilities after it still sum to 1 (γ itself when none is left out)
+                kept_p = np.bincount(inv[keep], weights=p[keep], minlength=len(uc))
+                kept_below = np.bincount(inv[keep], weights=below[keep], minlength=len(uc))
+                backoff = np.maximum(1.0 - kept_p, 1e-12) / np.maximum(1.0 - kept_below, 1e-12)
+                # a context's backoff is stored when one of its continuations is (else it is 1)
+                with_child = np.bincount(inv[keep], minlength=len(uc)) > 0
                 entries.append((uc[with_child], np.full(int(with_child.sum()), np.nan),
-                                np.log10(gamma[with_child]), k - 1,
+                                np.log10(backoff[with_child]), k - 1,
                                 np.zeros(int(with_child.sum()))))
-            keep = raw[k - 1] >= (min_count if k >= 3 else 1)
+            if k == 1:
+                keep = np.ones(len(u), bool)
             entries.append((u[keep], np.log10(p[keep]), np.full(int(keep.sum()), np.nan), k,
                             raw[k - 1][keep].astype(np.float64)))
             prob_below = p
@@ -282,9 +288,14 @@ class NgramLM:
                 or vals.dtype != np.float32 or n & (n - 1) or n == 0
                 or fp.shape != (n, _SLOTS) or vals.shape != (n, _SLOTS, 2)
                 or sk.dtype != np.uint64 or sv.shape != (len(sk), 2)
-                or meta.get("unit") not in UNITS or not 1 <= meta.get("order", 0) <= 8):
+                or meta.get("unit") not in UNITS or not isinstance(meta.get("order"), int)
+                or not 1 <= meta["order"] <= 8):
             raise LMError(f"{where}: a damaged file: its tables are not those of an n-gram model")
-        return cls(fp, vals, meta, sk, sv)
+        try:
+            return cls(fp, vals, meta, sk, sv)
+        except (KeyError, TypeError, ValueError):
+            raise LMError(f"{where}: a damaged file: its settings are not those of an n-gram "
+                          "model") from None
 
     @classmethod
     def load(cls, path: str, reader=None) -> "NgramLM":

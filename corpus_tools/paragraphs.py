@@ -14,12 +14,13 @@ navigation      a line of a navigation block (``<nav>``, ``role="navigation"``, 
                 line with no sentence end whose text is mostly (≥ 50%) link text (a menu
                 entry, a "see also" line: boilerpipe's link density)
 trail           a navigation trail of section numbers with no sentence end (``7.25 前の節 7.26
-                この節 7.27 次の節``, ``前: 2.1 概要 上: 2 使い方``): two or more section numbers
-                and at most 40 characters per number
+                この節 7.27 次の節``, ``前: 2.1 概要 次: 2.3 使い方``): it starts with a section
+                number (or a label of a few characters and a colon before one), holds two or
+                more, and at most 40 characters per number
 toc             a table of contents: three or more lines in a row (blank lines aside) that
                 each start with a section number (``1.2``, ``1.2.3.``, ``A.1``, ``第3章``,
-                ``第二節``), hold at most 60 characters and end in no sentence mark; a lone
-                numbered heading stays prose
+                ``第二節``: not ``1.``, which numbers the steps of a procedure), hold at most 60
+                characters and end in no sentence mark; a lone numbered heading stays prose
 short           a line with fewer than two Japanese characters and no Latin words
 foreign         a line whose letters are less than :data:`MIN_JAPANESE` Japanese (kana and
                 kanji against Latin letters): an untranslated English paragraph, a menu path
@@ -68,10 +69,14 @@ _NAV_SEP = re.compile(r"\]\s*\[|\s[|｜›»]\s|<<|>>|«|»|\s::\s")
 _SENTENCE_END = re.compile(r"[。！？]")
 _KANJI_NUMBER = "0-9０-９一二三四五六七八九十百"
 #: a section number: 7.25, 7.25., 1.2.3, A.1, 第3章, 第二節
-_SECTION = (r"(?:[0-9０-９]+(?:[.．][0-9０-９]+)+[.．]?|[A-Z][.．][0-9]+(?:[.．][0-9]+)*[.．]?"
+#: a section number: 7.25, 7.25., 1.2.3, A.1, 第3章, 第二節 (a first part of at most three
+#: digits: 2023.10.01 is a date)
+_SECTION = (r"(?:[0-9０-９]{1,3}(?:[.．][0-9０-９]+)+[.．]?|[A-Z][.．][0-9]+(?:[.．][0-9]+)*[.．]?"
             rf"|第[{_KANJI_NUMBER}]+[章節部編款])")
-_SECTIONS = re.compile(rf"(?<![\w.．]){_SECTION}(?![\w])")
-_TOC_LINE = re.compile(rf"\s*(?:{_SECTION}|[0-9０-９]+[.．])\s*\S")
+_SECTIONS = re.compile(rf"(?<![\w.．]){_SECTION}(?![\w.．])")
+#: a trail starts with a section number, or with a short label before one (前: 次へ >)
+_TRAIL_START = re.compile(rf"\s*(?:\S{{1,6}}\s*[:：>»]\s*)?{_SECTION}(?![\w.．])")
+_TOC_LINE = re.compile(rf"\s*{_SECTION}\s*\S")
 #: lines in a row that make a table of contents, and the longest such line
 TOC_RUN, TOC_LINE_CHARS = 3, 60
 
@@ -99,7 +104,8 @@ def classify(line: str, boilerplate: bool = False) -> str:
     if bars >= 2 and not _SENTENCE_END.search(line) and len(dense) <= 40 * (bars + 1):
         return "navigation"               # [ << 前へ ] [トップ][目次] [ 次へ >> ], A | B | C
     sections = len(_SECTIONS.findall(line))
-    if sections >= 2 and not _SENTENCE_END.search(line) and len(dense) <= 40 * sections:
+    if (sections >= 2 and not _SENTENCE_END.search(line) and len(dense) <= 40 * sections
+            and _TRAIL_START.match(line)):
         return "trail"                    # 7.25 前の節 7.26 この節 7.27 次の節
     ja = len(_JA.findall(dense))
     latin = len(_LATIN.findall(dense))
@@ -160,7 +166,7 @@ def split_paragraphs(text: str, boilerplate_keys: set | frozenset = frozenset()
     dropped: dict[str, list[str]] = {}
     chars = dict.fromkeys(CLASSES, 0)
     lines = [(line, classify(line, bool(boilerplate_keys) and line_key(line) in boilerplate_keys)
-              if line.strip() else None) for line in text.split("\n")]
+              if strip_marks(line).strip() else None) for line in text.split("\n")]
     _mark_toc(lines)
     for line, cls in lines:
         if cls is None:

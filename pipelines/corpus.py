@@ -515,12 +515,14 @@ class CorpusOptions(BeamOptions):
              "filters.max_perplexity overrides it)")
     keep_best_share: float | None = flag(
         None, type=number_arg(minimum=0, maximum=1, exclusive=True),
-        help="with --lm: of each site's pages that pass the rules, keep this share of lowest "
-             "perplexity (a site's filters.keep_best_share overrides it); the rest are "
-             "rejected as keep_best_share")
+        help="with --lm: of each site's pages that pass the rules (duplicates counted: the "
+             "share is taken before deduplication), keep this share of lowest perplexity (a "
+             "site's filters.keep_best_share overrides it); the rest are rejected as "
+             "keep_best_share")
     classifier: str | None = flag(None, metavar="MODEL",
                                   help="a quality classifier (swelm train-classifier): each "
-                                       "page's quality_score (0-1) under it")
+                                       "page's quality_score (0-1) under it; pages below "
+                                       "--min-quality-score (0.5) are rejected")
     min_quality_score: float | None = flag(
         None, type=number_arg(minimum=0, maximum=1),
         help="with --classifier: reject pages scored below this (default 0.5 when "

@@ -207,3 +207,63 @@ def test_site_rules_take_paragraphs_and_code(tmp_path):
 
 def test_doctests():
     assert doctest.testmod(paragraphs_mod).failed == 0
+
+
+# -- link text, trails and tables of contents ---------------------------------------------------
+MARKS = "".join(chr(c) for c in range(0xFDD0, 0xFDF0))
+
+
+def test_a_line_of_links_is_navigation_and_no_mark_reaches_any_text():
+    body = (f"<p>{JA_PARAS[0]}</p><p>参照: <a href=a>コード断片集: 譜の配置</a></p>"
+            f"<p>詳しくは <a href=b>入力の方法</a> を参照してください。</p>"
+            f"<p>{JA_PARAS[1]}</p><a href=c><img src=i.png></a>")
+    html = page(body).replace("<title>t</title>", "<title>題 <a href=x>名</a></title>")
+    site = docs_site()
+    raw = extract_page("http://x.test/l", site, html)
+    assert raw.title == "題 <a href=x>名</a>"          # the title is text, never marked
+    doc = clean_page(raw, site, set(), Normalizer())
+    assert "詳しくは 入力の方法 を参照してください。" in doc.text.split("\n")   # a sentence stays
+    dropped = dict(doc.dropped)
+    assert "参照: コード断片集: 譜の配置" in dropped["navigation"]
+    for text in [doc.text, *dropped.values(), *(r.text for r in dropped_rows(doc))]:
+        assert not set(text) & set(MARKS), repr(text)
+    assert all(line.strip() for v in dropped.values() for line in v.split("\n"))
+    # a page whose only link holds an image has no text
+    assert extract(page("<a href=x><img src=i.png></a>")).outcome == "empty"
+
+
+def test_marking_links_leaves_the_link_ratio_as_it_was():
+    links = "".join(f"<a href=p{i}>項目{i}</a> " for i in range(40))
+    e = extract(page(f"<p>{JA_PARAS[0] * 2}</p><div>{links}</div>"))
+    anchors = sum(len(f"項目{i}") for i in range(40))
+    visible = len(JA_PARAS[0] * 2) + anchors
+    assert e.link_ratio == round(anchors / visible, 4)
+
+
+@pytest.mark.timeout(120)
+def test_links_cost_linear_time_on_broken_markup():
+    # unclosed "<a " tags (2 MB): a scan to the next ">" from each would take hours
+    e = extract("<html><body>" + "<a x " * 400000 + "</body></html>")
+    assert e.outcome in ("ok", "empty")
+
+
+@pytest.mark.parametrize("line,cls", [
+    ("7.25 前の節 7.26 この節 7.27 次の節", "trail"),
+    ("前: 2.1 概要 次: 2.3 使い方", "trail"),
+    # two version numbers or dates in a heading are not a trail
+    ("Python 3.11 と 3.12 の違いについて", "prose"),
+    ("バージョン 1.2.3 から 1.3.0 への移行手順", "prose"),
+    ("2023.10.01 更新 2023.09.01 公開", "prose"),
+])
+def test_trails(line, cls):
+    assert classify(line) == cls
+
+
+def test_tables_of_contents_but_not_numbered_steps_or_a_lone_heading():
+    toc = "1.1 はじめに\n1.2 インストール\n\n1.3 使い方\n第2章 設定"
+    prose, dropped, chars = split_paragraphs(toc + "\n本文です。")
+    assert prose == "本文です。" and dict(dropped)["toc"] == toc.replace("\n\n", "\n")
+    steps = "1. 電源ボタンを押す\n2. 設定画面を開く\n3. 保存する"
+    assert split_paragraphs(steps)[0] == steps
+    heading = "1.2 インストール\nパッケージを入れます。\n1.3 使い方\n起動します。"
+    assert split_paragraphs(heading)[0] == heading

@@ -32,11 +32,12 @@ def one_line(capsys) -> str:
 
 
 # -- the n-gram model -------------------------------------------------------------------------
-@pytest.mark.parametrize("order", [1, 2, 3, 4])
-def test_kneser_ney_probabilities_of_every_next_unit_sum_to_one(order):
+@pytest.mark.parametrize("order,min_count", [(1, 1), (2, 1), (3, 1), (4, 1), (3, 2), (5, 2)])
+def test_kneser_ney_probabilities_of_every_next_unit_sum_to_one(order, min_count):
     """The backoff form stores the interpolated estimate: after any history, the
-    probabilities of every unit seen, the end mark and one unseen unit sum to 1."""
-    lm = NgramLM.train(PROSE, order=order, min_count=1)
+    probabilities of every unit seen, the end mark and one unseen unit sum to 1, also when
+    rare n-grams are left out (their contexts' backoffs are recomputed)."""
+    lm = NgramLM.train(PROSE + PROSE[:2], order=order, min_count=min_count)
     seen = sorted({c for t in PROSE for c in t})
     units = units_of("char")
     for history in ("吾輩は", "人間", "ニャー", "xyz", ""):
@@ -45,7 +46,7 @@ def test_kneser_ney_probabilities_of_every_next_unit_sum_to_one(order):
             h, np.uint32(ord("☃")))]       # the end mark after h; an unseen character
         r, offsets = lm.log10_probs(nexts)
         total = sum(10 ** r[o + len(h)] for o in offsets)
-        assert math.isclose(total, 1.0, rel_tol=1e-4), (order, history, total)
+        assert math.isclose(total, 1.0, rel_tol=1e-4), (order, min_count, history, total)
 
 
 def test_the_model_prefers_text_like_its_reference_and_round_trips_byte_for_byte(tmp_path):
@@ -138,6 +139,33 @@ def test_build_lm_reads_json_lines_selects_records_and_refuses_what_it_does_not_
     assert "--select source: expected FIELD=REGEX" in one_line(capsys)
     assert main(["build-lm", src, "--out", str(out), "--select", "source=nothing"]) == 2
     assert "no text in records matching --select source=nothing" in one_line(capsys)
+
+
+def test_train_classifier_from_a_build(tmp_path, capsys):
+    from swelm.corpus_tools.document import COLUMNS
+    build = tmp_path / "build"
+    for sub, rows in (("corpus", [(t, None) for t in GOOD]),
+                      ("rejected", [(t, "paragraph_navigation") for t in BAD]
+                       + [(GOOD[0], "exact_duplicate"), (BAD[0], "max_perplexity")])):
+        (build / sub).mkdir(parents=True)
+        table = {c: [None] * len(rows) for c in COLUMNS}
+        table["text"] = [t for t, _ in rows]
+        table["rule"] = [r for _, r in rows]
+        table["id"] = [str(i) for i in range(len(rows))]
+        import pyarrow as pa
+        pq.write_table(pa.table({"text": table["text"], "rule": table["rule"],
+                                 "id": table["id"]}), str(build / sub / "part-00000.parquet"))
+    out = tmp_path / "q.clf"
+    assert main(["train-classifier", "--build", str(build), "--out", str(out),
+                 "--holdout=0"]) == 0
+    # the duplicate and the model's own rejection are not examples
+    assert f"trained on {len(GOOD)} good and {len(BAD)} bad" in capsys.readouterr().out
+    (build / "rejected" / "part-00001.parquet").write_bytes(b"PAR1 cut")
+    assert main(["train-classifier", "--build", str(build), "--out", str(out)]) == 2
+    assert "part-00001.parquet is not a readable build-corpus part" in one_line(capsys)
+    (tmp_path / "empty").mkdir()
+    assert main(["train-classifier", "--build", str(tmp_path / "empty"), "--out", str(out)]) == 2
+    assert "no corpus/part-*.parquet" in one_line(capsys)
 
 
 def test_build_lm_reads_text_files_one_document_per_line(tmp_path, capsys):
@@ -238,6 +266,28 @@ def test_keep_best_share_keeps_each_sites_lowest_perplexity_pages(tmp_path, nove
     assert sorted(r["id"] for r in corpus_rows(out)) == [f"p{i}" for i in range(6)]
     rejected = {r["id"]: r["rule"] for r in corpus_rows(out, "rejected")}
     assert rejected == {"s0": "keep_best_share", "s1": "keep_best_share"}
+
+
+def test_keep_best_share_cuts_each_site_by_its_own_distribution(tmp_path, novel_input):
+    """Two sites, one of prose only: the cut of each comes from its own pages."""
+    src, rules, lm = novel_input
+    with open(rules, "a", encoding="utf-8") as f:
+        f.write('[[sites]]\nname = "u"\ngenre = "novel"\nfilters = { min_length = 20, '
+                'keep_best_share = 0.5 }\n')
+    docs = [json.loads(line) for line in open(src, encoding="utf-8")]
+    rows = [dict(d, site="t") for d in docs] + [
+        {"id": f"u{i}", "site": "u", "text": PROSE[b] + PROSE[a]}
+        for i, (a, b) in enumerate([(0, 1), (1, 2), (2, 3), (0, 2)])]
+    both = jsonl(tmp_path / "both.jsonl", rows)
+    out = str(tmp_path / "out2")
+    # (--jaccard 1: u's pages, t's in another order, are not near-duplicates here)
+    assert main(["build-corpus", "--input", both, "--sites", rules, "--site-column", "site",
+                 "--id-column", "id", "--out", out, "--lm", lm, "--jaccard", "1",
+                 "--keep-best-share", "0.75"]) == 0
+    kept = {r["id"] for r in corpus_rows(out)}
+    # t: 6 of 8 (the shuffled two go); u: its own share 0.5 of its 4 prose pages
+    assert {i for i in kept if i.startswith("p")} == {f"p{i}" for i in range(6)}
+    assert len([i for i in kept if i.startswith("u")]) == 2
 
 
 def test_signal_rules_without_their_model_are_refused_before_any_work(tmp_path, novel_input,
