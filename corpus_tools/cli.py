@@ -45,7 +45,7 @@ def read_texts(paths: list[str], flag_name: str, text_column: str = "text",
     "first_problem": where: why}``.  A file that cannot be read or is of another kind is a
     one-line error naming it and ``flag_name``."""
     import gzip
-    from .records import RecordsError, inspect, kind_of, read
+    from .records import RecordsError, inspect, kind_of, plan, read
     sel = _select(select) if select else None
     opener = lambda p: open(p, "rb")            # noqa: E731
     files = []
@@ -88,8 +88,10 @@ def read_texts(paths: list[str], flag_name: str, text_column: str = "text",
         except RecordsError as e:
             raise UsageError(f"{flag_name} {e}") from None
         fields = {"select": sel[0]} if sel else {}
-        for where, rec, problem in read(path, 0, os.path.getsize(path), opener, text_column,
-                                        fields):
+        pieces = plan(path, os.path.getsize(path), opener, 1 << 62)
+        records = (item for start, end, _ in pieces
+                   for item in read(path, start, end, opener, text_column, fields))
+        for where, rec, problem in records:
             if rec is None:
                 info["skipped"] += 1
                 info.setdefault("first_problem", f"{where}: {problem}")
@@ -97,7 +99,7 @@ def read_texts(paths: list[str], flag_name: str, text_column: str = "text",
             if sel and not (rec["select"] is not None and sel[1].search(rec["select"])):
                 continue
             info["records"] += 1
-            if rec["text"] and add(rec["text"]):
+            if rec["text"].strip() and add(rec["text"]):
                 return texts, info
     return texts, info
 

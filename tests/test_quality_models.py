@@ -168,6 +168,14 @@ def test_train_classifier_from_a_build(tmp_path, capsys):
     assert "no corpus/part-*.parquet" in one_line(capsys)
 
 
+def test_build_lm_reads_parquet_and_skips_blank_records(tmp_path, capsys):
+    import pyarrow as pa
+    path = tmp_path / "ref.parquet"
+    pq.write_table(pa.table({"text": PROSE + ["   ", "\n"]}), str(path), row_group_size=2)
+    assert main(["build-lm", str(path), "--out", str(tmp_path / "m.lm"), "--order=2"]) == 0
+    assert NgramLM.load(str(tmp_path / "m.lm")).meta["documents"] == len(PROSE)
+
+
 def test_build_lm_reads_text_files_one_document_per_line(tmp_path, capsys):
     txt = tmp_path / "ref.txt"
     txt.write_text("\n".join(PROSE) + "\n\n", encoding="utf-8")
