@@ -183,10 +183,10 @@ def line_key(line: str) -> str:
 
 def line_keys(text: str, min_chars: int = 1) -> dict[str, int]:
     """``{key: characters}`` of the distinct lines of ``text`` with ≥ ``min_chars`` characters
-    (whitespace excluded)."""
+    (whitespace and the extractor's marks excluded, as :func:`line_key`)."""
     out = {}
     for line in text.split("\n"):
-        dense = _WS.sub("", line)
+        dense = _KEY_IGNORES.sub("", line)
         if len(dense) >= min_chars:
             out[_h64(dense.encode("utf-8"))] = len(dense)
     return out
