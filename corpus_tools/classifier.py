@@ -129,10 +129,5 @@ class QualityClassifier:
 
     @classmethod
     def load(cls, path: str, reader=None) -> "QualityClassifier":
-        try:
-            data = reader(path) if reader else open(path, "rb").read()
-        except FileNotFoundError:
-            raise ClassifierError(f"{path}: quality classifier not found") from None
-        except OSError as e:
-            raise ClassifierError(f"{path}: cannot read the quality classifier: {e}") from None
-        return cls.from_bytes(data, path)
+        from .modelfile import read
+        return cls.from_bytes(read(path, reader, "quality classifier", ClassifierError), path)

@@ -63,3 +63,17 @@ def unpack(data: bytes, magic: bytes, where: str, what: str) -> tuple[dict, dict
     if not isinstance(meta, dict):
         raise CorpusError(f"{where}: a damaged file: its header is not that of {what}")
     return meta, arrays
+
+
+def read(path: str, reader, what: str, error: type) -> bytes:
+    """The bytes of the model file ``path`` (``reader(path) -> bytes`` for any filesystem, the
+    local disk by default); a missing or unreadable file is ``error`` naming it and ``what``."""
+    try:
+        if reader is not None:
+            return reader(path)
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise error(f"{path}: {what} not found") from None
+    except OSError as e:
+        raise error(f"{path}: cannot read the {what}: {e}") from None

@@ -301,13 +301,8 @@ class NgramLM:
     def load(cls, path: str, reader=None) -> "NgramLM":
         """Read a model written by :meth:`save` (``reader(path) -> bytes`` for any
         filesystem; the local disk by default)."""
-        try:
-            data = reader(path) if reader else open(path, "rb").read()
-        except FileNotFoundError:
-            raise LMError(f"{path}: n-gram model not found") from None
-        except OSError as e:
-            raise LMError(f"{path}: cannot read the n-gram model: {e}") from None
-        return cls.from_bytes(data, path)
+        from .modelfile import read
+        return cls.from_bytes(read(path, reader, "n-gram model", LMError), path)
 
 
 def _table(entries):
