@@ -141,10 +141,16 @@ def text_document(record: dict, site, where: str) -> Document:
     >>> d = text_document({"text": "本文", "url": "http://example.jp/"}, web_site(), "a.jsonl")
     >>> d.id == doc_id("http://example.jp/"), d.site, d.genre, d.text
     (True, 'all-web', 'other', '本文')
+    >>> text_document({"text": "\ufdd0本文"}, web_site(), "a.jsonl").text
+    '本文'
     """
-    url = record.get("url")
+    from .extract import strip_marks
+    url, title = record.get("url"), record.get("title")
+    # the extractor's line and link marks (Unicode noncharacters) mean something to the
+    # paragraph classifier: any already in the text are removed, as a page's are
     return Document(id=record.get("id") or doc_id(url or where), url=url, site=site.name,
-                    genre=site.genre, title=record.get("title"), text=record["text"])
+                    genre=site.genre, title=strip_marks(title) if title else title,
+                    text=strip_marks(record["text"]))
 
 
 class Signals:

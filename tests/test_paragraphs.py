@@ -90,6 +90,20 @@ def test_a_marker_in_the_page_itself_is_not_taken_for_one():
     assert CODE_MARK not in e.text and split_paragraphs(e.text)[0] == JA_PARAS[0]
 
 
+def test_a_marker_in_a_text_record_is_not_taken_for_one():
+    """Text read from JSON lines or Parquet (--input) goes through the same classifier: a
+    line that starts with the code or navigation mark is still prose."""
+    from swelm.corpus_tools.document import text_document
+    from swelm.corpus_tools.extract import LINK_CLOSE, LINK_OPEN
+    lines = [CODE_MARK + JA_PARAS[0], NAV_MARK + JA_PARAS[1],
+             LINK_OPEN + JA_PARAS[2] + LINK_CLOSE]
+    doc = text_document({"text": "\n".join(lines), "title": NAV_MARK + "t"}, docs_site(),
+                        "a.jsonl")
+    assert doc.title == "t"
+    out = clean_page(doc, docs_site(), set(), Normalizer())
+    assert out.rule is None and out.text.split("\n") == JA_PARAS and not out.dropped
+
+
 def test_half_english_page_keeps_its_japanese():
     body = "".join(f"<p>{j}</p><p>{en}</p>" for j, en in zip(JA_PARAS, EN_PARAS + [""]))
     doc = extract_page("http://x.test/a", docs_site(), page(body))
