@@ -129,6 +129,10 @@ def web_site(name: str = WEB_SITE, preset: str = "swallow", base: dict | None = 
 
 #: the filter settings that are not rules: keep_best_share (1.0 keeps every page)
 FILTER_SETTINGS = {**THRESHOLDS, "keep_best_share": 1.0}
+#: the filter settings that are shares, from 0 to 1 (a ratio of newlines to words is not)
+SHARE_SETTINGS = frozenset(
+    [k for k in FILTER_SETTINGS if k.endswith("_ratio") and k != "max_newline_word_ratio"]
+    + ["min_quality_score", "keep_best_share"])
 
 
 def _filters(genre: str, preset: str, base: dict, tables: list, where: str):
@@ -137,11 +141,11 @@ def _filters(genre: str, preset: str, base: dict, tables: list, where: str):
     filters = {**thresholds_for(genre, preset), "keep_best_share": None, **base}
     for table in tables:
         filters.update(_number_table(table, FILTER_SETTINGS, "filters", where,
-                                     can_switch_off=True))
+                                     can_switch_off=True, shares=SHARE_SETTINGS))
     share = filters.pop("keep_best_share")
     if share is not None and not 0 < share <= 1:
-        raise _err(where, "filters.keep_best_share", f"must be a share above 0 and at most 1, "
-                                                     f"got {share!r}")
+        raise _err(where, "filters.keep_best_share", f"must be a share above 0 and at most 1 "
+                                                     f"(or \"off\"), got {share!r}")
     return filters, share
 
 
@@ -308,10 +312,12 @@ def _selectors(value: tuple, fld: str, where) -> tuple:
 _OFF = ("off", False, None)
 
 
-def _number_table(value, known: dict, fld, where, can_switch_off: bool = False) -> dict:
+def _number_table(value, known: dict, fld, where, can_switch_off: bool = False,
+                  shares=frozenset()) -> dict:
     """The table's settings (``known``: their defaults); each a finite number >= 0, an integer
-    where the default is one; with ``can_switch_off``, ``"off"``, ``false`` (TOML) or null
-    (YAML) switch a setting off (None)."""
+    where the default is one, at most 1 when it is one of ``shares``; with
+    ``can_switch_off``, ``"off"``, ``false`` (TOML) or null (YAML) switch a setting off
+    (None)."""
     if not isinstance(value, dict):
         raise _err(where, fld, "must be a table")
     out = {}
@@ -326,8 +332,11 @@ def _number_table(value, known: dict, fld, where, can_switch_off: bool = False) 
         ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) and v >= 0
         if ok and integer and not float(v).is_integer():
             ok = False
+        if ok and k in shares and v > 1:
+            ok = False
         if not ok:
-            want = "an integer >= 0" if integer else "a finite number >= 0"
+            want = ("an integer >= 0" if integer else "a share from 0 to 1" if k in shares
+                    else "a finite number >= 0")
             raise _err(where, f"{fld}.{k}", f"must be {want}{off}, got {v!r}")
         out[k] = int(v) if integer else v
     return out
