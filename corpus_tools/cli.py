@@ -17,11 +17,19 @@ from swelm.publish import Kind, check_destination
 log = logging.getLogger("swelm.quality").info
 
 
-#: single files, recognised by their first bytes (corpus_tools.modelfile)
-LM_FILE = Kind("an n-gram model (swelm build-lm)", is_file=True,
-               recognise=lambda head: head.startswith(b"SWELMNG1"))
+def _model_file(magic: bytes):
+    """A ``recognise`` for a whole model file (corpus_tools.modelfile) with ``magic``."""
+    def recognise(data: bytes) -> bool:
+        from .modelfile import is_complete
+        return is_complete(data, magic)
+    return recognise
+
+
+#: single files, replaced only when the whole file is such a model (a damaged one is kept)
+LM_FILE = Kind("an n-gram model (swelm build-lm)", is_file=True, head_bytes=None,
+               recognise=_model_file(b"SWELMNG1"))
 CLASSIFIER_FILE = Kind("a quality classifier (swelm train-classifier)", is_file=True,
-                       recognise=lambda head: head.startswith(b"SWELMQC1"))
+                       head_bytes=None, recognise=_model_file(b"SWELMQC1"))
 
 TEXT_SUFFIXES = (".txt", ".txt.gz")
 
@@ -38,15 +46,19 @@ def _select(text: str):
 
 
 def read_texts(paths: list[str], flag_name: str, text_column: str = "text",
-               select: str | None = None, limit: int | None = None) -> tuple[list[str], dict]:
-    """The texts of JSON-lines / Parquet records (``text_column``; with ``select``
-    ``FIELD=REGEX``, only records whose FIELD matches) and of text files (one document per
-    non-empty line), up to ``limit`` characters; and ``{"records": n, "skipped": n,
-    "first_problem": where: why}``.  A file that cannot be read or is of another kind is a
-    one-line error naming it and ``flag_name``."""
+               select: list[str] = (), limit: int | None = None) -> tuple[list[str], dict]:
+    """The texts of JSON-lines / Parquet records (``text_column``; with ``select``, a list of
+    ``FIELD=REGEX``, only records each of whose FIELDs matches) and of text files (one
+    document per non-empty line, no fields), up to ``limit`` characters; and ``{"records": n,
+    "skipped": n, "first_problem": where: why}``.  A file that cannot be read or is of
+    another kind is a one-line error naming it and ``flag_name``."""
     import gzip
     from .records import RecordsError, inspect, kind_of, plan, read
-    sel = _select(select) if select else None
+    sels = [_select(s) for s in select]
+    if len({f for f, _ in sels}) < len(sels):
+        raise UsageError(f"--select {' --select '.join(select)}: one FIELD twice; a record "
+                         "must match every --select, so give one REGEX per FIELD "
+                         "(alternatives with |)")
     opener = lambda p: open(p, "rb")            # noqa: E731
     files = []
     for p in paths:
@@ -61,6 +73,12 @@ def read_texts(paths: list[str], flag_name: str, text_column: str = "text",
             files.append(p)
     if not files:
         raise InputError(f"{flag_name} {' '.join(paths)}: no JSON-lines, Parquet or .txt files")
+    given = [f for f, v in (("--select", sels), ("--text-column", text_column != "text")) if v]
+    plain = [p for p in files if p.lower().endswith(TEXT_SUFFIXES)]
+    if given and plain:
+        raise UsageError(f"{flag_name} {plain[0]}: a text file (one document per line) has no "
+                         f"fields for {' and '.join(given)}; those are for JSON lines and "
+                         "Parquet")
     texts, chars, info = [], 0, {"records": 0, "skipped": 0}
 
     def add(t: str) -> bool:
@@ -82,12 +100,12 @@ def read_texts(paths: list[str], flag_name: str, text_column: str = "text",
             except (UnicodeDecodeError, OSError, EOFError) as e:
                 raise UsageError(f"{flag_name} {path}: not a UTF-8 text file ({e})") from None
             continue
-        required = {sel[0]: "--select"} if sel else None
+        required = {f: "--select" for f, _ in sels} or None
         try:
             inspect(path, opener, text_column, required)
         except RecordsError as e:
             raise UsageError(f"{flag_name} {e}") from None
-        fields = {"select": sel[0]} if sel else {}
+        fields = {f"select{i}": f for i, (f, _) in enumerate(sels)}
         pieces = plan(path, os.path.getsize(path), opener, 1 << 62)
         records = (item for start, end, _ in pieces
                    for item in read(path, start, end, opener, text_column, fields))
@@ -96,7 +114,8 @@ def read_texts(paths: list[str], flag_name: str, text_column: str = "text",
                 info["skipped"] += 1
                 info.setdefault("first_problem", f"{where}: {problem}")
                 continue
-            if sel and not (rec["select"] is not None and sel[1].search(rec["select"])):
+            if not all(rec[f"select{i}"] is not None and rx.search(str(rec[f"select{i}"]))
+                       for i, (_, rx) in enumerate(sels)):
                 continue
             info["records"] += 1
             if rec["text"].strip() and add(rec["text"]):
@@ -134,9 +153,10 @@ class BuildLMOptions(Options):
     min_count: int = flag(2, type=integer_arg(minimum=1),
                           help="n-grams above the second order seen fewer times are left out")
     text_column: str = flag("text", help="the field or column holding the text")
-    select: str | None = flag(None, metavar="FIELD=REGEX",
-                              help="only the records whose FIELD matches REGEX, e.g. "
-                                   "source='wiki|aozora'")
+    select: list = flag(default_factory=list, action="append", metavar="FIELD=REGEX",
+                        help="only the records whose FIELD matches REGEX (searched anywhere "
+                             "in the value), e.g. source='wiki|aozora'; given more than "
+                             "once, a record must match each")
     max_chars: int | None = flag(None, type=integer_arg(minimum=1),
                                  help="stop reading after the document that brings the text "
                                       "to this many characters")
@@ -151,7 +171,8 @@ def cmd_build_lm(o: BuildLMOptions) -> int:
     texts, info = read_texts(o.input, "input", o.text_column, o.select, o.max_chars)
     if not texts:
         raise InputError(f"build-lm {' '.join(o.input)}: no text"
-                         + (f" in records matching --select {o.select}" if o.select else "")
+                         + (f" in records matching --select {' --select '.join(o.select)}"
+                            if o.select else "")
                          + _skipped(info))
     lm = NgramLM.train(_normalized(texts, not o.no_normalize), order=o.order, unit=o.unit,
                        min_count=o.min_count)
@@ -176,10 +197,22 @@ class TrainClassifierOptions(Options):
                                   "model signals' own rejections)")
     out: str = flag(help="the classifier file to write")
     text_column: str = flag("text", help="the field or column holding the text")
-    epochs: int = flag(5, type=integer_arg(minimum=1), help="passes over the examples")
+    epochs: int = flag(5, type=integer_arg(minimum=1, maximum=1000),
+                       help="passes over the examples")
     seed: int = flag(0, type=integer_arg(minimum=0), help="order of the examples")
     holdout: float = flag(0.1, type=float, help="share of each class kept back to report "
                                                 "accuracy on (0: none)")
+
+
+def _is_build(folder: str) -> bool:
+    """Whether ``folder`` holds a finished build-corpus output (its stats.json)."""
+    import json
+    try:
+        with open(os.path.join(folder, "stats.json"), encoding="utf-8") as f:
+            stats = json.load(f)
+        return stats["settings"]["command"] == "build-corpus"
+    except (OSError, ValueError, TypeError, KeyError):
+        return False
 
 
 def _build_examples(folder: str) -> tuple[list[str], list[str]]:
@@ -190,6 +223,9 @@ def _build_examples(folder: str) -> tuple[list[str], list[str]]:
     good, bad = [], []
     corpus = sorted(glob.glob(os.path.join(folder, "corpus", "part-*.parquet")))
     if not corpus:
+        if _is_build(folder):
+            raise InputError(f"--build {folder}: the build kept no pages (no corpus/part-*."
+                             "parquet), so there are no good examples; use --good/--bad")
         raise UsageError(f"--build {folder}: no corpus/part-*.parquet in it; expected a "
                          "build-corpus output")
 

@@ -65,6 +65,16 @@ def unpack(data: bytes, magic: bytes, where: str, what: str) -> tuple[dict, dict
     return meta, arrays
 
 
+def is_complete(data: bytes, magic: bytes) -> bool:
+    """Whether ``data`` is a whole model written by :func:`pack` with ``magic`` (a truncated
+    or damaged one is not)."""
+    try:
+        unpack(data, magic, "", "")
+    except CorpusError:
+        return False
+    return True
+
+
 def read(path: str, reader, what: str, error: type) -> bytes:
     """The bytes of the model file ``path`` (``reader(path) -> bytes`` for any filesystem, the
     local disk by default); a missing or unreadable file is ``error`` naming it and ``what``."""

@@ -136,12 +136,15 @@ class Kind:
     output holds; ``marker`` is the file written last, whose content ``recognise(bytes)`` accepts
     as this kind (a folder without its marker is accepted only when it holds :data:`OWNER`
     naming the kind: a resumable output, or one whose publication was interrupted);
-    ``is_file`` kinds are single files, recognised by ``recognise(first bytes)``."""
+    ``is_file`` kinds are single files, recognised by ``recognise(first bytes)``:
+    ``head_bytes`` of them (None: the whole file, for a kind that is only complete when all
+    of it checks out)."""
     name: str
     entries: tuple = ()
     marker: str | None = None
     recognise: Callable[[bytes], bool] | None = None
     is_file: bool = False
+    head_bytes: int | None = 1 << 20
 
 
 class Store:
@@ -176,7 +179,8 @@ class Store:
             out.extend(prefix + d for d in dirs if os.path.islink(os.path.join(cur, d)))
         return sorted(out)
 
-    def head(self, path: str, n: int = 1 << 20) -> bytes:
+    def head(self, path: str, n: int | None = 1 << 20) -> bytes:
+        """The first ``n`` bytes of the file (None: all of it)."""
         with open(path, "rb") as f:
             return f.read(n)
 
@@ -203,6 +207,12 @@ def check_destination(dst: str, kind: Kind, *, flag: str = "--out", sources=(),
     it is not the source itself).  With ``lock`` a local destination is locked for this
     process first (:func:`lock_destination`): a second run writing it is refused."""
     where = f"{flag} {dst}"
+    if not dst.strip():
+        raise DestinationError(f"{flag} {dst!r}: an empty path; expected where to write "
+                               f"{kind.name}")
+    if kind.is_file and (dst.endswith(("/", os.sep)) or store.state(dst) == "folder"):
+        raise DestinationError(f"{where}: is a folder; expected a file name for "
+                               f"{kind.name}")
     if lock and "://" not in dst:
         lock_destination(dst, where)
     for src in sources:
@@ -392,7 +402,7 @@ def _join(a: str, b: str) -> str:
 
 def _recognised(kind: Kind, store: Store, path: str) -> bool:
     try:
-        return bool(kind.recognise(store.head(path)))
+        return bool(kind.recognise(store.head(path, kind.head_bytes)))
     except (OSError, ValueError, UnicodeDecodeError):
         return False
 

@@ -141,6 +141,55 @@ def test_build_lm_reads_json_lines_selects_records_and_refuses_what_it_does_not_
     assert "no text in records matching --select source=nothing" in one_line(capsys)
 
 
+def test_build_lm_select_given_twice_needs_both_and_text_files_have_no_fields(tmp_path,
+                                                                              capsys):
+    rows = [{"text": t, "source": "aozora", "era": "meiji" if i % 2 else "showa"}
+            for i, t in enumerate(PROSE)] + [{"text": "青空文庫ではない。", "source": "web",
+                                              "era": "meiji"}]
+    src = jsonl(tmp_path / "ref.jsonl", rows)
+    out = tmp_path / "m.lm"
+    assert main(["build-lm", src, "--out", str(out), "--order=2", "--select", "source=aozora",
+                 "--select=era=meiji"]) == 0
+    assert NgramLM.load(str(out)).meta["documents"] == len(PROSE) // 2
+    capsys.readouterr()
+    assert main(["build-lm", src, "--out", str(out), "--select", "era=meiji",
+                 "--select", "era=showa"]) == 2
+    assert "one FIELD twice" in one_line(capsys)
+    txt = tmp_path / "ref.txt"
+    txt.write_text("\n".join(PROSE) + "\n", encoding="utf-8")
+    for flags in (["--select", "source=aozora"], ["--text-column=body"]):
+        assert main(["build-lm", str(txt), "--out", str(out), *flags]) == 2
+        said = one_line(capsys)
+        assert f"{txt}: a text file (one document per line) has no fields" in said
+        assert flags[0].split("=")[0] in said
+    assert main(["train-classifier", "--good", str(txt), "--bad", src, "--out",
+                 str(tmp_path / "c.clf"), "--text-column", "body"]) == 2
+    assert "--good" in one_line(capsys)
+
+
+def test_model_destinations(tmp_path, capsys):
+    src = jsonl(tmp_path / "ref.jsonl", [{"text": t} for t in PROSE])
+    out = tmp_path / "m.lm"
+    assert main(["build-lm", src, "--out", str(out), "--order=2"]) == 0
+    capsys.readouterr()
+    data = out.read_bytes()
+    out.write_bytes(data[:len(data) - 40])          # cut short: not a whole model
+    assert main(["build-lm", src, "--out", str(out), "--order=2"]) == 2
+    assert "is not an n-gram model (swelm build-lm) written by swelm" in one_line(capsys)
+    assert out.read_bytes() == data[:len(data) - 40]
+    for bad, said in (("", "--out '': an empty path"),
+                      (str(tmp_path), f"--out {tmp_path}: is a folder; expected a file name"),
+                      (str(tmp_path / "new") + "/", "is a folder; expected a file name")):
+        assert main(["build-lm", src, "--out", bad]) == 2
+        assert said in one_line(capsys)
+    for flags in (["--epochs", "5000"], ["--epochs=0"]):
+        with pytest.raises(SystemExit) as e:
+            main(["train-classifier", "--good", src, "--bad", src, "--out",
+                  str(tmp_path / "c.clf"), *flags])
+        assert e.value.code == 2
+        assert "--epochs: expected an integer >= 1 and <= 1000" in one_line(capsys)
+
+
 def test_train_classifier_from_a_build(tmp_path, capsys):
     from swelm.corpus_tools.document import COLUMNS
     build = tmp_path / "build"
@@ -165,7 +214,19 @@ def test_train_classifier_from_a_build(tmp_path, capsys):
     assert "part-00001.parquet is not a readable build-corpus part" in one_line(capsys)
     (tmp_path / "empty").mkdir()
     assert main(["train-classifier", "--build", str(tmp_path / "empty"), "--out", str(out)]) == 2
-    assert "no corpus/part-*.parquet" in one_line(capsys)
+    assert "no corpus/part-*.parquet in it; expected a build-corpus output" in one_line(capsys)
+
+
+def test_train_classifier_from_a_build_that_kept_nothing(tmp_path, capsys):
+    src = jsonl(tmp_path / "short.jsonl", [{"id": "a", "text": "短い。"}])
+    rules = tmp_path / "sites.toml"
+    rules.write_text(NOVEL_RULES.replace("min_length = 20", "min_length = 1000"),
+                     encoding="utf-8")
+    out = build(tmp_path, src, str(rules))
+    assert not corpus_rows(out)
+    capsys.readouterr()
+    assert main(["train-classifier", "--build", out, "--out", str(tmp_path / "c.clf")]) == 2
+    assert "the build kept no pages" in one_line(capsys)
 
 
 def test_build_lm_reads_parquet_and_skips_blank_records(tmp_path, capsys):

@@ -36,10 +36,11 @@ class ObjectStore(_publish.Store):
             return _publish.LOCAL.listing(folder)
         return self.fs.listing(folder)
 
-    def head(self, path: str, n: int = 1 << 20) -> bytes:
+    def head(self, path: str, n: int | None = 1 << 20) -> bytes:
         if not is_remote(path):
             return _publish.LOCAL.head(path, n)
-        return self.fs.read_bytes(path)[:n]
+        data = self.fs.read_bytes(path)
+        return data if n is None else data[:n]
 
     def same_or_inside(self, a: str, b: str) -> bool:
         if is_remote(a) != is_remote(b):
