@@ -129,9 +129,10 @@ def web_site(name: str = WEB_SITE, preset: str = "swallow", base: dict | None = 
 
 #: the filter settings that are not rules: keep_best_share (1.0 keeps every page)
 FILTER_SETTINGS = {**THRESHOLDS, "keep_best_share": 1.0}
-#: the filter settings that are shares, from 0 to 1 (a ratio of newlines to words is not)
+#: the filter settings that are shares, at most 1: a minimum share above 1 would reject every
+#: page (a maximum above 1 rejects none, as some rules files switch a rule off)
 SHARE_SETTINGS = frozenset(
-    [k for k in FILTER_SETTINGS if k.endswith("_ratio") and k != "max_newline_word_ratio"]
+    [k for k in FILTER_SETTINGS if k.startswith("min_") and k.endswith("_ratio")]
     + ["min_quality_score", "keep_best_share"])
 
 
