@@ -14,6 +14,7 @@ cut), so a result never depends on the other inputs of a batch.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,6 +44,19 @@ class Scored:
     tokens: list[str] = field(default_factory=list)
     logprobs: list[float] = field(default_factory=list)
 
+
+
+def _new_tokens(model, n_input: int, spout, max_new_tokens: int) -> int:
+    """The new tokens there is room for after ``n_input`` tokens: ``max_new_tokens``, or
+    fewer, said on the log (``swelm.generate``), when the model's context ends first (as
+    transformers warns past a model's maximum length)."""
+    room = check_length(model, n_input, spout is not None)
+    if max_new_tokens > room:
+        logging.getLogger("swelm.generate").warning(
+            "max_new_tokens %d: the input is %d tokens and the model's context (n_ctx %d) "
+            "leaves room for %d new ones; generating at most %d", max_new_tokens, n_input,
+            model.cfg.n_ctx, room, room)
+    return min(max_new_tokens, room)
 
 class LM:
     def __init__(self, model, enc) -> None:
@@ -137,8 +151,7 @@ class LM:
         number(num_samples, "num_samples", minimum=1, integer=True, error=InputError)
         model, cfg = self.model, self.cfg
         ids, npc = layout_ids(model, self.enc, context, prefix)
-        room = check_length(model, len(ids), spout is not None)
-        max_new = min(max_new_tokens, room)
+        max_new = _new_tokens(model, len(ids), spout, max_new_tokens)
         self._check_rows(num_samples, "num_samples", len(ids) + max_new, len(ids))
         dev = self.device
         B = num_samples
@@ -197,7 +210,7 @@ class LM:
         model, cfg = self.model, self.cfg
         ids, npc = layout_ids(model, self.enc, self._ids(context),
                               None if prefix is None else self._ids(prefix))
-        max_new = min(max_new_tokens, check_length(model, len(ids), spout is not None))
+        max_new = _new_tokens(model, len(ids), spout, max_new_tokens)
         self._check_rows(beam, "beam", len(ids) + max_new)
         eot = cfg.token("endoftext")
         N = beam

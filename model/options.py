@@ -135,7 +135,9 @@ class GenerateOptions(ModelOptions):
                                          "before the context")
     max_new_tokens: int = flag(100, names=("--max-new-tokens", "--max_new_tokens", "--max-length",
                                            "--max_length"),
-                               type=integer_arg(minimum=1), help="new tokens at most")
+                               type=integer_arg(minimum=1),
+                               help="new tokens at most (fewer, with a warning, where the "
+                                    "model's context n_ctx ends first)")
     min_new_tokens: int = flag(0, names=("--min-new-tokens", "--min_new_tokens", "--min-length",
                                          "--min_length"),
                                type=integer_arg(minimum=0),

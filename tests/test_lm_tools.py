@@ -143,6 +143,27 @@ def test_bad_inputs(run, lm, tmp_path):
     assert r.returncode == 2 and "vocabulary mismatch" in r.stderr
 
 
+def test_max_new_tokens_past_the_context_is_said(run, lm, caplog):
+    """As transformers warns when a generation would pass the model's maximum length, the
+    cut at n_ctx is said, once, on the swelm.generate log (stderr for the command)."""
+    ctx = "吾輩は猫である。" * 10
+    n_input = len(lm.enc.encode(ctx)) + 2
+    room = lm.cfg.n_ctx - n_input
+    with caplog.at_level("WARNING", logger="swelm.generate"):
+        out = lm.generate(ctx, temperature=0, max_new_tokens=room + 50, min_new_tokens=room)
+    assert len(out[0].ids) <= room
+    said = [r.getMessage() for r in caplog.records if r.name == "swelm.generate"]
+    assert len(said) == 1 and f"leaves room for {room} new ones" in said[0]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="swelm.generate"):
+        lm.generate(ctx, temperature=0, max_new_tokens=room)
+    assert not [r for r in caplog.records if r.name == "swelm.generate"]
+    r = swelm("generate", "--model", run, "--context", ctx, "--max-new-tokens=500",
+              "--do-sample", "false")
+    assert r.returncode == 0 and "generate: max_new_tokens 500:" in r.stderr
+    assert f"room for {room} new ones" in r.stderr
+
+
 def test_cli_tools(run, tmp_path):
     r = swelm("generate", "--model", run, "--context", "吾輩は", "--beam", "3",
               "--max-length", "6", "--json")
