@@ -210,6 +210,8 @@ def check_destination(dst: str, kind: Kind, *, flag: str = "--out", sources=(),
     if not dst.strip():
         raise DestinationError(f"{flag} {dst!r}: an empty path; expected where to write "
                                f"{kind.name}")
+    if store is LOCAL and check_writable:
+        _check_writable(dst, where)
     if kind.is_file and (dst.endswith(("/", os.sep)) or store.state(dst) == "folder"):
         raise DestinationError(f"{where}: is a folder; expected a file name for "
                                f"{kind.name}")
@@ -222,9 +224,12 @@ def check_destination(dst: str, kind: Kind, *, flag: str = "--out", sources=(),
             raise DestinationError(f"{where}: overlaps the input {src}; write the output "
                                    "elsewhere")
     state = store.state(dst)
-    if store is LOCAL and check_writable:
-        _check_writable(dst, where)
+    # a killed run's temporary beside a single file goes once the file is known to be absent
+    # or ours (a file that is not stops the run first, and its folder is left as it was)
+    tidy = kind.is_file and lock and store is LOCAL
     if state == "missing":
+        if tidy:
+            remove_stale_temporaries(dst)
         return
     if state == "link":
         raise DestinationError(f"{where}: is a symbolic link; give the path it points to")
@@ -236,6 +241,8 @@ def check_destination(dst: str, kind: Kind, *, flag: str = "--out", sources=(),
         if kind.recognise is not None and not _recognised(kind, store, dst):
             raise DestinationError(f"{where}: exists and is not {kind.name} written by swelm; "
                                    "refusing to replace it")
+        if tidy:
+            remove_stale_temporaries(dst)
         return
     if state != "folder":
         raise DestinationError(f"{where}: is a file, expected a folder for {kind.name}")
@@ -379,12 +386,28 @@ def claim_folder(dst: str, kind: Kind) -> None:
         write_text(os.path.join(dst, OWNER), owner_text(kind))
 
 
+#: the bytes the temporary (``.NAME.tmp-XXXXXXXX``), lock and probe names add to a name
+_NAME_ROOM = 24
+
+
 def _check_writable(dst: str, where: str) -> None:
     """That a temporary can be made beside ``dst`` (in its nearest existing folder): a
     read-only disk or folder is reported before any work, not after it."""
     parent = os.path.dirname(os.path.abspath(dst))
-    while not os.path.isdir(parent) and os.path.dirname(parent) != parent:
+    while not os.path.lexists(parent) and os.path.dirname(parent) != parent:
         parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise DestinationError(f"{where}: {parent} is a file, not a folder; the output cannot "
+                               "be made under it")
+    try:
+        name_max = os.pathconf(parent, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    n = len(os.fsencode(os.path.basename(dst)))
+    if n + _NAME_ROOM > name_max:
+        raise DestinationError(f"{where}: a file name of {n} bytes; at most "
+                               f"{name_max - _NAME_ROOM} here (the temporary and lock names "
+                               "beside it are longer)")
     probe = os.path.join(parent, f".{os.path.basename(dst) or 'out'}.{TMP}-probe{os.getpid()}")
     try:
         os.mkdir(probe)
