@@ -13,6 +13,7 @@ from swelm.checks import integer_arg
 from swelm.errors import InputError, UsageError
 from swelm.options import Options, flag
 from swelm.publish import Kind, check_destination
+from swelm.words import plural
 
 log = logging.getLogger("swelm.quality").info
 
@@ -49,10 +50,17 @@ def read_texts(paths: list[str], flag_name: str, text_column: str = "text",
                select: list[str] = (), limit: int | None = None) -> tuple[list[str], dict]:
     """The texts of JSON-lines / Parquet records (``text_column``; with ``select``, a list of
     ``FIELD=REGEX``, only records each of whose FIELDs matches) and of text files (one
-    document per non-empty line, no fields), up to ``limit`` characters; and ``{"records": n,
-    "skipped": n, "first_problem": where: why}``.  A file that cannot be read or is of
-    another kind is a one-line error naming it and ``flag_name``."""
+    document per non-empty line, no fields), up to ``limit`` characters, without the
+    extractor's marks (as build-corpus scores pages); and ``{"records": n, "skipped": n,
+    "unreadable": n, "first_problem": where: why}``: a record that cannot be used is skipped,
+    a file that breaks while it is read (truncated, damaged) keeps what was read before, as
+    build-corpus --input does.  A file that is missing or of another kind is a one-line error
+    naming it and ``flag_name``."""
     import gzip
+    import zlib
+    import pyarrow as pa
+    from swelm.errors import first_line
+    from .extract import strip_marks
     from .records import RecordsError, inspect, kind_of, plan, read
     sels = [_select(s) for s in select]
     if len({f for f, _ in sels}) < len(sels):
@@ -79,13 +87,19 @@ def read_texts(paths: list[str], flag_name: str, text_column: str = "text",
         raise UsageError(f"{flag_name} {plain[0]}: a text file (one document per line) has no "
                          f"fields for {' and '.join(given)}; those are for JSON lines and "
                          "Parquet")
-    texts, chars, info = [], 0, {"records": 0, "skipped": 0}
+    texts, chars, info = [], 0, {"records": 0, "skipped": 0, "unreadable": 0}
 
     def add(t: str) -> bool:
         nonlocal chars
         texts.append(t)
         chars += len(t)
         return limit is not None and chars >= limit
+
+    def unreadable(path: str, e: Exception) -> None:
+        # as build-corpus --input: what was read stays, the damage is reported
+        info["unreadable"] += 1
+        info.setdefault("first_problem", f"{path}: unreadable from there on "
+                                         f"({first_line(e)})")
 
     for path in files:
         if path.lower().endswith(TEXT_SUFFIXES):
@@ -95,10 +109,12 @@ def read_texts(paths: list[str], flag_name: str, text_column: str = "text",
                     for line in f:
                         if line.strip():
                             info["records"] += 1
-                            if add(line.rstrip("\n")):
+                            if add(strip_marks(line.rstrip("\n"))):
                                 return texts, info
-            except (UnicodeDecodeError, OSError, EOFError) as e:
+            except UnicodeDecodeError as e:
                 raise UsageError(f"{flag_name} {path}: not a UTF-8 text file ({e})") from None
+            except (OSError, EOFError, zlib.error) as e:
+                unreadable(path, e)
             continue
         required = {f: "--select" for f, _ in sels} or None
         try:
@@ -109,17 +125,20 @@ def read_texts(paths: list[str], flag_name: str, text_column: str = "text",
         pieces = plan(path, os.path.getsize(path), opener, 1 << 62)
         records = (item for start, end, _ in pieces
                    for item in read(path, start, end, opener, text_column, fields))
-        for where, rec, problem in records:
-            if rec is None:
-                info["skipped"] += 1
-                info.setdefault("first_problem", f"{where}: {problem}")
-                continue
-            if not all(rec[f"select{i}"] is not None and rx.search(str(rec[f"select{i}"]))
-                       for i, (_, rx) in enumerate(sels)):
-                continue
-            info["records"] += 1
-            if rec["text"].strip() and add(rec["text"]):
-                return texts, info
+        try:
+            for where, rec, problem in records:
+                if rec is None:
+                    info["skipped"] += 1
+                    info.setdefault("first_problem", f"{where}: {problem}")
+                    continue
+                if not all(rec[f"select{i}"] is not None and rx.search(str(rec[f"select{i}"]))
+                           for i, (_, rx) in enumerate(sels)):
+                    continue
+                info["records"] += 1
+                if rec["text"].strip() and add(strip_marks(rec["text"])):
+                    return texts, info
+        except (OSError, EOFError, zlib.error, pa.ArrowException) as e:
+            unreadable(path, e)
     return texts, info
 
 
@@ -132,10 +151,14 @@ def _normalized(texts: list[str], normalize: bool) -> list[str]:
 
 
 def _skipped(info: dict) -> str:
-    if not info["skipped"]:
+    """``; skipped 2 records and 1 damaged file read up to the damage (the first problem:
+    …)``, or nothing."""
+    parts = ([f"skipped {plural(info['skipped'], 'record')}"] if info["skipped"] else []) + (
+        [f"{plural(info['unreadable'], 'damaged file')} read up to the damage"]
+        if info["unreadable"] else [])
+    if not parts:
         return ""
-    return (f"; skipped {info['skipped']} record{'s' if info['skipped'] != 1 else ''} "
-            f"(the first: {info['first_problem']})")
+    return f"; {' and '.join(parts)} (the first problem: {info['first_problem']})"
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -170,16 +193,17 @@ def cmd_build_lm(o: BuildLMOptions) -> int:
     check_destination(o.out, LM_FILE, sources=o.input)
     texts, info = read_texts(o.input, "input", o.text_column, o.select, o.max_chars)
     if not texts:
-        raise InputError(f"build-lm {' '.join(o.input)}: no text"
+        raise InputError(f"{' '.join(o.input)}: no text"
                          + (f" in records matching --select {' --select '.join(o.select)}"
                             if o.select else "")
-                         + _skipped(info))
+                         + "; expected documents of reference text" + _skipped(info))
     lm = NgramLM.train(_normalized(texts, not o.no_normalize), order=o.order, unit=o.unit,
                        min_count=o.min_count)
     lm.save(o.out)
     m = lm.meta
-    print(f"wrote {o.out}: {m['unit']} {m['order']}-gram model of {m['documents']:,} "
-          f"documents ({m['units']:,} units), {m['ngrams']:,} n-grams" + _skipped(info))
+    print(f"wrote {o.out}: {m['unit']} {m['order']}-gram model of "
+          f"{plural(m['documents'], 'document')} ({m['units']:,} units), {m['ngrams']:,} "
+          "n-grams" + _skipped(info))
     return 0
 
 
@@ -222,6 +246,10 @@ def _build_examples(folder: str) -> tuple[list[str], list[str]]:
     from .filter import SIGNAL_RULES
     good, bad = [], []
     corpus = sorted(glob.glob(os.path.join(folder, "corpus", "part-*.parquet")))
+    if not os.path.isdir(folder):
+        raise UsageError(f"--build {folder}: "
+                         + ("not a folder" if os.path.exists(folder) else "not found")
+                         + "; expected a build-corpus output")
     if not corpus:
         if _is_build(folder):
             raise InputError(f"--build {folder}: the build kept no pages (no corpus/part-*."
@@ -242,6 +270,10 @@ def _build_examples(folder: str) -> tuple[list[str], list[str]]:
         t = read(path, ["text", "rule"])
         bad += [x for x, r in zip(t["text"], t["rule"]) if x and r and r not in SIGNAL_RULES
                 and r.startswith(("min_", "max_", "paragraph_"))]
+    odd = next((x for x in good + bad if not isinstance(x, str)), None)
+    if odd is not None:
+        raise UsageError(f"--build {folder}: a text column holding {type(odd).__name__} "
+                         "values; expected a build-corpus output (text is a string)")
     return good, bad
 
 
@@ -259,30 +291,43 @@ def cmd_train_classifier(o: TrainClassifierOptions) -> int:
     if not 0 <= o.holdout < 1:
         raise UsageError(f"--holdout {o.holdout}: expected a share from 0 up to (not "
                          "including) 1")
-    if o.build and (o.good or o.bad):
+    if o.build is not None and (o.good or o.bad):
         raise UsageError(f"--build {o.build} and --good/--bad: give one source of examples")
+    if o.build is not None and not o.build.strip():
+        raise UsageError("--build '': an empty path; expected a build-corpus output folder")
+    if o.build and o.text_column != "text":
+        raise UsageError(f"--text-column {o.text_column}: only with --good/--bad (a build's "
+                         "text is its text column)")
     sources = [o.build] if o.build else o.good + o.bad
     check_destination(o.out, CLASSIFIER_FILE, sources=sources)
+    said = ""
     if o.build:
         good, bad = _build_examples(o.build)
         where = f"--build {o.build}"
     else:
         if not o.good or not o.bad:
             raise UsageError("give --good FILE... and --bad FILE... (or --build DIR)")
-        good = read_texts(o.good, "--good", o.text_column)[0]
-        bad = read_texts(o.bad, "--bad", o.text_column)[0]
+        good, good_info = read_texts(o.good, "--good", o.text_column)
+        bad, bad_info = read_texts(o.bad, "--bad", o.text_column)
+        said = "".join(_skipped(i).replace("; ", f"; {flag}: ", 1)
+                       for flag, i in (("--good", good_info), ("--bad", bad_info)))
         where = "--good/--bad"
     if not good or not bad:
         raise InputError(f"{where}: {len(good)} good and {len(bad)} bad examples; both "
-                         "classes need some")
+                         "classes need some" + said)
     good_train, good_test = _split(good, o.holdout, o.seed)
     bad_train, bad_test = _split(bad, o.holdout, o.seed + 1)
+    if not good_train or not bad_train:
+        raise UsageError(f"--holdout {o.holdout:g}: keeps back every example of a class "
+                         f"({len(good)} good, {len(bad)} bad); give a smaller share, or 0")
+    if not good_test or not bad_test:       # nothing to score the other class against
+        good_train, bad_train, good_test, bad_test = good, bad, [], []
     clf = QualityClassifier.train(good_train, bad_train, epochs=o.epochs, seed=o.seed)
     acc = (f", held-out accuracy {clf.accuracy(good_test, bad_test):.3f} on "
            f"{len(good_test) + len(bad_test)} examples" if good_test and bad_test else "")
     clf.save(o.out)
     print(f"wrote {o.out}: trained on {len(good_train):,} good and {len(bad_train):,} bad "
-          f"examples{acc}")
+          f"examples{acc}{said}")
     return 0
 
 
