@@ -129,11 +129,16 @@ def web_site(name: str = WEB_SITE, preset: str = "swallow", base: dict | None = 
 
 #: the filter settings that are not rules: keep_best_share (1.0 keeps every page)
 FILTER_SETTINGS = {**THRESHOLDS, "keep_best_share": 1.0}
-#: the filter settings that are shares, at most 1: a minimum share above 1 would reject every
-#: page (a maximum above 1 rejects none, as some rules files switch a rule off)
-SHARE_SETTINGS = frozenset(
-    [k for k in FILTER_SETTINGS if k.startswith("min_") and k.endswith("_ratio")]
-    + ["min_quality_score", "keep_best_share"])
+#: the filter settings with bounds beyond ">= 0": ``(what the message says, test)``.  A minimum
+#: share above 1 would reject every page (a maximum above 1 rejects none, as some rules files
+#: switch a rule off); a perplexity is at least 1, so a maximum below 1 rejects every page
+_SHARE = ("a share from 0 to 1", lambda v: 0 <= v <= 1)
+BOUNDED_SETTINGS = {
+    **{k: _SHARE for k in FILTER_SETTINGS if k.startswith("min_") and k.endswith("_ratio")},
+    "min_quality_score": _SHARE,
+    "keep_best_share": ("a share above 0 and at most 1", lambda v: 0 < v <= 1),
+    "max_perplexity": ("a number >= 1 (a perplexity is never below 1)", lambda v: v >= 1),
+}
 
 
 def _filters(genre: str, preset: str, base: dict, tables: list, where: str):
@@ -142,12 +147,8 @@ def _filters(genre: str, preset: str, base: dict, tables: list, where: str):
     filters = {**thresholds_for(genre, preset), "keep_best_share": None, **base}
     for table in tables:
         filters.update(_number_table(table, FILTER_SETTINGS, "filters", where,
-                                     can_switch_off=True, shares=SHARE_SETTINGS))
-    share = filters.pop("keep_best_share")
-    if share is not None and not 0 < share <= 1:
-        raise _err(where, "filters.keep_best_share", f"must be a share above 0 and at most 1 "
-                                                     f"(or \"off\"), got {share!r}")
-    return filters, share
+                                     can_switch_off=True, bounds=BOUNDED_SETTINGS))
+    return filters, filters.pop("keep_best_share")
 
 
 def read_local(path: str) -> bytes:
@@ -314,11 +315,12 @@ _OFF = ("off", False, None)
 
 
 def _number_table(value, known: dict, fld, where, can_switch_off: bool = False,
-                  shares=frozenset()) -> dict:
+                  bounds: dict | None = None) -> dict:
     """The table's settings (``known``: their defaults); each a finite number >= 0, an integer
-    where the default is one, at most 1 when it is one of ``shares``; with
-    ``can_switch_off``, ``"off"``, ``false`` (TOML) or null (YAML) switch a setting off
-    (None)."""
+    where the default is one, within its ``bounds`` (``{name: (what, test)}``) when it has
+    some; with ``can_switch_off``, ``"off"``, ``false`` (TOML) or null (YAML) switch a
+    setting off (None)."""
+    bounds = bounds or {}
     if not isinstance(value, dict):
         raise _err(where, fld, "must be a table")
     out = {}
@@ -333,10 +335,10 @@ def _number_table(value, known: dict, fld, where, can_switch_off: bool = False,
         ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) and v >= 0
         if ok and integer and not float(v).is_integer():
             ok = False
-        if ok and k in shares and v > 1:
+        if ok and k in bounds and not bounds[k][1](v):
             ok = False
         if not ok:
-            want = ("an integer >= 0" if integer else "a share from 0 to 1" if k in shares
+            want = ("an integer >= 0" if integer else bounds[k][0] if k in bounds
                     else "a finite number >= 0")
             raise _err(where, f"{fld}.{k}", f"must be {want}{off}, got {v!r}")
         out[k] = int(v) if integer else v

@@ -192,7 +192,7 @@ def run(args: CorpusOptions) -> int:
         sites.append(web_site(preset=args.preset, base=base))
     elif not sites:
         raise UsageError("give --sites FILE, --all-sites, or both")
-    models = check_models(args, sites, files)
+    models, described = check_models(args, sites, files)
     runner = args.runner
     if args.warc_list:
         # Common Crawl: tens of thousands of files; each is one piece of work, read in Range
@@ -243,8 +243,8 @@ def run(args: CorpusOptions) -> int:
     buckets = args.line_buckets or st.line_buckets_for(sum(sizes.values()))
     # the previous output stays whole until the new one is complete
     with files.output_folder(out, BUILD, local_inputs, checked=True) as folder:
-        stats = _build(args, (sites, reader, pieces, buckets, weights, files, runner, models),
-                       folder)
+        stats = _build(args, (sites, reader, pieces, buckets, weights, files, runner, models,
+                              described), folder)
         for line in file_warnings(stats):
             print(f"warning: {line}", file=sys.stderr)
         if not any(s["in_docs"] for s in stats["sites"].values()):
@@ -274,7 +274,7 @@ def _build(args, setup, out: str) -> dict:
     from . import stages as st
     from .beam_util import count_and_first, make_pipeline, take_json_lines, write_json_lines
     from .report import FILE_EVENTS, write_report
-    sites, reader, pieces, buckets, weights, files, runner, models = setup
+    sites, reader, pieces, buckets, weights, files, runner, models, described = setup
     for sub in ("corpus", "rejected"):
         files.makedirs(join(out, sub))
     files.makedirs(join(out, staging.FOLDER))
@@ -350,6 +350,8 @@ def _build(args, setup, out: str) -> dict:
     settings = {"command": "build-corpus", **{k: getattr(args, k) for k in SETTINGS}}
     if args.all_sites:
         settings["all_sites"] = True
+    if described:
+        settings["models"] = described
     if args.input:
         settings["input"] = {k: getattr(args, k) for k in (
             "text_column", "id_column", "url_column", "site", "site_column")}
@@ -357,21 +359,25 @@ def _build(args, setup, out: str) -> dict:
                         take_json_lines(file_events, files))
 
 
-def check_models(o, sites: list, files) -> dict:
+def check_models(o, sites: list, files) -> tuple[dict, dict]:
     """``{"lm": path, "classifier": path}`` of the models the build scores pages with, each
-    read once here (a file that is not one is refused before any work); a site that filters
-    by a signal no model gives is a UsageError."""
+    read once here (a file that is not one is refused before any work), and what stats.json
+    records of each (its file, SHA-256 and, for the n-gram model, its unit and order); a
+    site that filters by a signal no model gives is a UsageError."""
+    import hashlib
     from swelm.corpus_tools.classifier import ClassifierError, QualityClassifier
     from swelm.corpus_tools.filter import SIGNAL_RULES
     from swelm.corpus_tools.ngram_lm import LMError, NgramLM
     from .io import absolute
-    models = {}
+    models, described = {}, {}
     for key, flag_name, cls, error in (("lm", "--lm", NgramLM, LMError),
                                        ("classifier", "--classifier", QualityClassifier,
                                         ClassifierError)):
         path = getattr(o, key)
         if path is None:
             continue
+        if not path.strip():
+            raise UsageError(f"{flag_name} '': an empty path; expected a model file")
         path = absolute(path)
         try:
             data = files.read_bytes(path)
@@ -380,10 +386,13 @@ def check_models(o, sites: list, files) -> dict:
         except OSError as e:
             raise UsageError(f"{flag_name} {path}: cannot read it: {e}") from None
         try:
-            cls.from_bytes(data, path)
+            model = cls.from_bytes(data, path)
         except error as e:
             raise UsageError(f"{flag_name} {e}") from None
         models[key] = path
+        described[key] = {"file": os.path.basename(path), "sha256": hashlib.sha256(data).hexdigest(),
+                          **({k: model.meta[k] for k in ("unit", "order")} if key == "lm"
+                             else {})}
     for site in sites:
         for rule, flag_name in SIGNAL_RULES.items():
             if site.filters.get(rule) is not None and flag_name.lstrip("-") not in models:
@@ -392,7 +401,7 @@ def check_models(o, sites: list, files) -> dict:
         if site.keep_best_share is not None and "lm" not in models:
             raise UsageError(f"site {site.name}: keep_best_share {site.keep_best_share} needs "
                              "--lm MODEL (pages are ranked by their perplexity)")
-    return models
+    return models, described
 
 
 def _genre_weights(text: str) -> dict:
@@ -510,9 +519,9 @@ class CorpusOptions(BeamOptions):
                           help="an n-gram model (swelm build-lm): each page's perplexity "
                                "under it becomes the metric 'perplexity'")
     max_perplexity: float | None = flag(
-        None, type=number_arg(minimum=0, exclusive=True),
-        help="with --lm: reject pages above this perplexity (every site; a site's "
-             "filters.max_perplexity overrides it)")
+        None, type=number_arg(minimum=1),
+        help="with --lm: reject pages above this perplexity (at least 1; every site; a "
+             "site's filters.max_perplexity overrides it)")
     keep_best_share: float | None = flag(
         None, type=number_arg(minimum=0, maximum=1, exclusive=True),
         help="with --lm: of each site's pages that pass the rules (duplicates counted: the "
