@@ -144,6 +144,12 @@ def report_warnings(stats: dict) -> list[str]:
     return out
 
 
+def _lm_unit(stats: dict) -> str:
+    """What the perplexities are per: the n-gram model's unit."""
+    lm = stats["settings"].get("models", {}).get("lm", {})
+    return "SWE token" if lm.get("unit") == "swe" else "character"
+
+
 def write_report(filesystem, out: str, table: list, sites, settings: dict,
                  file_events=()) -> dict:
     """stats.json (the summary of ``table`` with the build's ``settings``, and the input files
@@ -176,8 +182,9 @@ def write_report(filesystem, out: str, table: list, sites, settings: dict,
     scored = {n: s["perplexity"] for n, s in stats["sites"].items() if "perplexity" in s}
     if scored:
         lines += ["", "## Perplexity under the n-gram model (--lm)", "",
-                  "Per character, of the pages that reached the rules (lower is closer to the "
-                  "reference text); the plot perplexity.png has the distributions.", "",
+                  f"Per {_lm_unit(stats)}, of the pages that reached the rules (lower is "
+                  "closer to the reference text); the plot perplexity.png has the "
+                  "distributions.", "",
                   "| site | pages | 10th percentile | median | 90th percentile |",
                   "|---|---|---|---|---|"]
         lines += [f"| {n} | {d['pages']} | {d['p10']} | {d['median']} | {d['p90']} |"
@@ -347,7 +354,7 @@ def figures(stats: dict) -> dict:
     if scored:
         fig, ax = plt.subplots(figsize=(7.5, 4))
         ax.set_title("Perplexity per site (share of its pages per bin)")
-        ax.set_xlabel("perplexity per character under the n-gram model (log scale)")
+        ax.set_xlabel(f"perplexity per {_lm_unit(stats)} under the n-gram model (log scale)")
         ax.set_ylabel("share of the site's pages")
         ax.set_xscale("log")
         for name, d in scored.items():

@@ -3,7 +3,9 @@ classifier (swelm train-classifier) and what build-corpus does with them (--lm,
 --max-perplexity, --keep-best-share, --classifier, --preset, --rehydrate)."""
 from __future__ import annotations
 
+import contextlib
 import glob
+import hashlib
 import json
 import math
 import os
@@ -190,6 +192,65 @@ def test_model_destinations(tmp_path, capsys):
         assert "--epochs: expected an integer >= 1 and <= 1000" in one_line(capsys)
 
 
+def test_damaged_inputs_keep_what_was_read_and_say_so(tmp_path, capsys):
+    import gzip
+    rows = [{"text": t * 40} for t in PROSE * 30]
+    data = gzip.compress("".join(json.dumps(r, ensure_ascii=False) + "\n"
+                                 for r in rows).encode())
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(data[:len(data) // 2])
+    out = tmp_path / "m.lm"
+    assert main(["build-lm", str(cut), "--out", str(out), "--order=2"]) == 0
+    said = capsys.readouterr().out
+    assert "1 damaged file read up to the damage (the first problem: " in said
+    assert 0 < NgramLM.load(str(out)).meta["documents"] < len(rows)
+    txt = tmp_path / "cut.txt.gz"
+    txt.write_bytes(gzip.compress("\n".join(PROSE * 200).encode())[:300])
+    assert main(["build-lm", str(txt), "--out", str(out), "--order=2"]) == 0
+    assert "(the first problem: " + str(txt) + ": unreadable from there on" in \
+        capsys.readouterr().out
+    # marks of the extractor in reference text are not learnt (build-corpus strips them)
+    marked = jsonl(tmp_path / "marked.jsonl", [{"text": "\ufdd0" + t} for t in PROSE])
+    assert main(["build-lm", marked, "--out", str(out), "--order=2"]) == 0
+    assert NgramLM.load(str(out)).to_bytes() == NgramLM.train(PROSE, order=2).to_bytes()
+
+
+def test_train_classifier_says_what_it_skipped_and_checks_holdout(tmp_path, capsys):
+    good = jsonl(tmp_path / "good.jsonl", [{"text": t} for t in GOOD[:20]] + [{"text": 3}])
+    bad = jsonl(tmp_path / "bad.jsonl", [{"text": t} for t in BAD[:20]])
+    out = str(tmp_path / "q.clf")
+    assert main(["train-classifier", "--good", good, "--bad", bad, "--out", out]) == 0
+    assert "; --good: skipped 1 record (the first problem: " in capsys.readouterr().out
+    assert main(["train-classifier", "--good", good, "--bad", bad, "--out", out,
+                 "--holdout=0.999"]) == 2
+    assert "--holdout 0.999: keeps back every example of a class" in one_line(capsys)
+    one = jsonl(tmp_path / "one.jsonl", [{"text": GOOD[0]}])
+    assert main(["train-classifier", "--good", one, "--bad", bad, "--out", out]) == 0
+    assert "trained on 1 good and 20 bad examples\n" in capsys.readouterr().out
+    for flags, said in ((["--build", str(tmp_path / "none")], "none: not found"),
+                        (["--build", ""], "--build '': an empty path"),
+                        (["--build", str(tmp_path), "--text-column", "body"],
+                         "--text-column body: only with --good/--bad")):
+        assert main(["train-classifier", *flags, "--out", out]) == 2
+        assert said in one_line(capsys)
+
+
+def test_a_killed_runs_temporary_goes_and_a_file_cannot_be_a_folder(tmp_path, capsys):
+    src = jsonl(tmp_path / "ref.jsonl", [{"text": t} for t in PROSE])
+    stale = tmp_path / ".m.lm.tmp-0123abcd"
+    stale.write_bytes(b"half a model")
+    other = tmp_path / ".other.lm.tmp-0123abcd"
+    other.write_bytes(b"not ours to touch")
+    assert main(["build-lm", src, "--out", str(tmp_path / "m.lm"), "--order=2"]) == 0
+    assert not stale.exists() and other.exists()
+    capsys.readouterr()
+    (tmp_path / "user.txt").write_text("hello")
+    assert main(["build-lm", src, "--out", str(tmp_path / "user.txt" / "x.lm")]) == 2
+    assert "user.txt is a file, not a folder" in one_line(capsys)
+    assert main(["build-lm", src, "--out", str(tmp_path / ("a" * 300 + ".lm"))]) == 2
+    assert "a file name of 303 bytes; at most" in one_line(capsys)
+
+
 def test_train_classifier_from_a_build(tmp_path, capsys):
     from swelm.corpus_tools.document import COLUMNS
     build = tmp_path / "build"
@@ -264,6 +325,10 @@ def test_train_classifier_from_good_and_bad_files(tmp_path, capsys, form):
     assert "--holdout 1.5" in one_line(capsys)
 
 
+def _nothing():
+    return contextlib.nullcontext()
+
+
 # -- build-corpus with the signals ---------------------------------------------------------------
 NOVEL_RULES = """[[sites]]
 name = "t"
@@ -319,8 +384,30 @@ def test_perplexity_is_a_metric_and_max_perplexity_rejects(tmp_path, novel_input
     assert rejected == {"s0": "max_perplexity", "s1": "max_perplexity"}
     stats = json.loads(open(os.path.join(out, "stats.json")).read())
     assert stats["sites"]["t"]["perplexity"]["pages"] == 8
-    assert "## Perplexity under the n-gram model" in open(os.path.join(out, "stats.md")).read()
+    md = open(os.path.join(out, "stats.md")).read()
+    assert "## Perplexity under the n-gram model" in md and "Per character, of the" in md
     assert os.path.exists(os.path.join(out, "plots", "perplexity.png"))
+    # which model measured it: its file, digest, unit and order
+    with open(lm, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    assert stats["settings"]["models"] == {"lm": {"file": "ref.lm", "sha256": digest,
+                                                  "unit": "char", "order": 3}}
+    swe = tmp_path / "swe.lm"
+    NgramLM.train(PROSE * 2, order=3, unit="swe").save(str(swe))
+    out = build(tmp_path, src, rules, "--lm", str(swe))
+    assert "Per SWE token, of the" in open(os.path.join(out, "stats.md")).read()
+
+
+def test_models_that_cannot_measure_anything_are_refused(tmp_path, novel_input, capsys):
+    src, rules, lm = novel_input
+    base = ["build-corpus", "--input", src, "--sites", rules, "--site", "t", "--out",
+            str(tmp_path / "o")]
+    for flags, said in ((["--lm", ""], "--lm '': an empty path"),
+                        (["--classifier="], "--classifier '': an empty path"),
+                        (["--lm", lm, "--max-perplexity", "0.5"], "--max-perplexity")):
+        with pytest.raises(SystemExit) if "--max-perplexity" in flags else _nothing():
+            assert main(base + flags) == 2
+        assert said in one_line(capsys)
 
 
 @pytest.mark.parametrize("form", ["flag", "site"])
