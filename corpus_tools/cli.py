@@ -116,6 +116,10 @@ def read_texts(paths: list[str], flag_name: str, text_column: str = "text",
             except (OSError, EOFError, zlib.error) as e:
                 unreadable(path, e)
             continue
+        if kind_of(path) is None:
+            raise UsageError(f"{flag_name} {path}: an unknown kind of file; expected JSON "
+                             "lines (.jsonl, .json, .ndjson, also .gz), Parquet (.parquet) or "
+                             "text, one document per line (.txt, .txt.gz)")
         required = {f: "--select" for f, _ in sels} or None
         try:
             inspect(path, opener, text_column, required)

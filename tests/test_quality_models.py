@@ -137,6 +137,9 @@ def test_build_lm_reads_json_lines_selects_records_and_refuses_what_it_does_not_
     assert "refusing to replace it" in one_line(capsys) and other.read_text() == "mine"
     assert main(["build-lm", str(tmp_path / "missing.jsonl"), "--out", str(out)]) == 2
     assert "missing.jsonl: file not found" in one_line(capsys)
+    (tmp_path / "data.csv").write_text("text\n吾輩\n")
+    assert main(["build-lm", str(tmp_path / "data.csv"), "--out", str(out)]) == 2
+    assert "data.csv: an unknown kind of file; expected JSON lines" in one_line(capsys)
     assert main(["build-lm", src, "--out", str(out), "--select", "source"]) == 2
     assert "--select source: expected FIELD=REGEX" in one_line(capsys)
     assert main(["build-lm", src, "--out", str(out), "--select", "source=nothing"]) == 2
