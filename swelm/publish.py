@@ -296,6 +296,9 @@ def _owned(dst: str, kind: Kind, store: Store, files: list[str]) -> bool:
 #: the locks this process holds: destination (absolute) -> open file descriptor
 _LOCKS: dict[str, int] = {}
 _AT_EXIT: list = []
+#: the folders made for a lock file (deepest first): removed with the lock when still empty,
+#: so a run that fails before writing leaves no empty folders behind
+_MADE: dict[str, list] = {}
 
 
 def lock_path(dst: str) -> str:
@@ -316,6 +319,10 @@ def lock_destination(dst: str, where: str | None = None) -> None:
         return
     import fcntl
     path = lock_path(dst)
+    made, folder = [], os.path.dirname(path)
+    while not os.path.lexists(folder) and os.path.dirname(folder) != folder:
+        made.append(folder)
+        folder = os.path.dirname(folder)
     with contextlib.suppress(OSError):
         os.makedirs(os.path.dirname(path), exist_ok=True)
     while True:
@@ -347,6 +354,7 @@ def lock_destination(dst: str, where: str | None = None) -> None:
             atexit.register(release_locks)  # (a library caller's lock files go at exit)
             _AT_EXIT.append(True)
         _LOCKS[key] = fd
+        _MADE[key] = made
         return
 
 
@@ -354,6 +362,7 @@ def _forget_locks_in_child() -> None:
     """In a forked child (a worker pool): close the inherited lock descriptors, so that a
     worker outliving its parent never keeps the destination locked (the lock files stay:
     they are the parent's)."""
+    _MADE.clear()
     while _LOCKS:
         _, fd = _LOCKS.popitem()
         with contextlib.suppress(OSError):
@@ -371,6 +380,11 @@ def release_locks() -> None:
         with contextlib.suppress(OSError):
             os.remove(lock_path(key))
         os.close(fd)
+        for folder in _MADE.pop(key, ()):
+            try:
+                os.rmdir(folder)            # only while empty: an output in it stays
+            except OSError:
+                break
 
 
 def owner_text(kind: Kind) -> str:

@@ -252,6 +252,13 @@ def test_a_killed_runs_temporary_goes_and_a_file_cannot_be_a_folder(tmp_path, ca
     assert "user.txt is a file, not a folder" in one_line(capsys)
     assert main(["build-lm", src, "--out", str(tmp_path / ("a" * 300 + ".lm"))]) == 2
     assert "a file name of 303 bytes; at most" in one_line(capsys)
+    # a run that fails before writing leaves no folders it made; one that writes keeps them
+    empty = jsonl(tmp_path / "empty.jsonl", [])
+    assert main(["build-lm", empty, "--out", str(tmp_path / "n1" / "n2" / "x.lm")]) == 2
+    capsys.readouterr()
+    assert not (tmp_path / "n1").exists()
+    assert main(["build-lm", src, "--out", str(tmp_path / "n3" / "x.lm"), "--order=2"]) == 0
+    assert os.listdir(tmp_path / "n3") == ["x.lm"]
 
 
 def test_train_classifier_from_a_build(tmp_path, capsys):
