@@ -11,7 +11,8 @@ later passes; only compact records cross shuffles (docs/engine.md has the pictur
                   a capture record (id, length, text hash, range, row) each; input problems
                   are counted as events (--input: pieces of the records files, each record
                   a document, corpus_tools.records)
-  ChooseCaptures  one capture per URL (the one with the most text), from the records alone
+  ChooseCaptures  one capture per URL (the one with the most text), from the records alone;
+                  the others are counted as same_id events
   Boilerplate     lines on >= --boilerplate-share of a site's pages (the chosen pages read
                   back; counted per (site, bucket) table; only the boilerplate keys are
                   broadcast)
@@ -260,7 +261,10 @@ def run(args: CorpusOptions) -> int:
     print(f"corpus: {plural(stats['kept']['docs'], 'document')} "
           f"({plural(stats['kept']['chars'], 'character')}) in "
           f"{join(out, 'corpus')}; rejected: {stats['rejected_docs']:,} in "
-          f"{join(out, 'rejected')}; report: {join(out, 'stats.md')} (in a browser: "
+          f"{join(out, 'rejected')}; "
+          + (f"{stats['events']['same_id']:,} left out as same_id (another of their id has "
+             "more text); " if stats["events"].get("same_id") else "")
+          + f"report: {join(out, 'stats.md')} (in a browser: "
           f"{join(out, 'stats.html')})")
     return 0
 
@@ -300,7 +304,8 @@ def _build(args, setup, out: str) -> dict:
         files, out, ranges, piece_bytes, shards))
     with shown, make_pipeline(args) as p:
         captures, events = p | "ReadPages" >> st.ReadPages(reader, ranges, bin_of, out, files)
-        chosen = captures | "ChooseCaptures" >> st.ChooseCaptures(bin_of)
+        chosen, same_id = captures | "ChooseCaptures" >> st.ChooseCaptures(bin_of)
+        events = (events, same_id) | "AllEvents" >> beam.Flatten()
         boiler = (chosen | "ChosenPages" >> beam.FlatMap(st.ChosenPages(out, files))
                   | "Boilerplate" >> st.Boilerplate(buckets, args.boilerplate_share))
         cleaned = chosen | "Quality" >> st.Quality(sites, boiler, out, args.min_line_chars, files,
@@ -455,7 +460,8 @@ class CorpusOptions(BeamOptions):
     text_column: str = flag("text", help="with --input: the field or column holding the text")
     id_column: str | None = flag(
         None, help="with --input: a column with each document's id (records with the same "
-                   "id are one document, whose longest text stays); default: a hash of the "
+                   "id are one document, whose longest text stays; the others are counted "
+                   "as same_id); default: a hash of the "
                    "URL, as for pages, else of where the record is")
     url_column: str = flag("url", help="with --input: the column with each document's URL "
                                        "(used when present; site rules match it)")

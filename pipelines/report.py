@@ -7,11 +7,16 @@ import logging
 
 import io
 
+from swelm.words import plural
+
 from .io import join
 
 log = logging.getLogger(__name__)
 _EVENTS = ("no_site", "unreadable_warc", "not_warc", "damaged_warc", "whole_gzip_warc",
-           "truncated_record", "retried_reads", "unreadable_input", "bad_record")
+           "truncated_record", "retried_reads", "unreadable_input", "bad_record", "same_id")
+#: pages or records left out because another of the same id has more text (recrawls of a URL,
+#: records sharing an --id-column value): counted, not a problem of the input
+SAME_ID = "same_id"
 #: the events about a whole input file, listed by file in stats.json (bad_record: one line
 #: per file, with the count and the first record)
 FILE_EVENTS = ("unreadable_warc", "not_warc", "damaged_warc", "whole_gzip_warc", "retried_reads",
@@ -220,8 +225,14 @@ def write_report(filesystem, out: str, table: list, sites, settings: dict,
                 lines += [f"- **{name}**: " + "; ".join(a)]
     lines += ["", "## Genre mix (after weighting)", "", "| genre | share |", "|---|---|"]
     lines += [f"| {g} | {v:.1%} |" for g, v in stats["genre_mix"].items()]
-    if stats["events"]:
-        lines += ["", "## Input problems", ""] + [f"- {k}: {v}" for k, v in stats["events"].items()]
+    problems = {k: v for k, v in stats["events"].items() if k != SAME_ID}
+    if stats["events"].get(SAME_ID):
+        lines += ["", f"{plural(stats['events'][SAME_ID], 'page or record', 'pages or records')} "
+                      "had the id of another with more text (a URL captured again, or records "
+                      "sharing an --id-column value): the one with the most text stays, the "
+                      "others are counted here (same_id) and not judged."]
+    if problems:
+        lines += ["", "## Input problems", ""] + [f"- {k}: {v}" for k, v in problems.items()]
     for kind, files in stats.get("input_files", {}).items():
         lines += ["", f"### {kind}", ""] + [f"- {w}: {'; '.join(d)}" for w, d in files.items()]
     if plots:

@@ -241,6 +241,12 @@ def _choose(kv, bin_of: dict):
     return bin_of[index], (index, row)
 
 
+def _others(kv):
+    """A ``same_id`` event for each capture of a URL (or record of an id) but the chosen one."""
+    n = sum(1 for _ in kv[1])
+    return [("same_id", "", "")] * (n - 1)
+
+
 def _chosen_rows(kv):
     """``(bin, [(range index, row or None), …])`` -> ``(bin, [(range index, rows), …])``
     in range order, rows sorted (every range of the bin is listed once with ``None``)."""
@@ -742,7 +748,8 @@ class ReadPages(beam.PTransform):
 class ChooseCaptures(beam.PTransform):
     """Capture records -> ``(bin, [(range index, rows), …])``: of the captures of one URL
     (recrawls), the one with the most text, chosen from the compact records alone; every
-    range of a bin is listed, with no rows if none of its pages was chosen."""
+    range of a bin is listed, with no rows if none of its pages was chosen; and a
+    ``same_id`` event for each capture not chosen."""
 
     def __init__(self, bin_of: dict):
         super().__init__()
@@ -751,11 +758,15 @@ class ChooseCaptures(beam.PTransform):
     def expand(self, captures):
         every = captures.pipeline | "EveryRange" >> beam.Create(
             [(b, (i, None)) for i, b in sorted(self.bin_of.items())], reshuffle=False)
-        chosen = (captures | "GroupUrl" >> shuffle("GroupUrl")
-                  | "OneCapture" >> beam.Map(_choose, bin_of=self.bin_of))
-        return ((chosen, every) | "WithEveryRange" >> beam.Flatten()
+        grouped = captures | "GroupUrl" >> shuffle("GroupUrl")
+        chosen = grouped | "OneCapture" >> beam.Map(_choose, bin_of=self.bin_of)
+        # the others are counted (the report's same_id): recrawls of a URL, or records that
+        # share an --id-column value
+        others = grouped | "OtherCaptures" >> beam.FlatMap(_others)
+        rows = ((chosen, every) | "WithEveryRange" >> beam.Flatten()
                 | "GroupChosen" >> shuffle("GroupChosen")
                 | "Rows" >> beam.Map(_chosen_rows))
+        return rows, others
 
 
 class Boilerplate(beam.PTransform):

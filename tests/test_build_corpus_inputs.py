@@ -292,3 +292,38 @@ def test_a_site_that_keeps_almost_nothing_is_explained(tmp_path, capsys):
     assert pages["http://listed.jp/0"]["failed_rules"] == ["min_length"]
     assert pages["http://listed.jp/s"]["failed_rules"][0] == "min_length"
     assert len(pages["http://listed.jp/s"]["failed_rules"]) > 1
+
+
+def test_pages_or_records_of_one_id_are_counted_as_same_id(tmp_path, capsys):
+    """A URL captured twice (a recrawl) and records sharing an --id-column value are one
+    document each, the one with the most text: the others are counted, not lost silently."""
+    _warc(tmp_path / "a.warc.gz", [("http://listed.jp/1", PROSE[:200]),
+                                   ("http://listed.jp/1", PROSE),
+                                   ("http://listed.jp/2", PROSE.replace("吾輩", "我輩"))])
+    rules = tmp_path / "sites.toml"
+    rules.write_text('[[sites]]\nname = "listed"\nseeds = ["http://listed.jp/"]\n'
+                     'genre = "novel"\nfilters = { min_length = 10 }\n', encoding="utf-8")
+    out = tmp_path / "w"
+    assert main(["build-corpus", "--warc", str(tmp_path / "*.warc.gz"), "--sites", str(rules),
+                 "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["events"] == {"same_id": 1}
+    assert stats["rejected_docs"] + stats["kept"]["docs"] == 2
+    assert "1 left out as same_id" in said
+    assert "1 page or record had the id of another" in (out / "stats.md").read_text()
+    assert "Input problems" not in (out / "stats.md").read_text()
+    rows = [{"id": "a", "text": PROSE[:300]}, {"id": "a", "text": PROSE},
+            {"id": "a", "text": PROSE[:100]},
+            {"id": "b", "text": ("今日は朝から雨が降っている。傘を持って駅まで歩き、電車に乗って会社へ"
+                                 "向かった。窓の外には灰色の空が広がっていた。") * 4}]
+    data = tmp_path / "r.jsonl"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                    encoding="utf-8")
+    assert main(["build-corpus", "--input", str(data), "--id-column=id", "--site", "listed",
+                 "--sites", str(rules), "--out", str(tmp_path / "r")]) == 0
+    stats = json.loads((tmp_path / "r" / "stats.json").read_text())
+    assert stats["events"] == {"same_id": 2}
+    kept = pq.read_table(str(next((tmp_path / "r" / "corpus").glob("part-*.parquet"))))
+    assert sorted(kept.column("id").to_pylist()) == ["a", "b"]
+    assert PROSE in kept.column("text").to_pylist()           # the longest of id a

@@ -62,8 +62,9 @@ def test_read_pages_stages_every_capture_and_chooses_one_per_url(tmp_path, rules
     with runner() as p:
         captures, events = p | st.ReadPages(st.ReadWarc(rules), [(0, (str(warc), 0, size))],
                                             {0: 0}, out)
-        chosen = captures | st.ChooseCaptures({0: 0})
+        chosen, others = captures | st.ChooseCaptures({0: 0})
         assert_that(chosen, equal_to([(0, [(0, [1])])]), label="OneCapturePerUrl")
+        assert_that(others, equal_to([("same_id", "", "")]), label="OtherCaptureCounted")
         assert_that(events, equal_to([("no_site", "http://other.jp/x", "http://other.jp/x")]),
                     label="Events")
     staged = list(staging.read(FileSystem(), staging.path(out, "a", 0)))
