@@ -229,7 +229,7 @@ def check_destination(dst: str, kind: Kind, *, flag: str = "--out", sources=(),
     tidy = kind.is_file and lock and store is LOCAL
     if state == "missing":
         if tidy:
-            remove_stale_temporaries(dst)
+            remove_stale_temporaries(dst, kind)
         return
     if state == "link":
         raise DestinationError(f"{where}: is a symbolic link; give the path it points to")
@@ -242,7 +242,7 @@ def check_destination(dst: str, kind: Kind, *, flag: str = "--out", sources=(),
             raise DestinationError(f"{where}: exists and is not {kind.name} written by swelm; "
                                    "refusing to replace it")
         if tidy:
-            remove_stale_temporaries(dst)
+            remove_stale_temporaries(dst, kind)
         return
     if state != "folder":
         raise DestinationError(f"{where}: is a file, expected a folder for {kind.name}")
