@@ -10,7 +10,7 @@ import os
 import re
 
 from swelm.checks import integer_arg
-from swelm.errors import InputError, UsageError
+from swelm.errors import InputError, UsageError, first_line
 from swelm.options import Options, flag
 from swelm.publish import Kind, check_destination
 from swelm.words import plural
@@ -59,7 +59,6 @@ def read_texts(paths: list[str], flag_name: str, text_column: str = "text",
     import gzip
     import zlib
     import pyarrow as pa
-    from swelm.errors import first_line
     from .extract import strip_marks
     from .records import RecordsError, inspect, kind_of, plan, read
     sels = [_select(s) for s in select]
@@ -266,8 +265,7 @@ def _build_examples(folder: str) -> tuple[list[str], list[str]]:
             return pq.read_table(path, columns=columns).to_pydict()
         except (pa.ArrowException, OSError) as e:
             raise UsageError(f"--build {folder}: {path} is not a readable build-corpus part "
-                             f"({str(e).splitlines()[0] if str(e) else type(e).__name__})"
-                             ) from None
+                             f"({first_line(e)})") from None
     for path in corpus:
         good += [t for t in read(path, ["text"])["text"] if t]
     for path in sorted(glob.glob(os.path.join(folder, "rejected", "part-*.parquet"))):

@@ -45,7 +45,6 @@ class Scored:
     logprobs: list[float] = field(default_factory=list)
 
 
-
 def _new_tokens(model, n_input: int, spout, max_new_tokens: int) -> int:
     """The new tokens there is room for after ``n_input`` tokens: ``max_new_tokens``, or
     fewer, said on the log (``swelm.generate``), when the model's context ends first (as
@@ -57,6 +56,7 @@ def _new_tokens(model, n_input: int, spout, max_new_tokens: int) -> int:
             "leaves room for %d new ones; generating at most %d", max_new_tokens, n_input,
             model.cfg.n_ctx, room, room)
     return min(max_new_tokens, room)
+
 
 class LM:
     def __init__(self, model, enc) -> None:

@@ -170,7 +170,7 @@ def read_warc_list(files, path: str, prefix: str) -> list[str]:
 def run(args: CorpusOptions) -> int:
     """Build the corpus ``args`` describe."""
     from swelm.corpus_tools.sites import load_sites, web_site
-    from .report import report_warnings
+    from .report import SAME_ID, report_warnings
     from swelm.corpus_tools.warc import plan as warc_plan
     from swelm.corpus_tools.weight import effective_weight
     from . import stages as st
@@ -262,8 +262,8 @@ def run(args: CorpusOptions) -> int:
           f"({plural(stats['kept']['chars'], 'character')}) in "
           f"{join(out, 'corpus')}; rejected: {stats['rejected_docs']:,} in "
           f"{join(out, 'rejected')}; "
-          + (f"{stats['events']['same_id']:,} left out as same_id (another of their id has "
-             "more text); " if stats["events"].get("same_id") else "")
+          + (f"{stats['events'][SAME_ID]:,} left out as {SAME_ID} (another of their id has "
+             "more text); " if stats["events"].get(SAME_ID) else "")
           + f"report: {join(out, 'stats.md')} (in a browser: "
           f"{join(out, 'stats.html')})")
     return 0

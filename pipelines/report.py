@@ -12,11 +12,11 @@ from swelm.words import plural
 from .io import join
 
 log = logging.getLogger(__name__)
-_EVENTS = ("no_site", "unreadable_warc", "not_warc", "damaged_warc", "whole_gzip_warc",
-           "truncated_record", "retried_reads", "unreadable_input", "bad_record", "same_id")
 #: pages or records left out because another of the same id has more text (recrawls of a URL,
 #: records sharing an --id-column value): counted, not a problem of the input
 SAME_ID = "same_id"
+_EVENTS = ("no_site", "unreadable_warc", "not_warc", "damaged_warc", "whole_gzip_warc",
+           "truncated_record", "retried_reads", "unreadable_input", "bad_record", SAME_ID)
 #: the events about a whole input file, listed by file in stats.json (bad_record: one line
 #: per file, with the count and the first record)
 FILE_EVENTS = ("unreadable_warc", "not_warc", "damaged_warc", "whole_gzip_warc", "retried_reads",

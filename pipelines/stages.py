@@ -243,8 +243,9 @@ def _choose(kv, bin_of: dict):
 
 def _others(kv):
     """A ``same_id`` event for each capture of a URL (or record of an id) but the chosen one."""
+    from .report import SAME_ID
     n = sum(1 for _ in kv[1])
-    return [("same_id", "", "")] * (n - 1)
+    return [(SAME_ID, "", "")] * (n - 1)
 
 
 def _chosen_rows(kv):

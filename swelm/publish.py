@@ -234,8 +234,6 @@ def check_destination(dst: str, kind: Kind, *, flag: str = "--out", sources=(),
     if state == "link":
         raise DestinationError(f"{where}: is a symbolic link; give the path it points to")
     if kind.is_file:
-        if state == "folder":
-            raise DestinationError(f"{where}: is a folder, expected {kind.name} file")
         if state != "file":
             raise DestinationError(f"{where}: is not a regular file (expected {kind.name})")
         if kind.recognise is not None and not _recognised(kind, store, dst):

@@ -335,10 +335,6 @@ def test_train_classifier_from_good_and_bad_files(tmp_path, capsys, form):
     assert "--holdout 1.5" in one_line(capsys)
 
 
-def _nothing():
-    return contextlib.nullcontext()
-
-
 # -- build-corpus with the signals ---------------------------------------------------------------
 NOVEL_RULES = """[[sites]]
 name = "t"
@@ -415,7 +411,8 @@ def test_models_that_cannot_measure_anything_are_refused(tmp_path, novel_input, 
     for flags, said in ((["--lm", ""], "--lm '': an empty path"),
                         (["--classifier="], "--classifier '': an empty path"),
                         (["--lm", lm, "--max-perplexity", "0.5"], "--max-perplexity")):
-        with pytest.raises(SystemExit) if "--max-perplexity" in flags else _nothing():
+        with pytest.raises(SystemExit) if "--max-perplexity" in flags else \
+                contextlib.nullcontext():
             assert main(base + flags) == 2
         assert said in one_line(capsys)
 
